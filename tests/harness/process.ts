@@ -1,0 +1,155 @@
+/**
+ * Child processes for the real peers: loopback ports, logs kept in a file, and cleanup that happens
+ * even when a test fails, the runner is interrupted, or an earlier run died (stale pids are reaped).
+ * Rule: every process the harness starts is registered here and killed by `stopAll()` or at exit.
+ */
+
+const live = new Set<Deno.ChildProcess>();
+let hooked = false;
+
+function hookExit(): void {
+  if (hooked) return;
+  hooked = true;
+  const killAll = () => {
+    for (const child of live) {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* already gone */ }
+    }
+    live.clear();
+  };
+  globalThis.addEventListener("unload", killAll);
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(signal, () => {
+      killAll();
+      Deno.exit(130);
+    });
+  }
+}
+
+/** A free TCP port on 127.0.0.1 (bound then released; the caller binds it next). */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
+export interface Proc {
+  readonly name: string;
+  readonly child: Deno.ChildProcess;
+  readonly logPath: string;
+  /** Resolves with the exit status once the process ends. */
+  readonly exited: Promise<Deno.CommandStatus>;
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. */
+  stop(graceMs?: number): Promise<void>;
+  /** SIGKILL and wait. */
+  kill(): Promise<void>;
+  /** The last `bytes` of its log, for error messages. */
+  tail(bytes?: number): string;
+}
+
+export interface SpawnOptions {
+  args: string[];
+  env?: Record<string, string>;
+  cwd?: string;
+  /** Directory for `<name>.log`; the process's stdout and stderr go there. */
+  logDir: string;
+}
+
+/** Starts `cmd` with its output in `<logDir>/<name>.log`. */
+export async function spawn(name: string, cmd: string, opts: SpawnOptions): Promise<Proc> {
+  hookExit();
+  const logPath = `${opts.logDir}/${name}.log`;
+  const log = await Deno.open(logPath, { create: true, append: true, write: true });
+  const child = new Deno.Command(cmd, {
+    args: opts.args,
+    ...(opts.env ? { env: opts.env } : {}),
+    ...(opts.cwd ? { cwd: opts.cwd } : {}),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  live.add(child);
+  const pump = Promise.all([
+    child.stdout.pipeTo(log.writable, { preventClose: true }).catch(() => {}),
+    child.stderr.pipeTo(new WritableStream({ write: (c) => log.write(c).then(() => {}) })).catch(() => {}),
+  ]).finally(() => log.close());
+  const exited = child.status.then(async (s) => {
+    live.delete(child);
+    await pump;
+    return s;
+  });
+  const proc: Proc = {
+    name,
+    child,
+    logPath,
+    exited,
+    async stop(graceMs = 5000) {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* gone */ }
+      const timer = setTimeout(() => {
+        try {
+          child.kill("SIGKILL");
+        } catch { /* gone */ }
+      }, graceMs);
+      await exited;
+      clearTimeout(timer);
+    },
+    async kill() {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* gone */ }
+      await exited;
+    },
+    tail(bytes = 3000) {
+      try {
+        const text = Deno.readTextFileSync(logPath);
+        return text.slice(-bytes);
+      } catch {
+        return "";
+      }
+    },
+  };
+  return proc;
+}
+
+/**
+ * Polls `check` until it returns true; throws with `describe()` (e.g. a log tail) after `timeoutMs`,
+ * or at once if `proc` exits first.
+ */
+export async function waitUntil(
+  what: string,
+  check: () => Promise<boolean>,
+  opts: { timeoutMs?: number; intervalMs?: number; proc?: Proc } = {},
+): Promise<void> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
+  let exited = false;
+  opts.proc?.exited.then(() => exited = true);
+  while (true) {
+    try {
+      if (await check()) return;
+    } catch { /* not yet */ }
+    if (exited) throw new Error(`${what}: ${opts.proc?.name} exited early; log tail:\n${opts.proc?.tail()}`);
+    if (Date.now() > deadline) {
+      throw new Error(`${what}: not ready after ${opts.timeoutMs ?? 30_000} ms${
+        opts.proc ? `; log tail:\n${opts.proc.tail()}` : ""
+      }`);
+    }
+    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 100));
+  }
+}
+
+/** A fresh temp dir under the run's root, removed at exit unless BVO_KEEP_TMP is set. */
+export async function tempDir(prefix: string): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: `bvo-${prefix}-` });
+  if (!Deno.env.get("BVO_KEEP_TMP")) {
+    globalThis.addEventListener("unload", () => {
+      try {
+        Deno.removeSync(dir, { recursive: true });
+      } catch { /* best effort */ }
+    });
+  }
+  return dir;
+}
