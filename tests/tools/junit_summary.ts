@@ -1,0 +1,16 @@
+/**
+ * Prints `N passed, N failed[, N skipped]` from a JUnit report written by `deno test --junit-path`,
+ * counting test cases (steps included, as deno reports them); exits 1 when any failed.
+ */
+const path = Deno.args[0];
+if (!path) throw new Error("usage: junit_summary.ts <junit.xml>");
+const xml = await Deno.readTextFile(path);
+let passed = 0, failed = 0, skipped = 0;
+for (const m of xml.matchAll(/<testcase\b[^>]*?(\/>|>([\s\S]*?)<\/testcase>)/g)) {
+  const inner = m[2] ?? "";
+  if (/<(failure|error)\b/.test(inner)) failed++;
+  else if (/<skipped\b/.test(inner)) skipped++;
+  else passed++;
+}
+console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
+if (failed > 0) Deno.exit(1);
