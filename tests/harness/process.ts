@@ -7,9 +7,36 @@
 const live = new Set<Deno.ChildProcess>();
 let hooked = false;
 
+const runDir = `${
+  Deno.env.get("XDG_CACHE_HOME") ?? `${Deno.env.get("HOME")}/.cache`
+}/backrest-volsync-operator/run`;
+const pidFile = `${runDir}/${Deno.pid}.pids`;
+
+/** Kills what an earlier test process that died without cleanup (kill -9, OOM) left running. */
+function reapOrphans(): void {
+  Deno.mkdirSync(runDir, { recursive: true });
+  for (const entry of Deno.readDirSync(runDir)) {
+    const owner = Number(entry.name.split(".")[0]);
+    if (!Number.isInteger(owner) || owner === Deno.pid) continue;
+    try {
+      Deno.kill(owner, "SIGCONT"); // signal 0 is not offered; SIGCONT is harmless to a live owner
+      continue;
+    } catch { /* owner is gone: its children are orphans */ }
+    try {
+      for (const pid of Deno.readTextFileSync(`${runDir}/${entry.name}`).split("\n").filter(Boolean)) {
+        try {
+          Deno.kill(Number(pid), "SIGKILL");
+        } catch { /* already gone */ }
+      }
+      Deno.removeSync(`${runDir}/${entry.name}`);
+    } catch { /* another process reaped it */ }
+  }
+}
+
 function hookExit(): void {
   if (hooked) return;
   hooked = true;
+  reapOrphans();
   const killAll = () => {
     for (const child of live) {
       try {
@@ -17,6 +44,9 @@ function hookExit(): void {
       } catch { /* already gone */ }
     }
     live.clear();
+    try {
+      Deno.removeSync(pidFile);
+    } catch { /* none written */ }
   };
   globalThis.addEventListener("unload", killAll);
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
@@ -71,6 +101,7 @@ export async function spawn(name: string, cmd: string, opts: SpawnOptions): Prom
     stderr: "piped",
   }).spawn();
   live.add(child);
+  Deno.writeTextFileSync(pidFile, `${child.pid}\n`, { append: true });
   const pump = Promise.all([
     child.stdout.pipeTo(log.writable, { preventClose: true }).catch(() => {}),
     child.stderr.pipeTo(new WritableStream({ write: (c) => log.write(c).then(() => {}) })).catch(() => {}),
@@ -133,9 +164,11 @@ export async function waitUntil(
     } catch { /* not yet */ }
     if (exited) throw new Error(`${what}: ${opts.proc?.name} exited early; log tail:\n${opts.proc?.tail()}`);
     if (Date.now() > deadline) {
-      throw new Error(`${what}: not ready after ${opts.timeoutMs ?? 30_000} ms${
-        opts.proc ? `; log tail:\n${opts.proc.tail()}` : ""
-      }`);
+      throw new Error(
+        `${what}: not ready after ${opts.timeoutMs ?? 30_000} ms${
+          opts.proc ? `; log tail:\n${opts.proc.tail()}` : ""
+        }`,
+      );
     }
     await new Promise((r) => setTimeout(r, opts.intervalMs ?? 100));
   }
