@@ -10,6 +10,7 @@ export type PeerName =
   | "backrest"
   | "restic"
   | "helm"
+  | "actionlint"
   | "volsync-crds";
 
 export interface Peer {

@@ -11,6 +11,7 @@ BACKREST_VERSION=v1.14.1
 RESTIC_VERSION=v0.19.1
 HELM_VERSION=v3.22.0
 VOLSYNC_VERSION=v0.16.0
+ACTIONLINT_VERSION=v1.7.12
 
 CACHE="${BVO_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/backrest-volsync-operator}"
 PEERS="$CACHE/peers"
@@ -124,6 +125,17 @@ build_helm() {
   echo "helm $HELM_VERSION $d/helm"
 }
 
+build_actionlint() {
+  local d; d=$(peer_dir actionlint "$ACTIONLINT_VERSION")
+  if [ ! -e "$d/.done" ]; then
+    log "building actionlint $ACTIONLINT_VERSION (first run only)"
+    mkdir -p "$d"
+    GOBIN="$d" go install -ldflags "-s -w -X github.com/rhysd/actionlint.version=$ACTIONLINT_VERSION" "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION"
+    finish "$d"
+  fi
+  echo "actionlint $ACTIONLINT_VERSION $d/actionlint"
+}
+
 fetch_volsync() {
   local d; d=$(peer_dir volsync "$VOLSYNC_VERSION")
   if [ ! -e "$d/.done" ]; then
@@ -139,11 +151,11 @@ fetch_volsync() {
   echo "volsync-crds $VOLSYNC_VERSION $d"
 }
 
-want=("$@"); [ ${#want[@]} -gt 0 ] || want=(volsync restic etcd backrest helm kube)
+want=("$@"); [ ${#want[@]} -gt 0 ] || want=(volsync restic etcd backrest helm actionlint kube)
 for p in "${want[@]}"; do
   case "$p" in
     etcd) build_etcd ;; kube) build_kube ;; backrest) build_backrest ;;
-    restic) build_restic ;; helm) build_helm ;; volsync) fetch_volsync ;;
-    *) log "unknown peer: $p (known: etcd kube backrest restic helm volsync)"; exit 2 ;;
+    restic) build_restic ;; helm) build_helm ;; actionlint) build_actionlint ;; volsync) fetch_volsync ;;
+    *) log "unknown peer: $p (known: etcd kube backrest restic helm actionlint volsync)"; exit 2 ;;
   esac
 done
