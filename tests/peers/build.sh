@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the real peers the tests run against (etcd, kube-apiserver, kube-controller-manager, Backrest,
-# restic, helm) from the Go module proxy, and takes VolSync's CRDs from its module. Everything lands in
+# restic, helm, actionlint) from the Go module proxy, and takes VolSync's CRDs from its module. Everything lands in
 # the user cache dir keyed by version, so only the first run pays; a finished peer is never rebuilt.
 # Usage: tests/peers/build.sh [peer...]   (no argument: all of them). Prints "<peer> <version> <path>".
 set -euo pipefail
