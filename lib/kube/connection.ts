@@ -1,0 +1,230 @@
+/**
+ * How the client reaches the apiserver: a base URL, a `Deno.HttpClient` carrying the CA and any client
+ * certificate, and the headers (bearer token) for the next request.
+ *
+ * Rules: in-cluster mode reads the service-account files directly and never loads
+ * `@kubernetes/client-node` (its import needs wide env access); the token file is re-read periodically
+ * because the kubelet rotates it. Kubeconfig mode imports that package lazily, only to read the file and
+ * to run exec credential plugins, and refreshes credentials when they age or the apiserver answers 401.
+ * Connections use HTTP/1.1 by default: each watch then owns its TCP connection, so aborting a stalled
+ * watch drops exactly that connection (an HTTP/2 connection would be shared and stay stalled).
+ */
+
+import type { RequestOptions } from "node:https";
+
+/** What one request needs: the TLS-configured HTTP client and the auth headers. */
+export interface PreparedRequest {
+  client: Deno.HttpClient;
+  headers: Record<string, string>;
+}
+
+/** A configured way to the apiserver. */
+export interface Connection {
+  /** Base URL, e.g. `https://10.0.0.1:443` (no trailing slash). */
+  readonly server: string;
+  /** Namespace of the current context or the pod (may be undefined). */
+  readonly namespace: string | undefined;
+  /** Client and headers for the next request (credentials refreshed when due). */
+  prepare(): Promise<PreparedRequest>;
+  /** Forgets cached credentials (after a 401) so the next `prepare()` reloads them. */
+  invalidate(): void;
+  /** Closes the HTTP client. */
+  close(): void;
+}
+
+/** Options shared by every connection kind. */
+export interface ConnectionOptions {
+  /** Allow HTTP/2 (default false; see the module rules). */
+  http2?: boolean | undefined;
+  /** Clock for credential refresh (ms). */
+  now?: (() => number) | undefined;
+}
+
+/** Options of {@linkcode kubeconfigConnection}. */
+export interface KubeconfigOptions extends ConnectionOptions {
+  /** Kubeconfig file; defaults to `$KUBECONFIG` or `~/.kube/config`. */
+  path?: string | undefined;
+  /** Context name; defaults to the current context. */
+  context?: string | undefined;
+  /** How long loaded credentials are reused (default 60 s; exec plugins cache tokens themselves too). */
+  refreshMs?: number | undefined;
+}
+
+/** Options of {@linkcode inClusterConnection}. */
+export interface InClusterOptions extends ConnectionOptions {
+  /** Directory with `token`, `ca.crt` and `namespace` (default the standard service-account mount). */
+  dir?: string | undefined;
+  /** `KUBERNETES_SERVICE_HOST` (default from the environment). */
+  host?: string | undefined;
+  /** `KUBERNETES_SERVICE_PORT` (default from the environment). */
+  port?: string | undefined;
+  /** How often the token file is re-read (default 60 s, like client-go). */
+  tokenRefreshMs?: number | undefined;
+}
+
+/** The standard service-account mount. */
+export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+function httpClient(ca: string | undefined, cert: string | undefined, key: string | undefined, http2: boolean) {
+  const base: Deno.CreateHttpClientOptions = { http1: true, http2 };
+  if (ca) base.caCerts = [ca];
+  return cert && key ? Deno.createHttpClient({ ...base, cert, key }) : Deno.createHttpClient(base);
+}
+
+function envOrUndefined(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined; // env access not granted: treat as unset
+  }
+}
+
+/** Whether the process runs in a pod (the service env variables are set). */
+export function inClusterAvailable(): boolean {
+  return Boolean(envOrUndefined("KUBERNETES_SERVICE_HOST") && envOrUndefined("KUBERNETES_SERVICE_PORT"));
+}
+
+/** A connection from the pod's service account. */
+export async function inClusterConnection(options: InClusterOptions = {}): Promise<Connection> {
+  const dir = options.dir ?? SERVICE_ACCOUNT_DIR;
+  const host = options.host ?? envOrUndefined("KUBERNETES_SERVICE_HOST");
+  const port = options.port ?? envOrUndefined("KUBERNETES_SERVICE_PORT");
+  if (!host || !port) {
+    throw new Error("Not running in a cluster: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are unset");
+  }
+  const now = options.now ?? Date.now;
+  const refreshMs = options.tokenRefreshMs ?? 60_000;
+  const readToken = async () => {
+    try {
+      return (await Deno.readTextFile(`${dir}/token`)).trim();
+    } catch (e) {
+      throw new Error(`Cannot read the service-account token in ${dir}`, { cause: e });
+    }
+  };
+  let ca: string;
+  try {
+    ca = await Deno.readTextFile(`${dir}/ca.crt`);
+  } catch (e) {
+    throw new Error(`Cannot read the service-account CA in ${dir}`, { cause: e });
+  }
+  let namespace: string | undefined;
+  try {
+    namespace = (await Deno.readTextFile(`${dir}/namespace`)).trim() || undefined;
+  } catch { /* optional */ }
+  let token = await readToken();
+  let readAt = now();
+  const client = httpClient(ca, undefined, undefined, options.http2 ?? false);
+  const server = `https://${host.includes(":") ? `[${host}]` : host}:${port}`;
+  return {
+    server,
+    namespace,
+    async prepare() {
+      if (now() - readAt >= refreshMs) {
+        token = await readToken();
+        readAt = now();
+      }
+      return { client, headers: { authorization: `Bearer ${token}` } };
+    },
+    invalidate() {
+      readAt = -Infinity;
+    },
+    close() {
+      client.close();
+    },
+  };
+}
+
+function isReadonlyArray(v: unknown): v is readonly unknown[] {
+  return Array.isArray(v);
+}
+
+function pemText(v: unknown): string | undefined {
+  if (typeof v === "string") return v;
+  if (v instanceof Uint8Array) return new TextDecoder().decode(v);
+  if (Array.isArray(v)) {
+    const parts = v.map(pemText).filter((x): x is string => x !== undefined);
+    return parts.length ? parts.join("\n") : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * A connection from a kubeconfig file: current or named context; client certificates, bearer tokens,
+ * basic auth and exec credential plugins as `@kubernetes/client-node` resolves them.
+ */
+export async function kubeconfigConnection(options: KubeconfigOptions = {}): Promise<Connection> {
+  const { KubeConfig } = await import("@kubernetes/client-node");
+  const kc = new KubeConfig();
+  try {
+    if (options.path) kc.loadFromFile(options.path);
+    else kc.loadFromDefault();
+  } catch (e) {
+    throw new Error(`Cannot load kubeconfig ${options.path ?? "(default)"}`, { cause: e });
+  }
+  if (options.context) {
+    if (!kc.getContextObject(options.context)) {
+      throw new Error(`Kubeconfig has no context named ${options.context}`);
+    }
+    kc.setCurrentContext(options.context);
+  }
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error("Kubeconfig has no cluster for the current context");
+  if (cluster.skipTLSVerify) {
+    throw new Error("Kubeconfig cluster sets insecure-skip-tls-verify, which this client does not support");
+  }
+  const namespace = kc.getContextObject(kc.getCurrentContext())?.namespace;
+  const now = options.now ?? Date.now;
+  const refreshMs = options.refreshMs ?? 60_000;
+  const http2 = options.http2 ?? false;
+  let cached: { at: number; tls: string; prepared: PreparedRequest } | undefined;
+  const load = async (): Promise<PreparedRequest> => {
+    const o: RequestOptions = {};
+    try {
+      await kc.applyToHTTPSOptions(o);
+    } catch (e) {
+      throw new Error("Cannot obtain credentials from the kubeconfig", { cause: e });
+    }
+    const ca = pemText(o.ca);
+    const cert = pemText(o.cert);
+    const key = pemText(o.key);
+    const headers: Record<string, string> = {};
+    const h = o.headers;
+    const auth = h && !Array.isArray(h) && !isReadonlyArray(h) ? (h["Authorization"] ?? h["authorization"]) : undefined;
+    if (typeof auth === "string") headers.authorization = auth;
+    else if (typeof o.auth === "string") headers.authorization = `Basic ${btoa(o.auth)}`;
+    const tls = JSON.stringify([ca, cert, key]);
+    // A new HTTP client only when the TLS material changed (exec plugins may rotate client certificates).
+    let client: Deno.HttpClient;
+    if (cached && cached.tls === tls) client = cached.prepared.client;
+    else {
+      cached?.prepared.client.close();
+      client = httpClient(ca, cert, key, http2);
+    }
+    cached = { at: now(), tls, prepared: { client, headers } };
+    return cached.prepared;
+  };
+  return {
+    server: cluster.server.replace(/\/+$/, ""),
+    namespace,
+    prepare() {
+      if (cached && now() - cached.at < refreshMs) return Promise.resolve(cached.prepared);
+      return load();
+    },
+    invalidate() {
+      if (cached) cached.at = -Infinity;
+    },
+    close() {
+      cached?.prepared.client.close();
+      cached = undefined;
+    },
+  };
+}
+
+/**
+ * The usual choice: a kubeconfig when a path or context is given, else in-cluster when running in a
+ * pod, else the default kubeconfig.
+ */
+export function connect(options: KubeconfigOptions & InClusterOptions = {}): Promise<Connection> {
+  if (!options.path && !options.context && inClusterAvailable()) return inClusterConnection(options);
+  return kubeconfigConnection(options);
+}

@@ -1,0 +1,40 @@
+/**
+ * The one error class of the Kubernetes client. Every non-OK answer, timeout and transport failure
+ * becomes a `KubeError`; a caller's own abort stays the `AbortError` it raised. Rule: the message holds
+ * the verb, the path and the apiserver's `Status.message`, never a request body.
+ */
+
+/** A failed Kubernetes API call. `status` is the HTTP status, or 0 when no answer arrived. */
+export class KubeError extends Error {
+  override readonly name = "KubeError";
+  /** HTTP status code; 0 for timeouts and transport failures. */
+  readonly status: number;
+  /** `Status.reason` (e.g. `NotFound`, `Conflict`, `Expired`), or `Timeout` / `NetworkError`. */
+  readonly reason: string;
+
+  constructor(status: number, reason: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.status = status;
+    this.reason = reason;
+  }
+}
+
+/** Whether `e` is a 404 answer. */
+export function isNotFound(e: unknown): boolean {
+  return e instanceof KubeError && e.status === 404;
+}
+
+/** Whether `e` is a 409 answer (resourceVersion conflict or already exists). */
+export function isConflict(e: unknown): boolean {
+  return e instanceof KubeError && e.status === 409;
+}
+
+/** Whether `e` says the requested resourceVersion is too old (HTTP 410, reason Expired or Gone). */
+export function isGone(e: unknown): boolean {
+  return e instanceof KubeError && e.status === 410;
+}
+
+/** Whether retrying later may succeed (timeouts, transport errors, 429, 5xx). */
+export function isTransient(e: unknown): boolean {
+  return e instanceof KubeError && (e.status === 0 || e.status === 429 || e.status >= 500);
+}

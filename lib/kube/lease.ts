@@ -1,0 +1,62 @@
+/**
+ * coordination.k8s.io/v1 Lease: the type, its parser and MicroTime helpers. The election algorithm lives in
+ * `lib/runtime/leader_election.ts`; this module only speaks the wire format.
+ */
+
+import { isKubeObject, isRecord, type KubeObject } from "./object.ts";
+import { resourceType, type ResourceType } from "./resource.ts";
+
+/** `Lease.spec`. Times are MicroTime strings (RFC 3339 with microseconds). */
+export interface LeaseSpec {
+  holderIdentity?: string | undefined;
+  leaseDurationSeconds?: number | undefined;
+  acquireTime?: string | undefined;
+  renewTime?: string | undefined;
+  leaseTransitions?: number | undefined;
+}
+
+/** A Lease object. */
+export interface Lease extends KubeObject {
+  spec?: LeaseSpec | undefined;
+}
+
+function opt(v: unknown, type: "string" | "number"): boolean {
+  return v === undefined || v === null || typeof v === type;
+}
+
+/** `v` as a Lease, or a `TypeError`. */
+export function parseLease(v: unknown): Lease {
+  if (!isKubeObject(v)) throw new TypeError("Malformed Lease: metadata missing or ill-typed");
+  const spec = v.spec;
+  if (spec === undefined || spec === null) return { ...v, spec: undefined };
+  if (
+    !isRecord(spec) || !opt(spec.holderIdentity, "string") || !opt(spec.leaseDurationSeconds, "number") ||
+    !opt(spec.acquireTime, "string") || !opt(spec.renewTime, "string") || !opt(spec.leaseTransitions, "number")
+  ) throw new TypeError("Malformed Lease: spec ill-typed");
+  const out: LeaseSpec = {};
+  if (typeof spec.holderIdentity === "string") out.holderIdentity = spec.holderIdentity;
+  if (typeof spec.leaseDurationSeconds === "number") out.leaseDurationSeconds = spec.leaseDurationSeconds;
+  if (typeof spec.acquireTime === "string") out.acquireTime = spec.acquireTime;
+  if (typeof spec.renewTime === "string") out.renewTime = spec.renewTime;
+  if (typeof spec.leaseTransitions === "number") out.leaseTransitions = spec.leaseTransitions;
+  return { ...v, spec: out };
+}
+
+/** The Lease resource. */
+export const leases: ResourceType<Lease> = resourceType<Lease>({
+  group: "coordination.k8s.io",
+  version: "v1",
+  resource: "leases",
+  kind: "Lease",
+  namespaced: true,
+}, parseLease);
+
+/** A MicroTime string for `ms` since the epoch, e.g. `2024-05-01T10:00:00.123000Z`. */
+export function microTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
+}
+
+/** Milliseconds since the epoch of a MicroTime or RFC 3339 string (NaN when malformed). */
+export function parseMicroTime(value: string): number {
+  return Date.parse(value);
+}

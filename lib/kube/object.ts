@@ -1,0 +1,148 @@
+/**
+ * Kubernetes objects as they arrive on the wire, checked by small type guards instead of casts.
+ * Rule: only `metadata` is validated here (what the runtime relies on); the rest of an object is left as
+ * `unknown` for the owning module's parser.
+ */
+
+/** A plain JSON object. */
+export type JsonObject = { [key: string]: unknown };
+
+/** Whether `v` is a non-null, non-array object. */
+export function isRecord(v: unknown): v is JsonObject {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function isStringMap(v: unknown): v is Record<string, string> {
+  return isRecord(v) && Object.values(v).every((x) => typeof x === "string");
+}
+
+function isStringArray(v: unknown): v is string[] {
+  return Array.isArray(v) && v.every((x) => typeof x === "string");
+}
+
+/** `metadata.ownerReferences[]`. */
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller?: boolean | undefined;
+  blockOwnerDeletion?: boolean | undefined;
+}
+
+/** `metadata` of any object (the fields the runtime reads). */
+export interface ObjectMeta {
+  name?: string | undefined;
+  generateName?: string | undefined;
+  namespace?: string | undefined;
+  uid?: string | undefined;
+  resourceVersion?: string | undefined;
+  generation?: number | undefined;
+  creationTimestamp?: string | undefined;
+  deletionTimestamp?: string | undefined;
+  labels?: Record<string, string> | undefined;
+  annotations?: Record<string, string> | undefined;
+  ownerReferences?: OwnerReference[] | undefined;
+  finalizers?: string[] | undefined;
+  managedFields?: unknown[] | undefined;
+  [key: string]: unknown;
+}
+
+/** Any Kubernetes object. */
+export interface KubeObject {
+  apiVersion?: string | undefined;
+  kind?: string | undefined;
+  metadata: ObjectMeta;
+  [key: string]: unknown;
+}
+
+function isOwnerReference(v: unknown): v is OwnerReference {
+  return isRecord(v) && typeof v.apiVersion === "string" && typeof v.kind === "string" &&
+    typeof v.name === "string" && typeof v.uid === "string" &&
+    (v.controller === undefined || typeof v.controller === "boolean");
+}
+
+function optional(v: unknown, type: "string" | "number"): boolean {
+  return v === undefined || v === null || typeof v === type;
+}
+
+/** Whether `v` is well-formed object metadata. */
+export function isObjectMeta(v: unknown): v is ObjectMeta {
+  return isRecord(v) &&
+    optional(v.name, "string") && optional(v.namespace, "string") && optional(v.uid, "string") &&
+    optional(v.resourceVersion, "string") && optional(v.generation, "number") &&
+    optional(v.creationTimestamp, "string") && optional(v.deletionTimestamp, "string") &&
+    (v.labels === undefined || v.labels === null || isStringMap(v.labels)) &&
+    (v.annotations === undefined || v.annotations === null || isStringMap(v.annotations)) &&
+    (v.finalizers === undefined || v.finalizers === null || isStringArray(v.finalizers)) &&
+    (v.ownerReferences === undefined || v.ownerReferences === null ||
+      (Array.isArray(v.ownerReferences) && v.ownerReferences.every(isOwnerReference))) &&
+    (v.managedFields === undefined || v.managedFields === null || Array.isArray(v.managedFields));
+}
+
+/** Whether `v` is an object with well-formed metadata. */
+export function isKubeObject(v: unknown): v is KubeObject {
+  return isRecord(v) && isObjectMeta(v.metadata) &&
+    (v.apiVersion === undefined || typeof v.apiVersion === "string") &&
+    (v.kind === undefined || typeof v.kind === "string");
+}
+
+/** `v` as a `KubeObject`, or a `TypeError` naming what is wrong. */
+export function parseKubeObject(v: unknown): KubeObject {
+  if (!isKubeObject(v)) throw new TypeError("Malformed Kubernetes object: metadata missing or ill-typed");
+  return v;
+}
+
+/**
+ * Annotation where `kubectl apply` keeps the whole last applied object. On a Secret it holds the data,
+ * so metadata-only caches drop it.
+ */
+export const LAST_APPLIED_ANNOTATION = "kubectl.kubernetes.io/last-applied-configuration";
+
+/**
+ * Only `apiVersion`, `kind` and `metadata` of `v` (as a PartialObjectMetadata), without managedFields and
+ * without the last-applied annotation. Used for every metadata-only answer, so even an apiserver that
+ * ignored the `Accept` header cannot put Secret data into a cache.
+ */
+export function parsePartialObjectMetadata(v: unknown): KubeObject {
+  const obj = parseKubeObject(v);
+  const { managedFields: _m, annotations, ...meta } = obj.metadata;
+  const out: KubeObject = { metadata: meta };
+  if (annotations) {
+    const kept: Record<string, string> = {};
+    for (const [k, val] of Object.entries(annotations)) if (k !== LAST_APPLIED_ANNOTATION) kept[k] = val;
+    out.metadata.annotations = kept;
+  }
+  if (obj.apiVersion !== undefined) out.apiVersion = obj.apiVersion;
+  if (obj.kind !== undefined) out.kind = obj.kind;
+  return out;
+}
+
+/** `namespace/name` for namespaced objects, `name` for cluster-scoped ones. */
+export function objectKey(obj: KubeObject): string {
+  const name = obj.metadata.name ?? "";
+  return obj.metadata.namespace ? `${obj.metadata.namespace}/${name}` : name;
+}
+
+/** Splits a key made by {@linkcode objectKey}. */
+export function splitKey(key: string): { namespace?: string; name: string } {
+  const i = key.indexOf("/");
+  return i < 0 ? { name: key } : { namespace: key.slice(0, i), name: key.slice(i + 1) };
+}
+
+/** `meta/v1` Status, as carried by error answers and watch ERROR events. */
+export interface Status {
+  code?: number | undefined;
+  reason?: string | undefined;
+  message?: string | undefined;
+}
+
+/** The Status fields of `v`, or an empty Status if `v` is not one. */
+export function parseStatus(v: unknown): Status {
+  if (!isRecord(v)) return {};
+  const out: Status = {};
+  if (typeof v.code === "number") out.code = v.code;
+  if (typeof v.reason === "string") out.reason = v.reason;
+  if (typeof v.message === "string") out.message = v.message;
+  return out;
+}
