@@ -140,7 +140,11 @@ class FetchClient implements KubeClient {
         status = parseStatus(JSON.parse(text));
       } catch { /* not a Status body */ }
       const reason = status.reason ?? (res.statusText || "Unknown");
-      throw new KubeError(res.status, reason, `${what}: ${res.status} ${reason}: ${status.message ?? "(no message)"}`);
+      throw new KubeError(
+        res.status,
+        reason,
+        `${what}: ${res.status} ${reason}: ${status.message ?? "(no message)"}`,
+      );
     }
   }
 
@@ -160,9 +164,14 @@ class FetchClient implements KubeClient {
     try {
       return parse(v);
     } catch (e) {
-      throw new KubeError(200, "BadResponse", `${spec.method} ${spec.path}: ${e instanceof Error ? e.message : String(e)}`, {
-        cause: e,
-      });
+      throw new KubeError(
+        200,
+        "BadResponse",
+        `${spec.method} ${spec.path}: ${e instanceof Error ? e.message : String(e)}`,
+        {
+          cause: e,
+        },
+      );
     }
   }
 
@@ -223,12 +232,20 @@ class FetchClient implements KubeClient {
     return this.#list(type, options, ACCEPT_JSON, type.parse);
   }
 
-  async listAll<T extends KubeObject>(type: ResourceType<T>, options: ListOptions = {}): Promise<ListPage<T>> {
+  async listAll<T extends KubeObject>(
+    type: ResourceType<T>,
+    options: ListOptions = {},
+  ): Promise<ListPage<T>> {
     const first = await this.list(type, { limit: 500, ...options });
     const items = first.items;
     let next = first.continue;
     while (next) {
-      const page = await this.list(type, { limit: 500, ...options, continue: next, resourceVersion: undefined });
+      const page = await this.list(type, {
+        limit: 500,
+        ...options,
+        continue: next,
+        resourceVersion: undefined,
+      });
       items.push(...page.items);
       next = page.continue;
     }
@@ -263,12 +280,20 @@ class FetchClient implements KubeClient {
     return this.#parse(spec, type.parse, await this.#json(spec));
   }
 
-  create<T extends KubeObject>(type: ResourceType<T>, obj: KubeObject, options: WriteOptions = {}): Promise<T> {
+  create<T extends KubeObject>(
+    type: ResourceType<T>,
+    obj: KubeObject,
+    options: WriteOptions = {},
+  ): Promise<T> {
     const path = resourcePath(type, { namespace: obj.metadata.namespace });
     return this.#write(type, "POST", path, obj, options);
   }
 
-  update<T extends KubeObject>(type: ResourceType<T>, obj: KubeObject, options: WriteOptions = {}): Promise<T> {
+  update<T extends KubeObject>(
+    type: ResourceType<T>,
+    obj: KubeObject,
+    options: WriteOptions = {},
+  ): Promise<T> {
     const path = resourcePath(type, { namespace: obj.metadata.namespace, name: nameOf(obj) });
     return this.#write(type, "PUT", path, obj, options);
   }
@@ -293,7 +318,11 @@ class FetchClient implements KubeClient {
     obj: KubeObject,
     options: WriteOptions = {},
   ): Promise<T> {
-    const path = resourcePath(type, { namespace: obj.metadata.namespace, name: nameOf(obj), subresource: "status" });
+    const path = resourcePath(type, {
+      namespace: obj.metadata.namespace,
+      name: nameOf(obj),
+      subresource: "status",
+    });
     return this.#write(type, "PUT", path, obj, options);
   }
 
@@ -307,8 +336,16 @@ class FetchClient implements KubeClient {
     return this.#write(type, "PATCH", path, patch, options, PATCH_TYPES[options.patchType ?? "merge"]);
   }
 
-  applyStatus<T extends KubeObject>(type: ResourceType<T>, obj: KubeObject, options: ApplyOptions): Promise<T> {
-    const path = resourcePath(type, { namespace: obj.metadata.namespace, name: nameOf(obj), subresource: "status" });
+  applyStatus<T extends KubeObject>(
+    type: ResourceType<T>,
+    obj: KubeObject,
+    options: ApplyOptions,
+  ): Promise<T> {
+    const path = resourcePath(type, {
+      namespace: obj.metadata.namespace,
+      name: nameOf(obj),
+      subresource: "status",
+    });
     return this.#write(type, "PATCH", path, obj, options, PATCH_TYPES.apply);
   }
 
@@ -367,7 +404,10 @@ class FetchClient implements KubeClient {
     }
   }
 
-  watch<T extends KubeObject>(type: ResourceType<T>, options: WatchOptions = {}): AsyncIterable<WatchEvent<T>> {
+  watch<T extends KubeObject>(
+    type: ResourceType<T>,
+    options: WatchOptions = {},
+  ): AsyncIterable<WatchEvent<T>> {
     return this.#watch(type, options, ACCEPT_JSON, type.parse);
   }
 

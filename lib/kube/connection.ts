@@ -65,7 +65,12 @@ export interface InClusterOptions extends ConnectionOptions {
 /** The standard service-account mount. */
 export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
 
-function httpClient(ca: string | undefined, cert: string | undefined, key: string | undefined, http2: boolean) {
+function httpClient(
+  ca: string | undefined,
+  cert: string | undefined,
+  key: string | undefined,
+  http2: boolean,
+) {
   const base: Deno.CreateHttpClientOptions = { http1: true, http2 };
   if (ca) base.caCerts = [ca];
   return cert && key ? Deno.createHttpClient({ ...base, cert, key }) : Deno.createHttpClient(base);
@@ -90,7 +95,9 @@ export async function inClusterConnection(options: InClusterOptions = {}): Promi
   const host = options.host ?? envOrUndefined("KUBERNETES_SERVICE_HOST");
   const port = options.port ?? envOrUndefined("KUBERNETES_SERVICE_PORT");
   if (!host || !port) {
-    throw new Error("Not running in a cluster: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are unset");
+    throw new Error(
+      "Not running in a cluster: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are unset",
+    );
   }
   const now = options.now ?? Date.now;
   const refreshMs = options.tokenRefreshMs ?? 60_000;
@@ -189,7 +196,9 @@ export async function kubeconfigConnection(options: KubeconfigOptions = {}): Pro
     const key = pemText(o.key);
     const headers: Record<string, string> = {};
     const h = o.headers;
-    const auth = h && !Array.isArray(h) && !isReadonlyArray(h) ? (h["Authorization"] ?? h["authorization"]) : undefined;
+    const auth = h && !Array.isArray(h) && !isReadonlyArray(h)
+      ? (h["Authorization"] ?? h["authorization"])
+      : undefined;
     if (typeof auth === "string") headers.authorization = auth;
     else if (typeof o.auth === "string") headers.authorization = `Basic ${btoa(o.auth)}`;
     const tls = JSON.stringify([ca, cert, key]);

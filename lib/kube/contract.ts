@@ -117,7 +117,11 @@ export interface KubeClient {
   /** Server-side apply of `obj` (apiVersion, kind, metadata.name set). */
   apply<T extends KubeObject>(type: ResourceType<T>, obj: KubeObject, options: ApplyOptions): Promise<T>;
   /** Replaces the status subresource. */
-  updateStatus<T extends KubeObject>(type: ResourceType<T>, obj: KubeObject, options?: WriteOptions): Promise<T>;
+  updateStatus<T extends KubeObject>(
+    type: ResourceType<T>,
+    obj: KubeObject,
+    options?: WriteOptions,
+  ): Promise<T>;
   /** Patches the status subresource. */
   patchStatus<T extends KubeObject>(
     type: ResourceType<T>,
@@ -126,7 +130,11 @@ export interface KubeClient {
     options?: WriteOptions & NamespaceOption & { patchType?: PatchType | undefined },
   ): Promise<T>;
   /** Server-side apply to the status subresource. */
-  applyStatus<T extends KubeObject>(type: ResourceType<T>, obj: KubeObject, options: ApplyOptions): Promise<T>;
+  applyStatus<T extends KubeObject>(
+    type: ResourceType<T>,
+    obj: KubeObject,
+    options: ApplyOptions,
+  ): Promise<T>;
   /** Deletes `name`; `false` when it was already gone. */
   delete(type: ResourceType, name: string, options?: DeleteOptions): Promise<boolean>;
   /**

@@ -12,7 +12,7 @@
 import type { KubeClient } from "./contract.ts";
 import { isConflict, isNotFound } from "./errors.ts";
 import type { KubeObject } from "./object.ts";
-import { resourceType, type ResourceType } from "./resource.ts";
+import { type ResourceType, resourceType } from "./resource.ts";
 
 /** The object an Event is about. */
 export interface ObjectReference {

@@ -4,7 +4,7 @@
  */
 
 import { isKubeObject, isRecord, type KubeObject } from "./object.ts";
-import { resourceType, type ResourceType } from "./resource.ts";
+import { type ResourceType, resourceType } from "./resource.ts";
 
 /** `Lease.spec`. Times are MicroTime strings (RFC 3339 with microseconds). */
 export interface LeaseSpec {
@@ -31,7 +31,8 @@ export function parseLease(v: unknown): Lease {
   if (spec === undefined || spec === null) return { ...v, spec: undefined };
   if (
     !isRecord(spec) || !opt(spec.holderIdentity, "string") || !opt(spec.leaseDurationSeconds, "number") ||
-    !opt(spec.acquireTime, "string") || !opt(spec.renewTime, "string") || !opt(spec.leaseTransitions, "number")
+    !opt(spec.acquireTime, "string") || !opt(spec.renewTime, "string") ||
+    !opt(spec.leaseTransitions, "number")
   ) throw new TypeError("Malformed Lease: spec ill-typed");
   const out: LeaseSpec = {};
   if (typeof spec.holderIdentity === "string") out.holderIdentity = spec.holderIdentity;

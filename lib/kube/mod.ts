@@ -56,8 +56,8 @@ export {
   configMaps,
   namespaces,
   resourcePath,
-  resourceType,
   type ResourceType,
+  resourceType,
   secrets,
 } from "./resource.ts";
 export { parseWatchLine, parseWatchStream, readLines } from "./watch_stream.ts";

@@ -45,7 +45,9 @@ export function parseWatchLine<T extends KubeObject>(line: string, parse: (v: un
       try {
         return { type: raw.type, object: parse(raw.object) };
       } catch (e) {
-        throw new SyntaxError(`Malformed watch event: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+        throw new SyntaxError(`Malformed watch event: ${e instanceof Error ? e.message : String(e)}`, {
+          cause: e,
+        });
       }
     case "BOOKMARK": {
       const meta = isRecord(raw.object) && isRecord(raw.object.metadata) ? raw.object.metadata : undefined;

@@ -185,7 +185,9 @@ export class Histogram extends Base<HistogramState> {
     let out = this.header("histogram");
     for (const { labels, value } of this.series.values()) {
       this.buckets.forEach((b, i) => {
-        out += `${this.name}_bucket${this.labelText(labels, ["le", formatNumber(b)])} ${value.counts[i] ?? 0}\n`;
+        out += `${this.name}_bucket${this.labelText(labels, ["le", formatNumber(b)])} ${
+          value.counts[i] ?? 0
+        }\n`;
       });
       out += `${this.name}_bucket${this.labelText(labels, ["le", "+Inf"])} ${value.count}\n`;
       out += `${this.name}_sum${this.labelText(labels)} ${formatNumber(value.sum)}\n`;

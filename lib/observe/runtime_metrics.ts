@@ -134,7 +134,8 @@ export function createRuntimeMetrics(registry: Registry = new Registry()): Runti
     }),
     leaderElectionMasterStatus: registry.gauge({
       name: "leader_election_master_status",
-      help: "Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master",
+      help:
+        "Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master",
       labelNames: ["name"],
     }),
   };

@@ -66,7 +66,10 @@ export class ObserveServer {
       this.#servers.push(server);
       if (w.routes.has("/metrics")) out.metrics = server.addr;
       if (w.routes.has("/readyz")) out.probes = server.addr;
-      o.logger.info("Serving", { address: `${server.addr.hostname}:${server.addr.port}`, paths: [...w.routes].join(",") });
+      o.logger.info("Serving", {
+        address: `${server.addr.hostname}:${server.addr.port}`,
+        paths: [...w.routes].join(","),
+      });
     }
     return out;
   }
@@ -94,9 +97,7 @@ export class ObserveServer {
       case "/metrics":
         return new Response(o.registry.render(), { headers: { "content-type": METRICS_CONTENT_TYPE } });
       case "/healthz":
-        return (o.healthy?.() ?? true)
-          ? new Response("ok\n")
-          : new Response("unhealthy\n", { status: 500 });
+        return (o.healthy?.() ?? true) ? new Response("ok\n") : new Response("unhealthy\n", { status: 500 });
       default:
         return o.ready() ? new Response("ok\n") : new Response("caches not synced\n", { status: 503 });
     }

@@ -1,0 +1,191 @@
+/**
+ * A controller: a work queue, N workers, and one reconcile function `reconcile(key, ctx) => Action`.
+ * Rules: the runtime never reconciles the same key twice at once; a thrown error retries with per-key
+ * backoff, a `TerminalError` does not retry (until the key is added again), `requeueAfter(ms)` comes back
+ * after `ms`; on shutdown intake stops at once and in-flight reconciles get `shutdownTimeoutMs` to finish
+ * before their `ctx.signal` aborts.
+ */
+
+import { type KubeObject, objectKey } from "../kube/mod.ts";
+import { type Logger, nullLogger, type RuntimeMetrics } from "../observe/mod.ts";
+import { type Clock, systemClock } from "./clock.ts";
+import type { Informer, InformerEvent } from "./informer.ts";
+import { WorkQueue, type WorkQueueOptions } from "./queue.ts";
+
+/** What a reconcile asks for next. */
+export type Action = { readonly type: "done" } | { readonly type: "requeueAfter"; readonly ms: number };
+
+/** Nothing more to do until the key is added again (or the next resync). */
+export const done: Action = Object.freeze({ type: "done" });
+
+/** Reconcile the key again after `ms` milliseconds. */
+export function requeueAfter(ms: number): Action {
+  return { type: "requeueAfter", ms: Math.max(0, ms) };
+}
+
+/** An error that retrying cannot fix (e.g. an invalid spec): logged and counted, not retried. */
+export class TerminalError extends Error {
+  override readonly name = "TerminalError";
+}
+
+/** What a reconcile receives besides the key. */
+export interface ReconcileContext {
+  /** Aborts when the controller stops and the shutdown bound has passed. */
+  readonly signal: AbortSignal;
+  /** A logger bound to controller, namespace, name and reconcileID. */
+  readonly log: Logger;
+  readonly reconcileID: string;
+  /** Failed attempts before this one (0 on a fresh key). */
+  readonly retries: number;
+}
+
+/** The one function a controller author writes. */
+export type Reconciler = (key: string, ctx: ReconcileContext) => Promise<Action>;
+
+/** Options of {@linkcode Controller}. */
+export interface ControllerOptions {
+  name: string;
+  reconcile: Reconciler;
+  /** Workers (default 1). */
+  concurrency?: number | undefined;
+  /** Time in-flight reconciles get on shutdown before their signal aborts (default 30 s). */
+  shutdownTimeoutMs?: number | undefined;
+  logger?: Logger | undefined;
+  metrics?: RuntimeMetrics | undefined;
+  clock?: Clock | undefined;
+  queue?: Omit<WorkQueueOptions, "clock" | "metrics"> | undefined;
+}
+
+/** Maps an informer event to the keys to reconcile. */
+export type KeyMapper<T> = (event: InformerEvent<T>) => readonly string[];
+
+/** Runs reconciles for keys from a queue. */
+export class Controller {
+  readonly name: string;
+  readonly queue: WorkQueue;
+  readonly #o: ControllerOptions;
+  readonly #log: Logger;
+  readonly #clock: Clock;
+
+  constructor(options: ControllerOptions) {
+    this.name = options.name;
+    this.#o = options;
+    this.#clock = options.clock ?? systemClock;
+    this.#log = (options.logger ?? nullLogger()).with({ controller: options.name });
+    const m = options.metrics;
+    const labels = { name: options.name, controller: options.name };
+    this.queue = new WorkQueue({
+      ...options.queue,
+      clock: this.#clock,
+      metrics: m && {
+        depth: (n) => m.workqueueDepth.set(labels, n),
+        added: () => m.workqueueAdds.inc(labels),
+        queueLatency: (s) => m.workqueueQueueDuration.observe(labels, s),
+        workDuration: (s) => m.workqueueWorkDuration.observe(labels, s),
+        retried: () => m.workqueueRetries.inc(labels),
+      },
+    });
+  }
+
+  /** Queues `key` (namespace/name). */
+  enqueue(key: string): void {
+    this.queue.add(key);
+  }
+
+  /**
+   * Enqueues keys for `informer`'s events: the object's own key by default, or whatever `map` returns
+   * (e.g. the Bindings that reference a changed Secret, found through a store index).
+   */
+  watch<T extends KubeObject>(informer: Informer<T>, map?: KeyMapper<T>): this {
+    informer.addHandler((event) => {
+      const keys = map ? map(event) : [objectKey(event.object)];
+      for (const k of keys) this.queue.add(k);
+    });
+    return this;
+  }
+
+  /** Runs the workers until `signal` aborts, then drains (bounded) and resolves. */
+  async start(signal: AbortSignal): Promise<void> {
+    const concurrency = Math.max(1, this.#o.concurrency ?? 1);
+    const hard = new AbortController();
+    const m = this.#o.metrics;
+    m?.maxConcurrentReconciles.set({ controller: this.name }, concurrency);
+    this.#log.info("Starting workers", { workerCount: concurrency });
+    const workers = Array.from({ length: concurrency }, () => this.#worker(hard.signal));
+    const stop = async () => {
+      this.queue.shutDown();
+      const bound = this.#o.shutdownTimeoutMs ?? 30_000;
+      if (!(await this.queue.drain(bound))) {
+        this.#log.info("Reconciles still running after the shutdown bound; cancelling them", {
+          inFlight: this.queue.inFlight,
+        });
+      }
+      hard.abort(new DOMException("Controller stopped", "AbortError"));
+    };
+    const stopped = new Promise<void>((resolve) => {
+      const go = () => stop().then(resolve);
+      if (signal.aborted) go();
+      else signal.addEventListener("abort", go, { once: true });
+    });
+    await Promise.all([stopped, ...workers]);
+    this.#log.info("Workers stopped");
+  }
+
+  async #worker(hard: AbortSignal): Promise<void> {
+    while (true) {
+      const key = await this.queue.get();
+      if (key === undefined) return;
+      try {
+        await this.#process(key, hard);
+      } finally {
+        this.queue.done(key);
+      }
+    }
+  }
+
+  async #process(key: string, signal: AbortSignal): Promise<void> {
+    const m = this.#o.metrics;
+    const c = { controller: this.name };
+    const reconcileID = crypto.randomUUID();
+    const slash = key.indexOf("/");
+    const log = this.#log.with({
+      namespace: slash < 0 ? undefined : key.slice(0, slash),
+      name: slash < 0 ? key : key.slice(slash + 1),
+      reconcileID,
+    });
+    const started = this.#clock.now();
+    m?.activeWorkers.inc(c);
+    let result: string;
+    try {
+      const action = await this.#o.reconcile(key, {
+        signal,
+        log,
+        reconcileID,
+        retries: this.queue.retries(key),
+      });
+      if (action.type === "requeueAfter") {
+        this.queue.forget(key);
+        this.queue.addAfter(key, action.ms);
+        result = "requeue_after";
+      } else {
+        this.queue.forget(key);
+        result = "success";
+      }
+    } catch (e) {
+      if (e instanceof TerminalError) {
+        this.queue.forget(key);
+        m?.reconcileTerminalErrors.inc(c);
+        log.error("Reconciler error (terminal; not retried)", e);
+      } else {
+        this.queue.addRateLimited(key);
+        log.error("Reconciler error", e, { retries: this.queue.retries(key) });
+      }
+      m?.reconcileErrors.inc(c);
+      result = "error";
+    } finally {
+      m?.activeWorkers.dec(c);
+    }
+    m?.reconcileTotal.inc({ controller: this.name, result });
+    m?.reconcileTime.observe(c, (this.#clock.now() - started) / 1000);
+  }
+}

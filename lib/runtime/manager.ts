@@ -1,0 +1,103 @@
+/**
+ * The manager runs the parts in order: informers (on every replica, so caches are warm for a fast
+ * failover), then — once every cache has synced and this replica leads — the controllers. On shutdown it
+ * reverses the order: controllers stop intake and finish in-flight work (bounded), the Lease is released,
+ * then informers and the other runnables stop. Rules: `start(signal)` awaits every promise it started;
+ * it rejects only when leadership is lost or a runnable fails, after everything has stopped.
+ */
+
+import type { Logger } from "../observe/mod.ts";
+import { nullLogger, type RuntimeMetrics } from "../observe/mod.ts";
+import type { Clock } from "./clock.ts";
+import type { Controller } from "./controller.ts";
+import { type LeaderElectionOptions, LeaderElector } from "./leader_election.ts";
+
+/** A cache the manager starts and waits for (every `Informer` is one). */
+export interface Cache {
+  readonly name: string;
+  hasSynced(): boolean;
+  waitForSync(signal?: AbortSignal): Promise<boolean>;
+  start(signal: AbortSignal): Promise<void>;
+}
+
+/** Anything long-running: resolves after `signal` aborts and it has stopped. */
+export interface Runnable {
+  start(signal: AbortSignal): Promise<void>;
+}
+
+/** Options of {@linkcode Manager}. */
+export interface ManagerOptions {
+  caches: readonly Cache[];
+  controllers: readonly Controller[];
+  /** Runnables on every replica (Event recorder, HTTP server); stopped last. */
+  runnables?: readonly Runnable[] | undefined;
+  /** Omit to run controllers without leader election. */
+  leaderElection?: Omit<LeaderElectionOptions, "logger" | "metrics" | "clock"> | undefined;
+  logger?: Logger | undefined;
+  metrics?: RuntimeMetrics | undefined;
+  clock?: Clock | undefined;
+}
+
+/** Starts and stops caches, leader election and controllers. */
+export class Manager {
+  readonly #o: ManagerOptions;
+  readonly #log: Logger;
+  readonly elector: LeaderElector | undefined;
+  #running = false;
+
+  constructor(options: ManagerOptions) {
+    this.#o = options;
+    this.#log = (options.logger ?? nullLogger()).named("manager");
+    this.elector = options.leaderElection &&
+      new LeaderElector({
+        ...options.leaderElection,
+        logger: options.logger,
+        metrics: options.metrics,
+        clock: options.clock,
+      });
+  }
+
+  /** Readiness: every cache has synced (leadership does not matter). */
+  ready(): boolean {
+    return this.#o.caches.every((c) => c.hasSynced());
+  }
+
+  /** Liveness: the manager is running. */
+  healthy(): boolean {
+    return this.#running;
+  }
+
+  /** Runs until `signal` aborts (or leadership is lost), then stops everything in order. */
+  async start(signal: AbortSignal): Promise<void> {
+    this.#running = true;
+    const cachesStop = new AbortController();
+    const runnablesStop = new AbortController();
+    const caches = this.#o.caches.map((c) => c.start(cachesStop.signal));
+    const runnables = (this.#o.runnables ?? []).map((r) => r.start(runnablesStop.signal));
+    let failure: unknown;
+    try {
+      this.#log.info("Waiting for caches to sync", { caches: this.#o.caches.map((c) => c.name).join(",") });
+      const synced = await Promise.all(this.#o.caches.map((c) => c.waitForSync(signal)));
+      if (synced.every(Boolean) && !signal.aborted) {
+        this.#log.info("Caches synced");
+        if (this.elector) await this.elector.run(signal, (leading) => this.#runControllers(leading));
+        else await this.#runControllers(signal);
+      }
+    } catch (e) {
+      failure = e;
+    } finally {
+      cachesStop.abort();
+      runnablesStop.abort();
+      const settled = await Promise.allSettled([...caches, ...runnables]);
+      for (const s of settled) if (s.status === "rejected") failure ??= s.reason;
+      this.#running = false;
+      this.#log.info("Stopped");
+    }
+    if (failure !== undefined) throw failure;
+  }
+
+  async #runControllers(signal: AbortSignal): Promise<void> {
+    this.#log.info("Starting controllers", { controllers: this.#o.controllers.map((c) => c.name).join(",") });
+    await Promise.all(this.#o.controllers.map((c) => c.start(signal)));
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * The informer's cache: objects by key (`namespace/name`) plus secondary indexes (index name → value →
+ * keys). Readers get the read-only `Store`; only the informer holds the `MemoryStore` that writes.
+ * Rules: objects in the store are shared, never copied, so callers must not mutate what they read; index
+ * functions must be pure.
+ */
+
+import { type KubeObject, objectKey } from "../kube/mod.ts";
+
+/** An index function: the values under which an object is found (e.g. the Secret names it references). */
+export type IndexFunc<T> = (obj: T) => readonly string[];
+
+/** Read access to a cache. */
+export interface Store<T extends KubeObject> {
+  /** The object with `key`, or undefined. */
+  get(key: string): T | undefined;
+  /** The object `namespace/name` (or `name` when cluster-scoped). */
+  getByName(namespace: string | undefined, name: string): T | undefined;
+  list(): T[];
+  keys(): string[];
+  /** Objects whose index `index` yields `value`. */
+  byIndex(index: string, value: string): T[];
+  /** Keys of objects whose index `index` yields `value`. */
+  keysByIndex(index: string, value: string): string[];
+  readonly size: number;
+}
+
+/** A change applied to the store. `old` is the previous object for updates and deletes. */
+export type StoreChange<T> =
+  | { type: "add"; object: T }
+  | { type: "update"; object: T; old: T }
+  | { type: "delete"; object: T };
+
+/** The writable cache. */
+export class MemoryStore<T extends KubeObject> implements Store<T> {
+  readonly #items = new Map<string, T>();
+  readonly #indexers: Map<string, IndexFunc<T>>;
+  readonly #indexes = new Map<string, Map<string, Set<string>>>();
+  readonly #indexed = new Map<string, Map<string, readonly string[]>>();
+
+  constructor(indexers: Record<string, IndexFunc<T>> = {}) {
+    this.#indexers = new Map(Object.entries(indexers));
+    for (const name of this.#indexers.keys()) this.#indexes.set(name, new Map());
+  }
+
+  get size(): number {
+    return this.#items.size;
+  }
+
+  get(key: string): T | undefined {
+    return this.#items.get(key);
+  }
+
+  getByName(namespace: string | undefined, name: string): T | undefined {
+    return this.#items.get(namespace ? `${namespace}/${name}` : name);
+  }
+
+  list(): T[] {
+    return [...this.#items.values()];
+  }
+
+  keys(): string[] {
+    return [...this.#items.keys()];
+  }
+
+  keysByIndex(index: string, value: string): string[] {
+    const idx = this.#indexes.get(index);
+    if (!idx) throw new RangeError(`Store has no index named ${index}`);
+    return [...(idx.get(value) ?? [])];
+  }
+
+  byIndex(index: string, value: string): T[] {
+    return this.keysByIndex(index, value).map((k) => this.#items.get(k)).filter((o): o is T =>
+      o !== undefined
+    );
+  }
+
+  /** Adds or replaces `obj`; returns the change, or undefined if the same resourceVersion is cached. */
+  upsert(obj: T): StoreChange<T> | undefined {
+    const key = objectKey(obj);
+    const old = this.#items.get(key);
+    if (
+      old && old.metadata.resourceVersion === obj.metadata.resourceVersion &&
+      old.metadata.uid === obj.metadata.uid
+    ) {
+      return undefined;
+    }
+    this.#unindex(key);
+    this.#items.set(key, obj);
+    this.#index(key, obj);
+    return old ? { type: "update", object: obj, old } : { type: "add", object: obj };
+  }
+
+  /** Removes the object with `obj`'s key; returns the change, or undefined if it was absent. */
+  delete(obj: T): StoreChange<T> | undefined {
+    const key = objectKey(obj);
+    const old = this.#items.get(key);
+    if (!old) return undefined;
+    this.#unindex(key);
+    this.#items.delete(key);
+    return { type: "delete", object: obj };
+  }
+
+  /**
+   * Makes the store's content in `namespace` (all namespaces when undefined) equal `items`, returning
+   * the changes (adds, updates of changed resourceVersions, deletes of vanished keys).
+   */
+  replace(items: readonly T[], namespace?: string): StoreChange<T>[] {
+    const changes: StoreChange<T>[] = [];
+    const seen = new Set<string>();
+    for (const obj of items) {
+      seen.add(objectKey(obj));
+      const c = this.upsert(obj);
+      if (c) changes.push(c);
+    }
+    for (const [key, obj] of [...this.#items]) {
+      if (seen.has(key)) continue;
+      if (namespace !== undefined && obj.metadata.namespace !== namespace) continue;
+      const c = this.delete(obj);
+      if (c) changes.push({ type: "delete", object: obj });
+    }
+    return changes;
+  }
+
+  #index(key: string, obj: T): void {
+    if (this.#indexers.size === 0) return;
+    const values = new Map<string, readonly string[]>();
+    for (const [name, fn] of this.#indexers) {
+      const vs = fn(obj);
+      values.set(name, vs);
+      const idx = this.#indexes.get(name);
+      for (const v of vs) {
+        let set = idx?.get(v);
+        if (!set) {
+          set = new Set();
+          idx?.set(v, set);
+        }
+        set.add(key);
+      }
+    }
+    this.#indexed.set(key, values);
+  }
+
+  #unindex(key: string): void {
+    const values = this.#indexed.get(key);
+    if (!values) return;
+    for (const [name, vs] of values) {
+      const idx = this.#indexes.get(name);
+      for (const v of vs) {
+        const set = idx?.get(v);
+        set?.delete(key);
+        if (set?.size === 0) idx?.delete(v);
+      }
+    }
+    this.#indexed.delete(key);
+  }
+}
