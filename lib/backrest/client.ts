@@ -1,0 +1,412 @@
+/**
+ * The Backrest client behind a narrow interface (`BackrestApi`): Connect RPC (binary) over fetch, with
+ * auth, optional CA, a deadline on every call and AbortSignal cancellation. Rules: it never calls
+ * GetConfig (its answer carries every repo's password) and never logs; every failure is a classified
+ * `BackrestError` whose text has been scrubbed of the secrets involved; before the first AddRepo or
+ * CheckRepoExists it probes that the server takes `AddRepoRequest` (v1.12.0+), since an older server
+ * would misread our bytes. Clients are pooled per (url, auth, CA) by `backrestClient()`.
+ */
+
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-web";
+import { createHash } from "node:crypto";
+import { type Repo, RepoSchema } from "../../gen/v1/config_pb.ts";
+import { Authentication } from "../../gen/v1/authentication_pb.ts";
+import { Backrest, DoRepoTaskRequest_Task } from "../../gen/v1/service_pb.ts";
+import { authFingerprint, authSecrets, type BackrestAuth, basicHeader } from "./auth.ts";
+import type { DesiredRepo } from "./desired_repo.ts";
+import { BackrestError, classify, codeName, scrub } from "./errors.ts";
+
+/** Per-call options: a caller's signal and a deadline overriding the connection's default. */
+export interface CallOptions {
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+/** Backrest repo tasks the operator may start. */
+export type RepoTask = "index_snapshots" | "prune" | "check" | "stats" | "unlock" | "forget";
+
+/** What the operator may ask of Backrest. GetConfig is deliberately absent. */
+export interface BackrestApi {
+  readonly url: string;
+  /** Adds or replaces (by id) the whole repo entry. Backrest runs `restic init` when nothing is there. */
+  addRepo(repo: DesiredRepo, opts?: CallOptions): Promise<void>;
+  /** Removes the repo from Backrest's config and history (never its storage); unknown ids are a no-op. */
+  removeRepo(id: string, opts?: CallOptions): Promise<void>;
+  /** Whether a restic repository exists at the repo's location, without creating one. */
+  checkRepoExists(repo: DesiredRepo, opts?: CallOptions): Promise<boolean>;
+  /** Schedules a task; resolves with Backrest's operation id (0 when none was created). */
+  doRepoTask(id: string, task: RepoTask, opts?: CallOptions): Promise<bigint>;
+  /** Ids of every repo configured in Backrest (from GetSummaryDashboard: no credentials travel). */
+  listRepoIds(opts?: CallOptions): Promise<string[]>;
+  /** Throws `unsupported` unless the server is a Backrest that takes AddRepoRequest (v1.12.0+). */
+  probe(opts?: CallOptions): Promise<void>;
+}
+
+/** Where and how to reach one Backrest. */
+export interface BackrestConnection {
+  /** e.g. `http://backrest.backup.svc:9898`; no credentials in it. */
+  url: string;
+  auth?: BackrestAuth;
+  /** With Basic credentials: trade them for a JWT via Login (renewed before expiry) instead of sending them. */
+  login?: boolean;
+  /** PEM CA certificates to trust for https, in addition to none else (replaces the system roots). */
+  caCerts?: string[];
+  /** Deadline for calls that pass none; default 60 s. */
+  timeoutMs?: number;
+}
+
+const DEFAULT_TIMEOUT_MS = 60_000;
+const PROBE_TIMEOUT_MS = 10_000;
+const PROBE_OK_TTL_MS = 10 * 60_000;
+const PROBE_BAD_TTL_MS = 60_000;
+/** A JWT is renewed this long before it expires. */
+const TOKEN_RENEW_MARGIN_MS = 60 * 60_000;
+
+const TASKS: Record<RepoTask, DoRepoTaskRequest_Task> = {
+  index_snapshots: DoRepoTaskRequest_Task.INDEX_SNAPSHOTS,
+  prune: DoRepoTaskRequest_Task.PRUNE,
+  check: DoRepoTaskRequest_Task.CHECK,
+  stats: DoRepoTaskRequest_Task.STATS,
+  unlock: DoRepoTaskRequest_Task.UNLOCK,
+  forget: DoRepoTaskRequest_Task.FORGET,
+};
+
+/** The request builder: the only place repo secrets are revealed. */
+function toWireRepo(repo: DesiredRepo): Repo {
+  const init: MessageInitShape<typeof RepoSchema> = {
+    id: repo.id,
+    uri: repo.uri.reveal(),
+    password: repo.password.reveal(),
+    env: repo.env.map((e) => `${e.name}=${e.value.reveal()}`),
+    flags: repo.flags,
+    autoUnlock: repo.autoUnlock,
+    // auto_initialize stays false: v1.14.1 rejects it on AddRepo (see desired_repo.ts).
+    ...(repo.prunePolicy ? { prunePolicy: repo.prunePolicy } : {}),
+    ...(repo.checkPolicy ? { checkPolicy: repo.checkPolicy } : {}),
+    ...(repo.forgetPolicy ? { forgetPolicy: repo.forgetPolicy } : {}),
+    ...(repo.commandPrefix ? { commandPrefix: repo.commandPrefix } : {}),
+  };
+  return create(RepoSchema, init);
+}
+
+/** Every secret value of `repo` in the forms server text may echo it. */
+function repoSecrets(repo: DesiredRepo): string[] {
+  const uri = repo.uri.reveal();
+  const out = [uri, repo.password.reveal(), ...repo.env.map((e) => e.value.reveal())];
+  // restic and Backrest may print the URI's parts (a REST server URL's user and password) on their own.
+  const userinfo = /^(?:[a-z0-9]+:)?[a-z][a-z0-9+.-]*:\/\/([^/@]*)@/i.exec(uri)?.[1];
+  if (userinfo) {
+    out.push(userinfo);
+    for (const part of userinfo.split(":")) {
+      out.push(part);
+      try {
+        out.push(decodeURIComponent(part));
+      } catch { /* not encoded */ }
+    }
+  }
+  return out;
+}
+
+function base64urlDecode(s: string): string {
+  const b64 = s.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(s.length / 4) * 4, "=");
+  return atob(b64);
+}
+
+/** Expiry (ms since epoch) claimed by a JWT, or undefined if it has none readable. */
+function jwtExpiry(token: string): number | undefined {
+  try {
+    const payload: unknown = JSON.parse(base64urlDecode(token.split(".")[1] ?? ""));
+    if (
+      typeof payload === "object" && payload !== null && "exp" in payload && typeof payload.exp === "number"
+    ) {
+      return payload.exp * 1000;
+    }
+  } catch { /* opaque token */ }
+  return undefined;
+}
+
+/** A new, unpooled client. Prefer `backrestClient()`, which shares clients per connection. */
+export function createBackrestClient(conn: BackrestConnection): BackrestApi & { close(): void } {
+  let base: URL;
+  try {
+    base = new URL(conn.url);
+  } catch {
+    throw new BackrestError("invalid", "Connect", "Backrest URL is not a valid URL");
+  }
+  if (base.protocol !== "http:" && base.protocol !== "https:") {
+    throw new BackrestError("invalid", "Connect", "Backrest URL must be http or https");
+  }
+  if (base.username || base.password) {
+    throw new BackrestError(
+      "invalid",
+      "Connect",
+      "Backrest URL must not carry credentials: use the auth Secret",
+    );
+  }
+  const url = base.href.replace(/\/$/, "");
+  const auth: BackrestAuth = conn.auth ?? { kind: "none" };
+  const staticSecrets = authSecrets(auth);
+  const defaultTimeout = conn.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+
+  const httpClient = conn.caCerts && conn.caCerts.length > 0
+    ? Deno.createHttpClient({ caCerts: conn.caCerts })
+    : undefined;
+  const fetchImpl: typeof globalThis.fetch = httpClient
+    ? (input, init) => globalThis.fetch(input, { ...init, client: httpClient })
+    : globalThis.fetch;
+
+  // Login mode: one JWT at a time, fetched lazily, renewed before expiry or after a 401.
+  let jwt: { token: string; renewAt: number } | undefined;
+  let loggingIn: Promise<string> | undefined;
+  const loginClient = createClient(
+    Authentication,
+    createConnectTransport({ baseUrl: url, useBinaryFormat: true, fetch: fetchImpl }),
+  );
+  const bearer = (signal?: AbortSignal): Promise<string> => {
+    if (auth.kind !== "basic") throw new Error("bearer() needs basic credentials");
+    if (jwt && Date.now() < jwt.renewAt) return Promise.resolve(jwt.token);
+    loggingIn ??= (async () => {
+      try {
+        const res = await loginClient.login(
+          { username: auth.username, password: auth.password.reveal() },
+          { timeoutMs: Math.min(defaultTimeout, PROBE_TIMEOUT_MS), ...(signal ? { signal } : {}) },
+        );
+        const exp = jwtExpiry(res.token) ?? Date.now() + 2 * TOKEN_RENEW_MARGIN_MS;
+        jwt = { token: res.token, renewAt: exp - TOKEN_RENEW_MARGIN_MS };
+        return res.token;
+      } catch (e) {
+        throw classify("Login", e, staticSecrets, signal);
+      } finally {
+        loggingIn = undefined;
+      }
+    })();
+    return loggingIn;
+  };
+
+  const authInterceptor: Interceptor = (next) => async (req) => {
+    if (auth.kind === "bearer") req.header.set("Authorization", `Bearer ${auth.token.reveal()}`);
+    else if (auth.kind === "basic" && !conn.login) {
+      req.header.set("Authorization", basicHeader(auth.username, auth.password));
+    } else if (auth.kind === "basic") {
+      const token = await bearer(req.signal);
+      req.header.set("Authorization", `Bearer ${token}`);
+      try {
+        return await next(req);
+      } catch (e) {
+        // A token the server no longer accepts (restart with a new signing key, user changed): once more.
+        if (!(e instanceof ConnectError && e.code === Code.Unauthenticated) || jwt?.token !== token) throw e;
+        jwt = undefined;
+        req.header.set("Authorization", `Bearer ${await bearer(req.signal)}`);
+      }
+    }
+    return await next(req);
+  };
+
+  const transport = createConnectTransport({
+    baseUrl: url,
+    useBinaryFormat: true,
+    fetch: fetchImpl,
+    interceptors: [authInterceptor],
+  });
+  const rpc = createClient(Backrest, transport);
+
+  const callOpts = (opts: CallOptions | undefined, fallback = defaultTimeout) => ({
+    timeoutMs: opts?.timeoutMs ?? fallback,
+    ...(opts?.signal ? { signal: opts.signal } : {}),
+  });
+
+  async function call<T>(
+    name: string,
+    opts: CallOptions | undefined,
+    secrets: string[],
+    fn: () => Promise<T>,
+  ): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      throw classify(name, e, [...secrets, ...staticSecrets], opts?.signal);
+    }
+  }
+
+  // Probe: a body that cannot be parsed fails before any handler runs, so nothing happens on the server.
+  // Backrest v1.12.0+ answers invalid_argument naming *v1.AddRepoRequest; older ones name *v1.Repo; a
+  // server without the route answers 404. Cached: success for 10 minutes, "unsupported" for 1 minute.
+  let probed: { ok: boolean; until: number; error?: BackrestError } | undefined;
+  async function probe(opts?: CallOptions): Promise<void> {
+    if (probed && Date.now() < probed.until) {
+      if (probed.ok) return;
+      throw probed.error;
+    }
+    const unsupported = (why: string) =>
+      new BackrestError(
+        "unsupported",
+        "Probe",
+        `Backrest at this URL is unsupported: ${why}; v1.12.0 or newer is required`,
+        {
+          code: "unimplemented",
+        },
+      );
+    const timeoutMs = Math.min(opts?.timeoutMs ?? defaultTimeout, PROBE_TIMEOUT_MS);
+    const signals = [AbortSignal.timeout(timeoutMs), ...(opts?.signal ? [opts.signal] : [])];
+    const headers = new Headers({ "content-type": "application/proto", "connect-protocol-version": "1" });
+    if (auth.kind === "bearer") headers.set("Authorization", `Bearer ${auth.token.reveal()}`);
+    else if (auth.kind === "basic" && !conn.login) {
+      headers.set("Authorization", basicHeader(auth.username, auth.password));
+    } else if (auth.kind === "basic") {
+      headers.set("Authorization", `Bearer ${await call("Probe", opts, [], () => bearer(opts?.signal))}`);
+    }
+    let status: number;
+    let body: string;
+    try {
+      const res = await fetchImpl(`${url}/v1.Backrest/AddRepo`, {
+        method: "POST",
+        headers,
+        body: new Uint8Array([0xff]),
+        signal: AbortSignal.any(signals),
+      });
+      status = res.status;
+      body = await res.text();
+    } catch (e) {
+      if (opts?.signal?.aborted) {
+        throw new BackrestError("canceled", "Probe", "Probe: canceled", { code: "canceled" });
+      }
+      if (e instanceof DOMException && e.name === "TimeoutError") {
+        throw new BackrestError("deadline", "Probe", "Probe: deadline_exceeded", {
+          code: "deadline_exceeded",
+        });
+      }
+      const detail = e instanceof Error ? scrub(e.message, staticSecrets) : undefined;
+      throw new BackrestError(
+        "unavailable",
+        "Probe",
+        `Probe: Backrest unreachable${detail ? `: ${detail}` : ""}`,
+        {
+          code: "unavailable",
+          ...(detail ? { cause: new Error(detail) } : {}),
+        },
+      );
+    }
+    let verdict: BackrestError | undefined;
+    if (status === 401 || status === 403) {
+      jwt = undefined;
+      throw new BackrestError("unauthenticated", "Probe", "Probe: unauthenticated", {
+        code: "unauthenticated",
+      });
+    } else if (status === 404) {
+      verdict = unsupported("it has no /v1.Backrest/AddRepo");
+    } else if (status >= 500 && !body.includes("unmarshal")) {
+      throw new BackrestError("unavailable", "Probe", `Probe: HTTP ${status}`, {
+        code: codeName(Code.Unavailable),
+      });
+    } else if (/\bAddRepoRequest\b/.test(body)) {
+      verdict = undefined;
+    } else if (/\*v1\.Repo\b/.test(body)) {
+      verdict = unsupported("its AddRepo takes a bare Repo (before v1.12.0)");
+    } else if (status === 400 && body.includes("invalid_argument")) {
+      // A wording we do not know: the route exists and rejects garbage, which is all we can tell.
+      verdict = undefined;
+    } else {
+      verdict = unsupported(`AddRepo answered an unparseable request with HTTP ${status}`);
+    }
+    probed = verdict
+      ? { ok: false, until: Date.now() + PROBE_BAD_TTL_MS, error: verdict }
+      : { ok: true, until: Date.now() + PROBE_OK_TTL_MS };
+    if (verdict) throw verdict;
+  }
+
+  return {
+    url,
+    probe,
+    async addRepo(repo, opts) {
+      const secrets = repoSecrets(repo);
+      await call("AddRepo", opts, secrets, async () => {
+        await probe(opts);
+        // The answer is the whole config with every repo's password: dropped unread.
+        await rpc.addRepo({ repo: toWireRepo(repo) }, callOpts(opts));
+      });
+    },
+    async removeRepo(id, opts) {
+      await call("RemoveRepo", opts, [], () => rpc.removeRepo({ repoId: id }, callOpts(opts)));
+    },
+    checkRepoExists(repo, opts) {
+      const secrets = repoSecrets(repo);
+      return call("CheckRepoExists", opts, secrets, async () => {
+        await probe(opts);
+        const res = await rpc.checkRepoExists({ repo: toWireRepo(repo) }, callOpts(opts));
+        if (res.error) {
+          const detail = scrub(res.error, [...secrets, ...staticSecrets]);
+          throw new BackrestError("failed", "CheckRepoExists", `CheckRepoExists: ${detail ?? "failed"}`, {
+            code: res.hostKeyUntrusted ? "host_key_untrusted" : "unknown",
+          });
+        }
+        return res.exists;
+      });
+    },
+    doRepoTask(id, task, opts) {
+      return call("DoRepoTask", opts, [], async () => {
+        const res = await rpc.doRepoTask({ repoId: id, task: TASKS[task] }, callOpts(opts));
+        return res.operationId;
+      });
+    },
+    listRepoIds(opts) {
+      return call("GetSummaryDashboard", opts, [], async () => {
+        const res = await rpc.getSummaryDashboard({}, callOpts(opts));
+        return res.repoSummaries.map((s) => s.id);
+      });
+    },
+    close() {
+      httpClient?.close();
+    },
+  };
+}
+
+interface PoolEntry {
+  client: BackrestApi & { close(): void };
+  lastUsed: number;
+}
+
+const pool = new Map<string, PoolEntry>();
+const POOL_MAX = 64;
+/** Evicted clients are closed this much later, so calls in flight on them finish. */
+const CLOSE_GRACE_MS = 5 * 60_000;
+
+function poolKey(conn: BackrestConnection): string {
+  const h = createHash("sha256").update(conn.url).update("\0");
+  h.update(authFingerprint(conn.auth ?? { kind: "none" })).update(conn.login ? "\0login" : "\0");
+  for (const ca of conn.caCerts ?? []) h.update("\0ca\0").update(ca);
+  h.update(`\0${conn.timeoutMs ?? ""}`);
+  return h.digest("hex");
+}
+
+/**
+ * The shared client for a connection (same url, credentials, CA and timeout: same client, so its probe
+ * result, JWT and HTTP connections are reused). Least recently used clients beyond 64 are dropped.
+ */
+export function backrestClient(conn: BackrestConnection): BackrestApi {
+  const key = poolKey(conn);
+  const found = pool.get(key);
+  if (found) {
+    found.lastUsed = Date.now();
+    return found.client;
+  }
+  const client = createBackrestClient(conn);
+  pool.set(key, { client, lastUsed: Date.now() });
+  if (pool.size > POOL_MAX) {
+    const [oldestKey, oldest] = [...pool.entries()].reduce((
+      a,
+      b,
+    ) => (a[1].lastUsed <= b[1].lastUsed ? a : b));
+    pool.delete(oldestKey);
+    const timer = setTimeout(() => oldest.client.close(), CLOSE_GRACE_MS);
+    Deno.unrefTimer(timer);
+  }
+  return client;
+}
+
+/** Closes and forgets every pooled client (tests, shutdown). */
+export function closeBackrestClients(): void {
+  for (const { client } of pool.values()) client.close();
+  pool.clear();
+}

@@ -1,0 +1,325 @@
+/**
+ * The pure mapping from a VolSync repository Secret plus a Binding's repo settings to the Backrest `Repo`
+ * the operator wants, with a stable hash of everything that would be sent. Rules: secret values leave this
+ * module only inside `Sensitive`; errors name keys, never values; the hash is a one-way, stretched digest.
+ * `autoInitialize` is never sent to Backrest (v1.14.1 rejects AddRepo with `auto_initialize=true`: it
+ * demands either a guid or auto-initialize, and AddRepo always derives a guid); it only tells the
+ * reconciler whether it may let AddRepo create a repository that CheckRepoExists reported missing.
+ */
+
+import { pbkdf2Sync } from "node:crypto";
+import { create, fromJson, type JsonValue, toBinary } from "@bufbuild/protobuf";
+import {
+  type CheckPolicy,
+  CheckPolicySchema,
+  type CommandPrefix,
+  CommandPrefixSchema,
+  type ForgetPolicy,
+  ForgetPolicySchema,
+  type PrunePolicy,
+  PrunePolicySchema,
+  RepoSchema,
+} from "../../gen/v1/config_pb.ts";
+import { Sensitive } from "../api/sensitive.ts";
+
+/** Why a mapping failed; `key` names the Secret key or setting involved, never a value. */
+export type RepoMappingErrorKind =
+  /** The repository Secret lacks a key or holds an unusable key or value. */
+  | "secret_invalid"
+  /** The Secret or VolSync object asks for something Backrest cannot be given (files, a custom CA). */
+  | "unsupported"
+  /** The Binding's repo settings (id, flags, policies) are invalid. */
+  | "spec_invalid";
+
+/** The mapping's only error: terminal until the Secret or the Binding changes. */
+export class RepoMappingError extends Error {
+  override readonly name = "RepoMappingError";
+  readonly kind: RepoMappingErrorKind;
+  /** The Secret key or setting the error is about. */
+  readonly key: string | undefined;
+
+  constructor(kind: RepoMappingErrorKind, message: string, key?: string, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.kind = kind;
+    this.key = key;
+  }
+}
+
+/**
+ * Repo settings from a Binding (or the operator config's default repo). The four policy objects are in
+ * Backrest's proto3 JSON form (plain objects such as lib/api's parsed settings) and are parsed here with
+ * the generated schemas, so anything Backrest would not understand is a `spec_invalid` error.
+ */
+export interface DesiredRepoSettings {
+  idOverride?: string;
+  extraFlags?: string[];
+  envAllowlist?: string[];
+  autoUnlock?: boolean;
+  autoInitialize?: boolean;
+  prunePolicy?: unknown;
+  checkPolicy?: unknown;
+  forgetPolicy?: unknown;
+  commandPrefix?: unknown;
+}
+
+export interface DesiredRepoInput {
+  /** The VolSync object's namespace, kind and name (the default repo id is built from them). */
+  namespace: string;
+  kind: "ReplicationSource" | "ReplicationDestination";
+  name: string;
+  /** The repository Secret's data, decoded from base64 (raw bytes). */
+  secretData: Record<string, Uint8Array>;
+  settings?: DesiredRepoSettings;
+  /** True when the VolSync object sets `spec.restic.customCA` (restic would need it as a file). */
+  customCA?: boolean;
+  /** More inputs for the hash (e.g. the Backrest URL, the auth Secret's fingerprint); values are not kept. */
+  hashInputs?: Record<string, string>;
+}
+
+/** One environment variable for restic. */
+export interface RepoEnv {
+  name: string;
+  value: Sensitive;
+}
+
+/** The Repo the operator wants in Backrest. Secret parts are `Sensitive`; everything else is plain. */
+export interface DesiredRepo {
+  id: string;
+  uri: Sensitive;
+  password: Sensitive;
+  /** Sorted by name. */
+  env: RepoEnv[];
+  /** Sorted. */
+  flags: string[];
+  autoUnlock: boolean;
+  /** Whether AddRepo may create a repository that does not exist yet (the Binding's autoInitialize). */
+  mayInitialize: boolean;
+  prunePolicy?: PrunePolicy;
+  checkPolicy?: CheckPolicy;
+  forgetPolicy?: ForgetPolicy;
+  commandPrefix?: CommandPrefix;
+  /** 64 hex chars; changes whenever anything above or any hash input changes. */
+  hash: string;
+}
+
+/** The ids Backrest's UI accepts; the server itself checks less. */
+export const REPO_ID_PATTERN = /^[a-zA-Z0-9_\-.]+$/;
+
+/** The optional RESTIC_* keys VolSync itself passes to restic; other RESTIC_* keys are dropped. */
+export const PASSED_RESTIC_KEYS: ReadonlySet<string> = new Set([
+  "RESTIC_COMPRESSION",
+  "RESTIC_PACK_SIZE",
+  "RESTIC_READ_CONCURRENCY",
+  "RESTIC_REST_USERNAME",
+  "RESTIC_REST_PASSWORD",
+  "RESTIC_AWS_ASSUME_ROLE_ARN",
+  "RESTIC_AWS_ASSUME_ROLE_SESSION_NAME",
+  "RESTIC_AWS_ASSUME_ROLE_EXTERNAL_ID",
+  "RESTIC_AWS_ASSUME_ROLE_POLICY",
+  "RESTIC_AWS_ASSUME_ROLE_REGION",
+  "RESTIC_AWS_ASSUME_ROLE_STS_ENDPOINT",
+]);
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** The repo id Backrest holds for a VolSync object: `volsync-<namespace>-<lowercase kind>-<name>` unless overridden. */
+export function repoId(namespace: string, kind: string, name: string, idOverride?: string): string {
+  const id = idOverride ? idOverride : `volsync-${namespace}-${kind.toLowerCase()}-${name}`;
+  if (!REPO_ID_PATTERN.test(id)) {
+    throw new RepoMappingError(
+      "spec_invalid",
+      `repo id ${JSON.stringify(id)} must match ${REPO_ID_PATTERN.source}`,
+      "idOverride",
+    );
+  }
+  if (id.startsWith("_") && id.endsWith("_")) {
+    throw new RepoMappingError(
+      "spec_invalid",
+      `repo id ${JSON.stringify(id)} must not both start and end with _`,
+      "idOverride",
+    );
+  }
+  return id;
+}
+
+function decode(key: string, bytes: Uint8Array): string {
+  try {
+    return decoder.decode(bytes);
+  } catch {
+    throw new RepoMappingError("secret_invalid", `Secret key ${key} is not valid UTF-8`, key);
+  }
+}
+
+/** `value` as a JSON value, or undefined if it holds anything JSON cannot (functions, bigints, cycles...). */
+function asJson(value: unknown, depth = 0): JsonValue | undefined {
+  if (depth > 32) return undefined;
+  if (value === null || typeof value === "string" || typeof value === "boolean") return value;
+  if (typeof value === "number") return Number.isFinite(value) ? value : undefined;
+  if (Array.isArray(value)) {
+    const out: JsonValue[] = [];
+    for (const v of value) {
+      const j = asJson(v, depth + 1);
+      if (j === undefined) return undefined;
+      out.push(j);
+    }
+    return out;
+  }
+  if (typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype) {
+    const out: { [k: string]: JsonValue } = {};
+    for (const [k, v] of Object.entries(value)) {
+      if (v === undefined) continue;
+      const j = asJson(v, depth + 1);
+      if (j === undefined) return undefined;
+      out[k] = j;
+    }
+    return out;
+  }
+  return undefined;
+}
+
+function policy<T>(key: string, value: unknown, parse: (json: JsonValue) => T): T | undefined {
+  if (value === undefined || value === null) return undefined;
+  const json = asJson(value);
+  if (json === undefined) throw new RepoMappingError("spec_invalid", `${key} is not a JSON object`, key);
+  try {
+    return parse(json);
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    throw new RepoMappingError("spec_invalid", `${key} is not a valid Backrest ${key}: ${why}`, key, e);
+  }
+}
+
+/** Maps a VolSync repository Secret and repo settings to the desired Backrest repo; throws `RepoMappingError`. */
+export function desiredRepo(input: DesiredRepoInput): DesiredRepo {
+  const settings = input.settings ?? {};
+  const id = repoId(input.namespace, input.kind, input.name, settings.idOverride);
+  if (input.customCA) {
+    throw new RepoMappingError(
+      "unsupported",
+      "spec.restic.customCA is set: restic in Backrest needs the CA as a file in Backrest's pod, which the operator cannot place",
+      "customCA",
+    );
+  }
+
+  const data = input.secretData;
+  const required = (key: string, allowLineBreaks: boolean): string => {
+    const bytes = data[key];
+    if (bytes === undefined) throw new RepoMappingError("secret_invalid", `Secret has no key ${key}`, key);
+    const value = decode(key, bytes);
+    if (value.length === 0) throw new RepoMappingError("secret_invalid", `Secret key ${key} is empty`, key);
+    if (value.includes("\0") || (!allowLineBreaks && /[\r\n]/.test(value))) {
+      throw new RepoMappingError("secret_invalid", `Secret key ${key} contains a line break or NUL`, key);
+    }
+    return value;
+  };
+  const uri = required("RESTIC_REPOSITORY", false);
+  // VolSync hands the password to restic byte for byte, so a trailing newline (from `echo`) may be part of
+  // the real password: keep line breaks; NUL cannot pass through an environment variable.
+  const password = required("RESTIC_PASSWORD", true);
+
+  const allow = settings.envAllowlist && settings.envAllowlist.length > 0
+    ? new Set(settings.envAllowlist)
+    : undefined;
+  const env: { name: string; value: string }[] = [];
+  for (const key of Object.keys(data).sort()) {
+    if (key === "RESTIC_REPOSITORY" || key === "RESTIC_PASSWORD") continue;
+    if (key.startsWith("RESTIC_") && !PASSED_RESTIC_KEYS.has(key)) continue;
+    if (allow && !allow.has(key)) continue;
+    if (!ENV_NAME.test(key)) {
+      throw new RepoMappingError(
+        "secret_invalid",
+        `Secret key ${JSON.stringify(key)} is not a valid environment variable name`,
+        key,
+      );
+    }
+    if (key === "GOOGLE_APPLICATION_CREDENTIALS") {
+      throw new RepoMappingError(
+        "unsupported",
+        "Secret key GOOGLE_APPLICATION_CREDENTIALS holds file contents, but restic in Backrest needs a path to a file in Backrest's pod",
+        key,
+      );
+    }
+    const value = decode(key, data[key]!);
+    if (/[\r\n\0]/.test(value)) {
+      throw new RepoMappingError("secret_invalid", `Secret key ${key} contains a line break or NUL`, key);
+    }
+    env.push({ name: key, value });
+  }
+
+  const flags = [...(settings.extraFlags ?? [])].sort();
+  for (const flag of flags) {
+    if (flag.trim().length === 0 || /[\r\n\0]/.test(flag)) {
+      throw new RepoMappingError(
+        "spec_invalid",
+        "extraFlags entries must be non-empty single lines",
+        "extraFlags",
+      );
+    }
+  }
+
+  const prunePolicy = policy("prunePolicy", settings.prunePolicy, (j) => fromJson(PrunePolicySchema, j));
+  const checkPolicy = policy("checkPolicy", settings.checkPolicy, (j) => fromJson(CheckPolicySchema, j));
+  const forgetPolicy = policy("forgetPolicy", settings.forgetPolicy, (j) => fromJson(ForgetPolicySchema, j));
+  const commandPrefix = policy(
+    "commandPrefix",
+    settings.commandPrefix,
+    (j) => fromJson(CommandPrefixSchema, j),
+  );
+  const autoUnlock = settings.autoUnlock ?? false;
+  const mayInitialize = settings.autoInitialize ?? false;
+
+  // The hash covers the exact Repo message that would be sent, plus what is not sent but decides what
+  // the reconciler does (mayInitialize) and the caller's extra inputs.
+  const wire = create(RepoSchema, {
+    id,
+    uri,
+    password,
+    env: env.map((e) => `${e.name}=${e.value}`),
+    flags,
+    autoUnlock,
+    ...(prunePolicy ? { prunePolicy } : {}),
+    ...(checkPolicy ? { checkPolicy } : {}),
+    ...(forgetPolicy ? { forgetPolicy } : {}),
+    ...(commandPrefix ? { commandPrefix } : {}),
+  });
+  const hash = digest(toBinary(RepoSchema, wire), mayInitialize, input.hashInputs ?? {});
+
+  return {
+    id,
+    uri: new Sensitive(uri),
+    password: new Sensitive(password),
+    env: env.map((e) => ({ name: e.name, value: new Sensitive(e.value) })),
+    flags,
+    autoUnlock,
+    mayInitialize,
+    ...(prunePolicy ? { prunePolicy } : {}),
+    ...(checkPolicy ? { checkPolicy } : {}),
+    ...(forgetPolicy ? { forgetPolicy } : {}),
+    ...(commandPrefix ? { commandPrefix } : {}),
+    hash,
+  };
+}
+
+const HASH_SALT = "backrest-volsync-operator/desired-repo/v1";
+// The hash lands in status, readable by anyone who can read the Binding: stretching it makes testing
+// password guesses against it expensive, at about a millisecond per reconcile.
+const HASH_ROUNDS = 2048;
+
+function digest(repo: Uint8Array, mayInitialize: boolean, extra: Record<string, string>): string {
+  const enc = new TextEncoder();
+  const parts: Uint8Array[] = [repo, enc.encode(mayInitialize ? "1" : "0")];
+  for (const key of Object.keys(extra).sort()) parts.push(enc.encode(key), enc.encode(extra[key]!));
+  // Length-prefixed, so no two different input lists encode alike.
+  let size = 0;
+  for (const p of parts) size += 4 + p.length;
+  const buf = new Uint8Array(size);
+  const view = new DataView(buf.buffer);
+  let at = 0;
+  for (const p of parts) {
+    view.setUint32(at, p.length);
+    buf.set(p, at + 4);
+    at += 4 + p.length;
+  }
+  return pbkdf2Sync(buf, HASH_SALT, HASH_ROUNDS, 32, "sha256").toString("hex");
+}
