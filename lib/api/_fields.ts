@@ -1,0 +1,235 @@
+/**
+ * Field readers for parsing wire JSON (`unknown`) into typed values without casts. Rule: a reader returns
+ * the value when it has the right shape, otherwise records one error at the field's full path (for example
+ * `spec.repo.extraFlags[2]`) and returns `undefined`; an absent optional field is neither value nor error.
+ */
+
+import type { FieldError } from "./result.ts";
+
+/** A JSON object as it arrives on the wire. */
+export type JsonObject = { readonly [key: string]: unknown };
+
+/** Whether `v` is a JSON object (not null, not an array). */
+export function isObject(v: unknown): v is JsonObject {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** Whether `v` is one of `values` (a type guard without casts). */
+export function isOneOf<T extends string>(values: readonly T[], v: unknown): v is T {
+  return values.some((x) => x === v);
+}
+
+/** Joins a parent path and a key: `join("spec", "repo")` is `spec.repo`. */
+export function join(path: string, key: string): string {
+  return path === "" ? key : `${path}.${key}`;
+}
+
+/** Collects errors while a parser walks an object. */
+export class Errors {
+  readonly list: FieldError[] = [];
+
+  add(path: string, message: string): void {
+    this.list.push({ path, message });
+  }
+
+  get empty(): boolean {
+    return this.list.length === 0;
+  }
+}
+
+/** Options shared by the readers. */
+export interface ReadOptions {
+  /** Record an error when the field is absent. */
+  readonly required?: boolean;
+}
+
+function missing(errors: Errors, path: string, options: ReadOptions | undefined): undefined {
+  if (options?.required) errors.add(path, "required");
+  return undefined;
+}
+
+/** A nested object. */
+export function readObject(
+  obj: JsonObject,
+  key: string,
+  path: string,
+  errors: Errors,
+  options?: ReadOptions,
+): JsonObject | undefined {
+  const v = obj[key];
+  const at = join(path, key);
+  if (v === undefined || v === null) return missing(errors, at, options);
+  if (!isObject(v)) {
+    errors.add(at, "must be an object");
+    return undefined;
+  }
+  return v;
+}
+
+/** String constraints. */
+export interface StringOptions extends ReadOptions {
+  readonly minLength?: number;
+  readonly maxLength?: number;
+  readonly pattern?: RegExp;
+  /** Message used when `pattern` does not match. */
+  readonly patternMessage?: string;
+}
+
+function checkString(v: string, at: string, errors: Errors, options: StringOptions | undefined): boolean {
+  if (options?.minLength !== undefined && v.length < options.minLength) {
+    errors.add(
+      at,
+      options.minLength === 1 ? "must not be empty" : `must be at least ${options.minLength} characters`,
+    );
+    return false;
+  }
+  if (options?.maxLength !== undefined && v.length > options.maxLength) {
+    errors.add(at, `must be at most ${options.maxLength} characters`);
+    return false;
+  }
+  if (options?.pattern && !options.pattern.test(v)) {
+    errors.add(at, options.patternMessage ?? `must match ${options.pattern.source}`);
+    return false;
+  }
+  return true;
+}
+
+/** A string field. */
+export function readString(
+  obj: JsonObject,
+  key: string,
+  path: string,
+  errors: Errors,
+  options?: StringOptions,
+): string | undefined {
+  const v = obj[key];
+  const at = join(path, key);
+  if (v === undefined || v === null) return missing(errors, at, options);
+  if (typeof v !== "string") {
+    errors.add(at, "must be a string");
+    return undefined;
+  }
+  return checkString(v, at, errors, options) ? v : undefined;
+}
+
+/** A boolean field. */
+export function readBoolean(
+  obj: JsonObject,
+  key: string,
+  path: string,
+  errors: Errors,
+  options?: ReadOptions,
+): boolean | undefined {
+  const v = obj[key];
+  const at = join(path, key);
+  if (v === undefined || v === null) return missing(errors, at, options);
+  if (typeof v !== "boolean") {
+    errors.add(at, "must be a boolean");
+    return undefined;
+  }
+  return v;
+}
+
+/** Number constraints (inclusive bounds). */
+export interface NumberOptions extends ReadOptions {
+  readonly minimum?: number;
+  readonly maximum?: number;
+  /** Require a whole number (JSON integers; int64 values must stay within the safe integer range). */
+  readonly integer?: boolean;
+}
+
+/** A number field. */
+export function readNumber(
+  obj: JsonObject,
+  key: string,
+  path: string,
+  errors: Errors,
+  options?: NumberOptions,
+): number | undefined {
+  const v = obj[key];
+  const at = join(path, key);
+  if (v === undefined || v === null) return missing(errors, at, options);
+  if (typeof v !== "number" || !Number.isFinite(v)) {
+    errors.add(at, options?.integer ? "must be an integer" : "must be a number");
+    return undefined;
+  }
+  if (options?.integer && !Number.isSafeInteger(v)) {
+    errors.add(at, "must be an integer");
+    return undefined;
+  }
+  if (options?.minimum !== undefined && v < options.minimum) {
+    errors.add(at, `must be at least ${options.minimum}`);
+    return undefined;
+  }
+  if (options?.maximum !== undefined && v > options.maximum) {
+    errors.add(at, `must be at most ${options.maximum}`);
+    return undefined;
+  }
+  return v;
+}
+
+/** A string field restricted to `values`. */
+export function readEnum<T extends string>(
+  obj: JsonObject,
+  key: string,
+  path: string,
+  errors: Errors,
+  values: readonly T[],
+  options?: ReadOptions,
+): T | undefined {
+  const v = obj[key];
+  const at = join(path, key);
+  if (v === undefined || v === null) return missing(errors, at, options);
+  if (!isOneOf(values, v)) {
+    errors.add(at, `must be one of ${values.map((x) => JSON.stringify(x)).join(", ")}`);
+    return undefined;
+  }
+  return v;
+}
+
+/** An array of strings; each item checked against `options`. Bad items are reported and dropped. */
+export function readStringArray(
+  obj: JsonObject,
+  key: string,
+  path: string,
+  errors: Errors,
+  options?: StringOptions,
+): string[] | undefined {
+  const v = obj[key];
+  const at = join(path, key);
+  if (v === undefined || v === null) return missing(errors, at, options);
+  if (!Array.isArray(v)) {
+    errors.add(at, "must be an array of strings");
+    return undefined;
+  }
+  const out: string[] = [];
+  v.forEach((item: unknown, i: number) => {
+    const itemAt = `${at}[${i}]`;
+    if (typeof item !== "string") {
+      errors.add(itemAt, "must be a string");
+    } else if (checkString(item, itemAt, errors, options)) {
+      out.push(item);
+    }
+  });
+  return out;
+}
+
+/** A map of string to string (labels, annotations); non-string values are skipped, never reported. */
+export function readStringMap(v: unknown): Record<string, string> {
+  if (!isObject(v)) return {};
+  const out: Record<string, string> = {};
+  for (const [k, value] of Object.entries(v)) {
+    if (typeof value === "string") out[k] = value;
+  }
+  return out;
+}
+
+/** A string, or `undefined` for anything else (lenient reads of status written by us or by VolSync). */
+export function optString(v: unknown): string | undefined {
+  return typeof v === "string" ? v : undefined;
+}
+
+/** A finite number, or `undefined`. */
+export function optNumber(v: unknown): number | undefined {
+  return typeof v === "number" && Number.isFinite(v) ? v : undefined;
+}

@@ -1,0 +1,240 @@
+/**
+ * The BackrestVolSyncBinding resource. Rule: `parseBinding` accepts exactly what the CRD admits (and
+ * applies the CRD's defaults), so the reconciler can rely on the types; the spec is strict, the status is
+ * read leniently because only the operator (or the Go prototype before it) writes it.
+ */
+
+import {
+  Errors,
+  isObject,
+  join,
+  type JsonObject,
+  optNumber,
+  optString,
+  readEnum,
+  readObject,
+  readString,
+} from "./_fields.ts";
+import { backrestURLProblem } from "./backrest_url.ts";
+import { type Condition, parseConditions } from "./conditions.ts";
+import { API_VERSION, BINDING_KIND, VOLSYNC_KINDS, type VolSyncKind } from "./constants.ts";
+import { type ObjectMeta, parseObjectMeta } from "./meta.ts";
+import { readRepoSettings, type RepoSettings } from "./repo_settings.ts";
+import type { FieldError, Parsed } from "./result.ts";
+
+/** Values of `spec.deletionPolicy`. */
+export const DELETION_POLICIES = ["Retain", "Remove"] as const;
+/** What happens to the Backrest entry when the Binding is deleted. */
+export type DeletionPolicy = typeof DELETION_POLICIES[number];
+
+/** A Secret in the Binding's namespace. An empty name means "none". */
+export interface SecretRef {
+  name: string;
+}
+
+/** `spec.backrest` (also the OperatorConfig's `defaultBackrest`). */
+export interface BackrestRef {
+  url: string;
+  authRef?: SecretRef;
+}
+
+/** `spec.source`. */
+export interface SourceRef {
+  kind: VolSyncKind;
+  name: string;
+}
+
+/** `spec.repo`. */
+export interface RepoSpec extends RepoSettings {
+  /** Empty or absent: the default id (see {@link defaultRepoId}). */
+  idOverride?: string;
+}
+
+/** `spec`, after the CRD's defaults (`repo` is `{}` when absent, `deletionPolicy` Retain). */
+export interface BindingSpec {
+  backrest: BackrestRef;
+  source: SourceRef;
+  repo: RepoSpec;
+  deletionPolicy: DeletionPolicy;
+}
+
+/** `status`. Every field but `conditions` is absent until the operator sets it. */
+export interface BindingStatus {
+  observedGeneration?: number;
+  conditions: Condition[];
+  resolvedRepositorySecret?: string;
+  repoId?: string;
+  backrestURL?: string;
+  lastAppliedInputHash?: string;
+  lastApplyTime?: string;
+  lastErrorHash?: string;
+  lastSnapshotMarker?: string;
+  lastSnapshotSyncTime?: string;
+  lastIndexedSnapshotMarker?: string;
+  lastIndexedSnapshotSyncTime?: string;
+  lastRepoTaskTriggerTime?: string;
+  lastRepoTaskErrorHash?: string;
+}
+
+/** A Binding. */
+export interface Binding {
+  apiVersion: typeof API_VERSION;
+  kind: typeof BINDING_KIND;
+  metadata: ObjectMeta;
+  spec: BindingSpec;
+  status: BindingStatus;
+}
+
+/**
+ * A parsed resource, or its errors together with what could still be read (metadata and status), so an
+ * invalid object can still get an `InvalidSpec` condition written to it.
+ */
+export type ParsedResource<T extends { metadata: ObjectMeta; status: unknown }> =
+  | { readonly ok: true; readonly value: T }
+  | {
+    readonly ok: false;
+    readonly errors: readonly FieldError[];
+    readonly metadata: ObjectMeta | undefined;
+    readonly status: T["status"];
+  };
+
+/** The repo id pattern Backrest's UI enforces (and we enforce for it). */
+export const REPO_ID_PATTERN = /^[a-zA-Z0-9_\-.]+$/;
+
+/** Why `id` cannot be a Backrest repo id, or `undefined` when it can. */
+export function repoIdProblem(id: string): string | undefined {
+  if (id === "") return "must not be empty";
+  if (!REPO_ID_PATTERN.test(id)) return "may contain only letters, digits, '_', '-' and '.'";
+  if (id.startsWith("_") && id.endsWith("_")) return "must not both start and end with '_'";
+  return undefined;
+}
+
+/** The prototype's default repo id: `volsync-<namespace>-<lowercase kind>-<name>`. Keep exactly. */
+export function defaultRepoId(namespace: string, kind: VolSyncKind, name: string): string {
+  return `volsync-${namespace}-${kind.toLowerCase()}-${name}`;
+}
+
+/** The repo id a Binding registers: `spec.repo.idOverride` when non-empty, else {@link defaultRepoId}. */
+export function repoIdOf(binding: { metadata: { namespace: string }; spec: BindingSpec }): string {
+  const override = binding.spec.repo.idOverride;
+  return override !== undefined && override !== ""
+    ? override
+    : defaultRepoId(binding.metadata.namespace, binding.spec.source.kind, binding.spec.source.name);
+}
+
+/** Reads `authRef` of a `backrest`-shaped object. */
+export function readSecretRef(
+  obj: JsonObject,
+  key: string,
+  path: string,
+  errors: Errors,
+): SecretRef | undefined {
+  const ref = readObject(obj, key, path, errors);
+  if (ref === undefined) return undefined;
+  return { name: readString(ref, "name", join(path, key), errors, { maxLength: 253 }) ?? "" };
+}
+
+/** Parses `spec` of a Binding; `path` prefixes error paths. */
+export function parseBindingSpec(v: unknown, path = "spec"): Parsed<BindingSpec> {
+  const errors = new Errors();
+  if (!isObject(v)) {
+    errors.add(path, v === undefined || v === null ? "required" : "must be an object");
+    return { ok: false, errors: errors.list };
+  }
+  const backrest = readObject(v, "backrest", path, errors, { required: true });
+  let url: string | undefined;
+  let authRef: SecretRef | undefined;
+  if (backrest !== undefined) {
+    const at = join(path, "backrest");
+    url = readString(backrest, "url", at, errors, { required: true, minLength: 1, maxLength: 2048 });
+    const problem = url === undefined ? undefined : backrestURLProblem(url);
+    if (problem !== undefined) errors.add(join(at, "url"), problem);
+    authRef = readSecretRef(backrest, "authRef", at, errors);
+  }
+  const source = readObject(v, "source", path, errors, { required: true });
+  let kind: VolSyncKind | undefined;
+  let name: string | undefined;
+  if (source !== undefined) {
+    const at = join(path, "source");
+    kind = readEnum(source, "kind", at, errors, VOLSYNC_KINDS, { required: true });
+    name = readString(source, "name", at, errors, { required: true, minLength: 1, maxLength: 253 });
+  }
+  const repoObj = readObject(v, "repo", path, errors);
+  const repo: RepoSpec = {};
+  if (repoObj !== undefined) {
+    const at = join(path, "repo");
+    const id = readString(repoObj, "idOverride", at, errors, { maxLength: 253 });
+    if (id !== undefined && id !== "") {
+      const problem = repoIdProblem(id);
+      if (problem !== undefined) errors.add(join(at, "idOverride"), problem);
+    }
+    if (id !== undefined) repo.idOverride = id;
+    Object.assign(repo, readRepoSettings(repoObj, at, errors));
+  }
+  const deletionPolicy = readEnum(v, "deletionPolicy", path, errors, DELETION_POLICIES) ?? "Retain";
+  if (!errors.empty || url === undefined || kind === undefined || name === undefined) {
+    return { ok: false, errors: errors.list };
+  }
+  const backrestRef: BackrestRef = { url };
+  if (authRef !== undefined) backrestRef.authRef = authRef;
+  return { ok: true, value: { backrest: backrestRef, source: { kind, name }, repo, deletionPolicy } };
+}
+
+/** Reads `status` leniently: fields of the wrong type are dropped. */
+export function parseBindingStatus(v: unknown): BindingStatus {
+  if (!isObject(v)) return { conditions: [] };
+  const out: BindingStatus = { conditions: parseConditions(v.conditions) };
+  const generation = optNumber(v.observedGeneration);
+  if (generation !== undefined) out.observedGeneration = generation;
+  for (
+    const key of [
+      "resolvedRepositorySecret",
+      "repoId",
+      "backrestURL",
+      "lastAppliedInputHash",
+      "lastApplyTime",
+      "lastErrorHash",
+      "lastSnapshotMarker",
+      "lastSnapshotSyncTime",
+      "lastIndexedSnapshotMarker",
+      "lastIndexedSnapshotSyncTime",
+      "lastRepoTaskTriggerTime",
+      "lastRepoTaskErrorHash",
+    ] as const
+  ) {
+    const s = optString(v[key]);
+    if (s !== undefined) out[key] = s;
+  }
+  return out;
+}
+
+/** Parses a whole Binding as the apiserver returns it. */
+export function parseBinding(v: unknown): ParsedResource<Binding> {
+  if (!isObject(v)) {
+    return {
+      ok: false,
+      errors: [{ path: "", message: "must be an object" }],
+      metadata: undefined,
+      status: { conditions: [] },
+    };
+  }
+  const errors: FieldError[] = [];
+  if (v.apiVersion !== undefined && v.apiVersion !== API_VERSION) {
+    errors.push({ path: "apiVersion", message: `must be ${API_VERSION}` });
+  }
+  if (v.kind !== undefined && v.kind !== BINDING_KIND) {
+    errors.push({ path: "kind", message: `must be ${BINDING_KIND}` });
+  }
+  const meta = parseObjectMeta(v.metadata);
+  if (!meta.ok) errors.push(...meta.errors);
+  const spec = parseBindingSpec(v.spec);
+  if (!spec.ok) errors.push(...spec.errors);
+  const status = parseBindingStatus(v.status);
+  if (!meta.ok || !spec.ok || errors.length > 0) {
+    return { ok: false, errors, metadata: meta.ok ? meta.value : undefined, status };
+  }
+  return {
+    ok: true,
+    value: { apiVersion: API_VERSION, kind: BINDING_KIND, metadata: meta.value, spec: spec.value, status },
+  };
+}

@@ -1,0 +1,81 @@
+/**
+ * The parts of Kubernetes object metadata the operator reads. Rule: metadata is parsed leniently (the
+ * apiserver wrote it); only a missing name is an error, absent collections become empty ones.
+ */
+
+import { Errors, isObject, optNumber, optString, readStringMap } from "./_fields.ts";
+import type { Parsed } from "./result.ts";
+
+/** An owner reference (the fields the operator sets and reads). */
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller?: boolean;
+  blockOwnerDeletion?: boolean;
+}
+
+/** Object metadata. `namespace` is `""` for cluster-scoped objects, `generation` 0 when absent. */
+export interface ObjectMeta {
+  name: string;
+  namespace: string;
+  uid: string;
+  resourceVersion: string;
+  generation: number;
+  creationTimestamp?: string;
+  deletionTimestamp?: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  finalizers: string[];
+  ownerReferences: OwnerReference[];
+}
+
+function parseOwnerReference(v: unknown): OwnerReference | undefined {
+  if (!isObject(v)) return undefined;
+  const apiVersion = optString(v.apiVersion);
+  const kind = optString(v.kind);
+  const name = optString(v.name);
+  const uid = optString(v.uid);
+  if (apiVersion === undefined || kind === undefined || name === undefined || uid === undefined) {
+    return undefined;
+  }
+  const ref: OwnerReference = { apiVersion, kind, name, uid };
+  if (typeof v.controller === "boolean") ref.controller = v.controller;
+  if (typeof v.blockOwnerDeletion === "boolean") ref.blockOwnerDeletion = v.blockOwnerDeletion;
+  return ref;
+}
+
+/** Parses `metadata`; fails only when it is not an object or has no name. */
+export function parseObjectMeta(v: unknown, path = "metadata"): Parsed<ObjectMeta> {
+  const errors = new Errors();
+  if (!isObject(v)) {
+    errors.add(path, "must be an object");
+    return { ok: false, errors: errors.list };
+  }
+  const name = optString(v.name);
+  if (name === undefined || name === "") {
+    errors.add(`${path}.name`, "required");
+    return { ok: false, errors: errors.list };
+  }
+  const meta: ObjectMeta = {
+    name,
+    namespace: optString(v.namespace) ?? "",
+    uid: optString(v.uid) ?? "",
+    resourceVersion: optString(v.resourceVersion) ?? "",
+    generation: optNumber(v.generation) ?? 0,
+    labels: readStringMap(v.labels),
+    annotations: readStringMap(v.annotations),
+    finalizers: Array.isArray(v.finalizers)
+      ? v.finalizers.filter((f: unknown): f is string => typeof f === "string")
+      : [],
+    ownerReferences: Array.isArray(v.ownerReferences)
+      ? v.ownerReferences.map(parseOwnerReference).filter((r): r is OwnerReference => r !== undefined)
+      : [],
+  };
+  const created = optString(v.creationTimestamp);
+  if (created !== undefined) meta.creationTimestamp = created;
+  const deleted = optString(v.deletionTimestamp);
+  if (deleted !== undefined) meta.deletionTimestamp = deleted;
+  return { ok: true, value: meta };
+}

@@ -1,0 +1,101 @@
+/**
+ * The operator's API surface: the two CRDs as types with parsers for wire JSON, the names shared with the
+ * Go prototype, VolSync accessors and the auto-binding rules. Rule: nothing here does I/O and every
+ * function is pure (the clock is passed in where time matters), so every other layer can rely on it in tests.
+ */
+
+export {
+  autoBindingWanted,
+  bindingNameFor,
+  bindingNamePrefix,
+  dns1123Safe,
+  parseBindingOptIn,
+  volsyncRefValue,
+} from "./auto_binding.ts";
+export { backrestURLAllowed, backrestURLProblem, urlUnderPrefix } from "./backrest_url.ts";
+export {
+  type BackrestRef,
+  type Binding,
+  type BindingSpec,
+  type BindingStatus,
+  defaultRepoId,
+  DELETION_POLICIES,
+  type DeletionPolicy,
+  parseBinding,
+  parseBindingSpec,
+  parseBindingStatus,
+  type ParsedResource,
+  REPO_ID_PATTERN,
+  repoIdOf,
+  repoIdProblem,
+  type RepoSpec,
+  type SecretRef,
+  type SourceRef,
+} from "./binding.ts";
+export {
+  type Condition,
+  CONDITION_STATUSES,
+  conditionsEqual,
+  type ConditionStatus,
+  type ConditionUpdate,
+  findCondition,
+  formatTime,
+  isConditionTrue,
+  parseConditions,
+  removeCondition,
+  setCondition,
+} from "./conditions.ts";
+export * from "./constants.ts";
+export { DURATION_PATTERN, formatDuration, parseDuration } from "./duration.ts";
+export { type ObjectMeta, type OwnerReference, parseObjectMeta } from "./meta.ts";
+export {
+  BINDING_POLICIES,
+  type BindingGeneration,
+  type BindingPolicy,
+  DEFAULT_RESYNC_PERIOD,
+  defaultOperatorConfigSpec,
+  kindAllowed,
+  type OperatorConfig,
+  type OperatorConfigSpec,
+  type OperatorConfigStatus,
+  parseOperatorConfig,
+  parseOperatorConfigSpec,
+  parseOperatorConfigStatus,
+  RESYNC_PERIOD_MAX_MS,
+  RESYNC_PERIOD_MIN_MS,
+} from "./operator_config.ts";
+export {
+  type CheckPolicy,
+  type Clock,
+  CLOCKS,
+  type CommandPrefix,
+  CPU_NICE_LEVELS,
+  type CPUNiceLevel,
+  CRON_PATTERN,
+  type ForgetPolicy,
+  IO_NICE_LEVELS,
+  type IONiceLevel,
+  parseRepoSettings,
+  type PrunePolicy,
+  type RepoSettings,
+  type RetentionPolicy,
+  type Schedule,
+  scheduleActive,
+  type TimeBucketedCounts,
+} from "./repo_settings.ts";
+export { type FieldError, formatErrors, type Parsed } from "./result.ts";
+export { Sensitive } from "./sensitive.ts";
+export {
+  completedSyncMarker,
+  type CustomCA,
+  hasCustomCA,
+  isVolSyncKind,
+  type MoverStatus,
+  parseVolSyncObject,
+  repositorySecretName,
+  type ResticMover,
+  type SyncMarker,
+  VOLSYNC_API_VERSION,
+  type VolSyncObject,
+  type VolSyncStatus,
+} from "./volsync.ts";

@@ -1,0 +1,229 @@
+/**
+ * The BackrestVolSyncOperatorConfig resource. Rule: `parseOperatorConfig` accepts exactly what the CRD
+ * admits and returns settings ready to use: defaults applied, the empty policy read as Disabled (as the
+ * prototype does), `resyncPeriod` also given in milliseconds. A missing config means
+ * {@link defaultOperatorConfigSpec}.
+ */
+
+import {
+  Errors,
+  isObject,
+  isOneOf,
+  join,
+  optNumber,
+  readBoolean,
+  readEnum,
+  readObject,
+  readString,
+  readStringArray,
+} from "./_fields.ts";
+import { type BackrestRef, type ParsedResource, readSecretRef } from "./binding.ts";
+import { backrestURLProblem } from "./backrest_url.ts";
+import { type Condition, parseConditions } from "./conditions.ts";
+import { API_VERSION, OPERATOR_CONFIG_KIND, VOLSYNC_KINDS, type VolSyncKind } from "./constants.ts";
+import { DURATION_PATTERN, parseDuration } from "./duration.ts";
+import { type ObjectMeta, parseObjectMeta } from "./meta.ts";
+import { readRepoSettings, type RepoSettings } from "./repo_settings.ts";
+import type { FieldError, Parsed } from "./result.ts";
+
+/** Values of `bindingGeneration.policy` (the wire also allows `""`, read as Disabled). */
+export const BINDING_POLICIES = ["Disabled", "Annotated", "All"] as const;
+/** An auto-binding policy. */
+export type BindingPolicy = typeof BINDING_POLICIES[number];
+
+/** Default `resyncPeriod`. */
+export const DEFAULT_RESYNC_PERIOD = "10m";
+/** Bounds of `resyncPeriod`, as the CRD's CEL rule states them. */
+export const RESYNC_PERIOD_MIN_MS = 1000;
+/** Upper bound of `resyncPeriod`. */
+export const RESYNC_PERIOD_MAX_MS = 24 * 3_600_000;
+
+/** `spec.bindingGeneration`. */
+export interface BindingGeneration {
+  policy: BindingPolicy;
+  /** Empty means both kinds. */
+  kinds: VolSyncKind[];
+  defaultRepo: RepoSettings;
+}
+
+/** `spec`, after defaults. */
+export interface OperatorConfigSpec {
+  paused: boolean;
+  /** As written, e.g. `10m`. */
+  resyncPeriod: string;
+  /** `resyncPeriod` in milliseconds. */
+  resyncPeriodMs: number;
+  /** Empty admits every URL. */
+  backrestURLAllowlist: string[];
+  /** `url` is `""` when not configured. */
+  defaultBackrest: BackrestRef;
+  bindingGeneration: BindingGeneration;
+}
+
+/** `status`. */
+export interface OperatorConfigStatus {
+  observedGeneration?: number;
+  conditions: Condition[];
+}
+
+/** An OperatorConfig. */
+export interface OperatorConfig {
+  apiVersion: typeof API_VERSION;
+  kind: typeof OPERATOR_CONFIG_KIND;
+  metadata: ObjectMeta;
+  spec: OperatorConfigSpec;
+  status: OperatorConfigStatus;
+}
+
+/** The settings in force when no OperatorConfig exists: not paused, auto-binding Disabled, resync 10m. */
+export function defaultOperatorConfigSpec(): OperatorConfigSpec {
+  return {
+    paused: false,
+    resyncPeriod: DEFAULT_RESYNC_PERIOD,
+    resyncPeriodMs: 600_000,
+    backrestURLAllowlist: [],
+    defaultBackrest: { url: "" },
+    bindingGeneration: { policy: "Disabled", kinds: [], defaultRepo: {} },
+  };
+}
+
+/** Parses `spec` of an OperatorConfig; `path` prefixes error paths. */
+export function parseOperatorConfigSpec(v: unknown, path = "spec"): Parsed<OperatorConfigSpec> {
+  const errors = new Errors();
+  if (!isObject(v)) {
+    errors.add(path, v === undefined || v === null ? "required" : "must be an object");
+    return { ok: false, errors: errors.list };
+  }
+  const paused = readBoolean(v, "paused", path, errors) ?? false;
+
+  const resyncPeriod = readString(v, "resyncPeriod", path, errors, {
+    maxLength: 32,
+    pattern: DURATION_PATTERN,
+    patternMessage: "must be a duration such as 30s, 10m or 1h30m",
+  }) ?? (v.resyncPeriod === undefined || v.resyncPeriod === null ? DEFAULT_RESYNC_PERIOD : undefined);
+  let resyncPeriodMs: number | undefined;
+  if (resyncPeriod !== undefined) {
+    resyncPeriodMs = parseDuration(resyncPeriod);
+    if (
+      resyncPeriodMs === undefined || resyncPeriodMs < RESYNC_PERIOD_MIN_MS ||
+      resyncPeriodMs > RESYNC_PERIOD_MAX_MS
+    ) {
+      errors.add(join(path, "resyncPeriod"), "must be between 1s and 24h");
+    }
+  }
+
+  const allowlist =
+    readStringArray(v, "backrestURLAllowlist", path, errors, { minLength: 1, maxLength: 2048 }) ?? [];
+  allowlist.forEach((prefix, i) => {
+    const problem = backrestURLProblem(prefix);
+    if (problem !== undefined) errors.add(`${join(path, "backrestURLAllowlist")}[${i}]`, problem);
+  });
+
+  const defaultBackrest: BackrestRef = { url: "" };
+  const db = readObject(v, "defaultBackrest", path, errors);
+  if (db !== undefined) {
+    const at = join(path, "defaultBackrest");
+    const url = readString(db, "url", at, errors, { maxLength: 2048 }) ?? "";
+    const problem = url === "" ? undefined : backrestURLProblem(url);
+    if (problem !== undefined) {
+      errors.add(join(at, "url"), `must be empty or ${problem.replace(/^must be /, "")}`);
+    }
+    defaultBackrest.url = url;
+    const authRef = readSecretRef(db, "authRef", at, errors);
+    if (authRef !== undefined) defaultBackrest.authRef = authRef;
+  }
+
+  const bindingGeneration: BindingGeneration = { policy: "Disabled", kinds: [], defaultRepo: {} };
+  const bg = readObject(v, "bindingGeneration", path, errors);
+  if (bg !== undefined) {
+    const at = join(path, "bindingGeneration");
+    bindingGeneration.policy = readEnum(bg, "policy", at, errors, ["", ...BINDING_POLICIES]) || "Disabled";
+    const kinds = bg.kinds;
+    if (kinds !== undefined && kinds !== null) {
+      if (!Array.isArray(kinds)) {
+        errors.add(join(at, "kinds"), "must be an array");
+      } else {
+        kinds.forEach((k: unknown, i: number) => {
+          if (isOneOf(VOLSYNC_KINDS, k)) {
+            bindingGeneration.kinds.push(k);
+          } else {
+            errors.add(
+              `${join(at, "kinds")}[${i}]`,
+              `must be one of ${VOLSYNC_KINDS.map((x) => `"${x}"`).join(", ")}`,
+            );
+          }
+        });
+      }
+    }
+    const repo = readObject(bg, "defaultRepo", at, errors);
+    if (repo !== undefined) {
+      bindingGeneration.defaultRepo = readRepoSettings(repo, join(at, "defaultRepo"), errors);
+    }
+  }
+
+  if (!errors.empty || resyncPeriod === undefined || resyncPeriodMs === undefined) {
+    return { ok: false, errors: errors.list };
+  }
+  return {
+    ok: true,
+    value: {
+      paused,
+      resyncPeriod,
+      resyncPeriodMs,
+      backrestURLAllowlist: allowlist,
+      defaultBackrest,
+      bindingGeneration,
+    },
+  };
+}
+
+/** Reads `status` leniently. */
+export function parseOperatorConfigStatus(v: unknown): OperatorConfigStatus {
+  if (!isObject(v)) return { conditions: [] };
+  const out: OperatorConfigStatus = { conditions: parseConditions(v.conditions) };
+  const generation = optNumber(v.observedGeneration);
+  if (generation !== undefined) out.observedGeneration = generation;
+  return out;
+}
+
+/** Parses a whole OperatorConfig as the apiserver returns it. */
+export function parseOperatorConfig(v: unknown): ParsedResource<OperatorConfig> {
+  if (!isObject(v)) {
+    return {
+      ok: false,
+      errors: [{ path: "", message: "must be an object" }],
+      metadata: undefined,
+      status: { conditions: [] },
+    };
+  }
+  const errors: FieldError[] = [];
+  if (v.apiVersion !== undefined && v.apiVersion !== API_VERSION) {
+    errors.push({ path: "apiVersion", message: `must be ${API_VERSION}` });
+  }
+  if (v.kind !== undefined && v.kind !== OPERATOR_CONFIG_KIND) {
+    errors.push({ path: "kind", message: `must be ${OPERATOR_CONFIG_KIND}` });
+  }
+  const meta = parseObjectMeta(v.metadata);
+  if (!meta.ok) errors.push(...meta.errors);
+  const spec = parseOperatorConfigSpec(v.spec);
+  if (!spec.ok) errors.push(...spec.errors);
+  const status = parseOperatorConfigStatus(v.status);
+  if (!meta.ok || !spec.ok || errors.length > 0) {
+    return { ok: false, errors, metadata: meta.ok ? meta.value : undefined, status };
+  }
+  return {
+    ok: true,
+    value: {
+      apiVersion: API_VERSION,
+      kind: OPERATOR_CONFIG_KIND,
+      metadata: meta.value,
+      spec: spec.value,
+      status,
+    },
+  };
+}
+
+/** Whether `kind` is eligible under `bindingGeneration.kinds` (empty admits both). */
+export function kindAllowed(generation: BindingGeneration, kind: VolSyncKind): boolean {
+  return generation.kinds.length === 0 || generation.kinds.includes(kind);
+}

@@ -1,0 +1,284 @@
+/**
+ * Repository settings declared on a Binding (`spec.repo`) or in the OperatorConfig
+ * (`spec.bindingGeneration.defaultRepo`). The four policies are Backrest's own messages in their proto3
+ * JSON form (camelCase names, enums as value names), so they pass to AddRepo unchanged. Rule: this parser
+ * enforces what the CRD's schema and CEL rules enforce, so an object that slipped past admission (an older
+ * CRD, a test fake) is refused with the same message instead of reaching Backrest.
+ */
+
+import type { Parsed } from "./result.ts";
+import {
+  Errors,
+  isObject,
+  join,
+  type JsonObject,
+  readBoolean,
+  readEnum,
+  readNumber,
+  readObject,
+  readString,
+  readStringArray,
+} from "./_fields.ts";
+
+/** `Schedule.Clock` value names. */
+export const CLOCKS = ["CLOCK_DEFAULT", "CLOCK_LOCAL", "CLOCK_UTC", "CLOCK_LAST_RUN_TIME"] as const;
+/** A schedule clock. */
+export type Clock = typeof CLOCKS[number];
+/** `CommandPrefix.IONiceLevel` value names. */
+export const IO_NICE_LEVELS = ["IO_DEFAULT", "IO_BEST_EFFORT_LOW", "IO_BEST_EFFORT_HIGH", "IO_IDLE"] as const;
+/** An I/O priority. */
+export type IONiceLevel = typeof IO_NICE_LEVELS[number];
+/** `CommandPrefix.CPUNiceLevel` value names. */
+export const CPU_NICE_LEVELS = ["CPU_DEFAULT", "CPU_HIGH", "CPU_LOW"] as const;
+/** A CPU priority. */
+export type CPUNiceLevel = typeof CPU_NICE_LEVELS[number];
+
+/**
+ * Backrest's `Schedule`: at most one of `disabled` (then true), `cron`, `maxFrequencyDays`,
+ * `maxFrequencyHours` (a proto oneof); none set means the task never runs.
+ */
+export interface Schedule {
+  disabled?: boolean;
+  cron?: string;
+  maxFrequencyDays?: number;
+  maxFrequencyHours?: number;
+  clock?: Clock;
+}
+
+/** Backrest's `PrunePolicy`. `maxUnusedBytes` is an int64 on the wire (JSON number here). */
+export interface PrunePolicy {
+  schedule?: Schedule;
+  maxUnusedBytes?: number;
+  maxUnusedPercent?: number;
+}
+
+/** Backrest's `CheckPolicy`: at most one of `structureOnly`, `readDataSubsetPercent` (a oneof). */
+export interface CheckPolicy {
+  schedule?: Schedule;
+  structureOnly?: boolean;
+  readDataSubsetPercent?: number;
+}
+
+/** Backrest's `RetentionPolicy.TimeBucketedCounts`. */
+export interface TimeBucketedCounts {
+  hourly?: number;
+  daily?: number;
+  weekly?: number;
+  monthly?: number;
+  yearly?: number;
+  keepLastN?: number;
+}
+
+/** Backrest's `RetentionPolicy`: exactly one of the three (a oneof). */
+export interface RetentionPolicy {
+  policyKeepLastN?: number;
+  policyTimeBucketed?: TimeBucketedCounts;
+  policyKeepAll?: boolean;
+}
+
+/** Backrest's `ForgetPolicy`; an active schedule needs a retention policy. */
+export interface ForgetPolicy {
+  schedule?: Schedule;
+  retention?: RetentionPolicy;
+}
+
+/** Backrest's `CommandPrefix`. */
+export interface CommandPrefix {
+  ioNice?: IONiceLevel;
+  cpuNice?: CPUNiceLevel;
+}
+
+/** Settings shared by `spec.repo` and `defaultRepo`. Absent means "not declared". */
+export interface RepoSettings {
+  autoUnlock?: boolean;
+  autoInitialize?: boolean;
+  triggerTasksOnSnapshot?: boolean;
+  extraFlags?: string[];
+  envAllowlist?: string[];
+  prunePolicy?: PrunePolicy;
+  checkPolicy?: CheckPolicy;
+  forgetPolicy?: ForgetPolicy;
+  commandPrefix?: CommandPrefix;
+}
+
+const INT32_MAX = 2147483647;
+/** The CRD's cron check: 5 to 7 fields or an @descriptor (Backrest parses the expression itself). */
+export const CRON_PATTERN = /^\s*(@[a-z]+|\S+(\s+\S+){4,6})\s*$/;
+
+function count(...present: boolean[]): number {
+  return present.filter((p) => p).length;
+}
+
+function parseSchedule(obj: JsonObject, path: string, errors: Errors): Schedule {
+  const out: Schedule = {};
+  const disabled = readBoolean(obj, "disabled", path, errors);
+  if (disabled === false) errors.add(join(path, "disabled"), "must be true when set; omit it otherwise");
+  if (disabled !== undefined) out.disabled = disabled;
+  const cron = readString(obj, "cron", path, errors, {
+    maxLength: 256,
+    pattern: CRON_PATTERN,
+    patternMessage: "must be a cron expression of 5 to 7 fields or a descriptor such as @daily",
+  });
+  if (cron !== undefined) out.cron = cron;
+  const days = readNumber(obj, "maxFrequencyDays", path, errors, {
+    integer: true,
+    minimum: 1,
+    maximum: INT32_MAX,
+  });
+  if (days !== undefined) out.maxFrequencyDays = days;
+  const hours = readNumber(obj, "maxFrequencyHours", path, errors, {
+    integer: true,
+    minimum: 1,
+    maximum: INT32_MAX,
+  });
+  if (hours !== undefined) out.maxFrequencyHours = hours;
+  const clock = readEnum(obj, "clock", path, errors, CLOCKS);
+  if (clock !== undefined) out.clock = clock;
+  if (
+    count(
+      has(obj, "disabled"),
+      has(obj, "cron"),
+      has(obj, "maxFrequencyDays"),
+      has(obj, "maxFrequencyHours"),
+    ) > 1
+  ) {
+    errors.add(path, "set at most one of disabled, cron, maxFrequencyDays, maxFrequencyHours");
+  }
+  return out;
+}
+
+function has(obj: JsonObject, key: string): boolean {
+  return obj[key] !== undefined && obj[key] !== null;
+}
+
+function scheduleOf(obj: JsonObject, path: string, errors: Errors): Schedule | undefined {
+  const s = readObject(obj, "schedule", path, errors);
+  return s === undefined ? undefined : parseSchedule(s, join(path, "schedule"), errors);
+}
+
+function parsePrunePolicy(obj: JsonObject, path: string, errors: Errors): PrunePolicy {
+  const out: PrunePolicy = {};
+  const schedule = scheduleOf(obj, path, errors);
+  if (schedule !== undefined) out.schedule = schedule;
+  const bytes = readNumber(obj, "maxUnusedBytes", path, errors, { integer: true, minimum: 0 });
+  if (bytes !== undefined) out.maxUnusedBytes = bytes;
+  const percent = readNumber(obj, "maxUnusedPercent", path, errors, { minimum: 0, maximum: 100 });
+  if (percent !== undefined) out.maxUnusedPercent = percent;
+  return out;
+}
+
+function parseCheckPolicy(obj: JsonObject, path: string, errors: Errors): CheckPolicy {
+  const out: CheckPolicy = {};
+  const schedule = scheduleOf(obj, path, errors);
+  if (schedule !== undefined) out.schedule = schedule;
+  const structureOnly = readBoolean(obj, "structureOnly", path, errors);
+  if (structureOnly !== undefined) out.structureOnly = structureOnly;
+  const subset = readNumber(obj, "readDataSubsetPercent", path, errors, { minimum: 0, maximum: 100 });
+  if (subset !== undefined) out.readDataSubsetPercent = subset;
+  if (has(obj, "structureOnly") && has(obj, "readDataSubsetPercent")) {
+    errors.add(path, "set at most one of structureOnly, readDataSubsetPercent");
+  }
+  return out;
+}
+
+const BUCKETS = ["hourly", "daily", "weekly", "monthly", "yearly", "keepLastN"] as const;
+
+function parseRetention(obj: JsonObject, path: string, errors: Errors): RetentionPolicy {
+  const out: RetentionPolicy = {};
+  const lastN = readNumber(obj, "policyKeepLastN", path, errors, {
+    integer: true,
+    minimum: 1,
+    maximum: INT32_MAX,
+  });
+  if (lastN !== undefined) out.policyKeepLastN = lastN;
+  const bucketed = readObject(obj, "policyTimeBucketed", path, errors);
+  if (bucketed !== undefined) {
+    const at = join(path, "policyTimeBucketed");
+    const counts: TimeBucketedCounts = {};
+    let any = false;
+    for (const key of BUCKETS) {
+      const n = readNumber(bucketed, key, at, errors, { integer: true, minimum: 0, maximum: INT32_MAX });
+      if (n !== undefined) {
+        counts[key] = n;
+        if (n > 0) any = true;
+      }
+    }
+    if (!any) errors.add(at, "set at least one count above zero");
+    out.policyTimeBucketed = counts;
+  }
+  const keepAll = readBoolean(obj, "policyKeepAll", path, errors);
+  if (keepAll === false) errors.add(join(path, "policyKeepAll"), "must be true when set; omit it otherwise");
+  if (keepAll !== undefined) out.policyKeepAll = keepAll;
+  if (count(has(obj, "policyKeepLastN"), has(obj, "policyTimeBucketed"), has(obj, "policyKeepAll")) !== 1) {
+    errors.add(path, "set exactly one of policyKeepLastN, policyTimeBucketed, policyKeepAll");
+  }
+  return out;
+}
+
+function parseForgetPolicy(obj: JsonObject, path: string, errors: Errors): ForgetPolicy {
+  const out: ForgetPolicy = {};
+  const schedule = scheduleOf(obj, path, errors);
+  if (schedule !== undefined) out.schedule = schedule;
+  const retention = readObject(obj, "retention", path, errors);
+  if (retention !== undefined) out.retention = parseRetention(retention, join(path, "retention"), errors);
+  if (scheduleActive(schedule) && !has(obj, "retention")) {
+    errors.add(
+      path,
+      "an active schedule needs a retention policy (policyKeepLastN, policyTimeBucketed or policyKeepAll)",
+    );
+  }
+  return out;
+}
+
+/** Whether a schedule will fire (set, and its oneof is cron or a max frequency). */
+export function scheduleActive(schedule: Schedule | undefined): boolean {
+  return schedule !== undefined &&
+    (schedule.cron !== undefined || schedule.maxFrequencyDays !== undefined ||
+      schedule.maxFrequencyHours !== undefined);
+}
+
+function parseCommandPrefix(obj: JsonObject, path: string, errors: Errors): CommandPrefix {
+  const out: CommandPrefix = {};
+  const io = readEnum(obj, "ioNice", path, errors, IO_NICE_LEVELS);
+  if (io !== undefined) out.ioNice = io;
+  const cpu = readEnum(obj, "cpuNice", path, errors, CPU_NICE_LEVELS);
+  if (cpu !== undefined) out.cpuNice = cpu;
+  return out;
+}
+
+/** Reads the shared repo settings of `obj` (found at `path`), recording errors (for the resource parsers). */
+export function readRepoSettings(obj: JsonObject, path: string, errors: Errors): RepoSettings {
+  const out: RepoSettings = {};
+  const autoUnlock = readBoolean(obj, "autoUnlock", path, errors);
+  if (autoUnlock !== undefined) out.autoUnlock = autoUnlock;
+  const autoInitialize = readBoolean(obj, "autoInitialize", path, errors);
+  if (autoInitialize !== undefined) out.autoInitialize = autoInitialize;
+  const trigger = readBoolean(obj, "triggerTasksOnSnapshot", path, errors);
+  if (trigger !== undefined) out.triggerTasksOnSnapshot = trigger;
+  const flags = readStringArray(obj, "extraFlags", path, errors, { maxLength: 4096 });
+  if (flags !== undefined) out.extraFlags = flags;
+  const allow = readStringArray(obj, "envAllowlist", path, errors, { maxLength: 253 });
+  if (allow !== undefined) out.envAllowlist = allow;
+  const prune = readObject(obj, "prunePolicy", path, errors);
+  if (prune !== undefined) out.prunePolicy = parsePrunePolicy(prune, join(path, "prunePolicy"), errors);
+  const check = readObject(obj, "checkPolicy", path, errors);
+  if (check !== undefined) out.checkPolicy = parseCheckPolicy(check, join(path, "checkPolicy"), errors);
+  const forget = readObject(obj, "forgetPolicy", path, errors);
+  if (forget !== undefined) out.forgetPolicy = parseForgetPolicy(forget, join(path, "forgetPolicy"), errors);
+  const prefix = readObject(obj, "commandPrefix", path, errors);
+  if (prefix !== undefined) {
+    out.commandPrefix = parseCommandPrefix(prefix, join(path, "commandPrefix"), errors);
+  }
+  return out;
+}
+
+/** Parses a repo settings object (e.g. a `defaultRepo` alone); `path` prefixes error paths. */
+export function parseRepoSettings(v: unknown, path = ""): Parsed<RepoSettings> {
+  const errors = new Errors();
+  if (!isObject(v)) {
+    errors.add(path, "must be an object");
+    return { ok: false, errors: errors.list };
+  }
+  const value = readRepoSettings(v, path, errors);
+  return errors.empty ? { ok: true, value } : { ok: false, errors: errors.list };
+}

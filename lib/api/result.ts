@@ -1,0 +1,20 @@
+/**
+ * The outcome of parsing wire JSON: a typed value, or every problem found, each with the full field path.
+ * Parsers never throw on bad input and never return a partly checked value as `ok`.
+ */
+
+/** One problem in an object, e.g. `{ path: "spec.repo.idOverride", message: "must not both start and end with '_'" }`. */
+export interface FieldError {
+  readonly path: string;
+  readonly message: string;
+}
+
+/** A parse result. */
+export type Parsed<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly errors: readonly FieldError[] };
+
+/** Joins errors into one line for a condition message: `spec.x: must be ...; spec.y: required`. */
+export function formatErrors(errors: readonly FieldError[]): string {
+  return errors.map((e) => (e.path === "" ? e.message : `${e.path}: ${e.message}`)).join("; ");
+}
