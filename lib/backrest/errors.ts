@@ -136,6 +136,8 @@ export function classify(
   signal?: AbortSignal,
 ): BackrestError {
   if (err instanceof BackrestError) return err;
+  // Thrown inside an interceptor (Login failing), it arrives wrapped by connect.
+  if (err instanceof ConnectError && err.cause instanceof BackrestError) return err.cause;
   const ce = ConnectError.from(err);
   const code = codeName(ce.code);
   if (signal?.aborted && ce.code === Code.Canceled) {

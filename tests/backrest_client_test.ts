@@ -1,0 +1,326 @@
+/**
+ * The Backrest client against the real Backrest v1.14.1 and real restic repositories: auth modes, every
+ * call the operator makes, deadlines, an unreachable server, old-server detection, and a canary proving
+ * that no secret value reaches an error.
+ */
+
+import assert from "node:assert/strict";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-web";
+import { Authentication } from "../gen/v1/authentication_pb.ts";
+import { Backrest } from "../gen/v1/service_pb.ts";
+import { Sensitive } from "../lib/api/sensitive.ts";
+import {
+  authFromSecret,
+  backrestClient,
+  BackrestError,
+  type BackrestErrorKind,
+  createBackrestClient,
+  type DesiredRepo,
+  desiredRepo,
+} from "../lib/backrest/mod.ts";
+import { createResticRepo, startBackrest } from "./harness/backrest.ts";
+import { freePort, tempDir } from "./harness/process.ts";
+
+const enc = new TextEncoder();
+
+function repoFor(
+  id: string,
+  repo: { uri: string; password: string },
+  extra: Record<string, string> = {},
+  flags: string[] = [],
+): DesiredRepo {
+  const data: Record<string, Uint8Array> = {
+    RESTIC_REPOSITORY: enc.encode(repo.uri),
+    RESTIC_PASSWORD: enc.encode(repo.password),
+  };
+  for (const [k, v] of Object.entries(extra)) data[k] = enc.encode(v);
+  return desiredRepo({
+    namespace: "ns",
+    kind: "ReplicationSource",
+    name: "n",
+    secretData: data,
+    settings: { idOverride: id, extraFlags: flags },
+  });
+}
+
+async function rejects(p: Promise<unknown>, kind: BackrestErrorKind): Promise<BackrestError> {
+  try {
+    await p;
+  } catch (e) {
+    assert.ok(e instanceof BackrestError, `expected BackrestError, got ${e}`);
+    assert.equal(e.kind, kind, e.message);
+    return e;
+  }
+  assert.fail(`expected a BackrestError of kind ${kind}`);
+}
+
+Deno.test("Backrest client against the real server (auth disabled)", async (t) => {
+  const backrest = await startBackrest();
+  const api = createBackrestClient({ url: backrest.url, timeoutMs: 30_000 });
+  try {
+    const local = await createResticRepo();
+
+    await t.step("probe accepts v1.14.1", async () => {
+      await api.probe();
+    });
+
+    await t.step("addRepo registers a local repository with its guid", async () => {
+      await api.addRepo(repoFor("local", local, { RESTIC_COMPRESSION: "max" }));
+      const repo = (await backrest.getConfig()).repos.find((r) => r.id === "local");
+      assert.equal(repo?.uri, local.uri);
+      assert.equal(repo?.password, local.password);
+      assert.deepEqual(repo?.env, ["RESTIC_COMPRESSION=max"]);
+      assert.match(repo?.guid ?? "", /^[0-9a-f]{64}$/);
+      assert.equal(repo?.autoInitialize, false);
+    });
+
+    await t.step("addRepo of the same id replaces the whole entry", async () => {
+      await api.addRepo(repoFor("local", local, {}, ["--no-lock"]));
+      const repos = (await backrest.getConfig()).repos.filter((r) => r.id === "local");
+      assert.equal(repos.length, 1);
+      assert.deepEqual(repos[0]?.env, []);
+      assert.deepEqual(repos[0]?.flags, ["--no-lock"]);
+    });
+
+    await t.step("listRepoIds reads ids from GetSummaryDashboard", async () => {
+      assert.deepEqual(await api.listRepoIds(), ["local"]);
+    });
+
+    await t.step("checkRepoExists: true for a repository, false for an empty location", async () => {
+      assert.equal(await api.checkRepoExists(repoFor("local", local)), true);
+      const nowhere = `${await tempDir("nowhere")}/repo`;
+      assert.equal(
+        await api.checkRepoExists(repoFor("nowhere", { uri: nowhere, password: "pw-nowhere" })),
+        false,
+      );
+    });
+
+    await t.step("checkRepoExists with a wrong password is a failure, not 'missing'", async () => {
+      await rejects(
+        api.checkRepoExists(repoFor("local", { uri: local.uri, password: "wrong-password" })),
+        "failed",
+      );
+    });
+
+    await t.step("doRepoTask INDEX_SNAPSHOTS is scheduled; an unknown repo is not_found", async () => {
+      assert.equal(typeof await api.doRepoTask("local", "index_snapshots"), "bigint");
+      await rejects(api.doRepoTask("no-such-repo", "stats"), "not_found");
+    });
+
+    await t.step("an id Backrest refuses is 'invalid' and terminal", async () => {
+      const e = await rejects(api.addRepo({ ...repoFor("x", local), id: "_reserved_" }), "invalid");
+      assert.equal(e.terminal, true);
+      assert.match(e.message, /^AddRepo: invalid_argument: /);
+    });
+
+    await t.step(
+      "server truth: AddRepo with auto_initialize=true is rejected, after creating the repository",
+      async () => {
+        // Why the client never sends auto_initialize (see lib/backrest/desired_repo.ts).
+        const raw = createClient(
+          Backrest,
+          createConnectTransport({ baseUrl: backrest.url, useBinaryFormat: true }),
+        );
+        const uri = `${await tempDir("autoinit")}/repo`;
+        await assert.rejects(
+          raw.addRepo({ repo: { id: "auto", uri, password: "pw-autoinit", autoInitialize: true } }),
+          /auto_initialize set with guid/,
+        );
+        assert.equal(await api.checkRepoExists(repoFor("auto", { uri, password: "pw-autoinit" })), true);
+        assert.ok(!(await api.listRepoIds()).includes("auto"));
+      },
+    );
+
+    await t.step("addRepo at an empty location initializes it (the path autoInitialize gates)", async () => {
+      const fresh = { uri: `${await tempDir("fresh")}/repo`, password: "pw-fresh-repo" };
+      assert.equal(await api.checkRepoExists(repoFor("fresh", fresh)), false);
+      await api.addRepo(repoFor("fresh", fresh));
+      assert.equal(await api.checkRepoExists(repoFor("fresh", fresh)), true);
+    });
+
+    await t.step("removeRepo removes the entry; an unknown id is a no-op", async () => {
+      await api.removeRepo("fresh");
+      await api.removeRepo("never-there");
+      assert.deepEqual(await api.listRepoIds(), ["local"]);
+    });
+
+    await t.step("a repository location that never answers hits the deadline", async () => {
+      const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const held: Deno.Conn[] = [];
+      const accepting = (async () => {
+        try {
+          for await (const conn of listener) held.push(conn);
+        } catch { /* closed */ }
+      })();
+      try {
+        const hang = { uri: `rest:http://127.0.0.1:${listener.addr.port}/`, password: "pw-hanging" };
+        const started = Date.now();
+        const e = await rejects(api.addRepo(repoFor("hang", hang), { timeoutMs: 1500 }), "deadline");
+        assert.ok(Date.now() - started < 5000);
+        assert.equal(e.terminal, false);
+        const ac = new AbortController();
+        setTimeout(() => ac.abort(), 300);
+        await rejects(api.checkRepoExists(repoFor("hang", hang), { signal: ac.signal }), "canceled");
+      } finally {
+        listener.close();
+        for (const c of held) c.close();
+        await accepting;
+      }
+    });
+
+    await t.step(
+      "canary: secret values never appear in an error's message, stack, cause, JSON or inspect",
+      async () => {
+        const canary = crypto.randomUUID().replaceAll("-", "");
+        const uri = `${await tempDir("canary")}/repo-uri${canary}`;
+        const repo = repoFor("canary", { uri, password: `pw${canary}` }, {
+          RESTIC_PACK_SIZE: `pack${canary}`, // restic quotes an invalid pack size back
+          RESTIC_COMPRESSION: `comp${canary}`,
+        });
+        const errors = [
+          await rejects(api.addRepo(repo), "failed"),
+          await rejects(api.checkRepoExists(repo), "failed"),
+          // Backrest runs restic init before validating, so this one needs a valid env to reach validation.
+          await rejects(
+            api.addRepo({
+              ...repoFor("x", { uri: `${uri}-2`, password: `pw${canary}` }, { X: `x${canary}` }),
+              id: "_reserved_",
+            }),
+            "invalid",
+          ),
+        ];
+        for (const e of errors) {
+          const forms = [
+            e.message,
+            e.stack ?? "",
+            JSON.stringify(e),
+            Deno.inspect(e, { depth: 10 }),
+            e.cause instanceof Error ? `${e.cause.message} ${e.cause.stack}` : "",
+          ];
+          for (const form of forms) assert.ok(!form.includes(canary.slice(0, 16)), form);
+        }
+        // The invalid id is not a secret and shows.
+        assert.match(errors[2]!.message, /reserved/);
+        assert.match(errors[0]!.message, /\[redacted\]/);
+      },
+    );
+
+    await t.step("Backrest stopped: unavailable", async () => {
+      await backrest.stop();
+      const e = await rejects(api.listRepoIds(), "unavailable");
+      assert.equal(e.terminal, false);
+      await rejects(createBackrestClient({ url: backrest.url }).probe(), "unavailable");
+    });
+  } finally {
+    await backrest.stop();
+  }
+});
+
+Deno.test("Backrest client with authentication enabled", async (t) => {
+  const user = { username: "op", password: `secret-${crypto.randomUUID()}` };
+  const backrest = await startBackrest({ auth: user });
+  const local = await createResticRepo();
+  try {
+    await t.step("Basic with the right credentials works", async () => {
+      const api = createBackrestClient({
+        url: backrest.url,
+        auth: authFromSecret({
+          username: enc.encode(user.username),
+          password: enc.encode(`${user.password}\n`),
+        }),
+      });
+      await api.addRepo(repoFor("authed", local));
+      assert.deepEqual(await api.listRepoIds(), ["authed"]);
+    });
+
+    await t.step("wrong or missing credentials are unauthenticated", async () => {
+      const wrong = createBackrestClient({
+        url: backrest.url,
+        auth: { kind: "basic", username: user.username, password: new Sensitive("wrong-password") },
+      });
+      await rejects(wrong.listRepoIds(), "unauthenticated");
+      await rejects(wrong.addRepo(repoFor("authed", local)), "unauthenticated");
+      const none = createBackrestClient({ url: backrest.url });
+      await rejects(none.listRepoIds(), "unauthenticated");
+      await rejects(none.probe(), "unauthenticated");
+      const badToken = createBackrestClient({
+        url: backrest.url,
+        auth: authFromSecret({ token: enc.encode("x.y.z") }),
+      });
+      await rejects(badToken.listRepoIds(), "unauthenticated");
+    });
+
+    await t.step("Bearer with a token from Login works", async () => {
+      const login = createClient(Authentication, createConnectTransport({ baseUrl: backrest.url }));
+      const { token } = await login.login({ username: user.username, password: user.password });
+      const api = createBackrestClient({
+        url: backrest.url,
+        auth: authFromSecret({ token: enc.encode(token) }),
+      });
+      assert.deepEqual(await api.listRepoIds(), ["authed"]);
+      await api.probe();
+    });
+
+    await t.step("login mode trades Basic credentials for a cached JWT", async () => {
+      const api = createBackrestClient({
+        url: backrest.url,
+        login: true,
+        auth: { kind: "basic", username: user.username, password: new Sensitive(user.password) },
+      });
+      assert.deepEqual(await api.listRepoIds(), ["authed"]);
+      assert.equal(await api.checkRepoExists(repoFor("authed", local)), true);
+      const wrong = createBackrestClient({
+        url: backrest.url,
+        login: true,
+        auth: { kind: "basic", username: user.username, password: new Sensitive("wrong-password") },
+      });
+      const e = await rejects(wrong.listRepoIds(), "unauthenticated");
+      assert.ok(!e.message.includes("wrong-password"));
+    });
+
+    await t.step("an auth Secret without usable keys is refused by key name", () => {
+      assert.throws(() => authFromSecret({ username: enc.encode("op") }), /username and password/);
+    });
+  } finally {
+    await backrest.stop();
+  }
+});
+
+Deno.test("probe refuses servers that are not Backrest v1.12.0+", async (t) => {
+  // Stand-ins for what older servers answer to an unparseable AddRepo body (connect-go's wording).
+  const answers: Record<string, () => Response> = {
+    old: () =>
+      Response.json({
+        code: "invalid_argument",
+        message: "unmarshal message: unmarshal into *v1.Repo: proto: cannot parse invalid wire-format data",
+      }, { status: 400 }),
+    none: () => new Response("404 page not found", { status: 404 }),
+  };
+  let mode = "old";
+  const port = freePort();
+  const server = Deno.serve({ hostname: "127.0.0.1", port, onListen() {} }, () => answers[mode]!());
+  try {
+    for (const m of Object.keys(answers)) {
+      await t.step(m, async () => {
+        mode = m;
+        const api = createBackrestClient({ url: `http://127.0.0.1:${port}` });
+        const repo = repoFor("x", { uri: "/tmp/x", password: "pw-123456" });
+        const e = await rejects(api.addRepo(repo), "unsupported");
+        assert.match(e.message, /v1\.12\.0 or newer/);
+        assert.equal(e.terminal, true);
+        await rejects(api.checkRepoExists(repo), "unsupported");
+      });
+    }
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("backrestClient() pools one client per connection", () => {
+  const url = "http://127.0.0.1:9";
+  const a = backrestClient({ url, auth: { kind: "bearer", token: new Sensitive("t-1") } });
+  assert.equal(backrestClient({ url, auth: { kind: "bearer", token: new Sensitive("t-1") } }), a);
+  assert.notEqual(backrestClient({ url, auth: { kind: "bearer", token: new Sensitive("t-2") } }), a);
+  assert.throws(() => createBackrestClient({ url: "http://u:p@127.0.0.1:9" }), BackrestError);
+});
