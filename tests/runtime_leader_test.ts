@@ -1,0 +1,203 @@
+/**
+ * Leader election and the manager against the real apiserver: two candidates racing for one Lease yield
+ * exactly one leader; a leader that dies (stops renewing without releasing) is succeeded within the lease
+ * duration; a leader that shuts down releases the Lease and the successor takes over at once; and the
+ * manager runs reconcilers only on the leader while caches are warm on both replicas.
+ */
+import assert from "node:assert/strict";
+import { controlPlane } from "./harness/control_plane.ts";
+import { configMaps, createClient, kubeconfigConnection, leases, parseMicroTime } from "../lib/kube/mod.ts";
+import { Controller, done, informerFor, LeaderElector, Manager } from "../lib/runtime/mod.ts";
+import { createRuntimeMetrics } from "../lib/observe/mod.ts";
+
+const TIMING = { leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 500 };
+
+async function clients(n: number) {
+  const cp = await controlPlane();
+  const conns = await Promise.all(
+    Array.from({ length: n }, () => kubeconfigConnection({ path: cp.kubeconfigPath })),
+  );
+  return {
+    cp,
+    conns,
+    kubes: conns.map((c) => createClient(c)),
+    close: () => conns.forEach((c) => c.close()),
+  };
+}
+
+function candidate(
+  kube: ReturnType<typeof createClient>,
+  ns: string,
+  identity: string,
+  releaseOnCancel = true,
+) {
+  const elector = new LeaderElector({
+    client: kube,
+    namespace: ns,
+    name: "lock",
+    identity,
+    releaseOnCancel,
+    ...TIMING,
+  });
+  const stop = new AbortController();
+  let leadingSince: number | undefined;
+  const running = elector.run(stop.signal, async (signal) => {
+    leadingSince = Date.now();
+    await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
+  }).catch((e) => e);
+  return {
+    elector,
+    identity,
+    get leadingSince() {
+      return leadingSince;
+    },
+    async stop() {
+      stop.abort();
+      return await running;
+    },
+  };
+}
+
+async function until(what: string, check: () => boolean, timeoutMs: number): Promise<number> {
+  const t0 = Date.now();
+  while (!check()) {
+    if (Date.now() - t0 > timeoutMs) throw new Error(`Timed out waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return Date.now() - t0;
+}
+
+Deno.test("leader: two racing candidates yield exactly one leader, recorded in the Lease", async () => {
+  const { cp, kubes, close } = await clients(2);
+  const ns = await cp.namespace("rt-lead-race");
+  const [ka, kb] = kubes;
+  assert.ok(ka && kb);
+  const a = candidate(ka, ns, "a");
+  const b = candidate(kb, ns, "b");
+  try {
+    await until("a leader", () => a.elector.isLeader() || b.elector.isLeader(), 10_000);
+    // For two lease durations, never two leaders, always one.
+    const end = Date.now() + 2 * TIMING.leaseDurationMs;
+    while (Date.now() < end) {
+      const leaders = [a, b].filter((c) => c.elector.isLeader()).length;
+      assert.equal(leaders, 1);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const leader = a.elector.isLeader() ? a : b;
+    const lease = await ka.get(leases, "lock", { namespace: ns });
+    assert.equal(lease?.spec?.holderIdentity, leader.identity);
+    assert.equal(lease?.spec?.leaseDurationSeconds, 3);
+    assert.equal(lease?.spec?.leaseTransitions, 0);
+    assert.match(lease?.spec?.renewTime ?? "", /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+  } finally {
+    await a.stop();
+    await b.stop();
+    close();
+  }
+});
+
+Deno.test("leader: a dead leader is succeeded within the lease duration; a released one at once", async () => {
+  const { cp, kubes, close } = await clients(3);
+  const ns = await cp.namespace("rt-lead-fail");
+  const [ka, kb, kc] = kubes;
+  assert.ok(ka && kb && kc);
+  const a = candidate(ka, ns, "a", false);
+  await until("a leads", () => a.elector.isLeader(), 10_000);
+  const b = candidate(kb, ns, "b");
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.ok(!b.elector.isLeader());
+  // "Kill" a: it stops renewing and does not release (as a crashed process).
+  const lastRenew = parseMicroTime((await ka.get(leases, "lock", { namespace: ns }))?.spec?.renewTime ?? "");
+  await a.stop();
+  const killedAt = Date.now();
+  const took = await until("b takes over", () => b.elector.isLeader(), 10_000);
+  assert.ok(
+    took <= TIMING.leaseDurationMs + 1.2 * TIMING.retryPeriodMs + 500,
+    `successor after ${took} ms (last renew ${killedAt - lastRenew} ms before the kill)`,
+  );
+  let lease = await kb.get(leases, "lock", { namespace: ns });
+  assert.equal(lease?.spec?.holderIdentity, "b");
+  assert.equal(lease?.spec?.leaseTransitions, 1);
+
+  // Graceful shutdown releases: c takes over within about one retry period, not a lease duration.
+  const c = candidate(kc, ns, "c");
+  await new Promise((r) => setTimeout(r, 700));
+  const released = Date.now();
+  await b.stop();
+  const handover = await until("c takes over", () => c.elector.isLeader(), 10_000);
+  assert.ok(
+    handover < TIMING.leaseDurationMs - 500,
+    `handover after ${handover} ms (${Date.now() - released})`,
+  );
+  lease = await kc.get(leases, "lock", { namespace: ns });
+  assert.equal(lease?.spec?.holderIdentity, "c");
+  assert.equal(lease?.spec?.leaseTransitions, 2);
+  await c.stop();
+  lease = await kc.get(leases, "lock", { namespace: ns });
+  assert.equal(lease?.spec?.holderIdentity ?? "", "");
+  assert.equal(lease?.spec?.leaseDurationSeconds, 1);
+  close();
+});
+
+Deno.test("manager: reconcilers run only on the leader; caches are warm on both replicas", async () => {
+  const { cp, kubes, close } = await clients(2);
+  const ns = await cp.namespace("rt-manager");
+  const replicas = kubes.map((kube, i) => {
+    const informer = informerFor(kube, configMaps, { namespaces: [ns] });
+    const reconciled: string[] = [];
+    const metrics = createRuntimeMetrics();
+    const controller = new Controller({
+      metrics,
+      name: "configmap",
+      reconcile: (key) => {
+        // Read the store, not the event.
+        if (informer.store.get(key)) reconciled.push(key);
+        return Promise.resolve(done);
+      },
+    }).watch(informer);
+    const manager = new Manager({
+      caches: [informer],
+      controllers: [controller],
+      metrics,
+      leaderElection: { client: kube, namespace: ns, name: "mgr", identity: `replica-${i}`, ...TIMING },
+    });
+    const stop = new AbortController();
+    const running = manager.start(stop.signal);
+    return { manager, informer, reconciled, metrics, stop, running };
+  });
+  try {
+    const [k0] = kubes;
+    assert.ok(k0);
+    await until("both ready", () => replicas.every((r) => r.manager.ready()), 10_000);
+    await until("one leader", () => replicas.some((r) => r.manager.elector?.isLeader()), 10_000);
+    for (let i = 0; i < 5; i++) {
+      await k0.create(configMaps, { metadata: { name: `x${i}`, namespace: ns }, data: {} });
+    }
+    const leader = replicas.find((r) => r.manager.elector?.isLeader());
+    const follower = replicas.find((r) => !r.manager.elector?.isLeader());
+    assert.ok(leader && follower);
+    await until(
+      "the leader reconciled all",
+      () => ["0", "1", "2", "3", "4"].every((i) => leader.reconciled.includes(`${ns}/x${i}`)),
+      10_000,
+    );
+    await until("the follower's cache has them too", () => follower.informer.store.size >= 5, 10_000);
+    assert.deepEqual(follower.reconciled, []);
+    assert.equal(leader.metrics.leaderElectionMasterStatus.get({ name: "mgr" }), 1);
+    assert.equal(follower.metrics.leaderElectionMasterStatus.get({ name: "mgr" }), 0);
+    assert.ok(leader.metrics.reconcileTotal.get({ controller: "configmap", result: "success" }) >= 5);
+
+    // The leader shuts down: the follower takes over and reconciles new work.
+    leader.stop.abort();
+    await leader.running;
+    await until("follower leads", () => follower.manager.elector?.isLeader() === true, 5_000);
+    await k0.create(configMaps, { metadata: { name: "y", namespace: ns }, data: {} });
+    await until("the new leader reconciles", () => follower.reconciled.includes(`${ns}/y`), 10_000);
+  } finally {
+    for (const r of replicas) {
+      r.stop.abort();
+      await r.running;
+    }
+    close();
+  }
+});
