@@ -324,3 +324,80 @@ Deno.test("backrestClient() pools one client per connection", () => {
   assert.notEqual(backrestClient({ url, auth: { kind: "bearer", token: new Sensitive("t-2") } }), a);
   assert.throws(() => createBackrestClient({ url: "http://u:p@127.0.0.1:9" }), BackrestError);
 });
+
+Deno.test("caCerts: https to a server whose certificate only the given CA vouches for", async () => {
+  const dir = await tempDir("tls");
+  const run = async (...args: string[]) => {
+    const out = await new Deno.Command("openssl", { args, cwd: dir, stdout: "null", stderr: "piped" })
+      .output();
+    if (!out.success) throw new Error(`openssl ${args[0]}: ${new TextDecoder().decode(out.stderr)}`);
+  };
+  await run(
+    "req",
+    "-x509",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+    "-days",
+    "1",
+    "-subj",
+    "/CN=test-ca",
+    "-keyout",
+    "ca.key",
+    "-out",
+    "ca.crt",
+  );
+  await run(
+    "req",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+    "-subj",
+    "/CN=127.0.0.1",
+    "-keyout",
+    "tls.key",
+    "-out",
+    "tls.csr",
+  );
+  await Deno.writeTextFile(`${dir}/ext.cnf`, "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n");
+  await run(
+    "x509",
+    "-req",
+    "-in",
+    "tls.csr",
+    "-CA",
+    "ca.crt",
+    "-CAkey",
+    "ca.key",
+    "-CAcreateserial",
+    "-days",
+    "1",
+    "-extfile",
+    "ext.cnf",
+    "-out",
+    "tls.crt",
+  );
+  const [ca, cert, key] = await Promise.all(
+    ["ca.crt", "tls.crt", "tls.key"].map((f) => Deno.readTextFile(`${dir}/${f}`)),
+  );
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, cert: cert!, key: key!, onListen() {} },
+    () =>
+      new Response(new Uint8Array([0x0a, 0x04, 0x0a, 0x02, 0x69, 0x64]), {
+        headers: { "content-type": "application/proto" },
+      }),
+  );
+  try {
+    const url = `https://127.0.0.1:${server.addr.port}`;
+    const trusted = createBackrestClient({ url, caCerts: [ca!] });
+    assert.deepEqual(await trusted.listRepoIds(), ["id"]);
+    trusted.close();
+    await rejects(createBackrestClient({ url }).listRepoIds(), "unavailable");
+  } finally {
+    await server.shutdown();
+  }
+});
