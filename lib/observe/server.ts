@@ -54,7 +54,8 @@ export class ObserveServer {
     const wanted: { addr: string; routes: Set<string> }[] = [];
     if (metrics !== "0") wanted.push({ addr: metrics, routes: new Set(["/metrics"]) });
     if (probes !== "0") {
-      const same = wanted.find((w) => w.addr === probes);
+      // Same address: one listener for both (an ephemeral ":0" port is never shared).
+      const same = parseBindAddress(probes).port === 0 ? undefined : wanted.find((w) => w.addr === probes);
       if (same) ["/healthz", "/readyz"].forEach((r) => same.routes.add(r));
       else wanted.push({ addr: probes, routes: new Set(["/healthz", "/readyz"]) });
     }

@@ -1,0 +1,153 @@
+import assert from "node:assert/strict";
+import { createLogger, createRuntimeMetrics } from "../observe/mod.ts";
+import { FakeClock, settle } from "./clock.ts";
+import { type Action, Controller, done, type ReconcileContext, requeueAfter, TerminalError } from "./controller.ts";
+
+function setup(reconcile: (key: string, ctx: ReconcileContext) => Promise<Action>, concurrency = 1) {
+  const clock = new FakeClock();
+  const metrics = createRuntimeMetrics();
+  const lines: string[] = [];
+  const c = new Controller({
+    name: "test",
+    reconcile,
+    concurrency,
+    clock,
+    metrics,
+    shutdownTimeoutMs: 1000,
+    logger: createLogger({ write: (l) => lines.push(l) }),
+    queue: { baseDelayMs: 100, maxDelayMs: 1000, qps: 1000, burst: 1000 },
+  });
+  const stop = new AbortController();
+  const running = c.start(stop.signal);
+  return { c, clock, metrics, lines, stop: async () => {
+    stop.abort();
+    await clock.advance(2000);
+    await running;
+  } };
+}
+
+Deno.test("controller: an error retries with backoff; success forgets the failures", async () => {
+  let calls = 0;
+  const h = setup(() => {
+    calls++;
+    return calls < 3 ? Promise.reject(new Error("boom")) : Promise.resolve(done);
+  });
+  h.c.enqueue("ns/a");
+  await h.clock.advance(0);
+  assert.equal(calls, 1);
+  await h.clock.advance(99);
+  assert.equal(calls, 1);
+  await h.clock.advance(1);
+  assert.equal(calls, 2);
+  await h.clock.advance(200);
+  assert.equal(calls, 3);
+  assert.equal(h.c.queue.retries("ns/a"), 0);
+  assert.equal(h.metrics.reconcileErrors.get({ controller: "test" }), 2);
+  assert.equal(h.metrics.reconcileTotal.get({ controller: "test", result: "success" }), 1);
+  const err = h.lines.map((l) => JSON.parse(l)).find((r) => r.msg === "Reconciler error");
+  assert.equal(err.error, "boom");
+  assert.equal(err.controller, "test");
+  assert.equal(err.namespace, "ns");
+  assert.equal(err.name, "a");
+  assert.match(err.reconcileID, /^[0-9a-f-]{36}$/);
+  await h.stop();
+});
+
+Deno.test("controller: a TerminalError is not retried", async () => {
+  let calls = 0;
+  const h = setup(() => {
+    calls++;
+    return Promise.reject(new TerminalError("invalid spec"));
+  });
+  h.c.enqueue("ns/a");
+  await h.clock.advance(60_000);
+  assert.equal(calls, 1);
+  assert.equal(h.metrics.reconcileTerminalErrors.get({ controller: "test" }), 1);
+  await h.stop();
+});
+
+Deno.test("controller: requeueAfter brings the key back after the delay", async () => {
+  const times: number[] = [];
+  const h = setup(() => {
+    times.push(h.clock.now());
+    return Promise.resolve(times.length < 3 ? requeueAfter(5000) : done);
+  });
+  h.c.enqueue("k");
+  await h.clock.advance(20_000);
+  assert.deepEqual(times.map((t) => t - (times[0] ?? 0)), [0, 5000, 10000]);
+  assert.equal(h.metrics.reconcileTotal.get({ controller: "test", result: "requeue_after" }), 2);
+  await h.stop();
+});
+
+Deno.test("controller: one key is never reconciled twice at once, even with many workers", async () => {
+  let running = 0;
+  let maxRunning = 0;
+  let calls = 0;
+  const gates: (() => void)[] = [];
+  const h = setup(() => {
+    calls++;
+    running++;
+    maxRunning = Math.max(maxRunning, running);
+    return new Promise<Action>((resolve) =>
+      gates.push(() => {
+        running--;
+        resolve(done);
+      })
+    );
+  }, 4);
+  h.c.enqueue("k");
+  await settle();
+  h.c.enqueue("k");
+  h.c.enqueue("k");
+  await settle();
+  assert.equal(calls, 1);
+  gates.shift()?.();
+  await settle();
+  assert.equal(calls, 2, "re-added while in flight: runs once more");
+  gates.shift()?.();
+  await settle();
+  assert.equal(calls, 2);
+  assert.equal(maxRunning, 1);
+  await h.stop();
+});
+
+Deno.test("controller: shutdown lets in-flight reconciles finish, then aborts stragglers after the bound", async () => {
+  const clock = new FakeClock();
+  const seen: string[] = [];
+  const c = new Controller({
+    name: "t",
+    clock,
+    concurrency: 2,
+    shutdownTimeoutMs: 1000,
+    reconcile: (key, ctx) =>
+      new Promise<Action>((resolve) => {
+        let settled = false;
+        if (key === "quick") {
+          clock.timer(() => {
+            settled = true;
+            resolve(done);
+          }, 500);
+        }
+        ctx.signal.addEventListener("abort", () => {
+          if (settled) return;
+          seen.push(`${key} aborted`);
+          resolve(done);
+        });
+      }).then((a) => {
+        seen.push(`${key} finished`);
+        return a;
+      }),
+  });
+  const stop = new AbortController();
+  const running = c.start(stop.signal);
+  c.enqueue("quick");
+  c.enqueue("slow");
+  await settle();
+  stop.abort();
+  c.enqueue("late");
+  await clock.advance(600);
+  assert.deepEqual(seen, ["quick finished"]);
+  await clock.advance(500);
+  await running;
+  assert.deepEqual(seen, ["quick finished", "slow aborted", "slow finished"]);
+});
