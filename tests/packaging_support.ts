@@ -1,0 +1,240 @@
+/**
+ * Shared by the packaging tests (`packaging_*_test.ts`): run the real tools (helm, kubectl kustomize),
+ * read their YAML output as plain objects, and have the real apiserver validate those objects with
+ * server-side apply and strict field validation, for real or as a dry run.
+ */
+
+import { parseAllDocuments } from "yaml";
+import type { ControlPlane } from "./harness/control_plane.ts";
+import { peer } from "./harness/peers.ts";
+import { tempDir } from "./harness/process.ts";
+
+export const ROOT = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
+export const CHART = `${ROOT}/charts/backrest-volsync-operator`;
+
+/** A Kubernetes object as read from YAML: nothing about its shape is assumed until checked. */
+export type Obj = Record<string, unknown>;
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export async function run(cmd: string, args: string[], env: Record<string, string> = {}): Promise<RunResult> {
+  const out = await new Deno.Command(cmd, { args, env, stdout: "piped", stderr: "piped", cwd: ROOT })
+    .output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+let helmHome: Promise<string> | undefined;
+
+/** The pinned helm peer, with its cache/config/data dirs in a temp dir (never the user's). */
+export async function helm(args: string[]): Promise<RunResult> {
+  const bin = (await peer("helm")).path;
+  helmHome ??= tempDir("helm");
+  const home = await helmHome;
+  return run(bin, args, {
+    HELM_CACHE_HOME: `${home}/cache`,
+    HELM_CONFIG_HOME: `${home}/config`,
+    HELM_DATA_HOME: `${home}/data`,
+  });
+}
+
+/** Throws with stderr unless the command succeeded; returns stdout. */
+export function ok(what: string, r: RunResult): string {
+  if (r.code !== 0) throw new Error(`${what} exited with ${r.code}:\n${r.stderr}\n${r.stdout}`.trimEnd());
+  return r.stdout;
+}
+
+/** Whether `kubectl` is on PATH (it ships on the machine image; CI may lack it). */
+export function hasKubectl(): boolean {
+  try {
+    const out = new Deno.Command("kubectl", { args: ["version", "--client"], stdout: "null", stderr: "null" })
+      .outputSync();
+    return out.success;
+  } catch {
+    return false;
+  }
+}
+
+/** Every non-empty document of a YAML stream. */
+export function parseObjects(text: string): Obj[] {
+  const objects: Obj[] = [];
+  for (const doc of parseAllDocuments(text)) {
+    if (doc.errors.length > 0) throw new Error(`invalid YAML: ${doc.errors[0]?.message}`);
+    const value: unknown = doc.toJS();
+    if (value === null || value === undefined) continue;
+    if (!isObj(value)) throw new Error(`a YAML document is not an object: ${JSON.stringify(value)}`);
+    objects.push(value);
+  }
+  return objects;
+}
+
+export function isObj(v: unknown): v is Obj {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** The value at a dotted path (`spec.template.spec`), or undefined. */
+export function at(obj: unknown, path: string): unknown {
+  let cur: unknown = obj;
+  for (const key of path.split(".")) {
+    if (Array.isArray(cur) && /^\d+$/.test(key)) cur = cur[Number(key)];
+    else if (isObj(cur)) cur = cur[key];
+    else return undefined;
+  }
+  return cur;
+}
+
+export function str(obj: unknown, path: string): string {
+  const v = at(obj, path);
+  return typeof v === "string" ? v : "";
+}
+
+export function list(obj: unknown, path: string): unknown[] {
+  const v = at(obj, path);
+  return Array.isArray(v) ? v : [];
+}
+
+export function meta(obj: Obj): { name: string; namespace: string; kind: string } {
+  return {
+    name: str(obj, "metadata.name"),
+    namespace: str(obj, "metadata.namespace"),
+    kind: str(obj, "kind"),
+  };
+}
+
+/** The objects of one kind (and name, when given). */
+export function find(objects: Obj[], kind: string, name?: string): Obj[] {
+  return objects.filter((o) => o.kind === kind && (name === undefined || str(o, "metadata.name") === name));
+}
+
+export function one(objects: Obj[], kind: string, name?: string): Obj {
+  const found = find(objects, kind, name);
+  if (found.length !== 1) {
+    throw new Error(`want exactly one ${kind}${name ? ` ${name}` : ""}, found ${found.length}`);
+  }
+  return found[0]!;
+}
+
+/** RBAC rules as sorted strings (`group|resource|verb`), so two rule lists compare by what they grant. */
+export function grants(rules: unknown[]): string[] {
+  const out = new Set<string>();
+  for (const rule of rules) {
+    for (const g of list(rule, "apiGroups")) {
+      for (const r of list(rule, "resources")) {
+        for (const v of list(rule, "verbs")) out.add(`${String(g)}|${String(r)}|${String(v)}`);
+      }
+    }
+  }
+  return [...out].sort();
+}
+
+interface Resource {
+  path: string;
+  namespaced: boolean;
+}
+
+const discovery = new WeakMap<ControlPlane, Map<string, Resource | null>>();
+
+/** The REST collection of a kind, from the server's discovery; null when the server does not serve it. */
+export async function resourceFor(
+  cp: ControlPlane,
+  apiVersion: string,
+  kind: string,
+): Promise<Resource | null> {
+  let cache = discovery.get(cp);
+  if (!cache) discovery.set(cp, cache = new Map());
+  const key = `${apiVersion}/${kind}`;
+  if (cache.has(key)) return cache.get(key) ?? null;
+  const base = apiVersion.includes("/") ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
+  const res = await cp.api("GET", base);
+  if (res.status === 404) {
+    await res.body?.cancel();
+    cache.set(key, null);
+    return null;
+  }
+  const body: unknown = await res.json();
+  if (!res.ok) throw new Error(`discovery ${base}: HTTP ${res.status}`);
+  const r = list(body, "resources").find((r) => str(r, "kind") === kind && !str(r, "name").includes("/"));
+  const found = r ? { path: `${base}/${str(r, "name")}`, namespaced: at(r, "namespaced") === true } : null;
+  cache.set(key, found);
+  return found;
+}
+
+export interface ApplyResult {
+  status: number;
+  body: string;
+}
+
+/**
+ * Server-side apply of one object with strict field validation (unknown or duplicate fields are errors,
+ * not silently dropped). `dryRun` runs admission and validation but stores nothing.
+ */
+export async function serverApply(
+  cp: ControlPlane,
+  obj: Obj,
+  opts: { dryRun: boolean },
+): Promise<ApplyResult> {
+  const { name, namespace, kind } = meta(obj);
+  const resource = await resourceFor(cp, str(obj, "apiVersion"), kind);
+  if (!resource) return { status: 404, body: `${str(obj, "apiVersion")} ${kind} is not served` };
+  const collection = resource.namespaced
+    ? resource.path.replace(/\/([^/]+)$/, `/namespaces/${namespace || "default"}/$1`)
+    : resource.path;
+  const query = `fieldManager=bvo-packaging-test&force=true&fieldValidation=Strict${
+    opts.dryRun ? "&dryRun=All" : ""
+  }`;
+  const res = await cp.api("PATCH", `${collection}/${name}?${query}`, JSON.stringify(obj), {
+    "content-type": "application/apply-patch+yaml",
+  });
+  return { status: res.status, body: await res.text() };
+}
+
+/** Applies every object in order and throws on the first one the server refuses. */
+export async function serverApplyAll(
+  cp: ControlPlane,
+  objects: Obj[],
+  opts: { dryRun: boolean },
+): Promise<void> {
+  for (const obj of objects) {
+    const r = await serverApply(cp, obj, opts);
+    if (r.status < 200 || r.status > 299) {
+      const { kind, namespace, name } = meta(obj);
+      throw new Error(
+        `server refused ${kind} ${namespace ? `${namespace}/` : ""}${name}: HTTP ${r.status}: ${r.body}`,
+      );
+    }
+  }
+}
+
+/** Asks the server whether `user` may do `verb` on `resource` (optionally in a namespace). */
+export async function can(
+  cp: ControlPlane,
+  user: string,
+  attrs: { verb: string; group: string; resource: string; namespace?: string; subresource?: string },
+): Promise<boolean> {
+  const sar = await cp.json("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", {
+    apiVersion: "authorization.k8s.io/v1",
+    kind: "SubjectAccessReview",
+    spec: {
+      user,
+      groups: ["system:serviceaccounts", "system:authenticated"],
+      resourceAttributes: attrs,
+    },
+  });
+  return at(sar, "status.allowed") === true;
+}
+
+/** The CRD names (`plural.group`) defined in manifests/crds/. */
+export async function manifestCrdNames(): Promise<string[]> {
+  const names: string[] = [];
+  for await (const entry of Deno.readDir(`${ROOT}/manifests/crds`)) {
+    if (!entry.isFile || !entry.name.endsWith(".yaml")) continue;
+    for (const obj of parseObjects(await Deno.readTextFile(`${ROOT}/manifests/crds/${entry.name}`))) {
+      if (obj.kind === "CustomResourceDefinition") names.push(str(obj, "metadata.name"));
+    }
+  }
+  return names.sort();
+}
