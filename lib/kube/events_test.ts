@@ -1,0 +1,100 @@
+import assert from "node:assert/strict";
+import type { KubeClient } from "./contract.ts";
+import { EventRecorder } from "./events.ts";
+import { type KubeObject, parseKubeObject } from "./object.ts";
+import type { ResourceType } from "./resource.ts";
+
+type Call = { verb: "create" | "patch"; body: unknown };
+
+/** Only create and patch are used by the recorder; the rest of the contract throws. */
+function fakeClient(calls: Call[]): KubeClient {
+  const unused = () => Promise.reject(new Error("unused"));
+  return {
+    get: unused,
+    list: unused,
+    listAll: unused,
+    listMetadata: unused,
+    update: unused,
+    apply: unused,
+    updateStatus: unused,
+    patchStatus: unused,
+    applyStatus: unused,
+    delete: unused,
+    watch: () => ({ [Symbol.asyncIterator]: () => ({ next: unused }) }),
+    watchMetadata: () => ({ [Symbol.asyncIterator]: () => ({ next: unused }) }),
+    create<T extends KubeObject>(type: ResourceType<T>, obj: KubeObject) {
+      calls.push({ verb: "create", body: obj });
+      return Promise.resolve(type.parse(obj));
+    },
+    patch<T extends KubeObject>(type: ResourceType<T>, name: string, patch: unknown) {
+      calls.push({ verb: "patch", body: patch });
+      return Promise.resolve(type.parse({ metadata: { name } }));
+    },
+  };
+}
+
+const subject = parseKubeObject({
+  apiVersion: "v1",
+  kind: "ConfigMap",
+  metadata: { name: "b", namespace: "n", uid: "u1" },
+});
+
+Deno.test("events: repeats within the window patch count and lastTimestamp of one Event", async () => {
+  const calls: Call[] = [];
+  let now = 1_000_000;
+  const r = new EventRecorder({ client: fakeClient(calls), component: "op", now: () => now });
+  r.record(subject, "Warning", "Failed", "it failed");
+  await r.flush();
+  now += 1000;
+  r.record(subject, "Warning", "Failed", "it failed");
+  await r.flush();
+  assert.equal(calls.length, 2);
+  assert.equal(calls[0]?.verb, "create");
+  assert.deepEqual(calls[1], {
+    verb: "patch",
+    body: { count: 2, lastTimestamp: new Date(now).toISOString() },
+  });
+});
+
+Deno.test("events: a flapping failure is limited per object, and skipped repeats still count", async () => {
+  const calls: Call[] = [];
+  let now = 1_000_000;
+  const r = new EventRecorder({
+    client: fakeClient(calls),
+    component: "op",
+    burst: 2,
+    refillMs: 60_000,
+    now: () => now,
+  });
+  for (let i = 0; i < 100; i++) {
+    r.record(subject, "Warning", "Failed", "it failed");
+    await r.flush();
+    now += 10;
+  }
+  assert.equal(calls.length, 2, "burst of two writes, the rest limited");
+  now += 60_000;
+  r.record(subject, "Warning", "Failed", "it failed");
+  await r.flush();
+  assert.equal(calls.length, 3);
+  assert.deepEqual(calls[2]?.body, { count: 101, lastTimestamp: new Date(now).toISOString() });
+});
+
+Deno.test("events: after the window a repeat starts a new Event; messages are cut to 1024 characters", async () => {
+  const calls: Call[] = [];
+  let now = 1_000_000;
+  const r = new EventRecorder({
+    client: fakeClient(calls),
+    component: "op",
+    aggregateWindowMs: 1000,
+    now: () => now,
+  });
+  r.record(subject, "Normal", "Applied", "x".repeat(5000));
+  await r.flush();
+  now += 5000;
+  r.record(subject, "Normal", "Applied", "x".repeat(5000));
+  await r.flush();
+  assert.deepEqual(calls.map((c) => c.verb), ["create", "create"]);
+  const body = calls[1]?.body;
+  assert.ok(body && typeof body === "object" && "message" in body && typeof body.message === "string");
+  assert.equal(body.message.length, 1024);
+});
