@@ -15,6 +15,7 @@ import {
   find,
   grants,
   helm,
+  isObj,
   list,
   manifestCrdNames,
   type Obj,
@@ -22,6 +23,7 @@ import {
   one,
   parseObjects,
   ROOT,
+  serverApply,
   serverApplyAll,
   str,
 } from "./packaging_support.ts";
@@ -339,6 +341,18 @@ Deno.test("chart: the real apiserver accepts every rendered object (strict field
       await serverApplyAll(cp, objects, { dryRun: true });
     });
   }
+  await t.step("the server does reject an OperatorConfig with an unknown field", async () => {
+    const oc = one(
+      await template(["--set", "operatorConfig.create=true"], ns),
+      "BackrestVolSyncOperatorConfig",
+    );
+    const spec = oc.spec;
+    assert.ok(isObj(spec));
+    spec.bindingGenerationPolicy = "All";
+    const r = await serverApply(cp, oc, { dryRun: true });
+    assert.ok(r.status >= 400, `HTTP ${r.status}: ${r.body}`);
+    assert.match(r.body, /bindingGenerationPolicy/);
+  });
 });
 
 Deno.test("chart: helm install onto the real apiserver", async (t) => {
