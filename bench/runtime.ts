@@ -93,6 +93,7 @@ stop2.abort();
 await run2;
 conn.close();
 
+// deno-lint-ignore no-console -- the results are the program's output
 console.log(JSON.stringify(
   {
     benchmark: "runtime",

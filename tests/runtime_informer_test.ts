@@ -354,6 +354,7 @@ Deno.test({
         assert.equal(informer.store.size, total);
         assert.equal(run.model.objects.size, total);
         assert.equal(pages, total / 500);
+        // deno-lint-ignore no-console -- the measured figures belong in the test output
         console.log(
           `created ${total} in ${createdMs} ms; listed in ${pages} pages and synced in ${syncMs} ms`,
         );

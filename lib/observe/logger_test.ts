@@ -29,14 +29,18 @@ Deno.test("logger: the level filters, and errors render their cause chain", () =
 
 Deno.test("logger: console format is one readable line", () => {
   const lines: string[] = [];
-  createLogger({ format: "console", write: (l) => lines.push(l), now: () => 0 }).info("hello world", { k: "a b" });
+  createLogger({ format: "console", write: (l) => lines.push(l), now: () => 0 }).info("hello world", {
+    k: "a b",
+  });
   assert.equal(lines[0], '1970-01-01T00:00:00.000Z\tINFO \thello world\tk="a b"');
 });
 
 Deno.test("logger: a Sensitive value passed by mistake prints as [redacted]", () => {
   const lines: string[] = [];
   const secret = new Sensitive("hunter2");
-  createLogger({ write: (l) => lines.push(l) }).error("Failed", new Error(`bad ${secret}`), { v: `${secret}` });
+  createLogger({ write: (l) => lines.push(l) }).error("Failed", new Error(`bad ${secret}`), {
+    v: `${secret}`,
+  });
   assert.ok(!lines[0]?.includes("hunter2"));
   assert.equal(errorText({ toString: () => "x" }), "[object Object]");
 });

@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import { createLogger, createRuntimeMetrics } from "../observe/mod.ts";
 import { FakeClock, settle } from "./clock.ts";
-import { type Action, Controller, done, type ReconcileContext, requeueAfter, TerminalError } from "./controller.ts";
+import {
+  type Action,
+  Controller,
+  done,
+  type ReconcileContext,
+  requeueAfter,
+  TerminalError,
+} from "./controller.ts";
 
 function setup(reconcile: (key: string, ctx: ReconcileContext) => Promise<Action>, concurrency = 1) {
   const clock = new FakeClock();
@@ -19,11 +26,17 @@ function setup(reconcile: (key: string, ctx: ReconcileContext) => Promise<Action
   });
   const stop = new AbortController();
   const running = c.start(stop.signal);
-  return { c, clock, metrics, lines, stop: async () => {
-    stop.abort();
-    await clock.advance(2000);
-    await running;
-  } };
+  return {
+    c,
+    clock,
+    metrics,
+    lines,
+    stop: async () => {
+      stop.abort();
+      await clock.advance(2000);
+      await running;
+    },
+  };
 }
 
 Deno.test("controller: an error retries with backoff; success forgets the failures", async () => {
