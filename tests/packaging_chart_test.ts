@@ -23,6 +23,7 @@ import {
   one,
   parseObjects,
   ROOT,
+  run,
   serverApply,
   serverApplyAll,
   str,
@@ -103,6 +104,33 @@ Deno.test("chart: helm lint --strict passes", async () => {
   assert.match(out, /1 chart\(s\) linted, 0 chart\(s\) failed/);
   assert.doesNotMatch(out, /\[(WARNING|ERROR)\]/);
 });
+
+Deno.test("chart: helm package carries the CRDs, the schema and the examples", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bvo-package-" });
+  try {
+    ok("helm package", await helm(["package", CHART, "--destination", dir]));
+    const tgz = `${dir}/backrest-volsync-operator-0.1.0.tgz`;
+    const files = ok("tar", await run("tar", ["-tzf", tgz])).split("\n").filter((f) => f !== "").sort();
+    for (
+      const want of [
+        "backrest-volsync-operator/Chart.yaml",
+        "backrest-volsync-operator/values.schema.json",
+        "backrest-volsync-operator/templates/NOTES.txt",
+        "backrest-volsync-operator/examples/backrestvolsyncbinding.yaml",
+        "backrest-volsync-operator/examples/operatorconfig.yaml",
+        ...manifestCrdFiles().map((f) => `backrest-volsync-operator/crds/${f}`),
+      ]
+    ) assert.ok(files.includes(want), `${want} in ${files.join(", ")}`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+function manifestCrdFiles(): string[] {
+  return [...Deno.readDirSync(`${ROOT}/manifests/crds`)].map((e) => e.name).filter((n) =>
+    n.endsWith(".yaml")
+  );
+}
 
 Deno.test("chart: crds/ is a byte-identical copy of manifests/crds/", async () => {
   const problems = await chartCrdProblems();
