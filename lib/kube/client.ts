@@ -216,11 +216,15 @@ class FetchClient implements KubeClient {
     };
     const body = await this.#json(spec);
     const bad = (why: string) => new KubeError(200, "BadResponse", `GET ${spec.path}: ${why}`);
-    if (!isRecord(body) || !Array.isArray(body.items)) throw bad("list has no items");
+    // An empty PartialObjectMetadataList comes without `items` at all (omitempty on the Go side).
+    if (!isRecord(body) || !(Array.isArray(body.items) || body.items === undefined || body.items === null)) {
+      throw bad("list has no items");
+    }
+    const items: unknown[] = Array.isArray(body.items) ? body.items : [];
     const meta = isRecord(body.metadata) ? body.metadata : {};
     if (typeof meta.resourceVersion !== "string") throw bad("list has no resourceVersion");
     const page: ListPage<T> = {
-      items: body.items.map((i) => this.#parse(spec, parse, i)),
+      items: items.map((i) => this.#parse(spec, parse, i)),
       resourceVersion: meta.resourceVersion,
     };
     if (typeof meta.continue === "string" && meta.continue) page.continue = meta.continue;
