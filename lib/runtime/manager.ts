@@ -29,6 +29,8 @@ export interface Runnable {
 export interface ManagerOptions {
   caches: readonly Cache[];
   controllers: readonly Controller[];
+  /** Runnables that, like controllers, run only while this replica leads (e.g. periodic drift checks). */
+  leaderRunnables?: readonly Runnable[] | undefined;
   /** Runnables on every replica (Event recorder, HTTP server); stopped last. */
   runnables?: readonly Runnable[] | undefined;
   /** Omit to run controllers without leader election. */
@@ -98,6 +100,9 @@ export class Manager {
 
   async #runControllers(signal: AbortSignal): Promise<void> {
     this.#log.info("Starting controllers", { controllers: this.#o.controllers.map((c) => c.name).join(",") });
-    await Promise.all(this.#o.controllers.map((c) => c.start(signal)));
+    await Promise.all([
+      ...this.#o.controllers.map((c) => c.start(signal)),
+      ...(this.#o.leaderRunnables ?? []).map((r) => r.start(signal)),
+    ]);
   }
 }
