@@ -1,0 +1,168 @@
+/**
+ * The auto-binding reconciler: one managed Binding per eligible VolSync object (OperatorConfig policy,
+ * kinds filter, the `backrest.garethgeorge.com/binding` opt-in/opt-out annotation), with the prototype's
+ * names, label, annotations and a controller owner reference (garbage-collected with the object).
+ * Rules: Bindings without the managed label are never touched; a managed Binding whose spec drifted is
+ * put back; one whose object opts out or leaves the policy is deleted; while paused nothing happens.
+ * Keys are `<Kind>/<namespace>/<name>` of the VolSync object.
+ */
+import {
+  ANNOTATION_MANAGED_BY,
+  ANNOTATION_VOLSYNC_REF,
+  API_VERSION,
+  autoBindingWanted,
+  BINDING_KIND,
+  bindingNameFor,
+  isVolSyncKind,
+  kindAllowed,
+  LABEL_MANAGED,
+  MANAGED_BY,
+  VOLSYNC_API_VERSION,
+  VOLSYNC_KINDS,
+  volsyncRefValue,
+} from "../api/mod.ts";
+import type { KubeClient, KubeObject } from "../kube/mod.ts";
+import { isRecord } from "../kube/mod.ts";
+import { type Action, done, type ReconcileContext, type Store } from "../runtime/mod.ts";
+import type { EventSink } from "./binding.ts";
+import { bindingType } from "./resources.ts";
+import type { OperatorSettings } from "./settings.ts";
+
+/** Index of managed Bindings by their VolSync object's auto-binding key `<Kind>/<namespace>/<name>`. */
+export const INDEX_BY_VOLSYNC_REF = "byVolSyncRef";
+
+/** Index functions for the Binding cache (managed Bindings only). */
+export const managedBindingIndexers = {
+  [INDEX_BY_VOLSYNC_REF]: (obj: KubeObject): string[] => {
+    if (obj.metadata.labels?.[LABEL_MANAGED] !== "true") return [];
+    const ref = obj.metadata.annotations?.[ANNOTATION_VOLSYNC_REF] ?? "";
+    const slash = ref.indexOf("/");
+    const kind = VOLSYNC_KINDS.find((k) => k.toLowerCase() === ref.slice(0, slash));
+    return kind && slash > 0 ? [`${kind}/${obj.metadata.namespace}/${ref.slice(slash + 1)}`] : [];
+  },
+};
+
+/** What the auto-binding reconciler needs. */
+export interface AutoBindingReconcilerDeps {
+  kube: KubeClient;
+  bindings: Store<KubeObject>;
+  replicationSources: Store<KubeObject>;
+  replicationDestinations: Store<KubeObject>;
+  settings: () => OperatorSettings;
+  events: EventSink;
+}
+
+/** JSON with sorted keys, for comparing specs regardless of key order. */
+function stable(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(stable).join(",")}]`;
+  if (isRecord(v)) {
+    return `{${
+      Object.keys(v).filter((k) => v[k] !== undefined).sort().map((k) =>
+        `${JSON.stringify(k)}:${stable(v[k])}`
+      )
+        .join(",")
+    }}`;
+  }
+  return JSON.stringify(v) ?? "null";
+}
+
+/** The spec a managed Binding should have, with the CRD's defaults filled in as the apiserver would. */
+export function managedBindingSpec(
+  settings: OperatorSettings,
+  kind: string,
+  name: string,
+): Record<string, unknown> {
+  const repo: Record<string, unknown> = JSON.parse(
+    JSON.stringify(settings.spec.bindingGeneration.defaultRepo),
+  );
+  repo.autoUnlock ??= false;
+  repo.triggerTasksOnSnapshot ??= false;
+  return {
+    backrest: { url: settings.spec.defaultBackrest.url },
+    source: { kind, name },
+    repo,
+    deletionPolicy: "Retain",
+  };
+}
+
+/** Builds the reconcile function. */
+export function autoBindingReconciler(
+  deps: AutoBindingReconcilerDeps,
+): (key: string, ctx: ReconcileContext) => Promise<Action> {
+  return async function reconcile(key: string, ctx: ReconcileContext): Promise<Action> {
+    const [kind, namespace, name] = key.split("/");
+    if (!isVolSyncKind(kind) || !namespace || !name) return done;
+    const settings = deps.settings();
+    if (settings.spec.paused) return done;
+    const store = kind === "ReplicationSource" ? deps.replicationSources : deps.replicationDestinations;
+    const source = store.getByName(namespace, name);
+    const bindingName = bindingNameFor(kind, name);
+    const existing = deps.bindings.getByName(namespace, bindingName);
+    const managed = existing?.metadata.labels?.[LABEL_MANAGED] === "true";
+    const generation = settings.spec.bindingGeneration;
+    const wanted = source !== undefined && !source.metadata.deletionTimestamp &&
+      kindAllowed(generation, kind) &&
+      autoBindingWanted(generation.policy, source.metadata.annotations ?? {}) &&
+      settings.spec.defaultBackrest.url !== "";
+
+    if (!wanted) {
+      if (existing && managed && !existing.metadata.deletionTimestamp) {
+        await deps.kube.delete(bindingType, bindingName, {
+          namespace,
+          signal: ctx.signal,
+          preconditions: { uid: existing.metadata.uid },
+        });
+        ctx.log.info("Managed Binding deleted: its VolSync object is no longer eligible", {
+          binding: bindingName,
+        });
+      }
+      return done;
+    }
+    if (existing && !managed) {
+      // A user's own Binding holds the name: never touch it.
+      ctx.log.debug("A Binding without the managed label holds the generated name; leaving it", {
+        binding: bindingName,
+      });
+      return done;
+    }
+
+    const ownerReferences = [{
+      apiVersion: VOLSYNC_API_VERSION,
+      kind,
+      name,
+      uid: source.metadata.uid ?? "",
+      controller: true,
+      blockOwnerDeletion: true,
+    }];
+    const labels = { ...(existing?.metadata.labels ?? {}), [LABEL_MANAGED]: "true" };
+    const annotations = {
+      ...(existing?.metadata.annotations ?? {}),
+      [ANNOTATION_MANAGED_BY]: MANAGED_BY,
+      [ANNOTATION_VOLSYNC_REF]: volsyncRefValue(kind, name),
+    };
+    const spec = managedBindingSpec(settings, kind, name);
+    if (!existing) {
+      await deps.kube.create(bindingType, {
+        apiVersion: API_VERSION,
+        kind: BINDING_KIND,
+        metadata: { name: bindingName, namespace, labels, annotations, ownerReferences },
+        spec,
+      }, { signal: ctx.signal, fieldManager: "backrest-volsync-operator" });
+      ctx.log.info("Managed Binding created", { binding: bindingName, volsync: volsyncRefValue(kind, name) });
+      return done;
+    }
+    if (existing.metadata.deletionTimestamp) return done;
+    const same = stable(existing.spec) === stable(spec) &&
+      stable(existing.metadata.labels) === stable(labels) &&
+      stable(existing.metadata.annotations) === stable(annotations) &&
+      stable(existing.metadata.ownerReferences) === stable(ownerReferences);
+    if (same) return done;
+    await deps.kube.update(bindingType, {
+      ...existing,
+      metadata: { ...existing.metadata, labels, annotations, ownerReferences },
+      spec,
+    }, { signal: ctx.signal, fieldManager: "backrest-volsync-operator" });
+    ctx.log.info("Managed Binding brought back in line with the OperatorConfig", { binding: bindingName });
+    return done;
+  };
+}

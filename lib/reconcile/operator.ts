@@ -1,0 +1,280 @@
+/**
+ * Wires the operator: informers (Bindings, VolSync objects, Secrets metadata-only, the OperatorConfig),
+ * the controllers and the drift repair, under one manager. Which event wakes which Binding is decided
+ * here, through the store indexes; the reconcilers themselves only read the stores. Used by `main.ts`
+ * and, unchanged, by the integration tests.
+ */
+import { type BackrestApi, backrestClient, type BackrestConnection } from "../backrest/mod.ts";
+import {
+  EventRecorder,
+  isRecord,
+  type KubeClient,
+  type KubeObject,
+  objectKey as keyOf,
+  secrets,
+} from "../kube/mod.ts";
+import type { Logger, RuntimeMetrics } from "../observe/mod.ts";
+import {
+  Controller,
+  dropManagedFields,
+  type Informer,
+  type InformerEvent,
+  informerFor,
+  type LeaderElectionOptions,
+  Manager,
+  metadataInformerFor,
+  type Runnable,
+} from "../runtime/mod.ts";
+import { autoBindingReconciler, INDEX_BY_VOLSYNC_REF, managedBindingIndexers } from "./auto_binding.ts";
+import {
+  bindingIndexers,
+  bindingReconciler,
+  type EventSink,
+  INDEX_BY_AUTH_SECRET,
+  INDEX_BY_REPO,
+  INDEX_BY_REPOSITORY_SECRET,
+  INDEX_BY_SOURCE,
+  volsyncIndexers,
+} from "./binding.ts";
+import { DriftRepair } from "./drift.ts";
+import { operatorConfigReconciler } from "./operator_config.ts";
+import {
+  bindingType,
+  operatorConfigType,
+  replicationDestinationType,
+  replicationSourceType,
+} from "./resources.ts";
+import { SettingsHolder } from "./settings.ts";
+
+/** How to build the operator. */
+export interface OperatorOptions {
+  kube: KubeClient;
+  /** Namespaces to watch; empty means all. */
+  namespaces: readonly string[];
+  configNamespace: string;
+  configName: string;
+  concurrency: number;
+  logger: Logger;
+  metrics?: RuntimeMetrics | undefined;
+  /** Omit to reconcile without leader election. */
+  leaderElection?: Omit<LeaderElectionOptions, "logger" | "metrics" | "clock" | "client"> | undefined;
+  /** Backrest clients (default: the pooled Connect client). Tests pass a stand-in here. */
+  backrest?: ((connection: BackrestConnection) => BackrestApi) | undefined;
+  /** Where Events go (default: an aggregating recorder writing core/v1 Events). */
+  events?: (EventSink & Partial<Runnable>) | undefined;
+  /** Deadline of each Backrest call. */
+  backrestTimeoutMs?: number | undefined;
+  /** Informer resync (re-enqueue everything), default 10 min. */
+  resyncMs?: number | undefined;
+  /** Extra runnables on every replica (the HTTP server). */
+  runnables?: readonly Runnable[] | undefined;
+}
+
+/** The built operator. */
+export interface Operator {
+  readonly manager: Manager;
+  readonly settings: SettingsHolder;
+  readonly drift: DriftRepair;
+  readonly bindings: Informer<KubeObject>;
+  readonly controllers: { binding: Controller; autoBinding: Controller; operatorConfig: Controller };
+}
+
+/**
+ * Keeps of a VolSync object only what the operator reads (metadata, spec.restic's repository and customCA,
+ * the sync status), so mover logs and the rest of large specs never sit in memory.
+ */
+export function slimVolSync(obj: KubeObject): KubeObject {
+  const { managedFields: _m, ...metadata } = obj.metadata;
+  const spec = isRecord(obj.spec) ? obj.spec : {};
+  const restic = isRecord(spec.restic) ? spec.restic : undefined;
+  const status = isRecord(obj.status) ? obj.status : {};
+  const mover = isRecord(status.latestMoverStatus) ? status.latestMoverStatus : undefined;
+  return {
+    ...(obj.apiVersion ? { apiVersion: obj.apiVersion } : {}),
+    ...(obj.kind ? { kind: obj.kind } : {}),
+    metadata,
+    spec: restic ? { restic: { repository: restic.repository, customCA: restic.customCA } } : {},
+    status: {
+      lastSyncTime: status.lastSyncTime,
+      lastManualSync: status.lastManualSync,
+      ...(mover ? { latestMoverStatus: { result: mover.result } } : {}),
+    },
+  };
+}
+
+/** Builds informers, controllers and the manager. */
+export function createOperator(o: OperatorOptions): Operator {
+  const log = o.logger;
+  const namespaces = o.namespaces;
+  const resyncMs = o.resyncMs ?? 600_000;
+  const common = { namespaces, resyncMs, logger: log };
+
+  const bindings = informerFor(o.kube, bindingType, {
+    ...common,
+    indexers: { ...bindingIndexers, ...managedBindingIndexers },
+    transform: dropManagedFields,
+  });
+  const sources = informerFor(o.kube, replicationSourceType, {
+    ...common,
+    indexers: volsyncIndexers,
+    transform: slimVolSync,
+  });
+  const destinations = informerFor(o.kube, replicationDestinationType, {
+    ...common,
+    indexers: volsyncIndexers,
+    transform: slimVolSync,
+  });
+  // Secrets: metadata only, never data. A change of resourceVersion is all we need to hear.
+  const secretMeta = metadataInformerFor(o.kube, secrets, { namespaces, logger: log });
+  const configs = informerFor(o.kube, operatorConfigType, {
+    namespaces: [o.configNamespace],
+    fieldSelector: `metadata.name=${o.configName}`,
+    logger: log,
+    transform: dropManagedFields,
+  });
+
+  const settings = new SettingsHolder(o.configNamespace, o.configName);
+  const recorder = o.events ?? new EventRecorder({
+    client: o.kube,
+    component: "backrest-volsync-operator",
+    onError: (e) => log.error("Event write failed", e),
+  });
+  const backrest = o.backrest ?? ((c: BackrestConnection) => backrestClient(c));
+
+  const drift = new DriftRepair({
+    bindings: bindings.store,
+    backrest,
+    periodMs: () => settings.current.spec.resyncPeriodMs,
+    active: () => !settings.current.spec.paused,
+    enqueue: (key) => binding.enqueue(key),
+    logger: log.named("drift"),
+  });
+  const reconcileBinding = bindingReconciler({
+    kube: o.kube,
+    bindings: bindings.store,
+    replicationSources: sources.store,
+    replicationDestinations: destinations.store,
+    settings: () => settings.current,
+    backrest,
+    events: recorder,
+    drift,
+    ...(o.backrestTimeoutMs ? { backrestTimeoutMs: o.backrestTimeoutMs } : {}),
+  });
+  const binding = new Controller({
+    name: "backrestvolsyncbinding",
+    reconcile: reconcileBinding,
+    concurrency: o.concurrency,
+    logger: log,
+    metrics: o.metrics,
+  });
+
+  const autoBinding = new Controller({
+    name: "volsync-autobinding",
+    reconcile: autoBindingReconciler({
+      kube: o.kube,
+      bindings: bindings.store,
+      replicationSources: sources.store,
+      replicationDestinations: destinations.store,
+      settings: () => settings.current,
+      events: recorder,
+    }),
+    concurrency: o.concurrency,
+    logger: log,
+    metrics: o.metrics,
+  });
+  const operatorConfig = new Controller({
+    name: "backrestvolsyncoperatorconfig",
+    reconcile: operatorConfigReconciler({
+      kube: o.kube,
+      configs: configs.store,
+      holder: settings,
+      events: recorder,
+    }),
+    concurrency: 1,
+    logger: log,
+    metrics: o.metrics,
+  });
+
+  // Bindings: the object itself, and every rival claiming the same repo (a released claim frees them).
+  binding.watch(bindings, (e) => [keyOf(e.object), ...bindingsClaiming(e)]);
+  const bindingsClaiming = (e: InformerEvent<KubeObject>): string[] => {
+    const claims = new Set(bindingIndexers[INDEX_BY_REPO](e.object));
+    if (e.type === "update") { for (const c of bindingIndexers[INDEX_BY_REPO](e.old)) claims.add(c); }
+    return [...claims].flatMap((c) => bindings.store.keysByIndex(INDEX_BY_REPO, c));
+  };
+  // VolSync objects: the Bindings that name them.
+  for (
+    const [informer, kind] of [[sources, "ReplicationSource"], [
+      destinations,
+      "ReplicationDestination",
+    ]] as const
+  ) {
+    binding.watch(informer, (e) =>
+      bindings.store.keysByIndex(
+        INDEX_BY_SOURCE,
+        `${e.object.metadata.namespace}/${kind}/${e.object.metadata.name}`,
+      ));
+    autoBinding.watch(informer, (e) => [`${kind}/${keyOf(e.object)}`]);
+  }
+  // Managed Bindings changed by someone else: repair them from their VolSync object.
+  autoBinding.watch(bindings, (e) => managedBindingIndexers[INDEX_BY_VOLSYNC_REF](e.object));
+  // Secrets: repository Secrets (through the VolSync objects that name them), auth Secrets, and the
+  // operator's default auth Secret (every Binding may use it).
+  binding.watch(secretMeta, (e) => {
+    if (e.type === "resync") return [];
+    const ref = `${e.object.metadata.namespace}/${e.object.metadata.name}`;
+    const keys = new Set<string>(bindings.store.keysByIndex(INDEX_BY_AUTH_SECRET, ref));
+    for (
+      const [informer, kind] of [[sources, "ReplicationSource"], [
+        destinations,
+        "ReplicationDestination",
+      ]] as const
+    ) {
+      for (const v of informer.store.byIndex(INDEX_BY_REPOSITORY_SECRET, ref)) {
+        for (
+          const k of bindings.store.keysByIndex(
+            INDEX_BY_SOURCE,
+            `${v.metadata.namespace}/${kind}/${v.metadata.name}`,
+          )
+        ) {
+          keys.add(k);
+        }
+      }
+    }
+    const s = settings.current;
+    if (
+      e.object.metadata.namespace === s.configNamespace &&
+      e.object.metadata.name === s.spec.defaultBackrest.authRef?.name
+    ) {
+      for (const k of bindings.store.keys()) keys.add(k);
+    }
+    return [...keys];
+  });
+  operatorConfig.watch(configs);
+  // A settings change (pause, allowlist, defaults, policy) concerns every Binding and VolSync object.
+  settings.onChange(() => {
+    for (const k of bindings.store.keys()) binding.enqueue(k);
+    for (const k of sources.store.keys()) autoBinding.enqueue(`ReplicationSource/${k}`);
+    for (const k of destinations.store.keys()) autoBinding.enqueue(`ReplicationDestination/${k}`);
+  });
+
+  const manager = new Manager({
+    caches: [configs, bindings, sources, destinations, secretMeta],
+    controllers: [operatorConfig, binding, autoBinding],
+    leaderRunnables: [drift],
+    runnables: [
+      ...(recorder.start ? [{ start: (s: AbortSignal) => recorder.start!(s) }] : []),
+      ...(o.runnables ?? []),
+    ],
+    ...(o.leaderElection ? { leaderElection: { ...o.leaderElection, client: o.kube } } : {}),
+    logger: log,
+    metrics: o.metrics,
+  });
+  return {
+    manager,
+    settings,
+    drift,
+    bindings,
+    controllers: { binding, autoBinding, operatorConfig },
+  };
+}

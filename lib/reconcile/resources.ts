@@ -1,0 +1,38 @@
+/**
+ * The Kubernetes resource types the reconcilers read and write, as the kube client wants them.
+ * Objects stay `KubeObject` on the wire and in the caches; the reconcilers parse them with lib/api
+ * where they use them, so a malformed object becomes a condition, never a crash.
+ */
+import {
+  BINDING_RESOURCE,
+  OPERATOR_CONFIG_RESOURCE,
+  REPLICATION_DESTINATION_RESOURCE,
+  REPLICATION_SOURCE_RESOURCE,
+  type ResourceRef,
+  type VolSyncKind,
+} from "../api/mod.ts";
+import { type ResourceType, resourceType } from "../kube/mod.ts";
+
+function typeOf(ref: ResourceRef): ResourceType {
+  return resourceType({
+    group: ref.group,
+    version: ref.version,
+    resource: ref.plural,
+    kind: ref.kind,
+    namespaced: ref.namespaced,
+  });
+}
+
+/** BackrestVolSyncBinding. */
+export const bindingType: ResourceType = typeOf(BINDING_RESOURCE);
+/** BackrestVolSyncOperatorConfig. */
+export const operatorConfigType: ResourceType = typeOf(OPERATOR_CONFIG_RESOURCE);
+/** VolSync ReplicationSource. */
+export const replicationSourceType: ResourceType = typeOf(REPLICATION_SOURCE_RESOURCE);
+/** VolSync ReplicationDestination. */
+export const replicationDestinationType: ResourceType = typeOf(REPLICATION_DESTINATION_RESOURCE);
+
+/** The resource type of a VolSync kind. */
+export function volsyncType(kind: VolSyncKind): ResourceType {
+  return kind === "ReplicationSource" ? replicationSourceType : replicationDestinationType;
+}

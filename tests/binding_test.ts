@@ -1,0 +1,454 @@
+/**
+ * The Binding controller end to end on real peers: kube-apiserver (with VolSync's CRDs and ours),
+ * Backrest v1.14.1 and restic repositories on disk. One operator (in-process, wired as main.ts wires it)
+ * and one Backrest serve the whole file; each test works in its own namespace.
+ */
+import assert from "node:assert/strict";
+import { createResticRepo, startBackrest } from "./harness/backrest.ts";
+import type { BackrestInstance } from "./harness/backrest.ts";
+import {
+  binding,
+  BINDINGS,
+  cluster,
+  readyCondition,
+  replicationSource,
+  type RunningOperator,
+  secret,
+  startOperator,
+  waitForReason,
+} from "./harness/operator.ts";
+import { freePort, waitUntil } from "./harness/process.ts";
+
+let shared: Promise<{ op: RunningOperator; backrest: BackrestInstance; configNs: string }> | undefined;
+
+function env() {
+  shared ??= (async () => {
+    const cp = await cluster();
+    const configNs = await cp.namespace("cfg");
+    const [op, backrest] = await Promise.all([
+      startOperator({ configNamespace: configNs, backrestTimeoutMs: 20_000 }),
+      startBackrest(),
+    ]);
+    globalThis.addEventListener("unload", () => {});
+    return { op, backrest, configNs };
+  })();
+  return shared;
+}
+
+async function create(ns: string, ...objs: Record<string, unknown>[]) {
+  const cp = await cluster();
+  for (const obj of objs) await cp.apply(JSON.stringify(obj), ns);
+}
+
+async function backrestRepo(backrest: BackrestInstance, id: string) {
+  const config = await backrest.getConfig();
+  return config.repos.find((r) => r.id === id);
+}
+
+async function bindingObject(
+  ns: string,
+  name: string,
+): Promise<Record<string, unknown> & { status: Record<string, string> }> {
+  const cp = await cluster();
+  return await cp.json("GET", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/${name}`) as
+    & Record<string, unknown>
+    & { status: Record<string, string> };
+}
+
+Deno.test("binding: a VolSync restic repository is registered in Backrest with the prototype's id and mapping", async () => {
+  const { op, backrest } = await env();
+  const cp = await cluster();
+  const ns = await cp.namespace("bind");
+  const repo = await createResticRepo();
+  await create(
+    ns,
+    secret("restic-app", {
+      RESTIC_REPOSITORY: repo.uri,
+      RESTIC_PASSWORD: repo.password,
+      RESTIC_COMPRESSION: "max",
+      RESTIC_PASSWORD_COMMAND: "cat /etc/shadow",
+      AWS_ACCESS_KEY_ID: "AKIAEXAMPLE",
+      AWS_SECRET_ACCESS_KEY: "secret-example",
+    }),
+    replicationSource("app-data", "restic-app"),
+    binding("app", { url: backrest.url, source: "app-data" }),
+  );
+  await waitForReason(cp, ns, "app", "Applied");
+  const id = `volsync-${ns}-replicationsource-app-data`;
+  const stored = await backrestRepo(backrest, id);
+  assert.ok(stored, `Backrest holds ${id}`);
+  assert.equal(stored.uri, repo.uri);
+  assert.equal(stored.password, repo.password);
+  assert.deepEqual(stored.env, [
+    "AWS_ACCESS_KEY_ID=AKIAEXAMPLE",
+    "AWS_SECRET_ACCESS_KEY=secret-example",
+    "RESTIC_COMPRESSION=max",
+  ]);
+  assert.match(stored.guid, /^[0-9a-f]{64}$/);
+  const b = await bindingObject(ns, "app");
+  assert.equal(b.status.repoId, id);
+  assert.equal(b.status.backrestURL, backrest.url);
+  assert.equal(b.status.resolvedRepositorySecret, "restic-app");
+  assert.match(b.status.lastAppliedInputHash ?? "", /^[0-9a-f]{64}$/);
+  assert.ok(b.status.lastApplyTime);
+  assert.ok(op.logs.some((l) => l.includes('"msg":"Backrest repo applied"') && l.includes(id)));
+});
+
+Deno.test("binding: a rotated Secret reaches Backrest with nobody touching the Binding", async () => {
+  const { backrest } = await env();
+  const cp = await cluster();
+  const ns = await cp.namespace("rotate");
+  const first = await createResticRepo();
+  const second = await createResticRepo();
+  await create(
+    ns,
+    secret("restic", {
+      RESTIC_REPOSITORY: first.uri,
+      RESTIC_PASSWORD: first.password,
+      B2_ACCOUNT_KEY: "one",
+    }),
+    replicationSource("src", "restic"),
+    binding("b", { url: backrest.url, source: "src", repo: { idOverride: `rotate-${ns}` } }),
+  );
+  await waitForReason(cp, ns, "b", "Applied");
+  const before = (await bindingObject(ns, "b")).status.lastAppliedInputHash;
+  await cp.json(
+    "PUT",
+    `/api/v1/namespaces/${ns}/secrets/restic`,
+    secret("restic", {
+      RESTIC_REPOSITORY: second.uri,
+      RESTIC_PASSWORD: second.password,
+      B2_ACCOUNT_KEY: "two",
+    }),
+  );
+  await waitUntil("Backrest holds the new Secret", async () => {
+    const r = await backrestRepo(backrest, `rotate-${ns}`);
+    return r?.uri === second.uri && r.password === second.password && r.env.includes("B2_ACCOUNT_KEY=two");
+  }, { timeoutMs: 30_000, intervalMs: 100 });
+  await waitUntil("status shows the new hash", async () => {
+    const s = (await bindingObject(ns, "b")).status;
+    return s.lastAppliedInputHash !== before;
+  }, { timeoutMs: 10_000 });
+  const config = await backrest.getConfig();
+  assert.equal(config.repos.filter((r) => r.id === `rotate-${ns}`).length, 1, "no duplicate repo");
+});
+
+Deno.test("binding: a repository VolSync has not created yet is not created by Backrest unless autoInitialize", async () => {
+  const { backrest } = await env();
+  const cp = await cluster();
+  const ns = await cp.namespace("init");
+  const dir = await Deno.makeTempDir({ prefix: "bvo-empty-" });
+  const uri = `${dir}/repo`;
+  await create(
+    ns,
+    secret("restic", { RESTIC_REPOSITORY: uri, RESTIC_PASSWORD: "pw-init-123456" }),
+    replicationSource("src", "restic"),
+    binding("b", { url: backrest.url, source: "src" }),
+  );
+  const c = await waitForReason(cp, ns, "b", "RepositoryNotInitialized");
+  assert.equal(c.status, "False");
+  assert.match(c.message, /autoInitialize/);
+  assert.equal(await backrestRepo(backrest, `volsync-${ns}-replicationsource-src`), undefined);
+  await assert.rejects(Deno.stat(`${uri}/config`), "nothing was created at the location");
+
+  await cp.json("PATCH", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/b`, {
+    spec: { repo: { autoInitialize: true } },
+  }, { "content-type": "application/merge-patch+json" });
+  await waitForReason(cp, ns, "b", "Applied", 60_000);
+  assert.ok(await backrestRepo(backrest, `volsync-${ns}-replicationsource-src`));
+  assert.ok((await Deno.stat(`${uri}/config`)).isFile, "Backrest initialized the repository");
+});
+
+Deno.test("binding: each bad input ends in a precise reason, and fixing it recovers", async (t) => {
+  const { backrest } = await env();
+  const cp = await cluster();
+  const ns = await cp.namespace("bad");
+  const repo = await createResticRepo();
+  const good = { RESTIC_REPOSITORY: repo.uri, RESTIC_PASSWORD: repo.password };
+
+  await t.step("missing VolSync object, then created", async () => {
+    await create(ns, binding("no-src", { url: backrest.url, source: "later" }));
+    await waitForReason(cp, ns, "no-src", "VolSyncNotFound");
+    await create(ns, secret("s-later", good), replicationSource("later", "s-later"));
+    await waitForReason(cp, ns, "no-src", "Applied");
+  });
+  await t.step("object without spec.restic", async () => {
+    await create(
+      ns,
+      replicationSource("rsync", undefined, { rsync: true }),
+      binding("rsync", { url: backrest.url, source: "rsync" }),
+    );
+    const c = await waitForReason(cp, ns, "rsync", "UnsupportedMover");
+    assert.match(c.message, /no spec\.restic/);
+  });
+  await t.step("restic without a repository name", async () => {
+    await create(
+      ns,
+      replicationSource("norepo", undefined),
+      binding("norepo", { url: backrest.url, source: "norepo" }),
+    );
+    await waitForReason(cp, ns, "norepo", "VolSyncMissingRepository");
+  });
+  await t.step("missing Secret, then created", async () => {
+    await create(
+      ns,
+      replicationSource("nosecret", "s-missing"),
+      binding("nosecret", { url: backrest.url, source: "nosecret" }),
+    );
+    await waitForReason(cp, ns, "nosecret", "RepositorySecretNotFound");
+    await create(ns, secret("s-missing", good));
+    await waitForReason(cp, ns, "nosecret", "Applied");
+  });
+  await t.step("Secret without RESTIC_PASSWORD, empty values, bad keys", async () => {
+    const cases: [string, Record<string, string>, RegExp][] = [
+      ["nopw", { RESTIC_REPOSITORY: repo.uri }, /RESTIC_PASSWORD/],
+      ["emptyrepo", { RESTIC_REPOSITORY: "", RESTIC_PASSWORD: "x-123456" }, /RESTIC_REPOSITORY/],
+      ["newline", { ...good, "AWS_REGION": "eu\nwest" }, /AWS_REGION/],
+    ];
+    for (const [name, data, pattern] of cases) {
+      await create(
+        ns,
+        secret(`s-${name}`, data),
+        replicationSource(name, `s-${name}`),
+        binding(name, { url: backrest.url, source: name }),
+      );
+      const c = await waitForReason(cp, ns, name, "RepositorySecretInvalid");
+      assert.match(c.message, pattern);
+    }
+  });
+  await t.step("non-UTF-8 value", async () => {
+    await cp.json("POST", `/api/v1/namespaces/${ns}/secrets`, {
+      metadata: { name: "s-binary" },
+      data: {
+        RESTIC_REPOSITORY: btoa(repo.uri),
+        RESTIC_PASSWORD: btoa(repo.password),
+        AWS_REGION: btoa("\xff\xfe"),
+      },
+    });
+    await create(
+      ns,
+      replicationSource("binary", "s-binary"),
+      binding("binary", { url: backrest.url, source: "binary" }),
+    );
+    await waitForReason(cp, ns, "binary", "RepositorySecretInvalid");
+  });
+  await t.step("GOOGLE_APPLICATION_CREDENTIALS holds file contents", async () => {
+    await create(
+      ns,
+      secret("s-gcs", { ...good, GOOGLE_APPLICATION_CREDENTIALS: '{"type":"service_account"}' }),
+      replicationSource("gcs", "s-gcs"),
+      binding("gcs", { url: backrest.url, source: "gcs" }),
+    );
+    const c = await waitForReason(cp, ns, "gcs", "UnsupportedSecretKey");
+    assert.match(c.message, /GOOGLE_APPLICATION_CREDENTIALS/);
+    const events = await cp.json("GET", `/api/v1/namespaces/${ns}/events`) as { items: { reason: string }[] };
+    await waitUntil("an Event says so", async () => {
+      const ev = await cp.json("GET", `/api/v1/namespaces/${ns}/events`) as { items: { reason: string }[] };
+      return ev.items.some((e) => e.reason === "UnsupportedSecretKey");
+    }, { timeoutMs: 10_000 }).catch(() => assert.fail(JSON.stringify(events.items.map((e) => e.reason))));
+  });
+  await t.step("spec.restic.customCA", async () => {
+    await create(
+      ns,
+      secret("s-ca", good),
+      replicationSource("ca", "s-ca", { customCA: true }),
+      binding("ca", { url: backrest.url, source: "ca" }),
+    );
+    const c = await waitForReason(cp, ns, "ca", "CustomCAUnsupported");
+    assert.match(c.message, /customCA/);
+  });
+  await t.step("wrong repository password: Backrest's AddRepo fails", async () => {
+    await create(
+      ns,
+      secret("s-wrong", { RESTIC_REPOSITORY: repo.uri, RESTIC_PASSWORD: "not-the-password" }),
+      replicationSource("wrong", "s-wrong"),
+      binding("wrong", { url: backrest.url, source: "wrong" }),
+    );
+    const c = await waitForReason(cp, ns, "wrong", "BackrestAddRepoFailed", 60_000);
+    assert.equal(c.status, "False");
+    const b = await bindingObject(ns, "wrong");
+    assert.match(b.status.lastErrorHash ?? "", /^[0-9a-f]{64}$/);
+    assert.ok(!JSON.stringify(b.status).includes("not-the-password"));
+  });
+  await t.step("unreachable Backrest URL", async () => {
+    await create(
+      ns,
+      secret("s-unreach", good),
+      replicationSource("unreach", "s-unreach"),
+      binding("unreach", { url: `http://127.0.0.1:${freePort()}`, source: "unreach" }),
+    );
+    await waitForReason(cp, ns, "unreach", "BackrestUnreachable");
+  });
+  await t.step("a very large Secret", async () => {
+    const big: Record<string, string> = { ...good };
+    for (let i = 0; i < 200; i++) big[`EXTRA_${i}`] = "v".repeat(2000);
+    await create(
+      ns,
+      secret("s-big", big),
+      replicationSource("big", "s-big"),
+      binding("big", { url: backrest.url, source: "big", repo: { envAllowlist: ["EXTRA_1"] } }),
+    );
+    await waitForReason(cp, ns, "big", "Applied", 60_000);
+    const r = await backrestRepo(backrest, `volsync-${ns}-replicationsource-big`);
+    assert.deepEqual(r?.env, [`EXTRA_1=${"v".repeat(2000)}`]);
+  });
+  await t.step("other Bindings were unaffected", async () => {
+    assert.equal((await readyCondition(cp, ns, "no-src"))?.reason, "Applied");
+    assert.equal((await readyCondition(cp, ns, "nosecret"))?.reason, "Applied");
+  });
+});
+
+Deno.test("binding: two Bindings claiming one repo id: the later gets RepoIdConflict and nothing is overwritten", async () => {
+  const { backrest } = await env();
+  const cp = await cluster();
+  const ns = await cp.namespace("conflict");
+  const a = await createResticRepo();
+  const b = await createResticRepo();
+  const id = `shared-${ns}`;
+  await create(
+    ns,
+    secret("sa", { RESTIC_REPOSITORY: a.uri, RESTIC_PASSWORD: a.password }),
+    replicationSource("a", "sa"),
+    binding("first", { url: backrest.url, source: "a", repo: { idOverride: id } }),
+  );
+  await waitForReason(cp, ns, "first", "Applied");
+  await new Promise((r) => setTimeout(r, 1100)); // creationTimestamp has one-second resolution
+  await create(
+    ns,
+    secret("sb", { RESTIC_REPOSITORY: b.uri, RESTIC_PASSWORD: b.password }),
+    replicationSource("b", "sb"),
+    binding("second", { url: backrest.url, source: "b", repo: { idOverride: id } }),
+  );
+  const c = await waitForReason(cp, ns, "second", "RepoIdConflict");
+  assert.match(c.message, new RegExp(`${ns}/first`));
+  assert.equal((await backrestRepo(backrest, id))?.uri, a.uri);
+  // The first lets go: the second takes the id.
+  await cp.api("DELETE", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/first`).then((r) =>
+    r.body?.cancel()
+  );
+  await waitForReason(cp, ns, "second", "Applied");
+  assert.equal((await backrestRepo(backrest, id))?.uri, b.uri);
+});
+
+Deno.test("binding: deletionPolicy Remove removes the repo from Backrest; Retain keeps it", async () => {
+  const { backrest } = await env();
+  const cp = await cluster();
+  const ns = await cp.namespace("delete");
+  const repo = await createResticRepo();
+  await create(
+    ns,
+    secret("s", { RESTIC_REPOSITORY: repo.uri, RESTIC_PASSWORD: repo.password }),
+    replicationSource("src", "s"),
+    binding("remove", {
+      url: backrest.url,
+      source: "src",
+      deletionPolicy: "Remove",
+      repo: { idOverride: `rm-${ns}` },
+    }),
+    binding("retain", { url: backrest.url, source: "src", repo: { idOverride: `keep-${ns}` } }),
+  );
+  await waitForReason(cp, ns, "remove", "Applied");
+  await waitForReason(cp, ns, "retain", "Applied");
+  const obj = await bindingObject(ns, "remove") as { metadata?: { finalizers?: string[] } };
+  assert.deepEqual(obj.metadata?.finalizers, ["backrest.garethgeorge.com/remove-repo"]);
+  for (const name of ["remove", "retain"]) {
+    await cp.api("DELETE", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/${name}`).then((r) =>
+      r.body?.cancel()
+    );
+  }
+  await waitUntil("the Remove Binding is gone", async () => {
+    const r = await cp.api("GET", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/remove`);
+    await r.body?.cancel();
+    return r.status === 404;
+  }, { timeoutMs: 30_000 });
+  assert.equal(await backrestRepo(backrest, `rm-${ns}`), undefined, "removed from Backrest");
+  assert.ok(await backrestRepo(backrest, `keep-${ns}`), "retained in Backrest");
+  assert.ok((await Deno.stat(`${repo.uri}/config`)).isFile, "storage untouched");
+});
+
+Deno.test("binding: drift repair re-applies a repo deleted in Backrest, with one listing call", async () => {
+  const { op, backrest } = await env();
+  const cp = await cluster();
+  const ns = await cp.namespace("drift");
+  const repo = await createResticRepo();
+  await create(
+    ns,
+    secret("s", { RESTIC_REPOSITORY: repo.uri, RESTIC_PASSWORD: repo.password }),
+    replicationSource("src", "s"),
+    binding("b", { url: backrest.url, source: "src", repo: { idOverride: `drift-${ns}` } }),
+  );
+  await waitForReason(cp, ns, "b", "Applied");
+  // Someone deletes it in the Backrest UI.
+  const res = await fetch(`${backrest.url}/v1.Backrest/RemoveRepo`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ repoId: `drift-${ns}` }),
+  });
+  assert.equal(res.status, 200, await res.text());
+  assert.equal(await backrestRepo(backrest, `drift-${ns}`), undefined);
+  const round = await op.operator.drift.check();
+  assert.ok(round.missing >= 1);
+  await waitUntil("re-applied", async () => (await backrestRepo(backrest, `drift-${ns}`)) !== undefined, {
+    timeoutMs: 30_000,
+  });
+  const again = await op.operator.drift.check();
+  assert.equal(again.missing, 0, "nothing missing after repair");
+});
+
+Deno.test("binding: triggerTasksOnSnapshot indexes once per completed sync", async () => {
+  const { backrest } = await env();
+  const cp = await cluster();
+  const ns = await cp.namespace("tasks");
+  const repo = await createResticRepo();
+  await create(
+    ns,
+    secret("s", { RESTIC_REPOSITORY: repo.uri, RESTIC_PASSWORD: repo.password }),
+    replicationSource("src", "s"),
+    binding("b", { url: backrest.url, source: "src", repo: { triggerTasksOnSnapshot: true } }),
+  );
+  await waitForReason(cp, ns, "b", "Applied");
+  assert.equal((await bindingObject(ns, "b")).status.lastIndexedSnapshotMarker, undefined, "no sync yet");
+  const syncTime = "2026-11-25T10:00:00Z";
+  await cp.json("PATCH", `/apis/volsync.backube/v1alpha1/namespaces/${ns}/replicationsources/src/status`, {
+    status: { lastSyncTime: syncTime },
+  }, { "content-type": "application/merge-patch+json" });
+  await waitUntil("indexed", async () => {
+    const s = (await bindingObject(ns, "b")).status;
+    return s.lastIndexedSnapshotMarker === `lastSyncTime=${syncTime}`;
+  }, { timeoutMs: 30_000 });
+  const s = (await bindingObject(ns, "b")).status;
+  assert.equal(s.lastSnapshotSyncTime, syncTime);
+  assert.ok(s.lastRepoTaskTriggerTime);
+  assert.equal(s.lastRepoTaskErrorHash, undefined);
+});
+
+Deno.test("binding: while paused no Backrest call is made and Bindings say Paused", async () => {
+  const { backrest, configNs } = await env();
+  const cp = await cluster();
+  const ns = await cp.namespace("paused");
+  const repo = await createResticRepo();
+  await create(configNs, {
+    apiVersion: "backrest.garethgeorge.com/v1alpha1",
+    kind: "BackrestVolSyncOperatorConfig",
+    metadata: { name: "backrest-volsync-operator" },
+    spec: { paused: true },
+  });
+  try {
+    await create(
+      ns,
+      secret("s", { RESTIC_REPOSITORY: repo.uri, RESTIC_PASSWORD: repo.password }),
+      replicationSource("src", "s"),
+      binding("b", { url: backrest.url, source: "src" }),
+    );
+    await waitForReason(cp, ns, "b", "Paused");
+    assert.equal(await backrestRepo(backrest, `volsync-${ns}-replicationsource-src`), undefined);
+  } finally {
+    await cp.api(
+      "DELETE",
+      `${BINDINGS}/namespaces/${configNs}/backrestvolsyncoperatorconfigs/backrest-volsync-operator`,
+    )
+      .then((r) => r.body?.cancel());
+  }
+  await waitForReason(cp, ns, "b", "Applied");
+  assert.ok(await backrestRepo(backrest, `volsync-${ns}-replicationsource-src`));
+});
