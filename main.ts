@@ -1,29 +1,114 @@
 /**
- * Entry point: flags -> options -> manager; waits for SIGTERM/SIGINT. The only place that exits.
+ * Entry point: flags -> options -> clients -> operator; waits for SIGTERM/SIGINT. The only place that
+ * exits: 0 after a clean shutdown, 1 on a fatal error (lost leadership included), 2 on bad flags.
  */
+import { connect, createClient } from "./lib/kube/mod.ts";
+import { createLogger, createRuntimeMetrics, errorText, ObserveServer } from "./lib/observe/mod.ts";
 import { OptionsError, parseOptions, usage } from "./lib/options.ts";
+import { createOperator } from "./lib/reconcile/mod.ts";
 import { VERSION } from "./lib/version.ts";
 
-function fail(message: string): never {
+function fail(message: string, code: number): never {
+  // deno-lint-ignore no-console -- the one place that talks to a terminal before the logger exists
   console.error(`backrest-volsync-operator: ${message}`);
-  Deno.exit(2);
+  Deno.exit(code);
 }
 
-if (import.meta.main) {
+async function main(args: string[]): Promise<number> {
   let options;
   try {
-    options = parseOptions(Deno.args);
+    options = parseOptions(args);
   } catch (e) {
-    if (e instanceof OptionsError) fail(e.message);
+    if (e instanceof OptionsError) fail(e.message, 2);
     throw e;
   }
   if (options.help) {
+    // deno-lint-ignore no-console
     console.log(usage());
-    Deno.exit(0);
+    return 0;
   }
   if (options.version) {
+    // deno-lint-ignore no-console
     console.log(VERSION);
-    Deno.exit(0);
+    return 0;
   }
-  fail("the manager is not wired yet");
+  const log = createLogger({ level: options.logLevel, format: options.logFormat });
+  const connection = await connect({
+    ...(options.kubeconfig ? { path: options.kubeconfig } : {}),
+    ...(options.context ? { context: options.context } : {}),
+  });
+  const kube = createClient(connection, { userAgent: `backrest-volsync-operator/${VERSION}` });
+  const configNamespace = options.operatorConfigNamespace ?? connection.namespace ??
+    Deno.env.get("POD_NAMESPACE") ?? "default";
+  const metrics = createRuntimeMetrics();
+  const stop = new AbortController();
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    Deno.addSignalListener(signal, () => {
+      if (!stop.signal.aborted) log.info("Shutting down", { signal });
+      stop.abort();
+    });
+  }
+  let identity = Deno.env.get("POD_NAME") ?? "";
+  if (!identity) {
+    try {
+      identity = Deno.hostname();
+    } catch {
+      identity = "backrest-volsync-operator";
+    }
+  }
+  identity = `${identity}_${crypto.randomUUID()}`;
+  // The server is built first so its readiness can ask the manager, which is built next.
+  let ready = () => false;
+  const server = new ObserveServer({
+    metricsAddress: options.metricsBindAddress,
+    probeAddress: options.healthProbeBindAddress,
+    registry: metrics.registry,
+    ready: () => ready(),
+    logger: log.named("observe"),
+  });
+  server.listen();
+  const operator = createOperator({
+    kube,
+    namespaces: options.namespaces,
+    configNamespace,
+    configName: options.operatorConfigName,
+    concurrency: options.concurrency,
+    logger: log,
+    metrics,
+    runnables: [server],
+    ...(options.leaderElect
+      ? {
+        leaderElection: {
+          namespace: options.leaderElectionNamespace ?? configNamespace,
+          name: options.leaderElectionId,
+          identity,
+        },
+      }
+      : {}),
+  });
+  ready = () => operator.manager.ready();
+  log.info("Starting backrest-volsync-operator", {
+    version: VERSION,
+    server: connection.server,
+    namespaces: options.namespaces.length ? options.namespaces.join(",") : "all",
+    operatorConfig: `${configNamespace}/${options.operatorConfigName}`,
+    leaderElection: options.leaderElect,
+  });
+  try {
+    await operator.manager.start(stop.signal);
+  } catch (e) {
+    log.error("Operator stopped on an error", e);
+    return 1;
+  } finally {
+    connection.close();
+  }
+  return 0;
+}
+
+if (import.meta.main) {
+  try {
+    Deno.exit(await main(Deno.args));
+  } catch (e) {
+    fail(errorText(e), 1);
+  }
 }

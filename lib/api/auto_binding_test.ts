@@ -116,7 +116,7 @@ Deno.test("parseBindingOptIn() reads true/1/yes and false/0/no, anything else is
   for (const v of ["true", "1", "yes", " TRUE ", "Yes"]) assert.equal(parseBindingOptIn(v), true, v);
   for (const v of ["false", "0", "no", "FALSE", " No\n"]) assert.equal(parseBindingOptIn(v), false, v);
   for (const v of [undefined, "", "on", "off", "y", "n", "2", "truee"]) {
-    assert.equal(parseBindingOptIn(v), undefined, v);
+    assert.equal(parseBindingOptIn(v), undefined, String(v));
   }
 });
 

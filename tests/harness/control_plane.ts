@@ -366,6 +366,7 @@ async function start(): Promise<ControlPlane> {
       await res.body?.cancel();
     },
   };
+  // deno-lint-ignore no-console -- the measured start time belongs in the test output
   console.error(
     `control plane ready in ${Math.round(cp.startMs)} ms (peers resolved in ${
       Math.round(buildStarted - started)

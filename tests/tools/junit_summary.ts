@@ -12,5 +12,6 @@ for (const m of xml.matchAll(/<testcase\b[^>]*?(\/>|>([\s\S]*?)<\/testcase>)/g))
   else if (/<skipped\b/.test(inner)) skipped++;
   else passed++;
 }
+// deno-lint-ignore no-console
 console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
 if (failed > 0) Deno.exit(1);
