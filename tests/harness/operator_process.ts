@@ -1,0 +1,312 @@
+/**
+ * The operator as a separate process, exactly as shipped: `tools/deno run` with the permission flags of a
+ * `deno.json` task (read from the file, so there is one definition), its stdout and stderr kept in one
+ * log, `DENO_AUDIT_PERMISSIONS` recording every permission check (granted or refused), and a stop that
+ * sends SIGTERM and reports the exit code. Also: installing a service-account mount at the standard path
+ * (backed up and restored) for in-cluster runs.
+ * Rule: only one test file may use `installServiceAccount` (it owns a machine-wide path).
+ */
+import { parseAllDocuments } from "yaml";
+import type { ControlPlane } from "./control_plane.ts";
+import { freePort, type Proc, spawn, tempDir, waitUntil } from "./process.ts";
+
+export const ROOT = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
+export const DENO = `${ROOT}/tools/deno`;
+export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+/** The `deno run` flags of a task in deno.json (between `deno run` and `main.ts`). */
+export function taskFlags(task: "run" | "start" | "compile"): string[] {
+  const config = JSON.parse(Deno.readTextFileSync(`${ROOT}/deno.json`)) as {
+    tasks: Record<string, { command: string }>;
+  };
+  const command = config.tasks[task]?.command ?? "";
+  const words = command.trim().split(/\s+/);
+  const sub = task === "compile" ? "compile" : "run";
+  if (words[0] !== "deno" || words[1] !== sub || words.at(-1) !== "main.ts") {
+    throw new Error(`deno.json task ${task} is not "deno ${sub} <flags> main.ts": ${command}`);
+  }
+  return words.slice(2, -1);
+}
+
+/** One line of the `DENO_AUDIT_PERMISSIONS` file. */
+export interface AuditEntry {
+  permission: string;
+  value: string | null;
+}
+
+export interface OperatorProcess {
+  readonly proc: Proc;
+  /** `http://127.0.0.1:<port>` of /metrics and of /healthz + /readyz. */
+  readonly metricsUrl: string;
+  readonly probeUrl: string;
+  /** Milliseconds from spawn until /readyz answered 200 (NaN if not waited for). */
+  readonly startupMs: number;
+  /** Everything the process wrote to stdout and stderr so far. */
+  logs(): string;
+  /** Every permission check so far. */
+  audit(): AuditEntry[];
+  /** SIGTERM, wait (SIGKILL after `graceMs`); the exit status. */
+  stop(graceMs?: number): Promise<Deno.CommandStatus>;
+}
+
+export interface OperatorProcessOptions {
+  /** Deno permission flags (e.g. `taskFlags("run")`). */
+  flags: string[];
+  /** The operator's own flags; metrics and probe addresses are added unless given. */
+  args?: string[];
+  env?: Record<string, string>;
+  /** Wait for /readyz (default true). */
+  waitReady?: boolean;
+  readyTimeoutMs?: number;
+  name?: string;
+}
+
+let counter = 0;
+
+/** Starts `tools/deno run <flags> main.ts <args>` in the repository root. */
+export async function startOperatorProcess(o: OperatorProcessOptions): Promise<OperatorProcess> {
+  const dir = await tempDir("operator-process");
+  const name = o.name ?? `operator-${counter++}`;
+  const auditPath = `${dir}/${name}.audit.jsonl`;
+  const args = [...(o.args ?? [])];
+  let metricsUrl = "";
+  let probeUrl = "";
+  if (!args.some((a) => a.startsWith("--metrics-bind-address"))) {
+    const port = freePort();
+    args.push(`--metrics-bind-address=127.0.0.1:${port}`);
+    metricsUrl = `http://127.0.0.1:${port}`;
+  }
+  if (!args.some((a) => a.startsWith("--health-probe-bind-address"))) {
+    const port = freePort();
+    args.push(`--health-probe-bind-address=127.0.0.1:${port}`);
+    probeUrl = `http://127.0.0.1:${port}`;
+  }
+  const started = performance.now();
+  const proc = await spawn(name, DENO, {
+    args: ["run", ...o.flags, "main.ts", ...args],
+    cwd: ROOT,
+    logDir: dir,
+    env: { NO_COLOR: "1", ...o.env, DENO_AUDIT_PERMISSIONS: auditPath },
+  });
+  let startupMs = NaN;
+  if (o.waitReady ?? true) {
+    await waitUntil(`${name} /readyz`, async () => {
+      const res = await fetch(`${probeUrl}/readyz`);
+      await res.body?.cancel();
+      return res.status === 200;
+    }, { proc, timeoutMs: o.readyTimeoutMs ?? 60_000, intervalMs: 25 });
+    startupMs = performance.now() - started;
+  }
+  return {
+    proc,
+    metricsUrl,
+    probeUrl,
+    startupMs,
+    logs: () => {
+      try {
+        return Deno.readTextFileSync(proc.logPath);
+      } catch {
+        return "";
+      }
+    },
+    audit: () => {
+      let text = "";
+      try {
+        text = Deno.readTextFileSync(auditPath);
+      } catch { /* nothing checked yet */ }
+      return text.split("\n").filter((l) => l.trim()).map((l) => {
+        const v = JSON.parse(l) as { permission: string; value: string | null };
+        return { permission: v.permission, value: v.value };
+      });
+    },
+    async stop(graceMs = 15_000) {
+      await proc.stop(graceMs);
+      return await proc.exited;
+    },
+  };
+}
+
+/** Runs the program to completion (for --help, bad flags); returns code and output. */
+export async function runOperatorOnce(
+  flags: string[],
+  args: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(DENO, {
+    args: ["run", ...flags, "main.ts", ...args],
+    cwd: ROOT,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/**
+ * Permission checks outside the `operator` permission set of deno.json, as readable strings. `env`
+ * reads of names outside the allow list are reported too: `ignore` hides them from the program (they read
+ * as unset) but the program still asked.
+ */
+export function auditViolations(entries: AuditEntry[]): string[] {
+  const config = JSON.parse(Deno.readTextFileSync(`${ROOT}/deno.json`)) as {
+    permissions: {
+      operator: {
+        net: { deny: string[] };
+        env: { allow: string[] };
+        read: string[];
+        sys: string[];
+      };
+    };
+  };
+  const set = config.permissions.operator;
+  const out: string[] = [];
+  for (const e of entries) {
+    const v = e.value ?? "";
+    switch (e.permission) {
+      case "net":
+        if (set.net.deny.some((d) => v === d || v.startsWith(`${d}:`))) out.push(`net ${v}`);
+        break;
+      case "env":
+        if (!set.env.allow.includes(v)) out.push(`env ${v}`);
+        break;
+      case "read":
+        if (!set.read.some((r) => v === r || v.startsWith(`${r}/`))) out.push(`read ${v}`);
+        break;
+      case "sys":
+        if (!set.sys.includes(v)) out.push(`sys ${v}`);
+        break;
+      default:
+        out.push(`${e.permission} ${v}`);
+    }
+  }
+  return [...new Set(out)];
+}
+
+/** Lines of the log that show a refused permission. */
+export function permissionErrors(logs: string): string[] {
+  return logs.split("\n").filter((l) => /NotCapable|Requires (read|write|net|env|run|sys|ffi)/.test(l));
+}
+
+/** Lines of the log that show the apiserver refusing the operator. */
+export function forbiddenLines(logs: string): string[] {
+  return logs.split("\n").filter((l) => /[Ff]orbidden|HTTP 403|status[":= ]+403\b/.test(l));
+}
+
+/**
+ * Writes `token`, `ca.crt` and `namespace` at the standard service-account path, moving anything already
+ * there aside; the returned function puts it back (also run at exit).
+ */
+export async function installServiceAccount(files: {
+  token: string;
+  ca: string;
+  namespace: string;
+}): Promise<() => Promise<void>> {
+  const backup = `${SERVICE_ACCOUNT_DIR}.bvo-backup-${Deno.pid}`;
+  let hadOriginal = false;
+  try {
+    await Deno.lstat(SERVICE_ACCOUNT_DIR);
+    await Deno.rename(SERVICE_ACCOUNT_DIR, backup);
+    hadOriginal = true;
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  // Parents we create are removed again, so the machine is left as found.
+  const created: string[] = [];
+  const parts = SERVICE_ACCOUNT_DIR.split("/").filter(Boolean);
+  for (let i = 1; i <= parts.length; i++) {
+    const p = `/${parts.slice(0, i).join("/")}`;
+    try {
+      await Deno.stat(p);
+    } catch {
+      await Deno.mkdir(p);
+      created.push(p);
+    }
+  }
+  await Deno.writeTextFile(`${SERVICE_ACCOUNT_DIR}/token`, files.token);
+  await Deno.writeTextFile(`${SERVICE_ACCOUNT_DIR}/ca.crt`, files.ca);
+  await Deno.writeTextFile(`${SERVICE_ACCOUNT_DIR}/namespace`, files.namespace);
+  let restored = false;
+  const restoreSync = () => {
+    if (restored) return;
+    restored = true;
+    try {
+      Deno.removeSync(SERVICE_ACCOUNT_DIR, { recursive: true });
+    } catch { /* gone */ }
+    for (const p of created.reverse()) {
+      try {
+        Deno.removeSync(p);
+      } catch { /* not empty or gone */ }
+    }
+    if (hadOriginal) Deno.renameSync(backup, SERVICE_ACCOUNT_DIR);
+  };
+  globalThis.addEventListener("unload", restoreSync);
+  return () => Promise.resolve(restoreSync());
+}
+
+/** One RBAC policy rule. */
+export interface PolicyRule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+}
+
+function rulesOf(file: string, kind: string): PolicyRule[] {
+  for (const doc of parseAllDocuments(Deno.readTextFileSync(`${ROOT}/manifests/${file}`))) {
+    const obj = doc.toJS() as { kind?: string; rules?: PolicyRule[] } | null;
+    if (obj?.kind === kind && obj.rules) return obj.rules;
+  }
+  throw new Error(`manifests/${file} has no ${kind} with rules`);
+}
+
+/** The rules of the shipped ClusterRole (manifests/cluster_role.yaml). */
+export function shippedClusterRoleRules(): PolicyRule[] {
+  return rulesOf("cluster_role.yaml", "ClusterRole");
+}
+
+/** The rules of the shipped leader-election Role (manifests/operator/leader_election_role.yaml). */
+export function shippedLeaderElectionRules(): PolicyRule[] {
+  return rulesOf("operator/leader_election_role.yaml", "Role");
+}
+
+/**
+ * Binds ServiceAccount `namespace/name` to a ClusterRole with `rules` (default: the shipped ones, under a
+ * name of its own so tests never share or alter a cluster-wide object) and to the leader-election Role in
+ * `leaseNamespace`; returns a TokenRequest token for it.
+ */
+export async function operatorServiceAccount(
+  cp: ControlPlane,
+  o: {
+    namespace: string;
+    name?: string;
+    leaseNamespace: string;
+    rules?: PolicyRule[];
+    leaseRules?: PolicyRule[];
+  },
+): Promise<{ token: string; user: string; clusterRole: string }> {
+  const name = o.name ?? "backrest-volsync-operator";
+  const clusterRole = `bvo-e2e-${o.namespace}-${name}`;
+  const subjects = [{ kind: "ServiceAccount", name, namespace: o.namespace }];
+  const rbac = "/apis/rbac.authorization.k8s.io/v1";
+  await cp.json("POST", `${rbac}/clusterroles`, {
+    metadata: { name: clusterRole },
+    rules: o.rules ?? shippedClusterRoleRules(),
+  });
+  await cp.json("POST", `${rbac}/clusterrolebindings`, {
+    metadata: { name: clusterRole },
+    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: clusterRole },
+    subjects,
+  });
+  const leaseRole = `${name}-leader-election`;
+  await cp.json("POST", `${rbac}/namespaces/${o.leaseNamespace}/roles`, {
+    metadata: { name: leaseRole },
+    rules: o.leaseRules ?? shippedLeaderElectionRules(),
+  });
+  await cp.json("POST", `${rbac}/namespaces/${o.leaseNamespace}/rolebindings`, {
+    metadata: { name: leaseRole },
+    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: leaseRole },
+    subjects,
+  });
+  const token = await cp.serviceAccountToken(o.namespace, name);
+  return { token, user: `system:serviceaccount:${o.namespace}:${name}`, clusterRole };
+}
