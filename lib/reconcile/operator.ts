@@ -166,6 +166,8 @@ export function createOperator(o: OperatorOptions): Operator {
     concurrency: o.concurrency,
     logger: log,
     metrics: o.metrics,
+    // A failed AddRepo runs restic on the Backrest server: retry from 1 s, doubling up to 5 min.
+    queue: { baseDelayMs: 1000, maxDelayMs: 300_000 },
   });
 
   const autoBinding = new Controller({
