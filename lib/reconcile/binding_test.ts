@@ -1,0 +1,177 @@
+/**
+ * Unit tests of the Binding reconciler's own logic with fakes (a store-backed KubeClient stand-in and a
+ * counting Backrest stand-in). The behaviour against the real apiserver and Backrest is in
+ * tests/binding_test.ts; these pin what must hold call by call: idle reconciles cost nothing.
+ */
+import assert from "node:assert/strict";
+import type { BackrestApi, DesiredRepo } from "../backrest/mod.ts";
+import { isRecord, type KubeClient, type KubeObject } from "../kube/mod.ts";
+import { nullLogger } from "../observe/mod.ts";
+import { MemoryStore, type ReconcileContext } from "../runtime/mod.ts";
+import { bindingIndexers, bindingReconciler, type DriftState, volsyncIndexers } from "./binding.ts";
+import { SettingsHolder } from "./settings.ts";
+
+const te = new TextEncoder();
+const b64 = (s: string) => btoa(String.fromCharCode(...te.encode(s)));
+
+function fixture() {
+  const bindings = new MemoryStore<KubeObject>(bindingIndexers);
+  const sources = new MemoryStore<KubeObject>(volsyncIndexers);
+  const destinations = new MemoryStore<KubeObject>(volsyncIndexers);
+  const secretsByKey = new Map<string, KubeObject>();
+  const writes: unknown[] = [];
+  let rv = 10;
+  const kube = {
+    get: (_type: unknown, name: string, o?: { namespace?: string }) =>
+      Promise.resolve(secretsByKey.get(`${o?.namespace}/${name}`) ?? null),
+    patchStatus: (_type: unknown, name: string, patch: unknown, o?: { namespace?: string }) => {
+      writes.push(patch);
+      const obj = bindings.getByName(o?.namespace, name)!;
+      const status = isRecord(patch) && isRecord(patch.status) ? patch.status : {};
+      const next: Record<string, unknown> = { ...(isRecord(obj.status) ? obj.status : {}) };
+      for (const [k, v] of Object.entries(status)) {
+        if (v === null) delete next[k];
+        else next[k] = v;
+      }
+      const updated = { ...obj, metadata: { ...obj.metadata, resourceVersion: String(rv++) }, status: next };
+      bindings.upsert(updated);
+      return Promise.resolve(updated);
+    },
+    patch: () => Promise.reject(new Error("unexpected patch")),
+  } as unknown as KubeClient; // a stand-in for the two verbs the reconciler uses here
+  const calls: string[] = [];
+  const applied: DesiredRepo[] = [];
+  const api: BackrestApi = {
+    url: "http://backrest:9898",
+    addRepo: (r) => {
+      calls.push("addRepo");
+      applied.push(r);
+      return Promise.resolve();
+    },
+    removeRepo: () => (calls.push("removeRepo"), Promise.resolve()),
+    checkRepoExists: () => (calls.push("checkRepoExists"), Promise.resolve(true)),
+    doRepoTask: () => (calls.push("doRepoTask"), Promise.resolve(0n)),
+    listRepoIds: () => (calls.push("listRepoIds"), Promise.resolve([])),
+    probe: () => Promise.resolve(),
+  };
+  const drift: DriftState = { isMissing: () => false, markPresent: () => {}, rememberConnection: () => {} };
+  const events: string[] = [];
+  const settings = new SettingsHolder("ops", "backrest-volsync-operator");
+  const reconcile = bindingReconciler({
+    kube,
+    bindings,
+    replicationSources: sources,
+    replicationDestinations: destinations,
+    settings: () => settings.current,
+    backrest: () => api,
+    events: { record: (_o, _t, reason) => events.push(reason) },
+    drift,
+    now: () => new Date("2026-11-25T12:00:00Z"),
+  });
+  const ctx: ReconcileContext = {
+    signal: new AbortController().signal,
+    log: nullLogger(),
+    reconcileID: "t",
+    retries: 0,
+  };
+  const addSecret = (ns: string, name: string, data: Record<string, string>) =>
+    secretsByKey.set(`${ns}/${name}`, {
+      metadata: { namespace: ns, name },
+      data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, b64(v)])),
+    });
+  const addBinding = (ns: string, name: string, created: string, spec: Record<string, unknown>) =>
+    bindings.upsert({
+      apiVersion: "backrest.garethgeorge.com/v1alpha1",
+      kind: "BackrestVolSyncBinding",
+      metadata: {
+        namespace: ns,
+        name,
+        generation: 1,
+        resourceVersion: String(rv++),
+        creationTimestamp: created,
+      },
+      spec,
+    });
+  const addSource = (ns: string, name: string, secret: string) =>
+    sources.upsert({
+      apiVersion: "volsync.backube/v1alpha1",
+      kind: "ReplicationSource",
+      metadata: { namespace: ns, name, uid: `uid-${name}`, resourceVersion: String(rv++) },
+      spec: { restic: { repository: secret } },
+    });
+  return {
+    reconcile,
+    ctx,
+    calls,
+    applied,
+    writes,
+    events,
+    addSecret,
+    addBinding,
+    addSource,
+    bindings,
+    settings,
+  };
+}
+
+const spec = (source: string, repo: Record<string, unknown> = {}) => ({
+  backrest: { url: "http://backrest:9898" },
+  source: { kind: "ReplicationSource", name: source },
+  repo,
+});
+
+Deno.test("reconcile() applies once; an idle reconcile makes no Backrest call and no write", async () => {
+  const f = fixture();
+  f.addSecret("app", "restic", { RESTIC_REPOSITORY: "s3:bucket/x", RESTIC_PASSWORD: "pw" });
+  f.addSource("app", "data", "restic");
+  f.addBinding("app", "b", "2026-01-01T00:00:00Z", spec("data"));
+  await f.reconcile("app/b", f.ctx);
+  assert.deepEqual(f.calls, ["checkRepoExists", "addRepo"]);
+  assert.equal(f.writes.length, 1);
+  assert.equal(f.applied[0]!.id, "volsync-app-replicationsource-data");
+  assert.deepEqual(f.events, ["Applied"]);
+  for (let i = 0; i < 3; i++) await f.reconcile("app/b", f.ctx);
+  assert.deepEqual(f.calls, ["checkRepoExists", "addRepo"], "no Backrest call while nothing changed");
+  assert.equal(f.writes.length, 1, "no status write while nothing changed");
+  assert.deepEqual(f.events, ["Applied"], "no Event while nothing changed");
+});
+
+Deno.test("reconcile() re-applies when the Secret rotates, and only then", async () => {
+  const f = fixture();
+  f.addSecret("app", "restic", { RESTIC_REPOSITORY: "s3:bucket/x", RESTIC_PASSWORD: "pw" });
+  f.addSource("app", "data", "restic");
+  f.addBinding("app", "b", "2026-01-01T00:00:00Z", spec("data"));
+  await f.reconcile("app/b", f.ctx);
+  f.addSecret("app", "restic", { RESTIC_REPOSITORY: "s3:bucket/x", RESTIC_PASSWORD: "pw2" });
+  await f.reconcile("app/b", f.ctx);
+  assert.equal(f.calls.filter((c) => c === "addRepo").length, 2);
+  assert.equal(f.applied[1]!.password.reveal(), "pw2");
+  await f.reconcile("app/b", f.ctx);
+  assert.equal(f.calls.filter((c) => c === "addRepo").length, 2);
+});
+
+Deno.test("reconcile() gives a repo claim to the older Binding; the younger gets RepoIdConflict", async () => {
+  const f = fixture();
+  f.addSecret("a", "restic", { RESTIC_REPOSITORY: "s3:bucket/a", RESTIC_PASSWORD: "pw" });
+  f.addSecret("b", "restic", { RESTIC_REPOSITORY: "s3:bucket/b", RESTIC_PASSWORD: "pw" });
+  f.addSource("a", "data", "restic");
+  f.addSource("b", "data", "restic");
+  f.addBinding("b", "young", "2026-02-01T00:00:00Z", spec("data", { idOverride: "shared" }));
+  f.addBinding("a", "old", "2026-01-01T00:00:00Z", spec("data", { idOverride: "shared" }));
+  await f.reconcile("b/young", f.ctx);
+  await f.reconcile("a/old", f.ctx);
+  assert.equal(f.applied.length, 1);
+  assert.equal(f.applied[0]!.uri.reveal(), "s3:bucket/a");
+  assert.deepEqual(f.events, ["RepoIdConflict", "Applied"]);
+});
+
+Deno.test("reconcile() while paused makes no Backrest call", async () => {
+  const f = fixture();
+  f.addSecret("app", "restic", { RESTIC_REPOSITORY: "s3:bucket/x", RESTIC_PASSWORD: "pw" });
+  f.addSource("app", "data", "restic");
+  f.addBinding("app", "b", "2026-01-01T00:00:00Z", spec("data"));
+  f.settings.set({ ...f.settings.current.spec, paused: true });
+  await f.reconcile("app/b", f.ctx);
+  assert.deepEqual(f.calls, []);
+  assert.deepEqual(f.events, ["Paused"]);
+});
