@@ -15,7 +15,10 @@ async function call(url: string, method: string, body: unknown, headers: Record<
 }
 
 Deno.test("smoke: Backrest's AddRepo registers a local restic repository and GetConfig lists it", async () => {
+  const t0 = performance.now();
   const backrest = await startBackrest();
+  // deno-lint-ignore no-console -- the measured start time belongs in the test output
+  console.error(`backrest ready in ${Math.round(performance.now() - t0)} ms: ${backrest.url}`);
   try {
     const repo = await createResticRepo();
     const add = await call(backrest.url, "AddRepo", {
