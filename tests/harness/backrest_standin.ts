@@ -63,6 +63,8 @@ export interface BackrestStandinOptions {
   configAnswer?: "full" | "empty";
   /** Milliseconds every call waits before answering (default 0: instant). */
   delayMs?: number;
+  /** Called after every stored change (AddRepo: the new entry; RemoveRepo: the id), for lag measurements. */
+  onChange?: (change: { repo: Repo } | { removed: string }) => void;
 }
 
 export interface BackrestStandin {
@@ -159,7 +161,9 @@ export function startBackrestStandin(opts: BackrestStandinOptions = {}): Backres
           throw new ConnectFailure("invalid_argument", "validation error: repo: guid and auto_initialize");
         }
         // Upsert by id: the whole entry is replaced; the guid comes from the "repository".
-        repos.set(repo.id, create(RepoSchema, { ...repo, guid: await fakeGuid(repo.uri) }));
+        const stored = create(RepoSchema, { ...repo, guid: await fakeGuid(repo.uri) });
+        repos.set(repo.id, stored);
+        opts.onChange?.({ repo: stored });
         return configAnswer();
       },
     }),
@@ -167,7 +171,7 @@ export function startBackrestStandin(opts: BackrestStandinOptions = {}): Backres
       input: RemoveRepoRequestSchema,
       output: ConfigSchema,
       run: (req) => {
-        repos.delete(req.repoId);
+        if (repos.delete(req.repoId)) opts.onChange?.({ removed: req.repoId });
         return configAnswer();
       },
     }),

@@ -1,0 +1,225 @@
+/**
+ * `deno task bench`: runs every scenario (or those named: `deno run -A bench/main.ts secret-edit churn`),
+ * writes `bench/results/<scenario>.json` and `bench/results/summary.json`, prints a summary table.
+ * Scenarios: secret-edit (real Backrest), cold-start (100 on the real Backrest; 1 000, and 5 000 with
+ * BENCH_COLD_MAX=5000, on the stand-in), idle (after the 1 000 cold start), memory (separate operator
+ * process), churn (stand-in), and the earlier runtime and backrest-client benchmarks as subprocesses.
+ * Environment: BENCH_EDITS, BENCH_COLD_MAX, BENCH_IDLE_MS, BENCH_MEM_MAX, BENCH_CHURN_MS.
+ */
+// deno-lint-ignore-file no-explicit-any -- headline() reads the loosely shaped result JSON
+import { loadAverage, machine, say, type ScenarioResult, writeResult } from "./common.ts";
+import { churn } from "./scenarios/churn.ts";
+import { coldStart, type ColdStartRun } from "./scenarios/cold_start.ts";
+import { idle } from "./scenarios/idle.ts";
+import { memory } from "./scenarios/memory.ts";
+import { secretEdit } from "./scenarios/secret_edit.ts";
+
+const ALL = ["secret-edit", "cold-start", "idle", "memory", "churn", "runtime", "backrest-client"] as const;
+type Name = typeof ALL[number];
+
+const wanted = Deno.args.filter((a) => !a.startsWith("-"));
+for (const w of wanted) {
+  if (!(ALL as readonly string[]).includes(w)) {
+    // deno-lint-ignore no-console
+    console.error(`unknown scenario ${w}; known: ${ALL.join(", ")}`);
+    Deno.exit(2);
+  }
+}
+const selected: Name[] = wanted.length ? ALL.filter((n) => wanted.includes(n)) : [...ALL];
+const host = await machine();
+const written: Record<string, unknown>[] = [];
+
+async function record(result: ScenarioResult, load0: number[], started: Date): Promise<void> {
+  const data = {
+    ...result,
+    machine: host,
+    loadAverage: { before: load0, after: loadAverage() },
+    startedAt: started.toISOString(),
+    durationS: Math.round((Date.now() - started.getTime()) / 1000),
+  };
+  say(`wrote ${await writeResult(result.scenario, data)}`);
+  written.push(data);
+}
+
+/** Runs one of the older benchmark scripts, which print one JSON object. */
+async function subprocess(name: string, args: string[]): Promise<ScenarioResult> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", ...args],
+    cwd: new URL("../", import.meta.url).pathname,
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  const parsed = JSON.parse(text.slice(text.indexOf("{"))) as Record<string, unknown>;
+  return {
+    scenario: name,
+    backrest: name === "runtime" ? "none" : "local stub and real Backrest",
+    params: {},
+    results: parsed,
+    targets: {},
+  };
+}
+
+let cold1000: ColdStartRun | undefined;
+for (const name of selected) {
+  const load0 = loadAverage();
+  const started = new Date();
+  say(`--- ${name} (load ${load0.join(" ")})`);
+  try {
+    switch (name) {
+      case "secret-edit":
+        await record(await secretEdit(), load0, started);
+        break;
+      case "cold-start": {
+        const real = await coldStart(100, "real");
+        await real.op.stop();
+        await real.stopBackrest();
+        await record(real.result, load0, started);
+        const t1 = new Date();
+        const l1 = loadAverage();
+        cold1000 = await coldStart(1000, "standin", 20_000);
+        await record(cold1000.result, l1, t1);
+        if (Number(Deno.env.get("BENCH_COLD_MAX") ?? 1000) >= 5000) {
+          const t2 = new Date();
+          const l2 = loadAverage();
+          const big = await coldStart(5000, "standin", 60_000);
+          await big.op.stop();
+          await big.stopBackrest();
+          await record(big.result, l2, t2);
+        }
+        break;
+      }
+      case "idle": {
+        const run = cold1000 ?? await coldStart(1000, "standin", 20_000);
+        cold1000 = undefined;
+        try {
+          await record(await idle(run, Number(Deno.env.get("BENCH_IDLE_MS") ?? 60_000)), load0, started);
+        } finally {
+          await run.op.stop();
+          await run.stopBackrest();
+        }
+        break;
+      }
+      case "memory":
+        await record(await memory(), load0, started);
+        break;
+      case "churn":
+        await record(await churn(), load0, started);
+        break;
+      case "runtime":
+        await record(
+          await subprocess("runtime", ["--v8-flags=--expose-gc", "bench/runtime.ts"]),
+          load0,
+          started,
+        );
+        break;
+      case "backrest-client":
+        await record(await subprocess("backrest_client", ["bench/backrest_client.ts"]), load0, started);
+        break;
+    }
+  } catch (e) {
+    say(`${name} FAILED: ${e instanceof Error ? e.stack : e}`);
+    await record(
+      { scenario: name, backrest: "", params: {}, results: { error: String(e) }, targets: {} },
+      load0,
+      started,
+    );
+  }
+}
+if (cold1000) {
+  await cold1000.op.stop();
+  await cold1000.stopBackrest();
+}
+
+// Merge with results already on disk, so running one scenario keeps the others in the summary.
+const summaryPath = new URL("./results/summary.json", import.meta.url);
+let previous: Record<string, unknown> = {};
+try {
+  previous =
+    (JSON.parse(await Deno.readTextFile(summaryPath)) as { scenarios: Record<string, unknown> }).scenarios;
+} catch { /* first run */ }
+const rows: Record<string, unknown> = { ...previous };
+for (const w of written) {
+  const r = w as unknown as ScenarioResult & { loadAverage: unknown; startedAt: string };
+  rows[r.scenario] = {
+    backrest: r.backrest,
+    startedAt: r.startedAt,
+    loadAverage: r.loadAverage,
+    params: r.params,
+    targets: r.targets,
+    headline: headline(r),
+  };
+}
+await writeResult("summary", { machine: host, scenarios: rows });
+
+function headline(r: ScenarioResult): Record<string, unknown> {
+  const res = r.results as Record<string, any>;
+  switch (true) {
+    case r.scenario === "secret-edit":
+      return {
+        totalP50Ms: res.totalMs?.p50,
+        totalP99Ms: res.totalMs?.p99,
+        backrestP50Ms: res.backrestRpcMs?.p50,
+        operatorP50Ms: res.operatorShareMs?.p50,
+        operatorP99Ms: res.operatorShareMs?.p99,
+      };
+    case r.scenario.startsWith("cold-start"):
+      return {
+        allReadyMs: res.allReadyMs,
+        ready: res.ready,
+        requestsPerBinding: res.apiserver?.requestsPerBinding,
+        writesPerBinding: res.apiserver?.writesPerBinding,
+        backrestCallsPerBinding: res.backrestCallsPerBinding,
+      };
+    case r.scenario === "idle":
+      return {
+        windowS: r.params.windowS,
+        backrestCalls: res.backrestCalls,
+        apiserverWrites: res.apiserverWrites,
+        cpuSeconds: res.cpuSeconds,
+      };
+    case r.scenario === "memory":
+      return Object.fromEntries(
+        (res.points ?? []).map((p: any) => [`rssMB@${p.bindings}`, p.rssMB]),
+      );
+    case r.scenario === "churn":
+      return {
+        exact: res.finalStateExact,
+        rate: res.achievedRatePerS,
+        lagP50Ms: res.lagMs?.p50,
+        lagMaxMs: res.lagMs?.max,
+      };
+    case r.scenario === "runtime":
+      return {
+        eventToReconcileP50Ms: res.eventToReconcileStartMs?.p50,
+        p99: res.eventToReconcileStartMs?.p99,
+        bytesPerObject: res.store?.bytesPerObject,
+      };
+    case r.scenario === "backrest_client":
+      return { overheadP50Ms: res.stub?.overhead_ms?.p50, pass: res.pass };
+    default:
+      return res.error ? { error: res.error } : {};
+  }
+}
+
+const table = [["scenario", "backrest", "headline", "targets"]];
+for (const [name, row] of Object.entries(rows)) {
+  const r = row as {
+    backrest: string;
+    headline: unknown;
+    targets: Record<string, { measured: unknown; pass: unknown }>;
+  };
+  const targets = Object.entries(r.targets ?? {}).map(([k, t]) =>
+    `${k}=${t.measured} ${t.pass === true ? "PASS" : t.pass === false ? "MISS" : "n/a"}`
+  ).join("; ");
+  table.push([
+    name,
+    r.backrest.startsWith("stand-in") ? "stand-in" : r.backrest.startsWith("real") ? "real" : r.backrest,
+    JSON.stringify(r.headline),
+    targets,
+  ]);
+}
+const widths = table[0]!.map((_, c) => Math.min(60, Math.max(...table.map((row) => row[c]!.length))));
+// deno-lint-ignore no-console -- the summary table is the program's output
+console.log(table.map((row) => row.map((cell, c) => cell.padEnd(widths[c]!)).join(" | ")).join("\n"));
+Deno.exit(0);
