@@ -7,72 +7,9 @@
  */
 import assert from "node:assert/strict";
 import { type BackrestInstance, createResticRepo, startBackrest } from "./harness/backrest.ts";
-import {
-  binding,
-  cluster,
-  replicationSource,
-  type RunningOperator,
-  secret,
-  startOperator,
-  waitForReason,
-} from "./harness/operator.ts";
+import { cluster, type RunningOperator, secret, startOperator, waitForReason } from "./harness/operator.ts";
+import { assertConverged, populate } from "./harness/scenario.ts";
 import { freePort, waitUntil } from "./harness/process.ts";
-
-interface Desired {
-  id: string;
-  uri: string;
-  password: string;
-  env: string[];
-}
-
-/** Creates `n` Bindings with real restic repos in a fresh namespace; returns what Backrest must hold. */
-async function populate(url: string, n: number, prefix: string): Promise<{ ns: string; desired: Desired[] }> {
-  const cp = await cluster();
-  const ns = await cp.namespace(prefix);
-  const desired: Desired[] = [];
-  for (let i = 0; i < n; i++) {
-    const repo = await createResticRepo();
-    const env = [`AWS_ACCESS_KEY_ID=key-${i}`];
-    await cp.apply(
-      JSON.stringify(secret(`s${i}`, {
-        RESTIC_REPOSITORY: repo.uri,
-        RESTIC_PASSWORD: repo.password,
-        AWS_ACCESS_KEY_ID: `key-${i}`,
-      })),
-      ns,
-    );
-    await cp.apply(JSON.stringify(replicationSource(`src${i}`, `s${i}`)), ns);
-    await cp.apply(JSON.stringify(binding(`b${i}`, { url, source: `src${i}` })), ns);
-    desired.push({
-      id: `volsync-${ns}-replicationsource-src${i}`,
-      uri: repo.uri,
-      password: repo.password,
-      env,
-    });
-  }
-  return { ns, desired };
-}
-
-/** Every Binding Ready, and Backrest holds exactly `desired` among the ids of `ns`, once each. */
-async function assertConverged(
-  backrest: BackrestInstance,
-  ns: string,
-  desired: Desired[],
-  timeoutMs = 60_000,
-) {
-  const cp = await cluster();
-  for (let i = 0; i < desired.length; i++) await waitForReason(cp, ns, `b${i}`, "Applied", timeoutMs);
-  const config = await backrest.getConfig();
-  const ours = config.repos.filter((r) => r.id.startsWith(`volsync-${ns}-`));
-  assert.equal(ours.length, desired.length, "no repo missing, none duplicated");
-  for (const d of desired) {
-    const held = ours.filter((r) => r.id === d.id);
-    assert.equal(held.length, 1, `${d.id} once`);
-    assert.equal(held[0]!.uri, d.uri);
-    assert.equal(held[0]!.password, d.password);
-    assert.deepEqual(held[0]!.env, d.env);
-  }
-}
 
 let shared: Promise<{ op: RunningOperator; backrest: BackrestInstance }> | undefined;
 function env() {
