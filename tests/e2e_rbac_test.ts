@@ -29,21 +29,12 @@ import type { ControlPlane } from "./harness/control_plane.ts";
  * (or are not) still worth shipping. The test fails when this list and reality disagree.
  */
 const NOT_EXERCISED: Record<string, string> = {
-  // Kubernetes never routes a write through a `finalizers` subresource; the operator sets its Binding
-  // finalizer with a PATCH of the Binding (the `patch` verb of the first rule). The OwnerReferences-
-  // PermissionEnforcement admission plugin checks `<owner>/finalizers` update only for an object that
-  // names the owner with blockOwnerDeletion, and nothing the operator creates is owned by a Binding.
-  // Not needed by the current code.
-  "backrest.garethgeorge.com backrestvolsyncbindings/finalizers":
-    "no object is owned by a Binding; only relevant under OwnerReferencesPermissionEnforcement",
   // Generated Bindings carry a controller owner reference to their VolSync object with
   // blockOwnerDeletion: true. With OwnerReferencesPermissionEnforcement (on in OpenShift, off in the
   // shared harness apiserver, which this test must not reconfigure) creating such a Binding needs update
   // on the owner's finalizers subresource. Needed on such clusters; unprovable here.
   "volsync.backube replicationsources/finalizers,replicationdestinations/finalizers":
     "needed only with the OwnerReferencesPermissionEnforcement admission plugin (not enabled in the harness)",
-  // The EventRecorder writes core/v1 Events only (lib/kube/events.ts). Not needed by the current code.
-  "events.k8s.io events": "the operator writes core/v1 Events, never events.k8s.io/v1",
 };
 
 interface Recorded {

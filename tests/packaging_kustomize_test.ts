@@ -41,7 +41,6 @@ async function kustomize(dir: string): Promise<Obj[]> {
 const CLUSTER_RULES = [
   ["backrest.garethgeorge.com", "backrestvolsyncbindings", "get,list,watch,create,update,patch,delete"],
   ["backrest.garethgeorge.com", "backrestvolsyncbindings/status", "get,update,patch"],
-  ["backrest.garethgeorge.com", "backrestvolsyncbindings/finalizers", "update"],
   ["backrest.garethgeorge.com", "backrestvolsyncoperatorconfigs", "get,list,watch"],
   ["backrest.garethgeorge.com", "backrestvolsyncoperatorconfigs/status", "get,update,patch"],
   ["volsync.backube", "replicationsources", "get,list,watch"],
@@ -50,7 +49,6 @@ const CLUSTER_RULES = [
   ["volsync.backube", "replicationdestinations/finalizers", "update"],
   ["", "secrets", "get,list,watch"],
   ["", "events", "create,patch"],
-  ["events.k8s.io", "events", "create,patch"],
 ].map(([apiGroups, resources, verbs]) => ({
   apiGroups: [apiGroups],
   resources: [resources],

@@ -60,9 +60,6 @@ app: {{ include "backrest-volsync-operator.fullname" . }}
 - apiGroups: ["backrest.garethgeorge.com"]
   resources: ["backrestvolsyncbindings/status"]
   verbs: ["get", "update", "patch"]
-- apiGroups: ["backrest.garethgeorge.com"]
-  resources: ["backrestvolsyncbindings/finalizers"]
-  verbs: ["update"]
 - apiGroups: ["volsync.backube"]
   resources: ["replicationsources", "replicationdestinations"]
   verbs: ["get", "list", "watch"]
@@ -87,9 +84,6 @@ app: {{ include "backrest-volsync-operator.fullname" . }}
 
 {{- define "backrest-volsync-operator.eventRules" -}}
 - apiGroups: [""]
-  resources: ["events"]
-  verbs: ["create", "patch"]
-- apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
 {{- end }}
