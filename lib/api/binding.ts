@@ -15,12 +15,13 @@ import {
   readObject,
   readString,
 } from "./_fields.ts";
+import { type ParsedResource, parseResource } from "./_resource.ts";
 import { backrestURLProblem } from "./backrest_url.ts";
 import { type Condition, parseConditions } from "./conditions.ts";
 import { API_VERSION, BINDING_KIND, VOLSYNC_KINDS, type VolSyncKind } from "./constants.ts";
-import { type ObjectMeta, parseObjectMeta } from "./meta.ts";
+import type { ObjectMeta } from "./meta.ts";
 import { readRepoSettings, type RepoSettings } from "./repo_settings.ts";
-import type { FieldError, Parsed } from "./result.ts";
+import type { Parsed } from "./result.ts";
 
 /** Values of `spec.deletionPolicy`. */
 export const DELETION_POLICIES = ["Retain", "Remove"] as const;
@@ -84,19 +85,6 @@ export interface Binding {
   spec: BindingSpec;
   status: BindingStatus;
 }
-
-/**
- * A parsed resource, or its errors together with what could still be read (metadata and status), so an
- * invalid object can still get an `InvalidSpec` condition written to it.
- */
-export type ParsedResource<T extends { metadata: ObjectMeta; status: unknown }> =
-  | { readonly ok: true; readonly value: T }
-  | {
-    readonly ok: false;
-    readonly errors: readonly FieldError[];
-    readonly metadata: ObjectMeta | undefined;
-    readonly status: T["status"];
-  };
 
 /** The repo id pattern Backrest's UI enforces (and we enforce for it). */
 export const REPO_ID_PATTERN = /^[a-zA-Z0-9_\-.]+$/;
@@ -210,31 +198,5 @@ export function parseBindingStatus(v: unknown): BindingStatus {
 
 /** Parses a whole Binding as the apiserver returns it. */
 export function parseBinding(v: unknown): ParsedResource<Binding> {
-  if (!isObject(v)) {
-    return {
-      ok: false,
-      errors: [{ path: "", message: "must be an object" }],
-      metadata: undefined,
-      status: { conditions: [] },
-    };
-  }
-  const errors: FieldError[] = [];
-  if (v.apiVersion !== undefined && v.apiVersion !== API_VERSION) {
-    errors.push({ path: "apiVersion", message: `must be ${API_VERSION}` });
-  }
-  if (v.kind !== undefined && v.kind !== BINDING_KIND) {
-    errors.push({ path: "kind", message: `must be ${BINDING_KIND}` });
-  }
-  const meta = parseObjectMeta(v.metadata);
-  if (!meta.ok) errors.push(...meta.errors);
-  const spec = parseBindingSpec(v.spec);
-  if (!spec.ok) errors.push(...spec.errors);
-  const status = parseBindingStatus(v.status);
-  if (!meta.ok || !spec.ok || errors.length > 0) {
-    return { ok: false, errors, metadata: meta.ok ? meta.value : undefined, status };
-  }
-  return {
-    ok: true,
-    value: { apiVersion: API_VERSION, kind: BINDING_KIND, metadata: meta.value, spec: spec.value, status },
-  };
+  return parseResource(v, BINDING_KIND, (spec) => parseBindingSpec(spec), parseBindingStatus);
 }

@@ -12,6 +12,7 @@ export {
   parseBindingOptIn,
   volsyncRefValue,
 } from "./auto_binding.ts";
+export { type ParsedResource } from "./_resource.ts";
 export { backrestURLAllowed, backrestURLProblem, urlUnderPrefix } from "./backrest_url.ts";
 export {
   type BackrestRef,
@@ -24,7 +25,6 @@ export {
   parseBinding,
   parseBindingSpec,
   parseBindingStatus,
-  type ParsedResource,
   REPO_ID_PATTERN,
   repoIdOf,
   repoIdProblem,

@@ -17,14 +17,15 @@ import {
   readString,
   readStringArray,
 } from "./_fields.ts";
-import { type BackrestRef, type ParsedResource, readSecretRef } from "./binding.ts";
+import { type ParsedResource, parseResource } from "./_resource.ts";
+import { type BackrestRef, readSecretRef } from "./binding.ts";
 import { backrestURLProblem } from "./backrest_url.ts";
 import { type Condition, parseConditions } from "./conditions.ts";
 import { API_VERSION, OPERATOR_CONFIG_KIND, VOLSYNC_KINDS, type VolSyncKind } from "./constants.ts";
 import { DURATION_PATTERN, parseDuration } from "./duration.ts";
-import { type ObjectMeta, parseObjectMeta } from "./meta.ts";
+import type { ObjectMeta } from "./meta.ts";
 import { readRepoSettings, type RepoSettings } from "./repo_settings.ts";
-import type { FieldError, Parsed } from "./result.ts";
+import type { Parsed } from "./result.ts";
 
 /** Values of `bindingGeneration.policy` (the wire also allows `""`, read as Disabled). */
 export const BINDING_POLICIES = ["Disabled", "Annotated", "All"] as const;
@@ -188,39 +189,12 @@ export function parseOperatorConfigStatus(v: unknown): OperatorConfigStatus {
 
 /** Parses a whole OperatorConfig as the apiserver returns it. */
 export function parseOperatorConfig(v: unknown): ParsedResource<OperatorConfig> {
-  if (!isObject(v)) {
-    return {
-      ok: false,
-      errors: [{ path: "", message: "must be an object" }],
-      metadata: undefined,
-      status: { conditions: [] },
-    };
-  }
-  const errors: FieldError[] = [];
-  if (v.apiVersion !== undefined && v.apiVersion !== API_VERSION) {
-    errors.push({ path: "apiVersion", message: `must be ${API_VERSION}` });
-  }
-  if (v.kind !== undefined && v.kind !== OPERATOR_CONFIG_KIND) {
-    errors.push({ path: "kind", message: `must be ${OPERATOR_CONFIG_KIND}` });
-  }
-  const meta = parseObjectMeta(v.metadata);
-  if (!meta.ok) errors.push(...meta.errors);
-  const spec = parseOperatorConfigSpec(v.spec);
-  if (!spec.ok) errors.push(...spec.errors);
-  const status = parseOperatorConfigStatus(v.status);
-  if (!meta.ok || !spec.ok || errors.length > 0) {
-    return { ok: false, errors, metadata: meta.ok ? meta.value : undefined, status };
-  }
-  return {
-    ok: true,
-    value: {
-      apiVersion: API_VERSION,
-      kind: OPERATOR_CONFIG_KIND,
-      metadata: meta.value,
-      spec: spec.value,
-      status,
-    },
-  };
+  return parseResource(
+    v,
+    OPERATOR_CONFIG_KIND,
+    (spec) => parseOperatorConfigSpec(spec),
+    parseOperatorConfigStatus,
+  );
 }
 
 /** Whether `kind` is eligible under `bindingGeneration.kinds` (empty admits both). */
