@@ -125,7 +125,11 @@ export function createOperator(o: OperatorOptions): Operator {
     transform: slimVolSync,
   });
   // Secrets: metadata only, never data. A change of resourceVersion is all we need to hear.
-  const secretMeta = metadataInformerFor(o.kube, secrets, { namespaces, logger: log });
+  // Confined to namespaces, it also watches the operator's own, where the default auth Secret lives.
+  const secretNamespaces = namespaces.length > 0
+    ? [...new Set([...namespaces, o.configNamespace])]
+    : namespaces;
+  const secretMeta = metadataInformerFor(o.kube, secrets, { namespaces: secretNamespaces, logger: log });
   const configs = informerFor(o.kube, operatorConfigType, {
     namespaces: [o.configNamespace],
     fieldSelector: `metadata.name=${o.configName}`,
