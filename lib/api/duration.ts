@@ -7,27 +7,51 @@
 /** The CRD's pattern for `resyncPeriod`. */
 export const DURATION_PATTERN = /^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$/;
 
-const UNIT_MS: Record<string, number> = {
-  ns: 1e-6,
-  us: 1e-3,
-  "µs": 1e-3,
-  ms: 1,
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
+const UNIT_NS: Record<string, bigint> = {
+  ns: 1n,
+  us: 1_000n,
+  "µs": 1_000n,
+  ms: 1_000_000n,
+  s: 1_000_000_000n,
+  m: 60_000_000_000n,
+  h: 3_600_000_000_000n,
 };
+/** Go's time.Duration limit: longer durations fail to parse there. */
+const MAX_NS = (1n << 63n) - 1n;
+
+/**
+ * Nanoseconds in `text` computed as Go's time.ParseDuration computes them (integer nanoseconds; a fraction
+ * goes through float64 and is truncated), or `undefined` when Go refuses it. Exactness matters at the
+ * CRD's bounds: `24h0.5ns` is 24h for the apiserver's CEL rule, so it must be 24h here too.
+ */
+export function parseDurationNs(text: string): bigint | undefined {
+  if (!DURATION_PATTERN.test(text)) return undefined;
+  let total = 0n;
+  for (const m of text.matchAll(/([0-9]+)(?:\.([0-9]+))?(ns|us|µs|ms|s|m|h)/g)) {
+    const [, whole, frac, unit] = m;
+    const factor = unit === undefined ? undefined : UNIT_NS[unit];
+    if (whole === undefined || factor === undefined) return undefined;
+    let v = BigInt(whole) * factor;
+    if (frac) {
+      let f = 0n;
+      let scale = 1;
+      for (const digit of frac) {
+        if (f > MAX_NS / 10n) break; // Go stops reading fraction digits that would overflow
+        f = f * 10n + BigInt(digit);
+        scale *= 10;
+      }
+      v += BigInt(Math.trunc(Number(f) * (Number(factor) / scale)));
+    }
+    total += v;
+    if (v > MAX_NS || total > MAX_NS) return undefined;
+  }
+  return total;
+}
 
 /** Milliseconds in `text`, or `undefined` when it is not a duration of the accepted form. */
 export function parseDuration(text: string): number | undefined {
-  if (!DURATION_PATTERN.test(text)) return undefined;
-  let total = 0;
-  for (const m of text.matchAll(/([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)/g)) {
-    const [, amount, unit] = m;
-    const factor = unit === undefined ? undefined : UNIT_MS[unit];
-    if (amount === undefined || factor === undefined) return undefined;
-    total += Number(amount) * factor;
-  }
-  return Number.isFinite(total) ? total : undefined;
+  const ns = parseDurationNs(text);
+  return ns === undefined ? undefined : Number(ns) / 1e6;
 }
 
 /** Formats milliseconds the way Go prints a duration (`10m0s`, `1h30m0s`, `1.5s`, `250ms`). */
