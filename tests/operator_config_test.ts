@@ -314,3 +314,22 @@ Deno.test("operator config: pausing stops Backrest calls and auto-binding at onc
     await deleteConfig(configNs);
   }
 });
+
+Deno.test("operator config: resyncPeriod at the CRD's bounds is read as the apiserver's CEL rule reads it", async () => {
+  const { op, configNs } = await env();
+  const cp = await cluster();
+  try {
+    // Go truncates the half nanosecond: exactly 24h, admitted by CEL and so accepted by the operator.
+    const g = await putConfig(configNs, { resyncPeriod: "24h0.5ns" });
+    await waitForConfig(configNs, g, "Accepted");
+    assert.equal(op.operator.settings.current.spec.resyncPeriodMs, 86_400_000);
+    for (const tooLong of ["24h1ns", "86400000000001ns"]) {
+      const current = await cp.json("GET", configPath(configNs)) as ConfigObject;
+      const res = await cp.api("PUT", configPath(configNs), { ...current, spec: { resyncPeriod: tooLong } });
+      assert.equal(res.status, 422, `${tooLong} is refused by the CRD`);
+      await res.body?.cancel();
+    }
+  } finally {
+    await deleteConfig(configNs);
+  }
+});
