@@ -138,6 +138,8 @@ export const Reason = {
   /** Backrest answers but lacks an RPC we need (too old). */
   BackrestUnsupported: "BackrestUnsupported",
   BackrestURLNotAllowed: "BackrestURLNotAllowed",
+  /** A Secret could not be read for a reason other than its absence (RBAC, apiserver trouble); retried. */
+  SecretUnreadable: "SecretUnreadable",
   /** Deleting with `deletionPolicy: Remove`: removal from Backrest in progress. */
   Removing: "Removing",
   RemoveFailed: "RemoveFailed",

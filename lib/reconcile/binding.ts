@@ -42,7 +42,7 @@ import {
   desiredRepo,
   RepoMappingError,
 } from "../backrest/mod.ts";
-import { isRecord, type KubeClient, type KubeObject, secrets } from "../kube/mod.ts";
+import { isRecord, type KubeClient, KubeError, type KubeObject, secrets } from "../kube/mod.ts";
 import { type Action, done, type ReconcileContext, requeueAfter, type Store } from "../runtime/mod.ts";
 import { bindingType } from "./resources.ts";
 import type { OperatorSettings } from "./settings.ts";
@@ -133,6 +133,11 @@ const NOT_INITIALIZED_RECHECK_MS = [15_000, 30_000, 60_000, 120_000, 300_000, 60
 /** Thrown after status was written, so the runtime retries with backoff. Carries no Secret data. */
 export class RetryableError extends Error {
   override readonly name = "RetryableError";
+}
+
+/** Reading a Secret failed for a reason other than its absence (RBAC, apiserver trouble): retried. */
+class SecretReadError extends Error {
+  override readonly name = "SecretReadError";
 }
 
 /** sha256 hex of an error text (the prototype's `lastErrorHash`). */
@@ -245,7 +250,16 @@ export function bindingReconciler(
     name: string,
     signal: AbortSignal,
   ): Promise<Record<string, Uint8Array> | null> {
-    const secret = await deps.kube.get(secrets, name, { namespace, signal });
+    let secret: KubeObject | null;
+    try {
+      secret = await deps.kube.get(secrets, name, { namespace, signal });
+    } catch (e) {
+      if (!(e instanceof KubeError) || signal.aborted) throw e;
+      throw new SecretReadError(
+        `cannot read Secret ${namespace}/${name}: ${e.status} ${e.reason}; check the operator's RBAC`,
+        { cause: e },
+      );
+    }
     if (!secret) return null;
     const data: Record<string, Uint8Array> = {};
     if (isRecord(secret.data)) {
@@ -257,19 +271,20 @@ export function bindingReconciler(
     return data;
   }
 
-  /** The auth for `b`: its own authRef, else the operator default for the default Backrest URL. */
+  /**
+   * The auth for calls from `b` to `url`: its own authRef, else the operator's default credentials, but
+   * only when `url` is the default Backrest URL (they are never sent anywhere else).
+   */
   async function resolveAuth(
     b: Binding,
     settings: OperatorSettings,
+    url: string,
     signal: AbortSignal,
   ): Promise<{ auth: BackrestAuth } | { problem: string }> {
     let namespace = b.metadata.namespace ?? "";
     let name = b.spec.backrest.authRef?.name;
     const dflt = settings.spec.defaultBackrest;
-    if (
-      !name && dflt.authRef?.name && dflt.url &&
-      normalizeURL(dflt.url) === normalizeURL(b.spec.backrest.url)
-    ) {
+    if (!name && dflt.authRef?.name && dflt.url && normalizeURL(dflt.url) === normalizeURL(url)) {
       namespace = settings.configNamespace;
       name = dflt.authRef.name;
     }
@@ -351,7 +366,16 @@ export function bindingReconciler(
         }, ctx);
         return done;
       }
-      const auth = await resolveAuth(b, settings, ctx.signal);
+      if (!backrestURLAllowed(appliedURL, settings.spec.backrestURLAllowlist)) {
+        await finish(obj, b, {
+          ready: false,
+          reason: Reason.RemoveFailed,
+          message: "the Backrest URL the repo was applied to is not in the OperatorConfig's " +
+            "backrestURLAllowlist any more; allow it again, or set spec.deletionPolicy to Retain to let go",
+        }, ctx);
+        return done;
+      }
+      const auth = await resolveAuth(b, settings, appliedURL, ctx.signal);
       if ("problem" in auth) {
         await finish(obj, b, {
           ready: false,
@@ -459,6 +483,22 @@ export function bindingReconciler(
       return done;
     }
     const b = parsed.value;
+    try {
+      return await reconcileParsed(obj, b, key, ctx);
+    } catch (e) {
+      if (!(e instanceof SecretReadError)) throw e;
+      await finish(obj, b, { ready: false, reason: Reason.SecretUnreadable, message: e.message }, ctx);
+      throw new RetryableError(e.message);
+    }
+  };
+
+  /** Everything after the Binding parsed: deletion, finalizer, pause, source, Secrets, apply, tasks. */
+  async function reconcileParsed(
+    obj: KubeObject,
+    b: Binding,
+    key: string,
+    ctx: ReconcileContext,
+  ): Promise<Action> {
     if (b.metadata.deletionTimestamp) return await handleDeletion(obj, b, ctx);
     // A finalizer change wakes us again through the watch; the rest runs on that fresh object.
     if (await ensureFinalizer(obj, b, ctx.signal)) return done;
@@ -570,7 +610,7 @@ export function bindingReconciler(
       );
       return done;
     }
-    const auth = await resolveAuth(b, settings, ctx.signal);
+    const auth = await resolveAuth(b, settings, url, ctx.signal);
     if ("problem" in auth) {
       await finish(
         obj,
@@ -737,7 +777,7 @@ export function bindingReconciler(
       throw new RetryableError("Backrest repo tasks failed");
     }
     return done;
-  };
+  }
 }
 
 /** Drops `undefined` members so a status compares equal to its JSON round-trip. */

@@ -5,10 +5,16 @@
  */
 import assert from "node:assert/strict";
 import type { BackrestApi, DesiredRepo } from "../backrest/mod.ts";
-import { isRecord, type KubeClient, type KubeObject } from "../kube/mod.ts";
+import { isRecord, type KubeClient, KubeError, type KubeObject } from "../kube/mod.ts";
 import { nullLogger } from "../observe/mod.ts";
 import { MemoryStore, type ReconcileContext } from "../runtime/mod.ts";
-import { bindingIndexers, bindingReconciler, type DriftState, volsyncIndexers } from "./binding.ts";
+import {
+  bindingIndexers,
+  bindingReconciler,
+  type DriftState,
+  RetryableError,
+  volsyncIndexers,
+} from "./binding.ts";
 import { SettingsHolder } from "./settings.ts";
 
 const te = new TextEncoder();
@@ -21,9 +27,12 @@ function fixture() {
   const secretsByKey = new Map<string, KubeObject>();
   const writes: unknown[] = [];
   let rv = 10;
+  let readFailure: Error | undefined;
   const kube = {
     get: (_type: unknown, name: string, o?: { namespace?: string }) =>
-      Promise.resolve(secretsByKey.get(`${o?.namespace}/${name}`) ?? null),
+      readFailure
+        ? Promise.reject(readFailure)
+        : Promise.resolve(secretsByKey.get(`${o?.namespace}/${name}`) ?? null),
     patchStatus: (_type: unknown, name: string, patch: unknown, o?: { namespace?: string }) => {
       writes.push(patch);
       const obj = bindings.getByName(o?.namespace, name)!;
@@ -111,6 +120,7 @@ function fixture() {
     addSource,
     bindings,
     settings,
+    failSecretReads: (e: Error) => readFailure = e,
   };
 }
 
@@ -174,4 +184,16 @@ Deno.test("reconcile() while paused makes no Backrest call", async () => {
   await f.reconcile("app/b", f.ctx);
   assert.deepEqual(f.calls, []);
   assert.deepEqual(f.events, ["Paused"]);
+});
+
+Deno.test("reconcile() reports a Secret it may not read, and retries", async () => {
+  const f = fixture();
+  f.addSource("app", "data", "restic");
+  f.addBinding("app", "b", "2026-01-01T00:00:00Z", spec("data"));
+  f.failSecretReads(new KubeError(403, "Forbidden", 'secrets "restic" is forbidden'));
+  await assert.rejects(f.reconcile("app/b", f.ctx), RetryableError);
+  assert.deepEqual(f.calls, []);
+  assert.deepEqual(f.events, ["SecretUnreadable"]);
+  const status = f.bindings.get("app/b")?.status;
+  assert.match(JSON.stringify(status), /cannot read Secret app\/restic: 403 Forbidden/);
 });
