@@ -53,7 +53,7 @@ export async function assertConverged(
   ns: string,
   desired: Desired[],
   timeoutMs = 60_000,
-) {
+): Promise<void> {
   const cp = await cluster();
   for (let i = 0; i < desired.length; i++) await waitForReason(cp, ns, `b${i}`, "Applied", timeoutMs);
   const config = await backrest.getConfig();
