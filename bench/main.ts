@@ -25,7 +25,12 @@ for (const w of wanted) {
     Deno.exit(2);
   }
 }
-const selected: Name[] = wanted.length ? ALL.filter((n) => wanted.includes(n)) : [...ALL];
+// --summary-only: rebuild summary.json and the table from the result files on disk.
+const selected: Name[] = Deno.args.includes("--summary-only")
+  ? []
+  : wanted.length
+  ? ALL.filter((n) => wanted.includes(n))
+  : [...ALL];
 const host = await machine();
 const written: Record<string, unknown>[] = [];
 
@@ -131,16 +136,19 @@ if (cold1000) {
   await cold1000.stopBackrest();
 }
 
-// Merge with results already on disk, so running one scenario keeps the others in the summary.
-const summaryPath = new URL("./results/summary.json", import.meta.url);
-let previous: Record<string, unknown> = {};
-try {
-  previous =
-    (JSON.parse(await Deno.readTextFile(summaryPath)) as { scenarios: Record<string, unknown> }).scenarios;
-} catch { /* first run */ }
-const rows: Record<string, unknown> = { ...previous };
-for (const w of written) {
-  const r = w as unknown as ScenarioResult & { loadAverage: unknown; startedAt: string };
+// The summary covers every result file on disk, so running one scenario keeps the others in it.
+void written;
+const rows: Record<string, unknown> = {};
+const dir = new URL("./results/", import.meta.url);
+const files = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) =>
+  n.endsWith(".json") && n !== "summary.json"
+)
+  .sort();
+for (const file of files) {
+  const r = JSON.parse(await Deno.readTextFile(new URL(file, dir))) as ScenarioResult & {
+    loadAverage: unknown;
+    startedAt: string;
+  };
   rows[r.scenario] = {
     backrest: r.backrest,
     startedAt: r.startedAt,

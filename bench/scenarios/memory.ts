@@ -83,7 +83,7 @@ export async function memory(max = Number(Deno.env.get("BENCH_MEM_MAX") ?? 1000)
     "mkdir -p /run/secrets/kubernetes.io/serviceaccount",
     `cp ${sa}/token ${sa}/ca.crt ${sa}/namespace /run/secrets/kubernetes.io/serviceaccount/`,
     `exec ${deno} run -P=operator --inspect=127.0.0.1:${inspectPort} main.ts --leader-elect=false ` +
-    `--namespaces=${ns} --operator-config-namespace=${ns} --metrics-bind-address=0 ` +
+    `--namespace=${ns} --operator-config-namespace=${ns} --metrics-bind-address=0 ` +
     `--health-probe-bind-address=127.0.0.1:${probePort} --log-level=error`,
   ].join(" && ");
   const logDir = await tempDir("bench-mem-log");
