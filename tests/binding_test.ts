@@ -92,6 +92,13 @@ Deno.test("binding: a VolSync restic repository is registered in Backrest with t
   assert.match(b.status.lastAppliedInputHash ?? "", /^[0-9a-f]{64}$/);
   assert.ok(b.status.lastApplyTime);
   assert.ok(op.logs.some((l) => l.includes('"msg":"Backrest repo applied"') && l.includes(id)));
+  // One status write says Applied; the reconcile that our own write triggers writes nothing more.
+  await new Promise((r) => setTimeout(r, 1500));
+  const appliedWrites = op.writes.filter((w) =>
+    w.verb === "patchStatus" && w.args[1] === "app" &&
+    JSON.stringify(w.args[2]).includes('"reason":"Applied"')
+  );
+  assert.equal(appliedWrites.length, 1, "exactly one status write carries Applied");
 });
 
 Deno.test("binding: a rotated Secret reaches Backrest with nobody touching the Binding", async () => {

@@ -26,6 +26,7 @@ import { isRecord } from "../kube/mod.ts";
 import { type Action, done, type ReconcileContext, type Store } from "../runtime/mod.ts";
 import type { EventSink } from "./binding.ts";
 import { bindingType } from "./resources.ts";
+import { sameJSON } from "./same.ts";
 import type { OperatorSettings } from "./settings.ts";
 
 /** Index of managed Bindings by their VolSync object's auto-binding key `<Kind>/<namespace>/<name>`. */
@@ -50,20 +51,6 @@ export interface AutoBindingReconcilerDeps {
   replicationDestinations: Store<KubeObject>;
   settings: () => OperatorSettings;
   events: EventSink;
-}
-
-/** JSON with sorted keys, for comparing specs regardless of key order. */
-function stable(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(stable).join(",")}]`;
-  if (isRecord(v)) {
-    return `{${
-      Object.keys(v).filter((k) => v[k] !== undefined).sort().map((k) =>
-        `${JSON.stringify(k)}:${stable(v[k])}`
-      )
-        .join(",")
-    }}`;
-  }
-  return JSON.stringify(v) ?? "null";
 }
 
 /** The spec a managed Binding should have, with the CRD's defaults filled in as the apiserver would. */
@@ -152,10 +139,9 @@ export function autoBindingReconciler(
       return done;
     }
     if (existing.metadata.deletionTimestamp) return done;
-    const same = stable(existing.spec) === stable(spec) &&
-      stable(existing.metadata.labels) === stable(labels) &&
-      stable(existing.metadata.annotations) === stable(annotations) &&
-      stable(existing.metadata.ownerReferences) === stable(ownerReferences);
+    const same = sameJSON(existing.spec, spec) && sameJSON(existing.metadata.labels, labels) &&
+      sameJSON(existing.metadata.annotations, annotations) &&
+      sameJSON(existing.metadata.ownerReferences, ownerReferences);
     if (same) return done;
     await deps.kube.update(bindingType, {
       ...existing,

@@ -45,6 +45,7 @@ import {
 import { isRecord, type KubeClient, KubeError, type KubeObject, secrets } from "../kube/mod.ts";
 import { type Action, done, type ReconcileContext, requeueAfter, type Store } from "../runtime/mod.ts";
 import { bindingType } from "./resources.ts";
+import { sameJSON } from "./same.ts";
 import type { OperatorSettings } from "./settings.ts";
 
 /** Where Events go (the aggregating recorder in production, a list in unit tests). */
@@ -178,7 +179,7 @@ export function bindingReconciler(
   async function writeStatus(obj: KubeObject, previous: unknown, next: object, signal: AbortSignal) {
     const before = canonical(isRecord(previous) ? previous : {});
     const after = canonical(next);
-    if (JSON.stringify(before) === JSON.stringify(after)) return;
+    if (sameJSON(before, after)) return;
     const patch: Record<string, unknown> = { ...after };
     for (const k of Object.keys(before)) if (!(k in after)) patch[k] = null;
     await deps.kube.patchStatus(bindingType, obj.metadata.name ?? "", { status: patch }, {

@@ -17,6 +17,7 @@ import { isRecord, type KubeClient, type KubeObject } from "../kube/mod.ts";
 import { type Action, done, type ReconcileContext, type Store } from "../runtime/mod.ts";
 import type { EventSink } from "./binding.ts";
 import { operatorConfigType } from "./resources.ts";
+import { sameJSON } from "./same.ts";
 import type { SettingsHolder } from "./settings.ts";
 
 /** What the OperatorConfig reconciler needs. */
@@ -83,9 +84,8 @@ export function operatorConfigReconciler(
         }, now()),
       };
     }
-    const before = JSON.stringify(isRecord(obj.status) ? obj.status : {});
     const after = JSON.parse(JSON.stringify(status));
-    if (before !== JSON.stringify(after)) {
+    if (!sameJSON(isRecord(obj.status) ? obj.status : {}, after)) {
       await deps.kube.patchStatus(operatorConfigType, obj.metadata.name ?? "", { status: after }, {
         namespace: obj.metadata.namespace,
         signal: ctx.signal,

@@ -4,6 +4,7 @@
  * config never replaces a valid one. Listeners hear about every change so they can re-enqueue.
  */
 import { defaultOperatorConfigSpec, type OperatorConfigSpec } from "../api/mod.ts";
+import { sameJSON } from "./same.ts";
 
 /** What the reconcilers need to know about the operator's configuration. */
 export interface OperatorSettings {
@@ -38,7 +39,7 @@ export class SettingsHolder {
       spec: spec ?? defaultOperatorConfigSpec(),
       found: spec !== undefined,
     };
-    if (JSON.stringify(next) === JSON.stringify(previous)) return;
+    if (sameJSON(next, previous)) return;
     this.#current = next;
     for (const listener of this.#listeners) listener(next, previous);
   }

@@ -30,9 +30,28 @@ export function cluster(): Promise<ControlPlane> {
   return installed;
 }
 
+const WRITE_VERBS = new Set([
+  "create",
+  "update",
+  "patch",
+  "apply",
+  "updateStatus",
+  "patchStatus",
+  "applyStatus",
+  "delete",
+]);
+
+/** One write the operator made through its Kubernetes client. */
+export interface RecordedWrite {
+  verb: string;
+  args: unknown[];
+}
+
 export interface RunningOperator {
   readonly operator: Operator;
   readonly kube: KubeClient;
+  /** Every write so far, in order. */
+  readonly writes: RecordedWrite[];
   /** Every log line so far (JSON lines, debug level). */
   readonly logs: string[];
   readonly metrics: RuntimeMetrics;
@@ -59,7 +78,21 @@ export async function startOperator(opts: StartOptions = {}): Promise<RunningOpe
   const connection: Connection = await kubeconfigConnection({
     path: opts.kubeconfigPath ?? cp.kubeconfigPath,
   });
-  const kube = createClient(connection);
+  const client = createClient(connection);
+  const writes: RecordedWrite[] = [];
+  // Every write the operator makes, recorded (verb, object, body) so tests can count them.
+  const kube = new Proxy(client, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver);
+      if (typeof value !== "function") return value;
+      // Methods run on the real client (it keeps private fields), never on the proxy.
+      if (!WRITE_VERBS.has(String(prop))) return value.bind(target);
+      return (...args: unknown[]) => {
+        writes.push({ verb: String(prop), args });
+        return value.apply(target, args);
+      };
+    },
+  });
   const logs: string[] = [];
   const logger = createLogger({ level: "debug", format: "json", write: (line) => logs.push(line) });
   const metrics = createRuntimeMetrics();
@@ -89,6 +122,7 @@ export async function startOperator(opts: StartOptions = {}): Promise<RunningOpe
   return {
     operator,
     kube,
+    writes,
     logs,
     metrics,
     async stop() {
