@@ -160,7 +160,7 @@ Deno.test("namespace scope: Roles only, one watched namespace: applied there, ot
     );
     await waitForReason(cp, watched, "bvsb-rs-src", "Applied", 30_000);
 
-    const refused = op.logs.filter((l) => /\b403\b|forbidden/i.test(l));
+    const refused = op.logs.filter((l) => /forbidden|[\s:]403[\s:]/i.test(l));
     assert.deepEqual(refused, [], "RBAC refused nothing");
   } catch (e) {
     const errors = op.logs.filter((l) => l.includes('"level":"error"') || /403|forbidden/i.test(l));
