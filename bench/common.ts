@@ -204,6 +204,8 @@ export function timedBackrest(
 /** An operator in-process, wired as main.ts wires it, with counting and timing seams. */
 export interface BenchOperator {
   operator: Operator;
+  /** Namespace the operator reads its OperatorConfig from. */
+  configNamespace: string;
   counts: KubeCounts;
   spans: Span[];
   backrestCalls(): Record<string, number>;
@@ -224,10 +226,11 @@ export async function benchOperator(o: {
   const timed = timedBackrest(o.backrest);
   let lines = 0;
   const logger = createLogger({ level: "info", format: "json", write: () => lines++ });
+  const configNamespace = await cp.namespace("bench-cfg");
   const operator = createOperator({
     kube,
     namespaces: o.namespaces,
-    configNamespace: await cp.namespace("bench-cfg"),
+    configNamespace,
     configName: "backrest-volsync-operator",
     concurrency: o.concurrency ?? 4,
     logger,
@@ -238,6 +241,7 @@ export async function benchOperator(o: {
   let running: Promise<void> | undefined;
   return {
     operator,
+    configNamespace,
     counts,
     spans: timed.spans,
     backrestCalls: timed.calls,

@@ -8,13 +8,23 @@
  */
 // deno-lint-ignore-file no-explicit-any -- headline() reads the loosely shaped result JSON
 import { loadAverage, machine, say, type ScenarioResult, writeResult } from "./common.ts";
+import { autoBinding } from "./scenarios/auto_binding.ts";
 import { churn } from "./scenarios/churn.ts";
 import { coldStart, type ColdStartRun } from "./scenarios/cold_start.ts";
 import { idle } from "./scenarios/idle.ts";
 import { memory } from "./scenarios/memory.ts";
 import { secretEdit } from "./scenarios/secret_edit.ts";
 
-const ALL = ["secret-edit", "cold-start", "idle", "memory", "churn", "runtime", "backrest-client"] as const;
+const ALL = [
+  "secret-edit",
+  "cold-start",
+  "idle",
+  "auto-binding",
+  "memory",
+  "churn",
+  "runtime",
+  "backrest-client",
+] as const;
 type Name = typeof ALL[number];
 
 const wanted = Deno.args.filter((a) => !a.startsWith("-"));
@@ -105,6 +115,9 @@ for (const name of selected) {
         }
         break;
       }
+      case "auto-binding":
+        await record(await autoBinding(1000), load0, started);
+        break;
       case "memory":
         await record(await memory(), load0, started);
         break;

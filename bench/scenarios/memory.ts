@@ -51,6 +51,8 @@ async function inspector(port: number) {
 }
 
 export async function memory(max = Number(Deno.env.get("BENCH_MEM_MAX") ?? 1000)): Promise<ScenarioResult> {
+  // BENCH_MEM_INSPECT=0 measures without the V8 inspector (no forced GC, no heap figures).
+  const withInspector = Deno.env.get("BENCH_MEM_INSPECT") !== "0";
   const cp = await cluster();
   const ns = await cp.namespace("bench-mem");
   const unrelated = 5000;
@@ -82,7 +84,8 @@ export async function memory(max = Number(Deno.env.get("BENCH_MEM_MAX") ?? 1000)
     "mount -t tmpfs none /run",
     "mkdir -p /run/secrets/kubernetes.io/serviceaccount",
     `cp ${sa}/token ${sa}/ca.crt ${sa}/namespace /run/secrets/kubernetes.io/serviceaccount/`,
-    `exec ${deno} run -P=operator --inspect=127.0.0.1:${inspectPort} main.ts --leader-elect=false ` +
+    `exec ${deno} run -P=operator ${withInspector ? `--inspect=127.0.0.1:${inspectPort} ` : ""}main.ts ` +
+    "--leader-elect=false " +
     `--namespace=${ns} --operator-config-namespace=${ns} --metrics-bind-address=0 ` +
     `--health-probe-bind-address=127.0.0.1:${probePort} --log-level=error`,
   ].join(" && ");
@@ -100,20 +103,20 @@ export async function memory(max = Number(Deno.env.get("BENCH_MEM_MAX") ?? 1000)
       await res.body?.cancel();
       return res.ok;
     }, { proc, timeoutMs: 60_000, intervalMs: 100 });
-    const inspect = await inspector(inspectPort);
+    const inspect = withInspector ? await inspector(inspectPort) : undefined;
     const points: Record<string, unknown>[] = [];
     const measure = async (bindings: number) => {
       await sleep(5000);
       const rssMB = vmRss(pid);
-      await inspect.call("HeapProfiler.collectGarbage");
-      const heap = await inspect.call("Runtime.getHeapUsage");
+      await inspect?.call("HeapProfiler.collectGarbage");
+      const heap = await inspect?.call("Runtime.getHeapUsage");
       const point = {
         bindings,
         unrelatedSecrets: unrelated,
         rssMB,
-        rssAfterGcMB: vmRss(pid),
-        heapUsedAfterGcMB: Math.round(Number(heap.usedSize) / 1024 / 1024 * 10) / 10,
-        heapTotalMB: Math.round(Number(heap.totalSize) / 1024 / 1024 * 10) / 10,
+        rssAfterGcMB: heap ? vmRss(pid) : null,
+        heapUsedAfterGcMB: heap ? Math.round(Number(heap.usedSize) / 1024 / 1024 * 10) / 10 : null,
+        heapTotalMB: heap ? Math.round(Number(heap.totalSize) / 1024 / 1024 * 10) / 10 : null,
         operatorCpuSeconds: cpuSeconds(pid),
       };
       say(
@@ -145,7 +148,7 @@ export async function memory(max = Number(Deno.env.get("BENCH_MEM_MAX") ?? 1000)
       }, { proc, timeoutMs: 300_000, intervalMs: 2000 });
       await measure(to);
     }
-    inspect.close();
+    inspect?.close();
     const at = (n: number) => points.find((p) => p.bindings === n) as { rssMB: number } | undefined;
     const top = at(5000) ?? at(1000);
     return {
@@ -155,8 +158,9 @@ export async function memory(max = Number(Deno.env.get("BENCH_MEM_MAX") ?? 1000)
         maxBindings: max,
         issueMaxBindings: 5000,
         unrelatedSecrets: unrelated,
-        mode:
-          "separate process: deno run -P=operator main.ts, in-cluster (ServiceAccount token), --inspect on",
+        mode: `separate process: deno run -P=operator main.ts, in-cluster (ServiceAccount token), inspector ${
+          withInspector ? "on" : "off"
+        }`,
       },
       results: { points, standinRequests: { ...standin.calls } },
       targets: {
