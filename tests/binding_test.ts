@@ -459,3 +459,109 @@ Deno.test("binding: while paused no Backrest call is made and Bindings say Pause
   await waitForReason(cp, ns, "b", "Applied");
   assert.ok(await backrestRepo(backrest, `volsync-${ns}-replicationsource-src`));
 });
+
+Deno.test("binding: Backrest refusing RemoveRepo (a plan uses the repo) keeps the finalizer; Retain lets go", async () => {
+  await env(); // the operator
+  const cp = await cluster();
+  const backrest = await startBackrest();
+  try {
+    const ns = await cp.namespace("planned");
+    const repo = await createResticRepo();
+    const id = `planned-${ns}`;
+    await create(
+      ns,
+      secret("s", { RESTIC_REPOSITORY: repo.uri, RESTIC_PASSWORD: repo.password }),
+      replicationSource("src", "s"),
+      binding("b", { url: backrest.url, source: "src", deletionPolicy: "Remove", repo: { idOverride: id } }),
+    );
+    await waitForReason(cp, ns, "b", "Applied");
+    // Someone adds a backup plan for the repo in Backrest (its config file, while it is stopped).
+    await backrest.stop();
+    const configPath = `${backrest.dir}/config.json`;
+    const config = JSON.parse(await Deno.readTextFile(configPath));
+    config.plans = [{ id: "nightly", repo: id, paths: ["/tmp"], schedule: { disabled: true } }];
+    await Deno.writeTextFile(configPath, JSON.stringify(config));
+    await backrest.restart();
+
+    await cp.api("DELETE", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/b`).then((r) =>
+      r.body?.cancel()
+    );
+    const c = await waitForReason(cp, ns, "b", "RemoveFailed");
+    assert.match(c.message, /deletionPolicy to Retain/);
+    const held = await bindingObject(ns, "b") as {
+      metadata?: { finalizers?: string[]; deletionTimestamp?: string };
+    };
+    assert.ok(held.metadata?.deletionTimestamp, "deletion is pending");
+    assert.deepEqual(held.metadata?.finalizers, ["backrest.garethgeorge.com/remove-repo"]);
+    assert.ok(await backrestRepo(backrest, id), "the repo stays in Backrest");
+
+    await cp.json("PATCH", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/b`, {
+      spec: { deletionPolicy: "Retain" },
+    }, { "content-type": "application/merge-patch+json" });
+    await waitUntil("the Binding is gone", async () => {
+      const r = await cp.api("GET", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/b`);
+      await r.body?.cancel();
+      return r.status === 404;
+    }, { timeoutMs: 30_000 });
+    assert.ok(await backrestRepo(backrest, id), "Retain leaves the repo in Backrest");
+  } finally {
+    await backrest.stop();
+  }
+});
+
+Deno.test("binding: a server answering 500 or garbage instead of Connect gets a clear reason and a retry", async () => {
+  const { op } = await env();
+  const cp = await cluster();
+  const ns = await cp.namespace("garbage");
+  const repo = await createResticRepo();
+  const abort = new AbortController();
+  const answers: Record<string, () => Response> = {
+    "500": () =>
+      new Response("upstream exploded", { status: 500, headers: { "content-type": "text/plain" } }),
+    "garbage": () =>
+      new Response(new Uint8Array([0xde, 0xad, 0xbe, 0xef, 0x00, 0xff]), {
+        status: 200,
+        headers: { "content-type": "application/proto" },
+      }),
+  };
+  const servers = Object.entries(answers).map(([name, answer]) => {
+    const hits: string[] = [];
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, signal: abort.signal, onListen: () => {} },
+      (req) => {
+        hits.push(new URL(req.url).pathname);
+        return answer();
+      },
+    );
+    return { name, hits, url: `http://127.0.0.1:${(server.addr as Deno.NetAddr).port}`, server };
+  });
+  try {
+    await create(
+      ns,
+      secret("s", { RESTIC_REPOSITORY: repo.uri, RESTIC_PASSWORD: repo.password }),
+      replicationSource("src", "s"),
+    );
+    for (const s of servers) {
+      await create(
+        ns,
+        binding(s.name, { url: s.url, source: "src", repo: { idOverride: `${s.name}-${ns}` } }),
+      );
+    }
+    // A 500 (a proxy in the way, Backrest crashing) may pass: retried as unreachable. Garbage in a 200 is
+    // not a Backrest we can talk to.
+    const expected: Record<string, string> = {
+      "500": "BackrestUnreachable",
+      "garbage": "BackrestUnsupported",
+    };
+    for (const s of servers) {
+      const c = await waitForReason(cp, ns, s.name, expected[s.name]!);
+      assert.equal(c.status, "False");
+      assert.ok(c.message.length > 0 && !c.message.includes(repo.password));
+      assert.ok(s.hits.length >= 1, `${s.name}: the server was asked`);
+    }
+    assert.ok(!op.logs.some((l) => l.includes(repo.password)), "no password in the logs");
+  } finally {
+    abort.abort();
+    await Promise.all(servers.map((s) => s.server.finished));
+  }
+});
