@@ -22,7 +22,6 @@ import {
   volsyncRefValue,
 } from "../api/mod.ts";
 import type { KubeClient, KubeObject } from "../kube/mod.ts";
-import { isRecord } from "../kube/mod.ts";
 import { type Action, done, type ReconcileContext, type Store } from "../runtime/mod.ts";
 import type { EventSink } from "./binding.ts";
 import { bindingType } from "./resources.ts";
