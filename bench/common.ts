@@ -4,11 +4,12 @@
  * creation in bulk, and result files. Rule: a scenario measures, it never asserts; targets are reported.
  */
 import { type BackrestApi, backrestClient, type BackrestConnection } from "../lib/backrest/mod.ts";
-import { createClient, type KubeClient, kubeconfigConnection, type KubeObject } from "../lib/kube/mod.ts";
+import { createClient, kubeconfigConnection, type KubeObject } from "../lib/kube/mod.ts";
 import { createLogger } from "../lib/observe/mod.ts";
 import { createOperator, type Operator } from "../lib/reconcile/mod.ts";
 import { binding, BINDINGS, cluster, replicationSource, secret } from "../tests/harness/operator.ts";
 import { waitUntil } from "../tests/harness/process.ts";
+import { countingKube, type KubeCounts } from "../tests/harness/kube_counts.ts";
 
 export { BINDINGS };
 
@@ -89,61 +90,6 @@ export async function machine(): Promise<Record<string, unknown>> {
     deno: Deno.version.deno,
     v8: Deno.version.v8,
   };
-}
-
-const WRITE_VERBS = new Set([
-  "create",
-  "update",
-  "patch",
-  "apply",
-  "updateStatus",
-  "patchStatus",
-  "applyStatus",
-  "delete",
-]);
-
-/** Apiserver calls made through a KubeClient, per verb and per verb:resource. */
-export interface KubeCounts {
-  byVerb: Record<string, number>;
-  byVerbResource: Record<string, number>;
-  requests(): number;
-  writes(): number;
-  reset(): void;
-  snapshot(): { requests: number; writes: number; byVerbResource: Record<string, number> };
-}
-
-/** A Proxy over `kube` that counts every call by verb (watches count once, when opened). */
-export function countingKube(kube: KubeClient): { kube: KubeClient; counts: KubeCounts } {
-  const counts: KubeCounts = {
-    byVerb: {},
-    byVerbResource: {},
-    requests: () => Object.values(counts.byVerb).reduce((a, b) => a + b, 0),
-    writes: () =>
-      Object.entries(counts.byVerb).filter(([v]) => WRITE_VERBS.has(v)).reduce((a, [, n]) => a + n, 0),
-    reset() {
-      counts.byVerb = {};
-      counts.byVerbResource = {};
-    },
-    snapshot: () => ({
-      requests: counts.requests(),
-      writes: counts.writes(),
-      byVerbResource: { ...counts.byVerbResource },
-    }),
-  };
-  const proxy = new Proxy(kube, {
-    get(target, prop, receiver) {
-      const value = Reflect.get(target, prop, receiver);
-      if (typeof value !== "function" || typeof prop !== "string") return value;
-      return (...args: unknown[]) => {
-        const type = args[0] as { resource?: string } | undefined;
-        counts.byVerb[prop] = (counts.byVerb[prop] ?? 0) + 1;
-        const key = `${prop}:${type?.resource ?? "?"}`;
-        counts.byVerbResource[key] = (counts.byVerbResource[key] ?? 0) + 1;
-        return value.apply(target, args);
-      };
-    },
-  });
-  return { kube: proxy, counts };
 }
 
 /** One timed Backrest call. */

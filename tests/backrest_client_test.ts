@@ -10,50 +10,12 @@ import { createConnectTransport } from "@connectrpc/connect-web";
 import { Authentication } from "../gen/v1/authentication_pb.ts";
 import { Backrest } from "../gen/v1/service_pb.ts";
 import { Sensitive } from "../lib/api/sensitive.ts";
-import {
-  authFromSecret,
-  backrestClient,
-  BackrestError,
-  type BackrestErrorKind,
-  createBackrestClient,
-  type DesiredRepo,
-  desiredRepo,
-} from "../lib/backrest/mod.ts";
+import { authFromSecret, backrestClient, BackrestError, createBackrestClient } from "../lib/backrest/mod.ts";
 import { createResticRepo, startBackrest } from "./harness/backrest.ts";
 import { freePort, tempDir } from "./harness/process.ts";
+import { rejectsWith as rejects, repoFor } from "./harness/backrest_fixtures.ts";
 
 const enc = new TextEncoder();
-
-function repoFor(
-  id: string,
-  repo: { uri: string; password: string },
-  extra: Record<string, string> = {},
-  flags: string[] = [],
-): DesiredRepo {
-  const data: Record<string, Uint8Array> = {
-    RESTIC_REPOSITORY: enc.encode(repo.uri),
-    RESTIC_PASSWORD: enc.encode(repo.password),
-  };
-  for (const [k, v] of Object.entries(extra)) data[k] = enc.encode(v);
-  return desiredRepo({
-    namespace: "ns",
-    kind: "ReplicationSource",
-    name: "n",
-    secretData: data,
-    settings: { idOverride: id, extraFlags: flags },
-  });
-}
-
-async function rejects(p: Promise<unknown>, kind: BackrestErrorKind): Promise<BackrestError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof BackrestError, `expected BackrestError, got ${e}`);
-    assert.equal(e.kind, kind, e.message);
-    return e;
-  }
-  assert.fail(`expected a BackrestError of kind ${kind}`);
-}
 
 Deno.test("Backrest client against the real server (auth disabled)", async (t) => {
   const backrest = await startBackrest();

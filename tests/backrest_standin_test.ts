@@ -9,51 +9,11 @@ import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
 import type { Config } from "../gen/v1/config_pb.ts";
 import { Backrest } from "../gen/v1/service_pb.ts";
-import {
-  type BackrestApi,
-  backrestClient,
-  BackrestError,
-  type BackrestErrorKind,
-  closeBackrestClients,
-  type DesiredRepo,
-  desiredRepo,
-} from "../lib/backrest/mod.ts";
+import { type BackrestApi, backrestClient, closeBackrestClients } from "../lib/backrest/mod.ts";
 import { createResticRepo, startBackrest } from "./harness/backrest.ts";
 import { startBackrestStandin } from "./harness/backrest_standin.ts";
 import { tempDir } from "./harness/process.ts";
-
-const enc = new TextEncoder();
-
-function repoFor(
-  id: string,
-  repo: { uri: string; password: string },
-  extra: Record<string, string> = {},
-  flags: string[] = [],
-): DesiredRepo {
-  const data: Record<string, Uint8Array> = {
-    RESTIC_REPOSITORY: enc.encode(repo.uri),
-    RESTIC_PASSWORD: enc.encode(repo.password),
-  };
-  for (const [k, v] of Object.entries(extra)) data[k] = enc.encode(v);
-  return desiredRepo({
-    namespace: "ns",
-    kind: "ReplicationSource",
-    name: "n",
-    secretData: data,
-    settings: { idOverride: id, extraFlags: flags },
-  });
-}
-
-async function rejects(p: Promise<unknown>, kind: BackrestErrorKind): Promise<BackrestError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof BackrestError, `expected BackrestError, got ${e}`);
-    assert.equal(e.kind, kind, e.message);
-    return e;
-  }
-  assert.fail(`expected a BackrestError of kind ${kind}`);
-}
+import { rejectsWith as rejects, repoFor } from "./harness/backrest_fixtures.ts";
 
 interface Target {
   url: string;

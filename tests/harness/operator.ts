@@ -9,6 +9,7 @@ import { createLogger, createRuntimeMetrics, type RuntimeMetrics } from "../../l
 import type { BackrestApi, BackrestConnection } from "../../lib/backrest/mod.ts";
 import { createOperator, type Operator } from "../../lib/reconcile/mod.ts";
 import { type ControlPlane, controlPlane } from "./control_plane.ts";
+import { countingKube, type RecordedWrite } from "./kube_counts.ts";
 import { waitUntil } from "./process.ts";
 
 const CRD_FILES = [
@@ -30,22 +31,7 @@ export function cluster(): Promise<ControlPlane> {
   return installed;
 }
 
-const WRITE_VERBS = new Set([
-  "create",
-  "update",
-  "patch",
-  "apply",
-  "updateStatus",
-  "patchStatus",
-  "applyStatus",
-  "delete",
-]);
-
-/** One write the operator made through its Kubernetes client. */
-export interface RecordedWrite {
-  verb: string;
-  args: unknown[];
-}
+export type { RecordedWrite };
 
 export interface RunningOperator {
   readonly operator: Operator;
@@ -78,21 +64,8 @@ export async function startOperator(opts: StartOptions = {}): Promise<RunningOpe
   const connection: Connection = await kubeconfigConnection({
     path: opts.kubeconfigPath ?? cp.kubeconfigPath,
   });
-  const client = createClient(connection);
-  const writes: RecordedWrite[] = [];
-  // Every write the operator makes, recorded (verb, object, body) so tests can count them.
-  const kube = new Proxy(client, {
-    get(target, prop, receiver) {
-      const value = Reflect.get(target, prop, receiver);
-      if (typeof value !== "function") return value;
-      // Methods run on the real client (it keeps private fields), never on the proxy.
-      if (!WRITE_VERBS.has(String(prop))) return value.bind(target);
-      return (...args: unknown[]) => {
-        writes.push({ verb: String(prop), args });
-        return value.apply(target, args);
-      };
-    },
-  });
+  // Every write the operator makes is recorded, so tests can count them.
+  const { kube, writes } = countingKube(createClient(connection));
   const logs: string[] = [];
   const logger = createLogger({ level: "debug", format: "json", write: (line) => logs.push(line) });
   const metrics = createRuntimeMetrics();
