@@ -8,6 +8,7 @@
  */
 // deno-lint-ignore-file no-explicit-any -- headline() reads the loosely shaped result JSON
 import { loadAverage, machine, say, type ScenarioResult, writeResult } from "./common.ts";
+import { renderChart } from "./chart.ts";
 import { autoBinding } from "./scenarios/auto_binding.ts";
 import { churn } from "./scenarios/churn.ts";
 import { coldStart, type ColdStartRun } from "./scenarios/cold_start.ts";
@@ -172,6 +173,10 @@ for (const file of files) {
   };
 }
 await writeResult("summary", { machine: host, scenarios: rows });
+await Deno.writeTextFile(
+  new URL("./results/chart.svg", import.meta.url),
+  await renderChart(new URL("./results", import.meta.url).pathname),
+);
 
 function headline(r: ScenarioResult): Record<string, unknown> {
   const res = r.results as Record<string, any>;
