@@ -339,6 +339,11 @@ const BAD_BINDINGS: [string, unknown, RegExp][] = [
     { ...MINIMAL_SPEC, backrest: { url: "backrest.backups.svc:9898" } },
     /spec\.backrest\.url/,
   ],
+  [
+    "URL with credentials",
+    { ...MINIMAL_SPEC, backrest: { url: "http://admin:secret@backrest:9898" } },
+    /spec\.backrest\.url.*must not carry credentials/,
+  ],
   ["missing URL", { source: MINIMAL_SPEC.source, backrest: {} }, /spec\.backrest\.url.*Required/],
   [
     "unknown source kind",

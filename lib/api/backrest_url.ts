@@ -16,6 +16,9 @@ export function backrestURLProblem(url: string): string | undefined {
   if ((parsed.protocol !== "http:" && parsed.protocol !== "https:") || parsed.hostname === "") {
     return "must be an absolute http:// or https:// URL with a host";
   }
+  if (parsed.username !== "" || parsed.password !== "") {
+    return "must not carry credentials (user:password@); put them in a Secret named by authRef";
+  }
   return undefined;
 }
 

@@ -7,7 +7,18 @@ Deno.test("backrestURLProblem() accepts absolute http(s) URLs only", () => {
   ) {
     assert.equal(backrestURLProblem(ok), undefined, ok);
   }
-  for (const bad of ["ftp://b:21", "backrest:9898", "/relative", "", "file:///etc/passwd", "http://"]) {
+  for (
+    const bad of [
+      "ftp://b:21",
+      "backrest:9898",
+      "/relative",
+      "",
+      "file:///etc/passwd",
+      "http://",
+      "http://admin:secret@backrest:9898",
+      "https://token@b.example/",
+    ]
+  ) {
     assert.notEqual(backrestURLProblem(bad), undefined, bad);
   }
 });
