@@ -565,3 +565,47 @@ Deno.test("binding: a server answering 500 or garbage instead of Connect gets a 
     await Promise.all(servers.map((s) => s.server.finished));
   }
 });
+
+Deno.test("binding: switching from the Go prototype: its Binding and Backrest entry are taken over, no duplicate", async () => {
+  const { backrest } = await env();
+  const cp = await cluster();
+  const ns = await cp.namespace("migrate");
+  const repo = await createResticRepo();
+  const id = `volsync-${ns}-replicationsource-app-data`;
+  // What the prototype left behind: the repo registered under its default id...
+  const add = await fetch(`${backrest.url}/v1.Backrest/AddRepo`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ repo: { id, uri: repo.uri, password: repo.password, autoUnlock: true } }),
+  });
+  assert.equal(add.status, 200, await add.text());
+  // ...and a Binding (the seed README's sample) with the prototype's status.
+  await create(
+    ns,
+    secret("restic", { RESTIC_REPOSITORY: repo.uri, RESTIC_PASSWORD: repo.password }),
+    replicationSource("app-data", "restic"),
+    binding("my-app", { url: backrest.url, source: "app-data", repo: { autoUnlock: true } }),
+  );
+  // The operator may already be at it; the prototype's status is written as it would have been.
+  await cp.json("PATCH", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/my-app/status`, {
+    status: {
+      observedGeneration: 1,
+      resolvedRepositorySecret: "restic",
+      lastAppliedInputHash: "0f".repeat(32),
+      conditions: [{
+        type: "Ready",
+        status: "True",
+        reason: "Applied",
+        message: "Applied",
+        lastTransitionTime: "2026-01-01T00:00:00Z",
+      }],
+    },
+  }, { "content-type": "application/merge-patch+json" });
+  await waitUntil("taken over", async () => {
+    const s = (await bindingObject(ns, "my-app")).status;
+    return s.repoId === id && s.lastAppliedInputHash !== "0f".repeat(32);
+  }, { timeoutMs: 30_000 });
+  const config = await backrest.getConfig();
+  assert.equal(config.repos.filter((r) => r.uri === repo.uri).length, 1, "one Backrest entry for the repo");
+  assert.equal(config.repos.find((r) => r.id === id)?.autoUnlock, true);
+});
