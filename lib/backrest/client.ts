@@ -7,13 +7,14 @@
  * would misread our bytes. Clients are pooled per (url, auth, CA) by `backrestClient()`.
  */
 
-import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { create, type DescMethodUnary, type MessageInitShape } from "@bufbuild/protobuf";
+import { EmptySchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { createHash } from "node:crypto";
 import { type Repo, RepoSchema } from "../../gen/v1/config_pb.ts";
 import { Authentication } from "../../gen/v1/authentication_pb.ts";
-import { Backrest, DoRepoTaskRequest_Task } from "../../gen/v1/service_pb.ts";
+import { AddRepoRequestSchema, Backrest, DoRepoTaskRequest_Task } from "../../gen/v1/service_pb.ts";
 import { authFingerprint, authSecrets, type BackrestAuth, basicHeader } from "./auth.ts";
 import type { DesiredRepo } from "./desired_repo.ts";
 import { BackrestError, classify, codeName, scrub } from "./errors.ts";
@@ -71,6 +72,16 @@ const TASKS: Record<RepoTask, DoRepoTaskRequest_Task> = {
   stats: DoRepoTaskRequest_Task.STATS,
   unlock: DoRepoTaskRequest_Task.UNLOCK,
   forget: DoRepoTaskRequest_Task.FORGET,
+};
+
+/**
+ * AddRepo with its answer read as `google.protobuf.Empty`: same path and request, but the Config it returns
+ * (every repo, passwords included) is skipped on the wire instead of decoded, which keeps AddRepo O(1) for
+ * us however many repos Backrest holds.
+ */
+const ADD_REPO_DISCARDING: DescMethodUnary<typeof AddRepoRequestSchema, typeof EmptySchema> = {
+  ...Backrest.method.addRepo,
+  output: EmptySchema,
 };
 
 /** The request builder: the only place repo secrets are revealed. */
@@ -209,6 +220,8 @@ export function createBackrestClient(conn: BackrestConnection): BackrestApi & { 
     useBinaryFormat: true,
     fetch: fetchImpl,
     interceptors: [authInterceptor],
+    // Nothing we read needs unknown fields; skipping them is what makes ADD_REPO_DISCARDING cheap.
+    binaryOptions: { readUnknownFields: false },
   });
   const rpc = createClient(Backrest, transport);
 
@@ -323,8 +336,12 @@ export function createBackrestClient(conn: BackrestConnection): BackrestApi & { 
       const secrets = repoSecrets(repo);
       await call("AddRepo", opts, secrets, async () => {
         await probe(opts);
-        // The answer is the whole config with every repo's password: dropped unread.
-        await rpc.addRepo({ repo: toWireRepo(repo) }, callOpts(opts));
+        // The answer is the whole config with every repo's password: read as Empty, so it is skipped
+        // field by field and never decoded (it grows with every repo Backrest holds).
+        const o = callOpts(opts);
+        await transport.unary(ADD_REPO_DISCARDING, o.signal, o.timeoutMs, undefined, {
+          repo: toWireRepo(repo),
+        });
       });
     },
     async removeRepo(id, opts) {
