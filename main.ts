@@ -8,6 +8,9 @@ import { OptionsError, parseOptions, usage } from "./lib/options.ts";
 import { createOperator } from "./lib/reconcile/mod.ts";
 import { VERSION } from "./lib/version.ts";
 
+/** How long a shutdown may take before the process exits anyway (below the default 30 s grace period). */
+const SHUTDOWN_BOUND_MS = 25_000;
+
 function fail(message: string, code: number): never {
   // deno-lint-ignore no-console -- the one place that talks to a terminal before the logger exists
   console.error(`backrest-volsync-operator: ${message}`);
@@ -44,8 +47,18 @@ async function main(args: string[]): Promise<number> {
   const stop = new AbortController();
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
     Deno.addSignalListener(signal, () => {
-      if (!stop.signal.aborted) log.info("Shutting down", { signal });
+      if (stop.signal.aborted) return;
+      log.info("Shutting down", { signal });
       stop.abort();
+      // In-flight reconciles get a bounded drain; should anything still hang, leave before the kubelet's
+      // SIGKILL (30 s grace by default) so the exit is ours and logged. The Lease then simply expires.
+      setTimeout(() => {
+        log.error(
+          "Shutdown did not finish in time; exiting",
+          new Error(`still running after ${SHUTDOWN_BOUND_MS} ms`),
+        );
+        Deno.exit(1);
+      }, SHUTDOWN_BOUND_MS);
     });
   }
   let identity = Deno.env.get("POD_NAME") ?? "";

@@ -89,10 +89,20 @@ class FetchClient implements KubeClient {
   async #request(spec: RequestSpec): Promise<Response> {
     const what = `${spec.method} ${spec.path}`;
     for (let attempt = 0;; attempt++) {
-      const timeout = new AbortController();
+      // One controller per request, fed by the caller's signal and our timer. Not AbortSignal.any(): a
+      // composite signal is only weakly held by its sources, so a long-lived watch could lose it to GC and
+      // then ignore the caller's abort (seen as a shutdown that never finished).
+      const abort = new AbortController();
       const timeoutMs = spec.timeoutMs ?? this.#timeoutMs;
-      const timer = setTimeout(() => timeout.abort(), timeoutMs);
-      const signal = spec.signal ? AbortSignal.any([spec.signal, timeout.signal]) : timeout.signal;
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        abort.abort(new DOMException(`${what}: no answer within ${timeoutMs} ms`, "TimeoutError"));
+      }, timeoutMs);
+      const onCallerAbort = () => abort.abort(spec.signal?.reason);
+      if (spec.signal?.aborted) onCallerAbort();
+      else spec.signal?.addEventListener("abort", onCallerAbort, { once: true });
+      const signal = abort.signal;
       let res: Response;
       try {
         const { client, headers } = await this.#conn.prepare();
@@ -120,7 +130,7 @@ class FetchClient implements KubeClient {
         }
       } catch (e) {
         if (spec.signal?.aborted) throw spec.signal.reason;
-        if (timeout.signal.aborted) {
+        if (timedOut) {
           throw new KubeError(0, "Timeout", `${what}: no answer within ${timeoutMs} ms`, { cause: e });
         }
         throw new KubeError(0, "NetworkError", `${what}: ${e instanceof Error ? e.message : String(e)}`, {
@@ -128,6 +138,9 @@ class FetchClient implements KubeClient {
         });
       } finally {
         clearTimeout(timer); // for watches the headers have arrived; the caller's watchdog takes over
+        // A watch keeps listening (the caller's abort must end its body); anything else is finished here,
+        // and a long-lived caller signal must not collect one listener per request.
+        if (!spec.streaming) spec.signal?.removeEventListener("abort", onCallerAbort);
       }
       if (res.ok) return res;
       const text = await res.text().catch(() => "");

@@ -172,6 +172,8 @@ export function createOperator(o: OperatorOptions): Operator {
     metrics: o.metrics,
     // A failed AddRepo runs restic on the Backrest server: retry from 1 s, doubling up to 5 min.
     queue: { baseDelayMs: 1000, maxDelayMs: 300_000 },
+    // In-flight AddRepo calls get 15 s on shutdown, so the Lease is released within main.ts's bound.
+    shutdownTimeoutMs: 15_000,
   });
 
   const autoBinding = new Controller({

@@ -102,8 +102,12 @@ export interface WatcherStats {
 
 class Expired extends Error {}
 
-/** Lists and watches until `signal` aborts. Resolves once stopped; never rejects. */
-export async function runWatcher<T extends KubeObject>(
+/**
+ * Lists and watches until `signal` aborts. Resolves once stopped; never rejects. Shutdown does not wait
+ * for the HTTP stream to wind down: under load a watch body was seen to outlive its aborted request, and a
+ * stuck stream must not hold the operator past its termination grace period.
+ */
+export function runWatcher<T extends KubeObject>(
   options: WatcherOptions<T>,
   signal: AbortSignal,
   stats: WatcherStats = {
@@ -114,6 +118,18 @@ export async function runWatcher<T extends KubeObject>(
     errors: 0,
     resourceVersion: undefined,
   },
+): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  const stopped = new Promise<void>((resolve) =>
+    signal.addEventListener("abort", () => resolve(), { once: true })
+  );
+  return Promise.race([watchLoop(options, signal, stats), stopped]);
+}
+
+async function watchLoop<T extends KubeObject>(
+  options: WatcherOptions<T>,
+  signal: AbortSignal,
+  stats: WatcherStats,
 ): Promise<void> {
   const clock = options.clock ?? systemClock;
   const random = options.random ?? Math.random;
