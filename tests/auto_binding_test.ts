@@ -17,6 +17,7 @@ import {
   replicationSource,
   type RunningOperator,
   secret,
+  settled,
   startOperator,
   waitForReason,
 } from "./harness/operator.ts";
@@ -132,17 +133,6 @@ async function waitGone(ns: string, name: string, timeoutMs = 20_000) {
   await waitUntil(`Binding ${ns}/${name} gone`, async () => (await getBinding(ns, name)) === undefined, {
     timeoutMs,
   });
-}
-
-/** Waits until the operator's queues stay empty for a few polls in a row. */
-async function settled(op: RunningOperator) {
-  const { autoBinding, binding } = op.operator.controllers;
-  let calm = 0;
-  await waitUntil("operator queues settled", () => {
-    const idle = [autoBinding, binding].every((c) => c.queue.length === 0 && c.queue.inFlight === 0);
-    calm = idle ? calm + 1 : 0;
-    return Promise.resolve(calm >= 4);
-  }, { timeoutMs: 20_000, intervalMs: 50 });
 }
 
 async function annotate(ns: string, kind: string, name: string, value: string | null) {

@@ -7,8 +7,9 @@
  * touched. The only test file that writes /var/run/secrets/kubernetes.io/serviceaccount.
  */
 import assert from "node:assert/strict";
-import { createResticRepo, startBackrest } from "./harness/backrest.ts";
-import { binding, BINDINGS, cluster, replicationSource, secret, waitForReason } from "./harness/operator.ts";
+import { applySampleBinding } from "./harness/scenario.ts";
+import { startBackrest } from "./harness/backrest.ts";
+import { BINDINGS, cluster } from "./harness/operator.ts";
 import {
   auditViolations,
   forbiddenLines,
@@ -64,19 +65,7 @@ Deno.test("e2e in-cluster: the compile task's permission set and the shipped RBA
       await t.step(
         "a Binding with a VolSync ReplicationSource and its restic Secret becomes Ready",
         async () => {
-          const repo = await createResticRepo();
-          for (
-            const obj of [
-              secret("restic", { RESTIC_REPOSITORY: repo.uri, RESTIC_PASSWORD: repo.password }),
-              replicationSource("data", "restic"),
-              binding("app", { url: backrest.url, source: "data" }),
-            ]
-          ) await cp.apply(JSON.stringify(obj), appNs);
-          const ready = await waitForReason(cp, appNs, "app", "Applied", 60_000);
-          assert.equal(ready.status, "True");
-          const id = `volsync-${appNs}-replicationsource-data`;
-          const stored = (await backrest.getConfig()).repos.find((r) => r.id === id);
-          assert.equal(stored?.uri, repo.uri);
+          await applySampleBinding(backrest, appNs);
           const b = await cp.json("GET", `${BINDINGS}/namespaces/${appNs}/backrestvolsyncbindings/app`) as {
             status: { conditions: { type: string; status: string }[] };
           };

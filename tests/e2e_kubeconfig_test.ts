@@ -4,8 +4,9 @@
  * process stops cleanly; `--help` and a bad flag behave as a command-line tool should.
  */
 import assert from "node:assert/strict";
-import { createResticRepo, startBackrest } from "./harness/backrest.ts";
-import { binding, cluster, replicationSource, secret, waitForReason } from "./harness/operator.ts";
+import { applySampleBinding } from "./harness/scenario.ts";
+import { startBackrest } from "./harness/backrest.ts";
+import { cluster } from "./harness/operator.ts";
 import {
   forbiddenLines,
   permissionErrors,
@@ -26,18 +27,7 @@ Deno.test("e2e kubeconfig: the start task's flags with --kubeconfig run a Bindin
     args: ["--kubeconfig", cp.kubeconfigPath, `--operator-config-namespace=${opNs}`],
   });
   try {
-    const repo = await createResticRepo();
-    for (
-      const obj of [
-        secret("restic", { RESTIC_REPOSITORY: repo.uri, RESTIC_PASSWORD: repo.password }),
-        replicationSource("data", "restic"),
-        binding("app", { url: backrest.url, source: "data" }),
-      ]
-    ) await cp.apply(JSON.stringify(obj), appNs);
-    const ready = await waitForReason(cp, appNs, "app", "Applied", 60_000);
-    assert.equal(ready.status, "True");
-    const id = `volsync-${appNs}-replicationsource-data`;
-    assert.equal((await backrest.getConfig()).repos.find((r) => r.id === id)?.uri, repo.uri);
+    await applySampleBinding(backrest, appNs);
     const lease = await cp.json(
       "GET",
       `/apis/coordination.k8s.io/v1/namespaces/${opNs}/leases/backrest-volsync-operator.backrest.garethgeorge.com`,

@@ -14,6 +14,7 @@ import {
   replicationSource,
   type RunningOperator,
   secret,
+  settled,
   startOperator,
   waitForReason,
 } from "./harness/operator.ts";
@@ -103,17 +104,6 @@ async function bindingStatus(ns: string, name: string): Promise<number> {
   const res = await cp.api("GET", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/${name}`);
   await res.body?.cancel();
   return res.status;
-}
-
-/** Waits until the operator's queues are empty for a few polls in a row. */
-async function settled(op: RunningOperator) {
-  const { autoBinding, binding } = op.operator.controllers;
-  let calm = 0;
-  await waitUntil("operator queues settled", () => {
-    const idle = [autoBinding, binding].every((c) => c.queue.length === 0 && c.queue.inFlight === 0);
-    calm = idle ? calm + 1 : 0;
-    return Promise.resolve(calm >= 4);
-  }, { timeoutMs: 20_000, intervalMs: 50 });
 }
 
 async function backrestHas(backrest: BackrestInstance, id: string): Promise<boolean> {

@@ -201,3 +201,14 @@ export async function waitForReason(
   });
   return last!;
 }
+
+/** Waits until the operator's Binding and auto-binding queues stay empty for a few polls in a row. */
+export async function settled(op: RunningOperator): Promise<void> {
+  const { autoBinding, binding } = op.operator.controllers;
+  let calm = 0;
+  await waitUntil("operator queues settled", () => {
+    const idle = [autoBinding, binding].every((c) => c.queue.length === 0 && c.queue.inFlight === 0);
+    calm = idle ? calm + 1 : 0;
+    return Promise.resolve(calm >= 4);
+  }, { timeoutMs: 20_000, intervalMs: 50 });
+}

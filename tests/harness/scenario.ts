@@ -67,3 +67,28 @@ export async function assertConverged(
     assert.deepEqual(held[0]!.env, d.env);
   }
 }
+
+/**
+ * The sample flow the end-to-end suites drive: a restic Secret over a real repository, a
+ * ReplicationSource `data` and a Binding `app` in `ns`; waits until the Binding is Applied and checks that
+ * Backrest holds the repo under the prototype's id. Returns that id and the repository.
+ */
+export async function applySampleBinding(
+  backrest: BackrestInstance,
+  ns: string,
+): Promise<{ id: string; repo: { uri: string; password: string } }> {
+  const cp = await cluster();
+  const repo = await createResticRepo();
+  for (
+    const obj of [
+      secret("restic", { RESTIC_REPOSITORY: repo.uri, RESTIC_PASSWORD: repo.password }),
+      replicationSource("data", "restic"),
+      binding("app", { url: backrest.url, source: "data" }),
+    ]
+  ) await cp.apply(JSON.stringify(obj), ns);
+  const ready = await waitForReason(cp, ns, "app", "Applied", 60_000);
+  assert.equal(ready.status, "True");
+  const id = `volsync-${ns}-replicationsource-data`;
+  assert.equal((await backrest.getConfig()).repos.find((r) => r.id === id)?.uri, repo.uri);
+  return { id, repo };
+}
