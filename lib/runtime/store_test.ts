@@ -53,3 +53,23 @@ Deno.test("store: replace yields only the differences, scoped to a namespace", (
   assert.deepEqual(s.replace([]).map((c) => c.type), ["delete", "delete"]);
   assert.equal(s.size, 0);
 });
+
+Deno.test("store: an index value shared by one, three, then one key again, and a value yielded twice", () => {
+  const twice = (o: KubeObject): string[] => [...bySecret(o), ...bySecret(o)];
+  const s = new MemoryStore<KubeObject>({ secret: bySecret, twice });
+  s.upsert(obj("n", "a", "1", "s"));
+  assert.deepEqual(s.keysByIndex("twice", "n/s"), ["n/a"]);
+  s.upsert(obj("n", "b", "1", "s"));
+  s.upsert(obj("n", "c", "1", "s"));
+  assert.deepEqual(s.keysByIndex("secret", "n/s").sort(), ["n/a", "n/b", "n/c"]);
+  s.delete(obj("n", "a", "2"));
+  s.upsert(obj("n", "b", "2", "other"));
+  assert.deepEqual(s.keysByIndex("secret", "n/s"), ["n/c"]);
+  assert.deepEqual(s.keysByIndex("twice", "n/s"), ["n/c"]);
+  assert.deepEqual(s.keysByIndex("secret", "n/other"), ["n/b"]);
+  s.upsert(obj("n", "c", "2"));
+  assert.deepEqual(s.keysByIndex("secret", "n/s"), []);
+  assert.deepEqual(s.keysByIndex("twice", "n/s"), []);
+  s.upsert(obj("n", "d", "1", "s"));
+  assert.deepEqual(s.byIndex("twice", "n/s").map((o) => o.metadata.name), ["d"]);
+});
