@@ -15,8 +15,9 @@ import {
 } from "../kube/mod.ts";
 import type { Logger, RuntimeMetrics } from "../observe/mod.ts";
 import {
+  compactObject,
   Controller,
-  dropManagedFields,
+  identityOnly,
   type Informer,
   type InformerEvent,
   informerFor,
@@ -84,14 +85,14 @@ export interface Operator {
  * the sync status), so mover logs and the rest of large specs never sit in memory.
  */
 export function slimVolSync(obj: KubeObject): KubeObject {
-  const { managedFields: _m, ...metadata } = obj.metadata;
+  const { metadata, apiVersion, kind } = compactObject(obj);
   const spec = isRecord(obj.spec) ? obj.spec : {};
   const restic = isRecord(spec.restic) ? spec.restic : undefined;
   const status = isRecord(obj.status) ? obj.status : {};
   const mover = isRecord(status.latestMoverStatus) ? status.latestMoverStatus : undefined;
   return {
-    ...(obj.apiVersion ? { apiVersion: obj.apiVersion } : {}),
-    ...(obj.kind ? { kind: obj.kind } : {}),
+    ...(apiVersion ? { apiVersion } : {}),
+    ...(kind ? { kind } : {}),
     metadata,
     spec: restic ? { restic: { repository: restic.repository, customCA: restic.customCA } } : {},
     status: {
@@ -112,7 +113,7 @@ export function createOperator(o: OperatorOptions): Operator {
   const bindings = informerFor(o.kube, bindingType, {
     ...common,
     indexers: { ...bindingIndexers, ...managedBindingIndexers },
-    transform: dropManagedFields,
+    transform: compactObject,
   });
   const sources = informerFor(o.kube, replicationSourceType, {
     ...common,
@@ -129,12 +130,16 @@ export function createOperator(o: OperatorOptions): Operator {
   const secretNamespaces = namespaces.length > 0
     ? [...new Set([...namespaces, o.configNamespace])]
     : namespaces;
-  const secretMeta = metadataInformerFor(o.kube, secrets, { namespaces: secretNamespaces, logger: log });
+  const secretMeta = metadataInformerFor(o.kube, secrets, {
+    namespaces: secretNamespaces,
+    logger: log,
+    transform: identityOnly,
+  });
   const configs = informerFor(o.kube, operatorConfigType, {
     namespaces: [o.configNamespace],
     fieldSelector: `metadata.name=${o.configName}`,
     logger: log,
-    transform: dropManagedFields,
+    transform: compactObject,
   });
 
   const settings = new SettingsHolder(o.configNamespace, o.configName);

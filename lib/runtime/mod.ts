@@ -11,6 +11,7 @@ export { type Clock, FakeClock, settle, sleep, systemClock, timeoutSignal } from
 export { type BackoffOptions, exponentialBackoff, TokenBucket } from "./rate_limit.ts";
 export { type QueueMetrics, WorkQueue, type WorkQueueOptions } from "./queue.ts";
 export { type IndexFunc, MemoryStore, type Store, type StoreChange } from "./store.ts";
+export { compactObject, identityOnly, intern } from "./intern.ts";
 export {
   type ListWatch,
   listWatch,
