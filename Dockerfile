@@ -39,6 +39,9 @@ RUN set -eu; \
 # glibc and libgcc are what the Deno runtime needs; `nonroot` runs as uid/gid 65532.
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /src/dist/backrest-volsync-operator /backrest-volsync-operator
+# glibc malloc: two arenas, and large buffers (list and watch bodies) returned to the kernel when freed.
+# Measured at 5 000 Bindings (bench/results/memory.json): about 15 MB less resident memory.
+ENV MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072 MALLOC_TRIM_THRESHOLD_=131072
 USER 65532:65532
 EXPOSE 8080 8081
 ENTRYPOINT ["/backrest-volsync-operator"]

@@ -28,11 +28,13 @@ interface Lease {
 
 Deno.test("e2e in-cluster: the compile task's permission set and the shipped RBAC run a Binding to Ready", async (t) => {
   const run = taskFlags("run");
-  await t.step("the run task carries exactly the compile task's permission flags", () => {
-    const permission = /^(-P|--permission-set|--allow-|--deny-|--ignore-env|-A$)/;
-    const compile = taskFlags("compile").filter((f) => permission.test(f));
-    assert.deepEqual(run, ["-P=operator"]);
+  await t.step("the run task carries exactly the compile task's permission and V8 flags", () => {
+    const runtime = /^(-P|--permission-set|--allow-|--deny-|--ignore-env|-A$|--v8-flags)/;
+    const compile = taskFlags("compile").filter((f) => runtime.test(f));
+    assert.deepEqual(run, ["-P=operator", "--v8-flags=--max-semi-space-size=1,--memory-saver-mode"]);
     assert.deepEqual(compile, run);
+    const local = ["--allow-read", "--allow-env", "--allow-run"];
+    assert.deepEqual(taskFlags("start").filter((f) => !local.includes(f)), run, "start = run + local access");
   });
 
   const cp = await cluster();

@@ -5,6 +5,7 @@
  * context (.dockerignore) that holds every local module main.ts imports.
  */
 import assert from "node:assert/strict";
+import { imageEnv } from "./harness/operator_process.ts";
 import { ok, ROOT, run } from "./packaging_support.ts";
 
 const dockerfile = await Deno.readTextFile(`${ROOT}/Dockerfile`);
@@ -27,7 +28,7 @@ Deno.test("image: the binary is built by the compile task of deno.json (one defi
   assert.equal(typeof command, "string");
   assert.match(
     String(command),
-    /^deno compile -P=operator --no-code-cache --output dist\/backrest-volsync-operator main\.ts$/,
+    /^deno compile -P=operator --v8-flags=[^ ]+ --no-code-cache --output dist\/backrest-volsync-operator main\.ts$/,
   );
   assert.ok(instructions.some((l) => l.includes(".tasks.compile.command")), "the Dockerfile reads the task");
   assert.ok(instructions.some((l) => l.includes("deno install --frozen")), "the lock file is enforced");
@@ -47,6 +48,12 @@ Deno.test("image: the final stage is distroless cc, non-root, exec-form entrypoi
       l === "COPY --from=build /src/dist/backrest-volsync-operator /backrest-volsync-operator"
     ),
   );
+  // The malloc tuning the memory benchmark measured; operator processes in tests run with it too.
+  assert.deepEqual(imageEnv(), {
+    MALLOC_ARENA_MAX: "2",
+    MALLOC_MMAP_THRESHOLD_: "131072",
+    MALLOC_TRIM_THRESHOLD_: "131072",
+  });
 });
 
 Deno.test("image: .dockerignore lets in every local module main.ts loads, and no tests", async () => {

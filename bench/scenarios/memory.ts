@@ -1,14 +1,16 @@
 /**
- * (d) memory of the operator as a SEPARATE process running the real `main.ts` with the production
- * permission set (`-P=operator`) in in-cluster mode (a ServiceAccount token and CA mounted on a private
+ * (d) memory of the operator as a SEPARATE process running the real `main.ts` with the run task's flags
+ * (the compile task's permission set and V8 flags) and the image's ENV (malloc tuning), in-cluster mode (a ServiceAccount token and CA mounted on a private
  * tmpfs over /run inside `unshare -m`, so @kubernetes/client-node is never loaded, as in a pod), with
  * 5 000 unrelated Secrets in the watched namespace, at 0 and 1 000 Bindings (5 000 with BENCH_MEM_MAX).
- * Resident memory from /proc/<pid>/status (VmRSS); heap used after a forced GC through the V8 inspector
+ * Resident memory from /proc/<pid>/status (VmRSS, split into RssAnon: heap and native allocations, and
+ * RssFile: pages of the executable, here the whole `deno` CLI rather than the smaller `denort`); heap used after a forced GC through the V8 inspector
  * (`HeapProfiler.collectGarbage`, `Runtime.getHeapUsage`). The Bindings point at a stand-in served by
  * this bench process.
  */
 import { startBackrestStandin } from "../../tests/harness/backrest_standin.ts";
 import { cluster } from "../../tests/harness/operator.ts";
+import { imageEnv, taskFlags } from "../../tests/harness/operator_process.ts";
 import { freePort, spawn, tempDir, waitUntil } from "../../tests/harness/process.ts";
 import {
   BINDINGS,
@@ -21,10 +23,13 @@ import {
   sleep,
 } from "../common.ts";
 
-function vmRss(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(Deno.readTextFileSync(`/proc/${pid}/status`));
+/** A `kB` line of /proc/<pid>/status in MB (VmRSS: all resident; RssAnon: heap and native allocations;
+ * RssFile: mapped pages of the executable and libraries). */
+function status(pid: number, field = "VmRSS"): number {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(Deno.readTextFileSync(`/proc/${pid}/status`));
   return m ? Math.round(Number(m[1]) / 1024 * 10) / 10 : NaN;
 }
+const vmRss = (pid: number) => status(pid);
 
 async function inspector(port: number) {
   const list = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json() as {
@@ -37,9 +42,16 @@ async function inspector(port: number) {
   });
   let id = 0;
   const waiting = new Map<number, (v: Record<string, unknown>) => void>();
+  const chunks: string[] = [];
   ws.onmessage = (e) => {
-    const msg = JSON.parse(String(e.data)) as { id?: number; result?: Record<string, unknown> };
+    const msg = JSON.parse(String(e.data)) as {
+      id?: number;
+      result?: Record<string, unknown>;
+      method?: string;
+      params?: { chunk?: string };
+    };
     if (msg.id !== undefined) waiting.get(msg.id)?.(msg.result ?? {});
+    else if (msg.method === "HeapProfiler.addHeapSnapshotChunk") chunks.push(msg.params?.chunk ?? "");
   };
   const call = (method: string) =>
     new Promise<Record<string, unknown>>((resolve) => {
@@ -47,7 +59,13 @@ async function inspector(port: number) {
       waiting.set(n, resolve);
       ws.send(JSON.stringify({ id: n, method }));
     });
-  return { call, close: () => ws.close() };
+  /** Writes a .heapsnapshot (for Chrome DevTools) of the operator to `path`. */
+  const snapshot = async (path: string) => {
+    chunks.length = 0;
+    await call("HeapProfiler.takeHeapSnapshot");
+    await Deno.writeTextFile(path, chunks.join(""));
+  };
+  return { call, snapshot, close: () => ws.close() };
 }
 
 export async function memory(max = Number(Deno.env.get("BENCH_MEM_MAX") ?? 1000)): Promise<ScenarioResult> {
@@ -84,7 +102,9 @@ export async function memory(max = Number(Deno.env.get("BENCH_MEM_MAX") ?? 1000)
     "mount -t tmpfs none /run",
     "mkdir -p /run/secrets/kubernetes.io/serviceaccount",
     `cp ${sa}/token ${sa}/ca.crt ${sa}/namespace /run/secrets/kubernetes.io/serviceaccount/`,
-    `exec ${deno} run -P=operator ${withInspector ? `--inspect=127.0.0.1:${inspectPort} ` : ""}main.ts ` +
+    `exec ${deno} run ${taskFlags("run").join(" ")} ${
+      withInspector ? `--inspect=127.0.0.1:${inspectPort} ` : ""
+    }main.ts ` +
     "--leader-elect=false " +
     `--namespace=${ns} --operator-config-namespace=${ns} --metrics-bind-address=0 ` +
     `--health-probe-bind-address=127.0.0.1:${probePort} --log-level=error`,
@@ -93,7 +113,11 @@ export async function memory(max = Number(Deno.env.get("BENCH_MEM_MAX") ?? 1000)
   const proc = await spawn("operator", "unshare", {
     args: ["-m", "sh", "-c", script],
     cwd: root,
-    env: { KUBERNETES_SERVICE_HOST: "127.0.0.1", KUBERNETES_SERVICE_PORT: new URL(cp.server).port },
+    env: {
+      ...imageEnv(),
+      KUBERNETES_SERVICE_HOST: "127.0.0.1",
+      KUBERNETES_SERVICE_PORT: new URL(cp.server).port,
+    },
     logDir,
   });
   const pid = proc.child.pid;
@@ -114,6 +138,8 @@ export async function memory(max = Number(Deno.env.get("BENCH_MEM_MAX") ?? 1000)
         bindings,
         unrelatedSecrets: unrelated,
         rssMB,
+        rssAnonMB: status(pid, "RssAnon"),
+        rssFileMB: status(pid, "RssFile"),
         rssAfterGcMB: heap ? vmRss(pid) : null,
         heapUsedAfterGcMB: heap ? Math.round(Number(heap.usedSize) / 1024 / 1024 * 10) / 10 : null,
         heapTotalMB: heap ? Math.round(Number(heap.totalSize) / 1024 / 1024 * 10) / 10 : null,
@@ -123,6 +149,10 @@ export async function memory(max = Number(Deno.env.get("BENCH_MEM_MAX") ?? 1000)
         `memory at ${bindings} Bindings: ${point.rssMB} MB resident, ${point.heapUsedAfterGcMB} MB heap after GC`,
       );
       points.push(point);
+      // BENCH_MEM_SNAPSHOT=<dir>: a heap snapshot at every point, to see what the heap holds.
+      const dir = Deno.env.get("BENCH_MEM_SNAPSHOT");
+      if (dir && inspect) await inspect.snapshot(`${dir}/operator-${bindings}.heapsnapshot`);
+      if (dir) await Deno.copyFile(`/proc/${pid}/smaps`, `${dir}/operator-${bindings}.smaps`);
     };
     await measure(0);
     for (const [from, to] of [[0, 1000], [1000, 5000]] as const) {
@@ -158,9 +188,9 @@ export async function memory(max = Number(Deno.env.get("BENCH_MEM_MAX") ?? 1000)
         maxBindings: max,
         issueMaxBindings: 5000,
         unrelatedSecrets: unrelated,
-        mode: `separate process: deno run -P=operator main.ts, in-cluster (ServiceAccount token), inspector ${
-          withInspector ? "on" : "off"
-        }`,
+        mode: `separate process: deno run ${taskFlags("run").join(" ")} main.ts with the image's ENV (${
+          Object.keys(imageEnv()).join(", ")
+        }), in-cluster (ServiceAccount token), inspector ${withInspector ? "on" : "off"}`,
       },
       results: { points, standinRequests: { ...standin.calls } },
       targets: {

@@ -14,6 +14,26 @@ export const ROOT = new URL("../../", import.meta.url).pathname.replace(/\/$/, "
 export const DENO = `${ROOT}/tools/deno`;
 export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
 
+/**
+ * The environment the image sets for the binary: the `ENV` instructions of the Dockerfile's final stage
+ * (glibc malloc tuning). Operator processes in tests and benchmarks run with it, so they run as shipped.
+ */
+export function imageEnv(): Record<string, string> {
+  const lines = Deno.readTextFileSync(`${ROOT}/Dockerfile`).replace(/\\\n/g, " ").split("\n");
+  const finalFrom = lines.findLastIndex((l) => /^FROM\s/.test(l));
+  const env: Record<string, string> = {};
+  for (const line of lines.slice(finalFrom)) {
+    const m = /^ENV\s+(.*)$/.exec(line.trim());
+    if (!m) continue;
+    for (const pair of m[1]!.trim().split(/\s+/)) {
+      const eq = pair.indexOf("=");
+      if (eq <= 0) throw new Error(`Dockerfile ENV must use KEY=value pairs: ${line}`);
+      env[pair.slice(0, eq)] = pair.slice(eq + 1);
+    }
+  }
+  return env;
+}
+
 /** The `deno run` flags of a task in deno.json (between `deno run` and `main.ts`). */
 export function taskFlags(task: "run" | "start" | "compile"): string[] {
   const config = JSON.parse(Deno.readTextFileSync(`${ROOT}/deno.json`)) as {
@@ -86,7 +106,7 @@ export async function startOperatorProcess(o: OperatorProcessOptions): Promise<O
     args: ["run", ...o.flags, "main.ts", ...args],
     cwd: ROOT,
     logDir: dir,
-    env: { NO_COLOR: "1", ...o.env, DENO_AUDIT_PERMISSIONS: auditPath },
+    env: { NO_COLOR: "1", ...imageEnv(), ...o.env, DENO_AUDIT_PERMISSIONS: auditPath },
   });
   let startupMs = NaN;
   if (o.waitReady ?? true) {

@@ -8,6 +8,7 @@
 import { createResticRepo, startBackrest } from "../harness/backrest.ts";
 import { binding, cluster, replicationSource, secret, waitForReason } from "../harness/operator.ts";
 import { freePort, spawn, tempDir, waitUntil } from "../harness/process.ts";
+import { imageEnv, taskFlags } from "../harness/operator_process.ts";
 
 // deno-lint-ignore no-console
 const say = (line: string) => console.log(line);
@@ -34,12 +35,10 @@ const root = new URL("../../", import.meta.url).pathname;
 const operator = await spawn("operator", Deno.execPath(), {
   logDir: logs,
   cwd: root,
+  env: imageEnv(),
   args: [
     "run",
-    "-P=operator",
-    "--allow-read",
-    "--allow-env",
-    "--allow-run",
+    ...taskFlags("start"),
     "main.ts",
     `--kubeconfig=${cp.kubeconfigPath}`,
     `--operator-config-namespace=${ns}`,
