@@ -1,14 +1,32 @@
 /**
  * Faults that need the operator as its own process (kubeconfig mode, the `start` task's flags): killed with
  * SIGKILL in the middle of reconciling and started again, and a leader killed while a second replica waits.
- * After each, every Binding is Ready and Backrest holds exactly the desired repos, nothing duplicated.
+ * After each, every Binding is Ready and Backrest holds exactly the desired repos, nothing duplicated, and
+ * no Secret value reached any replica's output or metrics, a status or an Event.
  */
 import assert from "node:assert/strict";
 import { startBackrest } from "./harness/backrest.ts";
 import { cluster } from "./harness/operator.ts";
-import { startOperatorProcess, taskFlags } from "./harness/operator_process.ts";
+import { type OperatorProcess, startOperatorProcess, taskFlags } from "./harness/operator_process.ts";
 import { waitUntil } from "./harness/process.ts";
-import { assertConverged, populate } from "./harness/scenario.ts";
+import {
+  assertConverged,
+  assertNoSecretLeak,
+  type Desired,
+  populate,
+  secretValues,
+} from "./harness/scenario.ts";
+
+/** The leak sweep over every replica's output (the killed ones too) and the live ones' /metrics. */
+async function assertNothingLeaked(replicas: OperatorProcess[], live: OperatorProcess[], desired: Desired[]) {
+  let metrics = "";
+  for (const r of live) metrics += await (await fetch(`${r.metricsUrl}/metrics`)).text();
+  assert.ok(metrics.includes("controller_runtime_reconcile_total"), "metrics were read");
+  await assertNoSecretLeak(secretValues(desired), {
+    logs: replicas.map((r) => r.logs()).join("\n"),
+    metrics,
+  });
+}
 
 Deno.test("fault: the operator killed with SIGKILL mid-reconcile and restarted converges, nothing duplicated", async () => {
   const cp = await cluster();
@@ -33,6 +51,7 @@ Deno.test("fault: the operator killed with SIGKILL mid-reconcile and restarted c
     const second = await startOperatorProcess({ flags: taskFlags("start"), args, name: "restarted" });
     try {
       await assertConverged(backrest, ns, desired);
+      await assertNothingLeaked([first, second], [second], desired);
     } finally {
       assert.equal((await second.stop()).code, 0);
     }
@@ -72,6 +91,10 @@ Deno.test("fault: the leader killed with two replicas: the other takes over and 
     await assertConverged(backrest, ns, desired);
     const after = await cp.json("GET", leasePath) as { spec: { holderIdentity: string } };
     assert.notEqual(after.spec.holderIdentity, lease.spec.holderIdentity, "the Lease changed hands");
+    await assertNothingLeaked(replicas, replicas.filter((_, i) => i !== leader), [
+      ...desired,
+      ...more.desired,
+    ]);
   } finally {
     for (const r of replicas) await r.proc.kill();
     await backrest.stop();

@@ -2,13 +2,27 @@
  * Faults on real peers, with the operator in-process: kube-apiserver restarted, etcd restarted, watches
  * expired by compaction, Backrest down then back, Backrest restarted on an empty data dir, and the network
  * path to Backrest hanging. After each, every Binding is Ready and Backrest holds exactly the desired
- * repos, compared field by field, with nothing duplicated. (Killing the operator process and leader
+ * repos, compared field by field, with nothing duplicated, and no Secret value reached the operator's logs,
+ * its metrics, a status or an Event. (Killing the operator process and leader
  * failover are in the end-to-end suites, which run it as a separate process.)
  */
 import assert from "node:assert/strict";
 import { type BackrestInstance, createResticRepo, startBackrest } from "./harness/backrest.ts";
-import { cluster, type RunningOperator, secret, startOperator, waitForReason } from "./harness/operator.ts";
-import { assertConverged, populate } from "./harness/scenario.ts";
+import {
+  BINDINGS,
+  cluster,
+  type RunningOperator,
+  secret,
+  startOperator,
+  waitForReason,
+} from "./harness/operator.ts";
+import {
+  assertConverged,
+  assertNoSecretLeak,
+  type Desired,
+  populate,
+  secretValues,
+} from "./harness/scenario.ts";
 import { freePort, waitUntil } from "./harness/process.ts";
 
 let shared: Promise<{ op: RunningOperator; backrest: BackrestInstance }> | undefined;
@@ -21,6 +35,15 @@ function env() {
     return { op, backrest };
   })();
   return shared;
+}
+
+/** The leak sweep over the in-process operator's log lines and metrics. */
+async function assertNothingLeaked(...desired: Desired[][]): Promise<void> {
+  const { op } = await env();
+  await assertNoSecretLeak(secretValues(desired.flat()), {
+    logs: op.logs.join("\n"),
+    metrics: op.metrics.registry.render(),
+  });
 }
 
 Deno.test("fault: kube-apiserver restarted; changes made after it reach Backrest", async () => {
@@ -37,15 +60,17 @@ Deno.test("fault: kube-apiserver restarted; changes made after it reach Backrest
     secret("s0", {
       RESTIC_REPOSITORY: repo.uri,
       RESTIC_PASSWORD: repo.password,
-      AWS_ACCESS_KEY_ID: "key-0",
+      AWS_ACCESS_KEY_ID: desired[0]!.env[0]!.split("=")[1]!,
     }),
   );
-  desired[0] = { ...desired[0]!, uri: repo.uri, password: repo.password };
+  const before = desired[0]!;
+  desired[0] = { ...before, uri: repo.uri, password: repo.password };
   await waitUntil("rotated Secret reached Backrest", async () => {
     const r = (await backrest.getConfig()).repos.find((x) => x.id === desired[0]!.id);
     return r?.uri === repo.uri;
   }, { timeoutMs: 60_000, intervalMs: 200 });
   await assertConverged(backrest, ns, desired);
+  await assertNothingLeaked(desired, [before]);
 });
 
 Deno.test("fault: etcd restarted and the watch expired by compaction; nothing lost", async () => {
@@ -59,6 +84,7 @@ Deno.test("fault: etcd restarted and the watch expired by compaction; nothing lo
   const more = await populate(backrest.url, 1, "f-etcd2");
   await assertConverged(backrest, more.ns, more.desired);
   await assertConverged(backrest, ns, desired);
+  await assertNothingLeaked(desired, more.desired);
 });
 
 Deno.test("fault: Backrest down, then back: Bindings go Unreachable and recover with no duplicates", async () => {
@@ -72,6 +98,7 @@ Deno.test("fault: Backrest down, then back: Bindings go Unreachable and recover 
   await backrest.restart();
   await assertConverged(backrest, more.ns, more.desired);
   await assertConverged(backrest, ns, desired);
+  await assertNothingLeaked(desired, more.desired);
 });
 
 Deno.test("fault: Backrest restarted on an empty data dir: drift repair re-applies every repo", async () => {
@@ -87,6 +114,7 @@ Deno.test("fault: Backrest restarted on an empty data dir: drift repair re-appli
     return desired.every((d) => ids.has(d.id));
   }, { timeoutMs: 60_000, intervalMs: 200 });
   await assertConverged(backrest, ns, desired);
+  await assertNothingLeaked(desired);
 });
 
 Deno.test("fault: the network path to Backrest hangs; the deadline reports it, and it recovers", async () => {
@@ -122,6 +150,7 @@ Deno.test("fault: the network path to Backrest hangs; the deadline reports it, a
     await waitForReason(cp, ns, "b0", "Applied", 90_000);
     const held = (await backrest.getConfig()).repos.filter((r) => r.id === desired[0]!.id);
     assert.equal(held.length, 1);
+    await assertNothingLeaked(desired);
   } finally {
     listener.close();
     for (const conn of conns) {
@@ -131,4 +160,60 @@ Deno.test("fault: the network path to Backrest hangs; the deadline reports it, a
     }
     await serving;
   }
+});
+
+Deno.test("fault: the leak sweep finds a value planted in output, metrics, an Event or a status", async () => {
+  await env(); // the CRDs' storage is ready once the operator's caches have synced
+  const cp = await cluster();
+  const ns = await cp.namespace("f-sweep");
+  const planted = (place: string) => `planted-${place}-${crypto.randomUUID()}`;
+  const clean = { logs: '{"msg":"nothing here"}', metrics: "x_total 1\n" };
+  const inLogs = planted("log");
+  await assert.rejects(
+    assertNoSecretLeak([inLogs], { ...clean, logs: `{"msg":"${inLogs}"}` }),
+    /operator output/,
+  );
+  const inMetrics = planted("metric");
+  await assert.rejects(
+    assertNoSecretLeak([inMetrics], { ...clean, metrics: `x{v="${btoa(inMetrics)}"} 1\n` }),
+    /\/metrics/,
+  );
+  const inEvent = planted("event");
+  await cp.json("POST", `/api/v1/namespaces/${ns}/events`, {
+    metadata: { name: "planted" },
+    involvedObject: { kind: "Secret", name: "x", namespace: ns },
+    reason: "Planted",
+    message: inEvent,
+    type: "Normal",
+  });
+  await assert.rejects(assertNoSecretLeak([inEvent], clean), /Events/);
+  // An OperatorConfig the operator does not own (another namespace), with a status written as admin.
+  const inStatus = planted("status");
+  await cp.apply(
+    JSON.stringify({
+      apiVersion: "backrest.garethgeorge.com/v1alpha1",
+      kind: "BackrestVolSyncOperatorConfig",
+      metadata: { name: "planted" },
+      spec: {},
+    }),
+    ns,
+  );
+  await cp.json(
+    "PATCH",
+    `${BINDINGS}/namespaces/${ns}/backrestvolsyncoperatorconfigs/planted/status`,
+    {
+      status: {
+        conditions: [{
+          type: "Ready",
+          status: "False",
+          reason: "Planted",
+          message: inStatus,
+          lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+        }],
+      },
+    },
+    { "content-type": "application/merge-patch+json" },
+  );
+  await assert.rejects(assertNoSecretLeak([inStatus], clean), /OperatorConfig status/);
+  await assertNoSecretLeak([planted("nowhere")], clean);
 });

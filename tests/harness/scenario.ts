@@ -1,11 +1,12 @@
 /**
- * Scenario helpers shared by the fault suites: populate a namespace with Bindings over real restic
- * repositories, and check that the operator converged: every Binding Ready and Backrest holding exactly the
- * desired repos, field by field, each once.
+ * Scenario helpers shared by the fault and end-to-end suites: populate a namespace with Bindings over real
+ * restic repositories, check that the operator converged (every Binding Ready and Backrest holding exactly
+ * the desired repos, field by field, each once), and sweep everything the operator writes or prints for
+ * Secret values.
  */
 import assert from "node:assert/strict";
 import { type BackrestInstance, createResticRepo } from "./backrest.ts";
-import { binding, cluster, replicationSource, secret, waitForReason } from "./operator.ts";
+import { binding, BINDINGS, cluster, replicationSource, secret, waitForReason } from "./operator.ts";
 
 /** What Backrest must hold for one Binding. */
 export interface Desired {
@@ -13,6 +14,50 @@ export interface Desired {
   uri: string;
   password: string;
   env: string[];
+}
+
+/** Every value the Secrets behind `desired` hold (repository URI, password, each env value). */
+export function secretValues(desired: readonly Desired[]): string[] {
+  return desired.flatMap((d) => [d.uri, d.password, ...d.env.map((e) => e.slice(e.indexOf("=") + 1))]);
+}
+
+/** Where a needle was found, as `place: ...context...`. */
+export function findings(haystacks: Record<string, string>, needles: readonly string[]): string[] {
+  const found: string[] = [];
+  for (const [place, text] of Object.entries(haystacks)) {
+    for (const needle of needles) {
+      const i = text.indexOf(needle);
+      if (i >= 0) found.push(`${place}: ...${text.slice(Math.max(0, i - 120), i + needle.length + 40)}...`);
+    }
+  }
+  return found;
+}
+
+/**
+ * No value of `values` (nor its base64) in the operator's output, its /metrics, any Binding or
+ * OperatorConfig status, or any Event, cluster-wide. Returns what was searched, for further checks.
+ */
+export async function assertNoSecretLeak(
+  values: readonly string[],
+  operator: { logs: string; metrics: string },
+): Promise<Record<string, string>> {
+  assert.ok(values.length > 0 && values.every((v) => v.length >= 6), "needles long enough to mean something");
+  const cp = await cluster();
+  const items = async (path: string) =>
+    (await cp.json("GET", path) as { items: Record<string, unknown>[] }).items;
+  const haystacks: Record<string, string> = {
+    "operator output": operator.logs,
+    "/metrics": operator.metrics,
+    "Binding status": JSON.stringify(
+      (await items(`${BINDINGS}/backrestvolsyncbindings`)).map((b) => b.status),
+    ),
+    "OperatorConfig status": JSON.stringify(
+      (await items(`${BINDINGS}/backrestvolsyncoperatorconfigs`)).map((c) => c.status),
+    ),
+    "Events": JSON.stringify(await items("/api/v1/events")),
+  };
+  assert.deepEqual(findings(haystacks, [...values, ...values.map((v) => btoa(v))]), []);
+  return haystacks;
 }
 
 /** Creates `n` Bindings with real restic repos in a fresh namespace; returns what Backrest must hold. */
@@ -26,12 +71,14 @@ export async function populate(
   const desired: Desired[] = [];
   for (let i = 0; i < n; i++) {
     const repo = await createResticRepo();
-    const env = [`AWS_ACCESS_KEY_ID=key-${i}`];
+    // A unique value, so a leak sweep can look for it.
+    const keyId = `akid-${crypto.randomUUID()}`;
+    const env = [`AWS_ACCESS_KEY_ID=${keyId}`];
     await cp.apply(
       JSON.stringify(secret(`s${i}`, {
         RESTIC_REPOSITORY: repo.uri,
         RESTIC_PASSWORD: repo.password,
-        AWS_ACCESS_KEY_ID: `key-${i}`,
+        AWS_ACCESS_KEY_ID: keyId,
       })),
       ns,
     );
