@@ -216,3 +216,10 @@ Deno.test("desiredRepo() output shows no secret in JSON, inspect or template str
     assert.ok(!/canary/.test(text), text);
   }
 });
+
+Deno.test("desiredRepo() hash: remembered results equal fresh ones", () => {
+  const h = (i: number) => desiredRepo(base({ hashInputs: { url: `http://backrest-${i}` } })).hash;
+  const first = Array.from({ length: 300 }, (_, i) => h(i));
+  assert.equal(new Set(first).size, first.length);
+  for (const i of [0, 5, 299, 140, 0]) assert.equal(h(i), first[i], `input ${i} again`);
+});
