@@ -89,6 +89,7 @@ export async function machine(): Promise<Record<string, unknown>> {
     kernel: new TextDecoder().decode(uname.stdout).trim(),
     deno: Deno.version.deno,
     v8: Deno.version.v8,
+    benchV8Flags: Deno.env.get("BENCH_V8_FLAGS") ?? "",
   };
 }
 

@@ -4,9 +4,13 @@
  * Scenarios: secret-edit (real Backrest), cold-start (100 on the real Backrest; 1 000, and 5 000 with
  * BENCH_COLD_MAX=5000, on the stand-in), idle (after the 1 000 cold start), memory (separate operator
  * process), churn (stand-in), and the earlier runtime and backrest-client benchmarks as subprocesses.
- * Environment: BENCH_EDITS, BENCH_COLD_MAX, BENCH_IDLE_MS, BENCH_MEM_MAX, BENCH_CHURN_MS.
+ * Environment: BENCH_EDITS, BENCH_COLD_MAX (5000 adds the 5 000 run), BENCH_COLD_ONLY=5000 (that run alone),
+ * BENCH_IDLE_MS, BENCH_MEM_MAX, BENCH_CHURN_MS.
+ * The in-process scenarios run the operator under the V8 flags the binary ships with: this process starts
+ * itself again with the run task's `--v8-flags` (read from deno.json) when it was started without them.
  */
 // deno-lint-ignore-file no-explicit-any -- headline() reads the loosely shaped result JSON
+import { taskFlags } from "../tests/harness/operator_process.ts";
 import { loadAverage, machine, say, type ScenarioResult, writeResult } from "./common.ts";
 import { renderChart } from "./chart.ts";
 import { autoBinding } from "./scenarios/auto_binding.ts";
@@ -27,6 +31,18 @@ const ALL = [
   "backrest-client",
 ] as const;
 type Name = typeof ALL[number];
+
+const shippedV8 = taskFlags("run").filter((f) => f.startsWith("--v8-flags="));
+if (Deno.env.get("BENCH_V8_FLAGS") !== shippedV8.join(" ")) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", ...shippedV8, new URL(import.meta.url).pathname, ...Deno.args],
+    env: { BENCH_V8_FLAGS: shippedV8.join(" ") },
+    stdin: "inherit",
+    stdout: "inherit",
+    stderr: "inherit",
+  }).spawn();
+  Deno.exit((await child.status).code);
+}
 
 const wanted = Deno.args.filter((a) => !a.startsWith("-"));
 for (const w of wanted) {
@@ -87,6 +103,13 @@ for (const name of selected) {
         await record(await secretEdit(), load0, started);
         break;
       case "cold-start": {
+        if (Deno.env.get("BENCH_COLD_ONLY") === "5000") {
+          const big = await coldStart(5000, "standin", 60_000);
+          await big.op.stop();
+          await big.stopBackrest();
+          await record(big.result, load0, started);
+          break;
+        }
         const real = await coldStart(100, "real");
         await real.op.stop();
         await real.stopBackrest();
@@ -205,9 +228,10 @@ function headline(r: ScenarioResult): Record<string, unknown> {
         cpuSeconds: res.cpuSeconds,
       };
     case r.scenario === "memory":
-      return Object.fromEntries(
-        (res.points ?? []).map((p: any) => [`rssMB@${p.bindings}`, p.rssMB]),
-      );
+      return Object.fromEntries([
+        ...(res.points ?? []).map((p: any) => [`rssMB@${p.bindings}`, p.rssMB]),
+        ["peakRssMB", res.points?.at(-1)?.peakRssMB ?? null],
+      ]);
     case r.scenario === "churn":
       return {
         exact: res.finalStateExact,

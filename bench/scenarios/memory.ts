@@ -4,7 +4,9 @@
  * tmpfs over /run inside `unshare -m`, so @kubernetes/client-node is never loaded, as in a pod), with
  * 5 000 unrelated Secrets in the watched namespace, at 0 and 1 000 Bindings (5 000 with BENCH_MEM_MAX).
  * Resident memory from /proc/<pid>/status (VmRSS, split into RssAnon: heap and native allocations, and
- * RssFile: pages of the executable, here the whole `deno` CLI rather than the smaller `denort`); heap used after a forced GC through the V8 inspector
+ * RssFile: pages of the executable, here the whole `deno` CLI rather than the smaller `denort`) 5 s after the
+ * last Binding turned Ready and again after BENCH_MEM_SETTLE_MS (30 s) of idling, plus the peak so far
+ * (VmHWM); heap used after a forced GC through the V8 inspector
  * (`HeapProfiler.collectGarbage`, `Runtime.getHeapUsage`). The Bindings point at a stand-in served by
  * this bench process.
  */
@@ -131,13 +133,18 @@ export async function memory(max = Number(Deno.env.get("BENCH_MEM_MAX") ?? 1000)
     const points: Record<string, unknown>[] = [];
     const measure = async (bindings: number) => {
       await sleep(5000);
+      const rssAfter5sMB = vmRss(pid);
+      // Then idle: V8's memory reducer shrinks the heap a while after the allocation rate drops.
+      await sleep(Number(Deno.env.get("BENCH_MEM_SETTLE_MS") ?? 30_000));
       const rssMB = vmRss(pid);
       await inspect?.call("HeapProfiler.collectGarbage");
       const heap = await inspect?.call("Runtime.getHeapUsage");
       const point = {
         bindings,
         unrelatedSecrets: unrelated,
+        rssAfter5sMB,
         rssMB,
+        peakRssMB: status(pid, "VmHWM"),
         rssAnonMB: status(pid, "RssAnon"),
         rssFileMB: status(pid, "RssFile"),
         rssAfterGcMB: heap ? vmRss(pid) : null,
@@ -155,8 +162,15 @@ export async function memory(max = Number(Deno.env.get("BENCH_MEM_MAX") ?? 1000)
       if (dir) await Deno.copyFile(`/proc/${pid}/smaps`, `${dir}/operator-${bindings}.smaps`);
     };
     await measure(0);
+    // BENCH_MEM_PROFILE=<file.cpuprofile>: the operator's CPU profile while it takes the last step.
+    const profilePath = Deno.env.get("BENCH_MEM_PROFILE");
     for (const [from, to] of [[0, 1000], [1000, 5000]] as const) {
       if (to > max) break;
+      const profiling = inspect && profilePath && (to === max || (to === 1000 && max < 5000));
+      if (profiling) {
+        await inspect.call("Profiler.enable");
+        await inspect.call("Profiler.start");
+      }
       await createBindings(ns, from, to, standin.url, (i) => ({
         RESTIC_REPOSITORY: `s3:https://s3.example/mem/${i}`,
         RESTIC_PASSWORD: `pw-${i}`,
@@ -176,6 +190,10 @@ export async function memory(max = Number(Deno.env.get("BENCH_MEM_MAX") ?? 1000)
         )
           .length === to;
       }, { proc, timeoutMs: 300_000, intervalMs: 2000 });
+      if (profiling) {
+        const { profile } = await inspect.call("Profiler.stop");
+        await Deno.writeTextFile(profilePath, JSON.stringify(profile));
+      }
       await measure(to);
     }
     inspect?.close();
