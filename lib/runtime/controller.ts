@@ -99,7 +99,9 @@ export class Controller {
   watch<T extends KubeObject>(informer: Informer<T>, map?: KeyMapper<T>): this {
     informer.addHandler((event) => {
       const keys = map ? map(event) : [objectKey(event.object)];
-      for (const k of keys) this.queue.add(k);
+      // Once each: an idle worker takes a key at once, so adding it again in the same breath would mark it
+      // to run a second time, against the same, possibly stale, cached object.
+      for (const k of new Set(keys)) this.queue.add(k);
     });
     return this;
   }

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { createLogger, createRuntimeMetrics } from "../observe/mod.ts";
+import type { KubeObject } from "../kube/mod.ts";
 import { FakeClock, settle } from "./clock.ts";
+import type { Informer, InformerHandler } from "./informer.ts";
 import {
   type Action,
   Controller,
@@ -163,4 +165,23 @@ Deno.test("controller: shutdown lets in-flight reconciles finish, then aborts st
   await clock.advance(500);
   await running;
   assert.deepEqual(seen, ["quick finished", "slow aborted", "slow finished"]);
+});
+
+Deno.test("controller: a key mapped twice from one event is reconciled once, even with an idle worker", async () => {
+  let runs = 0;
+  const { c, stop } = setup(() => {
+    runs++;
+    return Promise.resolve(done);
+  }, 2);
+  await settle(); // the workers are waiting for keys
+  let handler: InformerHandler<KubeObject> | undefined;
+  const informer = { addHandler: (h: InformerHandler<KubeObject>) => handler = h } as unknown as Informer<
+    KubeObject
+  >;
+  // E.g. a Binding's own key and the Bindings claiming its repo, which include itself.
+  c.watch(informer, (e) => [`n/${e.object.metadata.name}`, "n/a", "n/a"]);
+  handler!({ type: "add", object: { metadata: { namespace: "n", name: "a" } } });
+  await settle();
+  assert.equal(runs, 1);
+  await stop();
 });
