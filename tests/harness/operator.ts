@@ -61,6 +61,26 @@ export interface StartOptions {
 /** Starts the operator in-process and waits for its caches. */
 export async function startOperator(opts: StartOptions = {}): Promise<RunningOperator> {
   const cp = await cluster();
+  // Right after the CRDs are installed their storage answers 429 for a moment; an operator started then
+  // retries its watches and relists a second later, which re-queues keys in the middle of a test that
+  // counts writes. Start it once every resource it watches can be listed.
+  await waitUntil("custom resources listable", async () => {
+    for (
+      const path of [
+        `${BINDINGS}/backrestvolsyncbindings`,
+        `${BINDINGS}/backrestvolsyncoperatorconfigs`,
+        "/apis/volsync.backube/v1alpha1/replicationsources",
+        "/apis/volsync.backube/v1alpha1/replicationdestinations",
+      ]
+    ) {
+      try {
+        await cp.json("GET", `${path}?limit=1`);
+      } catch {
+        return false;
+      }
+    }
+    return true;
+  }, { timeoutMs: 30_000, intervalMs: 100 });
   const connection: Connection = await kubeconfigConnection({
     path: opts.kubeconfigPath ?? cp.kubeconfigPath,
   });
