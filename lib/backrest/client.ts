@@ -76,13 +76,34 @@ const TASKS: Record<RepoTask, DoRepoTaskRequest_Task> = {
 
 /**
  * AddRepo with its answer read as `google.protobuf.Empty`: same path and request, but the Config it returns
- * (every repo, passwords included) is skipped on the wire instead of decoded, which keeps AddRepo O(1) for
- * us however many repos Backrest holds.
+ * (every repo, passwords included) is never decoded (see {@linkcode discardingAddRepoAnswers}), which keeps
+ * AddRepo O(1) for us in memory and CPU however many repos Backrest holds.
  */
 const ADD_REPO_DISCARDING: DescMethodUnary<typeof AddRepoRequestSchema, typeof EmptySchema> = {
   ...Backrest.method.addRepo,
   output: EmptySchema,
 };
+
+/** The path of AddRepo, whose successful answer (Backrest's whole Config) is never read. */
+const ADD_REPO_PATH = `/${Backrest.typeName}/${Backrest.method.addRepo.name}`;
+
+/**
+ * Wraps `fetch` so that a successful AddRepo answer is drained chunk by chunk and Connect gets an empty
+ * body (an empty Empty). With thousands of repos that Config is megabytes; collecting it whole, then
+ * skipping it field by field, cost a copy, a parse and garbage-collector time on every call.
+ */
+function discardingAddRepoAnswers(fetchImpl: typeof globalThis.fetch): typeof globalThis.fetch {
+  return async (input, init) => {
+    const res = await fetchImpl(input, init);
+    const href = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+    if (res.status !== 200 || !res.body || !new URL(href).pathname.endsWith(ADD_REPO_PATH)) return res;
+    const reader = res.body.getReader();
+    while (!(await reader.read()).done) { /* discarded */ }
+    const headers = new Headers(res.headers);
+    headers.delete("content-length");
+    return new Response(null, { status: res.status, statusText: res.statusText, headers });
+  };
+}
 
 /** The request builder: the only place repo secrets are revealed. */
 function toWireRepo(repo: DesiredRepo): Repo {
@@ -218,9 +239,9 @@ export function createBackrestClient(conn: BackrestConnection): BackrestApi & { 
   const transport = createConnectTransport({
     baseUrl: url,
     useBinaryFormat: true,
-    fetch: fetchImpl,
+    fetch: discardingAddRepoAnswers(fetchImpl),
     interceptors: [authInterceptor],
-    // Nothing we read needs unknown fields; skipping them is what makes ADD_REPO_DISCARDING cheap.
+    // Nothing we read needs unknown fields.
     binaryOptions: { readUnknownFields: false },
   });
   const rpc = createClient(Backrest, transport);
