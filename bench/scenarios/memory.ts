@@ -55,11 +55,11 @@ async function inspector(port: number) {
     if (msg.id !== undefined) waiting.get(msg.id)?.(msg.result ?? {});
     else if (msg.method === "HeapProfiler.addHeapSnapshotChunk") chunks.push(msg.params?.chunk ?? "");
   };
-  const call = (method: string) =>
+  const call = (method: string, params?: Record<string, unknown>) =>
     new Promise<Record<string, unknown>>((resolve) => {
       const n = ++id;
       waiting.set(n, resolve);
-      ws.send(JSON.stringify({ id: n, method }));
+      ws.send(JSON.stringify({ id: n, method, ...(params ? { params } : {}) }));
     });
   /** Writes a .heapsnapshot (for Chrome DevTools) of the operator to `path`. */
   const snapshot = async (path: string) => {
@@ -162,7 +162,8 @@ export async function memory(max = Number(Deno.env.get("BENCH_MEM_MAX") ?? 1000)
       if (dir) await Deno.copyFile(`/proc/${pid}/smaps`, `${dir}/operator-${bindings}.smaps`);
     };
     await measure(0);
-    // BENCH_MEM_PROFILE=<file.cpuprofile>: the operator's CPU profile while it takes the last step.
+    // BENCH_MEM_PROFILE=<file.cpuprofile>: the operator's CPU and sampled allocation profiles while it takes
+    // the last step.
     const profilePath = Deno.env.get("BENCH_MEM_PROFILE");
     for (const [from, to] of [[0, 1000], [1000, 5000]] as const) {
       if (to > max) break;
@@ -170,6 +171,10 @@ export async function memory(max = Number(Deno.env.get("BENCH_MEM_MAX") ?? 1000)
       if (profiling) {
         await inspect.call("Profiler.enable");
         await inspect.call("Profiler.start");
+        await inspect.call("HeapProfiler.startSampling", {
+          includeObjectsCollectedByMajorGC: true,
+          includeObjectsCollectedByMinorGC: true,
+        });
       }
       await createBindings(ns, from, to, standin.url, (i) => ({
         RESTIC_REPOSITORY: `s3:https://s3.example/mem/${i}`,
@@ -193,6 +198,12 @@ export async function memory(max = Number(Deno.env.get("BENCH_MEM_MAX") ?? 1000)
       if (profiling) {
         const { profile } = await inspect.call("Profiler.stop");
         await Deno.writeTextFile(profilePath, JSON.stringify(profile));
+        // Where the operator allocated meanwhile (sampled), beside it as <file>.heapprofile.
+        const sampled = await inspect.call("HeapProfiler.stopSampling");
+        await Deno.writeTextFile(
+          profilePath.replace(/\.cpuprofile$/, "") + ".heapprofile",
+          JSON.stringify(sampled.profile),
+        );
       }
       await measure(to);
     }
