@@ -92,6 +92,18 @@ async function subprocess(name: string, args: string[]): Promise<ScenarioResult>
   };
 }
 
+/** A cold start whose operator and Backrest are stopped right after; its result. */
+async function coldStartStopped(
+  n: number,
+  kind: "real" | "standin",
+  targetMs?: number,
+): Promise<ScenarioResult> {
+  const run = await coldStart(n, kind, targetMs);
+  await run.op.stop();
+  await run.stopBackrest();
+  return run.result;
+}
+
 let cold1000: ColdStartRun | undefined;
 for (const name of selected) {
   const load0 = loadAverage();
@@ -104,16 +116,10 @@ for (const name of selected) {
         break;
       case "cold-start": {
         if (Deno.env.get("BENCH_COLD_ONLY") === "5000") {
-          const big = await coldStart(5000, "standin", 60_000);
-          await big.op.stop();
-          await big.stopBackrest();
-          await record(big.result, load0, started);
+          await record(await coldStartStopped(5000, "standin", 60_000), load0, started);
           break;
         }
-        const real = await coldStart(100, "real");
-        await real.op.stop();
-        await real.stopBackrest();
-        await record(real.result, load0, started);
+        await record(await coldStartStopped(100, "real"), load0, started);
         const t1 = new Date();
         const l1 = loadAverage();
         cold1000 = await coldStart(1000, "standin", 20_000);
@@ -121,10 +127,7 @@ for (const name of selected) {
         if (Number(Deno.env.get("BENCH_COLD_MAX") ?? 1000) >= 5000) {
           const t2 = new Date();
           const l2 = loadAverage();
-          const big = await coldStart(5000, "standin", 60_000);
-          await big.op.stop();
-          await big.stopBackrest();
-          await record(big.result, l2, t2);
+          await record(await coldStartStopped(5000, "standin", 60_000), l2, t2);
         }
         break;
       }

@@ -1,12 +1,13 @@
 /**
  * (d) memory of the operator as a SEPARATE process running the real `main.ts` with the run task's flags
- * (the compile task's permission set and V8 flags) and the image's ENV (malloc tuning), in-cluster mode (a ServiceAccount token and CA mounted on a private
- * tmpfs over /run inside `unshare -m`, so @kubernetes/client-node is never loaded, as in a pod), with
+ * (the compile task's permission set and V8 flags) and the image's ENV (malloc tuning), in-cluster mode
+ * (a ServiceAccount token and CA mounted on a private tmpfs over /run inside `unshare -m`, so
+ * @kubernetes/client-node is never loaded, as in a pod), with
  * 5 000 unrelated Secrets in the watched namespace, at 0 and 1 000 Bindings (5 000 with BENCH_MEM_MAX).
  * Resident memory from /proc/<pid>/status (VmRSS, split into RssAnon: heap and native allocations, and
- * RssFile: pages of the executable, here the whole `deno` CLI rather than the smaller `denort`) 5 s after the
- * last Binding turned Ready and again after BENCH_MEM_SETTLE_MS (30 s) of idling, plus the peak so far
- * (VmHWM); heap used after a forced GC through the V8 inspector
+ * RssFile: pages of the executable, here the whole `deno` CLI rather than the smaller `denort`) 5 s
+ * after the last Binding turned Ready and again after BENCH_MEM_SETTLE_MS (30 s) of idling, plus the peak
+ * so far (VmHWM); heap used after a forced GC through the V8 inspector
  * (`HeapProfiler.collectGarbage`, `Runtime.getHeapUsage`). The Bindings point at a stand-in served by
  * this bench process.
  */

@@ -22,7 +22,7 @@ export function secretValues(desired: readonly Desired[]): string[] {
 }
 
 /** Where a needle was found, as `place: ...context...`. */
-export function findings(haystacks: Record<string, string>, needles: readonly string[]): string[] {
+function findings(haystacks: Record<string, string>, needles: readonly string[]): string[] {
   const found: string[] = [];
   for (const [place, text] of Object.entries(haystacks)) {
     for (const needle of needles) {
