@@ -11,6 +11,7 @@ import {
   BINDINGS,
   cluster,
   readyCondition,
+  type RecordedWrite,
   replicationSource,
   type RunningOperator,
   secret,
@@ -96,13 +97,19 @@ Deno.test("binding: a VolSync restic repository is registered in Backrest with t
   assert.match(b.status.lastAppliedInputHash ?? "", /^[0-9a-f]{64}$/);
   assert.ok(b.status.lastApplyTime);
   assert.ok(op.logs.some((l) => l.includes('"msg":"Backrest repo applied"') && l.includes(id)));
-  // One status write says Applied; the reconcile that our own write triggers writes nothing more.
+  // One status write says Applied, and its own watch event wakes nothing: no reconcile reads the Secret
+  // again after it (own_writes.ts).
   await new Promise((r) => setTimeout(r, 1500));
-  const appliedWrites = op.writes.filter((w) =>
+  const isApplied = (w: RecordedWrite) =>
     w.verb === "patchStatus" && w.args[1] === "app" &&
-    JSON.stringify(w.args[2]).includes('"reason":"Applied"')
+    JSON.stringify(w.args[2]).includes('"reason":"Applied"');
+  assert.equal(op.writes.filter(isApplied).length, 1, "exactly one status write carries Applied");
+  const after = op.calls.slice(op.calls.findIndex(isApplied) + 1);
+  assert.equal(
+    after.filter((c) => c.verb === "get" && c.args[1] === "restic-app").length,
+    0,
+    "the echo of the Applied write reconciled again",
   );
-  assert.equal(appliedWrites.length, 1, "exactly one status write carries Applied");
 });
 
 Deno.test("binding: a rotated Secret reaches Backrest with nobody touching the Binding", async () => {

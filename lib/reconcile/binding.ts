@@ -45,6 +45,7 @@ import {
 import { isRecord, type KubeClient, KubeError, type KubeObject, secrets } from "../kube/mod.ts";
 import { type Action, done, type ReconcileContext, requeueAfter, type Store } from "../runtime/mod.ts";
 import { bindingType } from "./resources.ts";
+import type { OwnWrites } from "./own_writes.ts";
 import { sameJSON } from "./same.ts";
 import type { OperatorSettings } from "./settings.ts";
 
@@ -76,6 +77,8 @@ export interface BindingReconcilerDeps {
   backrest: (connection: BackrestConnection) => BackrestApi;
   events: EventSink;
   drift: DriftState;
+  /** Told of each status write, so the watch event it causes wakes nothing (see own_writes.ts). */
+  ownWrites?: Pick<OwnWrites, "writing" | "failed">;
   /** Deadline of each Backrest call (AddRepo runs restic on the server). */
   backrestTimeoutMs?: number;
   now?: () => Date;
@@ -182,10 +185,17 @@ export function bindingReconciler(
     if (sameJSON(before, after)) return;
     const patch: Record<string, unknown> = { ...after };
     for (const k of Object.keys(before)) if (!(k in after)) patch[k] = null;
-    await deps.kube.patchStatus(bindingType, obj.metadata.name ?? "", { status: patch }, {
-      namespace: obj.metadata.namespace,
-      signal,
-    });
+    const key = `${obj.metadata.namespace}/${obj.metadata.name}`;
+    deps.ownWrites?.writing(key, after);
+    try {
+      await deps.kube.patchStatus(bindingType, obj.metadata.name ?? "", { status: patch }, {
+        namespace: obj.metadata.namespace,
+        signal,
+      });
+    } catch (e) {
+      deps.ownWrites?.failed(key);
+      throw e;
+    }
   }
 
   function statusWith(b: StatusOwner, outcome: Outcome): BindingStatus {

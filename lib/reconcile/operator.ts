@@ -38,6 +38,7 @@ import {
   volsyncIndexers,
 } from "./binding.ts";
 import { DriftRepair } from "./drift.ts";
+import { OwnWrites } from "./own_writes.ts";
 import { operatorConfigReconciler } from "./operator_config.ts";
 import {
   bindingType,
@@ -158,6 +159,7 @@ export function createOperator(o: OperatorOptions): Operator {
     enqueue: (key) => binding.enqueue(key),
     logger: log.named("drift"),
   });
+  const ownWrites = new OwnWrites();
   const reconcileBinding = bindingReconciler({
     kube: o.kube,
     bindings: bindings.store,
@@ -167,6 +169,7 @@ export function createOperator(o: OperatorOptions): Operator {
     backrest,
     events: recorder,
     drift,
+    ownWrites,
     ...(o.backrestTimeoutMs ? { backrestTimeoutMs: o.backrestTimeoutMs } : {}),
   });
   const binding = new Controller({
@@ -208,8 +211,13 @@ export function createOperator(o: OperatorOptions): Operator {
     metrics: o.metrics,
   });
 
-  // Bindings: the object itself, and every rival claiming the same repo (a released claim frees them).
-  binding.watch(bindings, (e) => [keyOf(e.object), ...bindingsClaiming(e)]);
+  // Bindings: the object itself, and every rival claiming the same repo (a released claim frees them);
+  // not the echo of the reconciler's own status write, which changes neither.
+  binding.watch(bindings, (e) => {
+    const key = keyOf(e.object);
+    if (e.type !== "resync" && ownWrites.isEcho(key, e)) return [];
+    return [key, ...bindingsClaiming(e)];
+  });
   const bindingsClaiming = (e: InformerEvent<KubeObject>): string[] => {
     const claims = new Set(bindingIndexers[INDEX_BY_REPO](e.object));
     if (e.type === "update") { for (const c of bindingIndexers[INDEX_BY_REPO](e.old)) claims.add(c); }

@@ -32,11 +32,15 @@ export interface RecordedWrite {
   args: unknown[];
 }
 
-/** A Proxy over `kube` that counts every call by verb and records every write. */
+/**
+ * A Proxy over `kube` that counts every call by verb, records every write in `writes`, and every write
+ * and `get` in `calls`, in the order they were made.
+ */
 export function countingKube(
   kube: KubeClient,
-): { kube: KubeClient; counts: KubeCounts; writes: RecordedWrite[] } {
+): { kube: KubeClient; counts: KubeCounts; writes: RecordedWrite[]; calls: RecordedWrite[] } {
   const writes: RecordedWrite[] = [];
+  const calls: RecordedWrite[] = [];
   const counts: KubeCounts = {
     byVerb: {},
     byVerbResource: {},
@@ -60,6 +64,7 @@ export function countingKube(
       // Methods run on the real client (it keeps private fields), never on the proxy.
       return (...args: unknown[]) => {
         if (WRITE_VERBS.has(prop)) writes.push({ verb: prop, args });
+        if (WRITE_VERBS.has(prop) || prop === "get") calls.push({ verb: prop, args });
         const type = args[0] as { resource?: string } | undefined;
         counts.byVerb[prop] = (counts.byVerb[prop] ?? 0) + 1;
         const key = `${prop}:${type?.resource ?? "?"}`;
@@ -68,5 +73,5 @@ export function countingKube(
       };
     },
   });
-  return { kube: proxy, counts, writes };
+  return { kube: proxy, counts, writes, calls };
 }

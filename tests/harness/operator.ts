@@ -38,6 +38,8 @@ export interface RunningOperator {
   readonly kube: KubeClient;
   /** Every write so far, in order. */
   readonly writes: RecordedWrite[];
+  /** Every write and every `get` so far, in order. */
+  readonly calls: RecordedWrite[];
   /** Every log line so far (JSON lines, debug level). */
   readonly logs: string[];
   readonly metrics: RuntimeMetrics;
@@ -85,7 +87,7 @@ export async function startOperator(opts: StartOptions = {}): Promise<RunningOpe
     path: opts.kubeconfigPath ?? cp.kubeconfigPath,
   });
   // Every write the operator makes is recorded, so tests can count them.
-  const { kube, writes } = countingKube(createClient(connection));
+  const { kube, writes, calls } = countingKube(createClient(connection));
   const logs: string[] = [];
   const logger = createLogger({ level: "debug", format: "json", write: (line) => logs.push(line) });
   const metrics = createRuntimeMetrics();
@@ -116,6 +118,7 @@ export async function startOperator(opts: StartOptions = {}): Promise<RunningOpe
     operator,
     kube,
     writes,
+    calls,
     logs,
     metrics,
     async stop() {

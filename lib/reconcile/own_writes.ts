@@ -1,0 +1,51 @@
+/**
+ * The status writes the Binding reconciler makes itself, so the watch event each one causes does not wake
+ * the reconciler again. Without this every status write costs a second reconcile (a Secret GET, a hash,
+ * a comparison) that can only conclude "nothing to do".
+ *
+ * Rules: a write is announced before it is sent, because its watch event often arrives before its answer.
+ * An update event is our echo only when it changes nothing but the status (and resourceVersion) and the
+ * status is exactly the one we wrote; anyone else's change, status included, wakes the reconciler as
+ * before. The first event for the key after a write settles the entry either way, and a failed write
+ * drops it, so no entry outlives the next change.
+ */
+import type { KubeObject } from "../kube/mod.ts";
+import type { StoreChange } from "../runtime/mod.ts";
+import { sameJSON, stableJSON } from "./same.ts";
+
+export class OwnWrites {
+  /** Binding key -> the status we are writing or wrote (stable JSON), until its watch event arrives. */
+  readonly #pending = new Map<string, string>();
+
+  /** Writes not yet seen back. */
+  get size(): number {
+    return this.#pending.size;
+  }
+
+  /** About to write `status` to the Binding `key`. */
+  writing(key: string, status: unknown): void {
+    this.#pending.set(key, stableJSON(status));
+  }
+
+  /** The write to `key` failed (or may not have happened): wake on whatever comes next. */
+  failed(key: string): void {
+    this.#pending.delete(key);
+  }
+
+  /** Whether `change` (for `key`) is only the echo of our own status write. */
+  isEcho(key: string, change: StoreChange<KubeObject>): boolean {
+    const status = this.#pending.get(key);
+    if (status === undefined) return false;
+    this.#pending.delete(key);
+    if (change.type !== "update") return false;
+    const { old, object } = change;
+    return onlyStatusChanged(old, object) && stableJSON(object.status ?? {}) === status;
+  }
+}
+
+/** True when `a` and `b` differ at most in status, resourceVersion and managedFields. */
+function onlyStatusChanged(a: KubeObject, b: KubeObject): boolean {
+  const { resourceVersion: _a, managedFields: _am, ...ma } = a.metadata;
+  const { resourceVersion: _b, managedFields: _bm, ...mb } = b.metadata;
+  return a.metadata.generation === b.metadata.generation && sameJSON(ma, mb) && sameJSON(a.spec, b.spec);
+}

@@ -1,0 +1,46 @@
+import assert from "node:assert/strict";
+import type { KubeObject } from "../kube/mod.ts";
+import { OwnWrites } from "./own_writes.ts";
+
+const status = { conditions: [{ type: "Ready", status: "True", reason: "Applied" }], repoId: "r" };
+const obj = (rv: string, s: unknown, meta: Record<string, unknown> = {}): KubeObject => ({
+  metadata: { namespace: "ns", name: "b", resourceVersion: rv, generation: 1, ...meta },
+  spec: { source: { name: "x" } },
+  status: s,
+});
+const update = (old: KubeObject, object: KubeObject) => ({ type: "update" as const, old, object });
+
+Deno.test("OwnWrites: the event carrying exactly our status write is an echo, once", () => {
+  const own = new OwnWrites();
+  own.writing("ns/b", status);
+  // Same status in another key order, as the apiserver answers it.
+  const back = { repoId: "r", conditions: [{ reason: "Applied", status: "True", type: "Ready" }] };
+  assert.equal(own.isEcho("ns/b", update(obj("1", {}), obj("2", back))), true);
+  assert.equal(own.size, 0);
+  assert.equal(own.isEcho("ns/b", update(obj("2", back), obj("3", back))), false, "only once");
+});
+
+Deno.test("OwnWrites: anyone else's change is not an echo, and settles the entry", () => {
+  const own = new OwnWrites();
+  const cases: [string, KubeObject][] = [
+    ["another status", obj("2", { ...status, repoId: "other" })],
+    ["a label", obj("2", status, { labels: { a: "b" } })],
+    ["a finalizer", obj("2", status, { finalizers: ["f"] })],
+    ["a spec change", { ...obj("2", status, { generation: 2 }), spec: { source: { name: "y" } } }],
+  ];
+  for (const [what, next] of cases) {
+    own.writing("ns/b", status);
+    assert.equal(own.isEcho("ns/b", update(obj("1", {}), next)), false, what);
+    assert.equal(own.size, 0, what);
+  }
+  own.writing("ns/b", status);
+  assert.equal(own.isEcho("ns/b", { type: "delete", object: obj("2", status) }), false);
+  assert.equal(own.size, 0);
+});
+
+Deno.test("OwnWrites: a failed write leaves nothing behind", () => {
+  const own = new OwnWrites();
+  own.writing("ns/b", status);
+  own.failed("ns/b");
+  assert.equal(own.isEcho("ns/b", update(obj("1", {}), obj("2", status))), false);
+});
