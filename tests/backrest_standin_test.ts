@@ -107,6 +107,20 @@ async function conformance(t: Deno.TestContext, target: Target): Promise<void> {
     assert.deepEqual(await api.listRepoIds(), ["conf-a"]);
   });
 
+  await t.step("AddRepo answers the whole Config in the binary codec, every repo as stored", async () => {
+    const binary = createClient(
+      Backrest,
+      createConnectTransport({ baseUrl: target.url, useBinaryFormat: true }),
+    );
+    const answer = await binary.addRepo({ repo: { id: "conf-bin", uri: two.uri, password: two.password } });
+    const config = await target.getConfig();
+    const entries = (c: Config) => c.repos.map((r) => ({ id: r.id, uri: r.uri, password: r.password }));
+    assert.deepEqual(entries(answer), entries(config));
+    assert.ok(answer.repos.some((r) => r.id === "conf-bin" && r.guid.length === 64));
+    assert.equal(answer.instance, config.instance);
+    await binary.removeRepo({ repoId: "conf-bin" });
+  });
+
   await t.step("the JSON codec: AddRepo and GetConfig as application/json", async () => {
     const json = createClient(
       Backrest,
@@ -152,11 +166,15 @@ Deno.test("Backrest stand-in conformance: the stand-in", async (t) => {
     });
 
     await t.step("every request is counted per method", () => {
-      assert.equal(standin.calls.AddRepo, 7, "the raw 0xff body, the probe, 4 applies, 1 JSON AddRepo");
+      assert.equal(
+        standin.calls.AddRepo,
+        8,
+        "the raw 0xff body, the probe, 4 applies, 1 binary and 1 JSON AddRepo",
+      );
       assert.equal(standin.calls.CheckRepoExists, 2);
       assert.equal(standin.calls.DoRepoTask, 2);
       assert.equal(standin.calls.GetSummaryDashboard, 3);
-      assert.equal(standin.calls.RemoveRepo, 3);
+      assert.equal(standin.calls.RemoveRepo, 4);
       assert.equal(standin.calls.GetConfig, 1, "the JSON step's; getConfig() above reads memory");
       assert.equal(standin.rejected, 3, "the 0xff body, the probe, the unknown method");
       standin.resetCalls();

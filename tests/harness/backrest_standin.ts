@@ -6,7 +6,9 @@
  * use this for benchmarks and tests that need thousands of repos. `tests/backrest_standin_test.ts`
  * proves the real client sees the same answers from both.
  *
- * Served: AddRepo (upsert by id, answers the whole Config like the real server), RemoveRepo (unknown id:
+ * Served: AddRepo (upsert by id, answers the whole Config like the real server; in the binary encoding
+ * that answer is put together from each repo's bytes, kept since it was stored, so even at 5 000 repos the
+ * stand-in answers at once while the client still receives every byte), RemoveRepo (unknown id:
  * no-op), CheckRepoExists (`exists: true` unless `setExists(uri, false)`), DoRepoTask (not_found for an
  * unknown repo), GetSummaryDashboard (repo ids), GetConfig (for assertions). A body that cannot be
  * parsed gets the real server's 400 `invalid_argument` "unmarshal into *v1.<Request>", which the
@@ -24,6 +26,7 @@ import {
   toJson,
 } from "@bufbuild/protobuf";
 import { EmptySchema } from "@bufbuild/protobuf/wkt";
+import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { type Config, ConfigSchema, type Repo, RepoSchema } from "../../gen/v1/config_pb.ts";
 import {
   AddRepoRequestSchema,
@@ -106,6 +109,11 @@ function goTypeName(schema: DescMessage): string {
   return schema.typeName === "google.protobuf.Empty" ? "*emptypb.Empty" : `*${schema.typeName}`;
 }
 
+/** What AddRepo and RemoveRepo answer: the Config, encoded by `serve` (from kept repo bytes when binary). */
+class ConfigAnswer {
+  constructor(readonly withRepos: boolean) {}
+}
+
 /** A stable 64-hex guid derived from the uri (the real server asks restic for the repo id). */
 async function fakeGuid(uri: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(uri));
@@ -116,6 +124,8 @@ async function fakeGuid(uri: string): Promise<string> {
 export function startBackrestStandin(opts: BackrestStandinOptions = {}): BackrestStandin {
   const instance = opts.instance ?? "standin";
   const repos = new Map<string, Repo>();
+  /** Per repo id, the repo as Config field 3 on the wire (tag, length, bytes); same order as `repos`. */
+  const repoField = new Map<string, Uint8Array<ArrayBuffer>>();
   const missing = new Set<string>();
   const calls = Object.fromEntries(STANDIN_METHODS.map((m) => [m, 0])) as Record<StandinMethod, number>;
   let rejected = 0;
@@ -128,13 +138,30 @@ export function startBackrestStandin(opts: BackrestStandinOptions = {}): Backres
       repos: withRepos ? [...repos.values()] : [],
       auth: { disabled: true },
     });
-  const configAnswer = () => config(opts.configAnswer !== "empty");
+  const configAnswer = () => new ConfigAnswer(opts.configAnswer !== "empty");
+  /** `config(withRepos)` in the binary encoding: the rest of the Config, then every kept repo field. */
+  const configBinary = (withRepos: boolean): Uint8Array<ArrayBuffer> => {
+    const head = toBinary(ConfigSchema, config(false));
+    if (!withRepos) return head;
+    let size = head.length;
+    for (const f of repoField.values()) size += f.length;
+    const out = new Uint8Array(size);
+    out.set(head);
+    let at = head.length;
+    for (const f of repoField.values()) {
+      out.set(f, at);
+      at += f.length;
+    }
+    return out;
+  };
 
   // Each handler: request schema, response schema, and what to do.
   type Handler<I extends DescMessage, O extends DescMessage> = {
     input: I;
     output: O;
-    run: (req: MessageShape<I>) => Promise<MessageShape<O>> | MessageShape<O>;
+    run: (
+      req: MessageShape<I>,
+    ) => Promise<MessageShape<O> | ConfigAnswer> | MessageShape<O> | ConfigAnswer;
   };
   const handler = <I extends DescMessage, O extends DescMessage>(h: Handler<I, O>) =>
     h as unknown as Handler<DescMessage, DescMessage>;
@@ -163,6 +190,10 @@ export function startBackrestStandin(opts: BackrestStandinOptions = {}): Backres
         // Upsert by id: the whole entry is replaced; the guid comes from the "repository".
         const stored = create(RepoSchema, { ...repo, guid: await fakeGuid(repo.uri) });
         repos.set(repo.id, stored);
+        repoField.set(
+          repo.id,
+          new BinaryWriter().tag(3, WireType.LengthDelimited).bytes(toBinary(RepoSchema, stored)).finish(),
+        );
         opts.onChange?.({ repo: stored });
         return configAnswer();
       },
@@ -171,6 +202,7 @@ export function startBackrestStandin(opts: BackrestStandinOptions = {}): Backres
       input: RemoveRepoRequestSchema,
       output: ConfigSchema,
       run: (req) => {
+        repoField.delete(req.repoId);
         if (repos.delete(req.repoId)) opts.onChange?.({ removed: req.repoId });
         return configAnswer();
       },
@@ -262,6 +294,14 @@ export function startBackrestStandin(opts: BackrestStandinOptions = {}): Backres
     } catch (e) {
       if (e instanceof ConnectFailure) return errorResponse(e.code, e.message);
       return errorResponse("unknown", e instanceof Error ? e.message : String(e));
+    }
+    if (output instanceof ConfigAnswer) {
+      if (!json) {
+        return new Response(configBinary(output.withRepos), {
+          headers: { "content-type": "application/proto" },
+        });
+      }
+      output = config(output.withRepos);
     }
     return json
       ? new Response(JSON.stringify(toJson(h.output, output)), {
