@@ -279,6 +279,58 @@ Deno.test("probe refuses servers that are not Backrest v1.12.0+", async (t) => {
   }
 });
 
+Deno.test("a large AddRepo answer is not read past the drain limit; a small one is read to the end", async () => {
+  // A server that answers the probe as Backrest does, and AddRepo with a body of `size` bytes, counting
+  // how much of it the client pulled (the stream is pulled only as the socket drains).
+  let size = 0;
+  let pulled = 0;
+  let finished = false;
+  const port = freePort();
+  const server = Deno.serve({ hostname: "127.0.0.1", port, onListen() {} }, async (req) => {
+    const body = new Uint8Array(await req.arrayBuffer());
+    if (body.length === 1 && body[0] === 0xff) {
+      return Response.json({
+        code: "invalid_argument",
+        message:
+          "unmarshal message: unmarshal into *v1.AddRepoRequest: proto: cannot parse invalid wire-format data",
+      }, { status: 400 });
+    }
+    pulled = 0;
+    finished = false;
+    const chunk = new Uint8Array(16 * 1024);
+    return new Response(
+      new ReadableStream({
+        pull(c) {
+          if (pulled >= size) {
+            finished = true;
+            return c.close();
+          }
+          pulled += chunk.length;
+          c.enqueue(chunk);
+        },
+      }, { highWaterMark: 0 }),
+      { headers: { "content-type": "application/proto" } },
+    );
+  });
+  try {
+    const api = createBackrestClient({ url: `http://127.0.0.1:${port}` });
+    const repo = repoFor("x", { uri: "/tmp/x", password: "pw-123456" });
+    size = 64 * 1024;
+    await api.addRepo(repo);
+    assert.equal(finished, true, "a small answer is read to its end (the connection can be reused)");
+    size = 256 * 1024 * 1024;
+    await api.addRepo(repo);
+    assert.ok(pulled < 32 * 1024 * 1024, `pulled ${pulled} bytes of a 256 MB answer`);
+    assert.equal(finished, false);
+    size = 64 * 1024;
+    await api.addRepo(repo);
+    assert.equal(finished, true, "the next call works");
+    api.close();
+  } finally {
+    await server.shutdown();
+  }
+});
+
 Deno.test("backrestClient() pools one client per connection", () => {
   const url = "http://127.0.0.1:9";
   const a = backrestClient({ url, auth: { kind: "bearer", token: new Sensitive("t-1") } });
