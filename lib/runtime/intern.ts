@@ -20,11 +20,14 @@ export function intern<S extends string | undefined>(s: S): S {
   return s;
 }
 
-/** Copy of a `status.conditions` entry with its type, status, reason and message interned. */
+/**
+ * Copy of a `status.conditions` entry with its type, status, reason, message and lastTransitionTime
+ * interned (objects handled in one burst share their timestamps' seconds).
+ */
 function condition(c: unknown): unknown {
   if (!isRecord(c)) return c;
   const out: Record<string, unknown> = { ...c };
-  for (const k of ["type", "status", "reason", "message"]) {
+  for (const k of ["type", "status", "reason", "message", "lastTransitionTime"]) {
     if (typeof out[k] === "string") out[k] = intern(out[k]);
   }
   return out;
@@ -32,11 +35,14 @@ function condition(c: unknown): unknown {
 
 /**
  * An informer transform: drops `metadata.managedFields` (often the largest part of an object) and
- * interns apiVersion, kind, namespace, owner references and status conditions.
+ * interns apiVersion, kind, namespace, creationTimestamp, owner references and status conditions.
  */
 export function compactObject<T extends KubeObject>(obj: T): T {
   const { managedFields: _drop, ...metadata } = obj.metadata;
   if (metadata.namespace !== undefined) metadata.namespace = intern(metadata.namespace);
+  if (metadata.creationTimestamp !== undefined) {
+    metadata.creationTimestamp = intern(metadata.creationTimestamp);
+  }
   if (metadata.ownerReferences) {
     metadata.ownerReferences = metadata.ownerReferences.map((r) => ({
       ...r,
@@ -55,15 +61,15 @@ export function compactObject<T extends KubeObject>(obj: T): T {
 
 /**
  * An informer transform for objects whose content the operator never reads (Secrets' metadata): keeps
- * only the namespace, name, uid and resourceVersion, which is all that change detection needs.
+ * only the namespace, name and resourceVersion, which is all that change detection needs (a
+ * resourceVersion is unique across the cluster, so a Secret deleted and created again differs too).
  */
 export function identityOnly<T extends KubeObject>(obj: T): T {
-  const { namespace, name, uid, resourceVersion } = obj.metadata;
+  const { namespace, name, resourceVersion } = obj.metadata;
   return {
     metadata: {
       name,
       ...(namespace !== undefined ? { namespace: intern(namespace) } : {}),
-      ...(uid !== undefined ? { uid } : {}),
       ...(resourceVersion !== undefined ? { resourceVersion } : {}),
     },
   } as T;
