@@ -770,7 +770,8 @@ export function bindingReconciler(
       {
         ready: true,
         reason: Reason.Applied,
-        message: `Repo ${repoId} is registered in Backrest`,
+        // The same text for every Binding (the id is in status.repoId): thousands of Bindings share one copy.
+        message: "The repo is registered in Backrest (see status.repoId)",
         sourceResolved: true,
         secretResolved: true,
         applied: true,

@@ -22,7 +22,13 @@ export {
   volsyncIndexers,
 } from "./binding.ts";
 export { DriftRepair, type DriftRepairOptions } from "./drift.ts";
-export { createOperator, type Operator, type OperatorOptions, slimVolSync } from "./operator.ts";
+export {
+  compactBinding,
+  createOperator,
+  type Operator,
+  type OperatorOptions,
+  slimVolSync,
+} from "./operator.ts";
 export { operatorConfigReconciler } from "./operator_config.ts";
 export {
   bindingType,

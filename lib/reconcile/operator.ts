@@ -21,6 +21,7 @@ import {
   type Informer,
   type InformerEvent,
   informerFor,
+  intern,
   type LeaderElectionOptions,
   Manager,
   metadataInformerFor,
@@ -104,6 +105,28 @@ export function slimVolSync(obj: KubeObject): KubeObject {
   };
 }
 
+/**
+ * {@linkcode compactObject} for Bindings, also sharing the strings many Bindings repeat: the Backrest URL
+ * (spec and status) and the source kind.
+ */
+export function compactBinding(obj: KubeObject): KubeObject {
+  const out = compactObject(obj);
+  if (isRecord(out.spec)) {
+    const spec = { ...out.spec };
+    if (isRecord(spec.backrest) && typeof spec.backrest.url === "string") {
+      spec.backrest = { ...spec.backrest, url: intern(spec.backrest.url) };
+    }
+    if (isRecord(spec.source) && typeof spec.source.kind === "string") {
+      spec.source = { ...spec.source, kind: intern(spec.source.kind) };
+    }
+    out.spec = spec;
+  }
+  if (isRecord(out.status) && typeof out.status.backrestURL === "string") {
+    out.status = { ...out.status, backrestURL: intern(out.status.backrestURL) };
+  }
+  return out;
+}
+
 /** Builds informers, controllers and the manager. */
 export function createOperator(o: OperatorOptions): Operator {
   const log = o.logger;
@@ -114,7 +137,7 @@ export function createOperator(o: OperatorOptions): Operator {
   const bindings = informerFor(o.kube, bindingType, {
     ...common,
     indexers: { ...bindingIndexers, ...managedBindingIndexers },
-    transform: compactObject,
+    transform: compactBinding,
   });
   const sources = informerFor(o.kube, replicationSourceType, {
     ...common,
