@@ -9,6 +9,7 @@
  * reasons and names only, never Secret values.
  */
 
+import { createHash } from "node:crypto";
 import type { KubeClient } from "./contract.ts";
 import { isConflict, isNotFound } from "./errors.ts";
 import type { KubeObject } from "./object.ts";
@@ -112,7 +113,10 @@ export class EventRecorder {
     if (!ref.name || !ref.namespace) return; // cluster-scoped Events go to "default"; we have none
     const now = this.#o.now();
     const msg = message.length > 1024 ? message.slice(0, 1021) + "..." : message;
-    const key = JSON.stringify([ref.namespace, ref.kind, ref.name, ref.uid, type, reason, msg]);
+    // A digest, not the fields: 4 096 remembered series would otherwise keep a few hundred bytes each.
+    const key = createHash("sha256")
+      .update(JSON.stringify([ref.namespace, ref.kind, ref.name, ref.uid, type, reason, msg]))
+      .digest("base64");
     let s = this.#series.get(key);
     if (s && now - s.last > this.#o.aggregateWindowMs) s = undefined; // window over: a new Event
     if (!s) {
