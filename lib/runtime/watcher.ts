@@ -148,27 +148,36 @@ async function watchLoop<T extends KubeObject>(
     await sleep(clock, delay, signal);
   };
 
+  /**
+   * Lists every page, hands the items to `onList` and returns the list's resourceVersion. A function of its
+   * own so the raw items die with its frame: kept in this loop's suspended frame they stayed alive for the
+   * whole watch that follows (5 000 raw objects, managedFields and all).
+   */
+  const list = async (): Promise<string> => {
+    const items: T[] = [];
+    let page = await options.listWatch.list({ namespace: options.namespace, limit: pageSize, signal });
+    const listRv = page.resourceVersion;
+    items.push(...page.items);
+    while (page.continue) {
+      page = await options.listWatch.list({
+        namespace: options.namespace,
+        limit: pageSize,
+        continue: page.continue,
+        signal,
+      });
+      items.push(...page.items);
+    }
+    stats.lists++;
+    options.onList(items, listRv);
+    log?.debug("Listed", { count: items.length, resourceVersion: listRv });
+    return listRv;
+  };
+
   while (!signal.aborted) {
     if (rv === undefined) {
       try {
-        const items: T[] = [];
-        let page = await options.listWatch.list({ namespace: options.namespace, limit: pageSize, signal });
-        const listRv = page.resourceVersion;
-        items.push(...page.items);
-        while (page.continue) {
-          page = await options.listWatch.list({
-            namespace: options.namespace,
-            limit: pageSize,
-            continue: page.continue,
-            signal,
-          });
-          items.push(...page.items);
-        }
-        stats.lists++;
-        options.onList(items, listRv);
-        rv = listRv;
+        rv = await list();
         stats.resourceVersion = rv;
-        log?.debug("Listed", { count: items.length, resourceVersion: rv });
       } catch (e) {
         if (signal.aborted) break;
         await fail(e, "List");
