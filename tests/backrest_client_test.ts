@@ -10,7 +10,13 @@ import { createConnectTransport } from "@connectrpc/connect-web";
 import { Authentication } from "../gen/v1/authentication_pb.ts";
 import { Backrest } from "../gen/v1/service_pb.ts";
 import { Sensitive } from "../lib/api/sensitive.ts";
-import { authFromSecret, backrestClient, BackrestError, createBackrestClient } from "../lib/backrest/mod.ts";
+import {
+  ADD_REPO_DRAIN_LIMIT,
+  authFromSecret,
+  backrestClient,
+  BackrestError,
+  createBackrestClient,
+} from "../lib/backrest/mod.ts";
 import { createResticRepo, startBackrest } from "./harness/backrest.ts";
 import { freePort, tempDir } from "./harness/process.ts";
 import { rejectsWith as rejects, repoFor } from "./harness/backrest_fixtures.ts";
@@ -315,14 +321,14 @@ Deno.test("a large AddRepo answer is not read past the drain limit; a small one 
   try {
     const api = createBackrestClient({ url: `http://127.0.0.1:${port}` });
     const repo = repoFor("x", { uri: "/tmp/x", password: "pw-123456" });
-    size = 64 * 1024;
+    size = ADD_REPO_DRAIN_LIMIT / 4;
     await api.addRepo(repo);
     assert.equal(finished, true, "a small answer is read to its end (the connection can be reused)");
     size = 256 * 1024 * 1024;
     await api.addRepo(repo);
     assert.ok(pulled < 32 * 1024 * 1024, `pulled ${pulled} bytes of a 256 MB answer`);
     assert.equal(finished, false);
-    size = 64 * 1024;
+    size = ADD_REPO_DRAIN_LIMIT / 4;
     await api.addRepo(repo);
     assert.equal(finished, true, "the next call works");
     api.close();

@@ -5,6 +5,7 @@
  */
 
 export {
+  ADD_REPO_DRAIN_LIMIT,
   type BackrestApi,
   backrestClient,
   type BackrestConnection,
