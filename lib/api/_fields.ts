@@ -193,13 +193,17 @@ export function readStringArray(
   key: string,
   path: string,
   errors: Errors,
-  options?: StringOptions,
+  options?: StringOptions & { readonly maxItems?: number },
 ): string[] | undefined {
   const v = obj[key];
   const at = join(path, key);
   if (v === undefined || v === null) return missing(errors, at, options);
   if (!Array.isArray(v)) {
     errors.add(at, "must be an array of strings");
+    return undefined;
+  }
+  if (options?.maxItems !== undefined && v.length > options.maxItems) {
+    errors.add(at, `must have at most ${options.maxItems} items`);
     return undefined;
   }
   const out: string[] = [];

@@ -93,7 +93,7 @@ Deno.test("parseBindingSpec() refuses bad input with precise paths", () => {
   assert.deepEqual(errorsOf({ ...base, repo: { idOverride: "_x_" } }), [
     "spec.repo.idOverride: must not both start and end with '_'",
   ]);
-  assert.deepEqual(errorsOf({ ...base, repo: { extraFlags: ["--ok", 3] } }), [
+  assert.deepEqual(errorsOf({ ...base, repo: { extraFlags: ["--no-lock", 3] } }), [
     "spec.repo.extraFlags[1]: must be a string",
   ]);
   assert.deepEqual(errorsOf({ ...base, deletionPolicy: "Delete" }), [

@@ -7,6 +7,7 @@
  */
 
 import type { Parsed } from "./result.ts";
+import { normalizeExtraFlags } from "./restic_flags.ts";
 import {
   Errors,
   isObject,
@@ -90,6 +91,11 @@ export interface CommandPrefix {
 
 /** Settings shared by `spec.repo` and `defaultRepo`. Absent means "not declared". */
 export interface RepoSettings {
+  /**
+   * May take over a repo id that already exists in Backrest and that no Binding applied (created in the
+   * UI or by another tool), when the OperatorConfig allows adoption.
+   */
+  adopt?: boolean;
   autoUnlock?: boolean;
   autoInitialize?: boolean;
   triggerTasksOnSnapshot?: boolean;
@@ -249,15 +255,21 @@ function parseCommandPrefix(obj: JsonObject, path: string, errors: Errors): Comm
 /** Reads the shared repo settings of `obj` (found at `path`), recording errors (for the resource parsers). */
 export function readRepoSettings(obj: JsonObject, path: string, errors: Errors): RepoSettings {
   const out: RepoSettings = {};
+  const adopt = readBoolean(obj, "adopt", path, errors);
+  if (adopt !== undefined) out.adopt = adopt;
   const autoUnlock = readBoolean(obj, "autoUnlock", path, errors);
   if (autoUnlock !== undefined) out.autoUnlock = autoUnlock;
   const autoInitialize = readBoolean(obj, "autoInitialize", path, errors);
   if (autoInitialize !== undefined) out.autoInitialize = autoInitialize;
   const trigger = readBoolean(obj, "triggerTasksOnSnapshot", path, errors);
   if (trigger !== undefined) out.triggerTasksOnSnapshot = trigger;
-  const flags = readStringArray(obj, "extraFlags", path, errors, { maxLength: 4096 });
-  if (flags !== undefined) out.extraFlags = flags;
-  const allow = readStringArray(obj, "envAllowlist", path, errors, { maxLength: 253 });
+  const flags = readStringArray(obj, "extraFlags", path, errors, { maxLength: 256, maxItems: 32 });
+  if (flags !== undefined) {
+    const normalized = normalizeExtraFlags(flags);
+    if (!normalized.ok) errors.add(join(path, "extraFlags"), normalized.problem);
+    out.extraFlags = flags;
+  }
+  const allow = readStringArray(obj, "envAllowlist", path, errors, { maxLength: 253, maxItems: 64 });
   if (allow !== undefined) out.envAllowlist = allow;
   const prune = readObject(obj, "prunePolicy", path, errors);
   if (prune !== undefined) out.prunePolicy = parsePrunePolicy(prune, join(path, "prunePolicy"), errors);
