@@ -127,7 +127,14 @@ export const Reason = {
   /** The step has not run yet because an earlier one holds the Binding back. */
   Pending: "Pending",
   RepositoryNotInitialized: "RepositoryNotInitialized",
+  /** Another Binding holds the repo id (it applied it first). */
   RepoIdConflict: "RepoIdConflict",
+  /** The repo id exists in Backrest and no Binding applied it (the UI, another tool); adoption not allowed. */
+  RepoExistsInBackrest: "RepoExistsInBackrest",
+  /** The repository's restic backend is not in the OperatorConfig's repositoryPolicy.allowedBackends. */
+  RepositoryBackendNotAllowed: "RepositoryBackendNotAllowed",
+  /** The OperatorConfig has been invalid since the operator started: nothing is done (fail closed). */
+  OperatorConfigInvalid: "OperatorConfigInvalid",
   /** The VolSync object has no `spec.restic` (rclone, rsync, ... movers): nothing to register. */
   UnsupportedMover: "UnsupportedMover",
   /** The repository Secret holds a key that cannot work through env (GOOGLE_APPLICATION_CREDENTIALS). */

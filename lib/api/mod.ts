@@ -13,7 +13,14 @@ export {
   volsyncRefValue,
 } from "./auto_binding.ts";
 export { type ParsedResource } from "./_resource.ts";
-export { backrestURLAllowed, backrestURLProblem, urlUnderPrefix } from "./backrest_url.ts";
+export {
+  BACKREST_URL_DOT_SEGMENT_SOURCE,
+  BACKREST_URL_PATTERN_SOURCE,
+  backrestURLAllowed,
+  backrestURLProblem,
+  canonicalBackrestURL,
+  urlUnderPrefix,
+} from "./backrest_url.ts";
 export {
   type BackrestRef,
   type Binding,
@@ -49,9 +56,12 @@ export * from "./constants.ts";
 export { DURATION_PATTERN, formatDuration, parseDuration } from "./duration.ts";
 export { type ObjectMeta, type OwnerReference, parseObjectMeta } from "./meta.ts";
 export {
+  type Backend,
+  BACKENDS,
   BINDING_POLICIES,
   type BindingGeneration,
   type BindingPolicy,
+  DEFAULT_ALLOWED_BACKENDS,
   DEFAULT_RESYNC_PERIOD,
   defaultOperatorConfigSpec,
   kindAllowed,
@@ -61,6 +71,7 @@ export {
   parseOperatorConfig,
   parseOperatorConfigSpec,
   parseOperatorConfigStatus,
+  type RepositoryPolicy,
   RESYNC_PERIOD_MAX_MS,
   RESYNC_PERIOD_MIN_MS,
 } from "./operator_config.ts";
@@ -83,6 +94,13 @@ export {
   scheduleActive,
   type TimeBucketedCounts,
 } from "./repo_settings.ts";
+export {
+  ALLOWED_FLAGS,
+  ALLOWED_OPTIONS,
+  EXTRA_FLAG_PATTERN_SOURCE,
+  type NormalizedFlags,
+  normalizeExtraFlags,
+} from "./restic_flags.ts";
 export { type FieldError, formatErrors, type Parsed } from "./result.ts";
 export { Sensitive } from "./sensitive.ts";
 export {

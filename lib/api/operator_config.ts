@@ -39,6 +39,27 @@ export const RESYNC_PERIOD_MIN_MS = 1000;
 /** Upper bound of `resyncPeriod`. */
 export const RESYNC_PERIOD_MAX_MS = 24 * 3_600_000;
 
+/** restic's backends (a repository URI's prefix before `:`; anything else is a local path). */
+export const BACKENDS = ["local", "sftp", "rest", "s3", "b2", "azure", "gs", "swift", "rclone"] as const;
+/** A restic backend. */
+export type Backend = typeof BACKENDS[number];
+/**
+ * Backends tenants may register when `repositoryPolicy.allowedBackends` is empty: the network backends
+ * VolSync's restic mover reaches with credentials from its Secret. Not `local` (Backrest's own disk),
+ * `sftp` (Backrest's SSH keys) or `rclone` (a program run inside Backrest).
+ */
+export const DEFAULT_ALLOWED_BACKENDS: readonly Backend[] = ["rest", "s3", "b2", "azure", "gs", "swift"];
+
+/** `spec.repositoryPolicy`: what tenants' repositories may make Backrest do. */
+export interface RepositoryPolicy {
+  /** Backends that may be registered (never empty after parsing: empty means the default list). */
+  allowedBackends: readonly Backend[];
+  /** Whether a repository without its own credentials may use Backrest's cloud identity. */
+  allowAmbientCredentials: boolean;
+  /** Whether a Binding with `spec.repo.adopt: true` may take over a repo no Binding applied. */
+  allowAdoption: boolean;
+}
+
 /** `spec.bindingGeneration`. */
 export interface BindingGeneration {
   policy: BindingPolicy;
@@ -59,6 +80,7 @@ export interface OperatorConfigSpec {
   /** `url` is `""` when not configured. */
   defaultBackrest: BackrestRef;
   bindingGeneration: BindingGeneration;
+  repositoryPolicy: RepositoryPolicy;
 }
 
 /** `status`. */
@@ -85,6 +107,11 @@ export function defaultOperatorConfigSpec(): OperatorConfigSpec {
     backrestURLAllowlist: [],
     defaultBackrest: { url: "" },
     bindingGeneration: { policy: "Disabled", kinds: [], defaultRepo: {} },
+    repositoryPolicy: {
+      allowedBackends: DEFAULT_ALLOWED_BACKENDS,
+      allowAmbientCredentials: false,
+      allowAdoption: false,
+    },
   };
 }
 
@@ -113,8 +140,11 @@ export function parseOperatorConfigSpec(v: unknown, path = "spec"): Parsed<Opera
     }
   }
 
-  const allowlist =
-    readStringArray(v, "backrestURLAllowlist", path, errors, { minLength: 1, maxLength: 2048 }) ?? [];
+  const allowlist = readStringArray(v, "backrestURLAllowlist", path, errors, {
+    minLength: 1,
+    maxLength: 2048,
+    maxItems: 64,
+  }) ?? [];
   allowlist.forEach((prefix, i) => {
     const problem = backrestURLProblem(prefix);
     if (problem !== undefined) errors.add(`${join(path, "backrestURLAllowlist")}[${i}]`, problem);
@@ -162,6 +192,30 @@ export function parseOperatorConfigSpec(v: unknown, path = "spec"): Parsed<Opera
     }
   }
 
+  const repositoryPolicy: RepositoryPolicy = {
+    allowedBackends: DEFAULT_ALLOWED_BACKENDS,
+    allowAmbientCredentials: false,
+    allowAdoption: false,
+  };
+  const rp = readObject(v, "repositoryPolicy", path, errors);
+  if (rp !== undefined) {
+    const at = join(path, "repositoryPolicy");
+    const backends = readStringArray(rp, "allowedBackends", at, errors, { maxItems: BACKENDS.length });
+    const chosen: Backend[] = [];
+    backends?.forEach((b, i) => {
+      if (!isOneOf(BACKENDS, b)) {
+        errors.add(
+          `${join(at, "allowedBackends")}[${i}]`,
+          `must be one of ${BACKENDS.map((x) => `"${x}"`).join(", ")}`,
+        );
+      } else if (!chosen.includes(b)) chosen.push(b);
+    });
+    if (chosen.length > 0) repositoryPolicy.allowedBackends = chosen;
+    repositoryPolicy.allowAmbientCredentials = readBoolean(rp, "allowAmbientCredentials", at, errors) ??
+      false;
+    repositoryPolicy.allowAdoption = readBoolean(rp, "allowAdoption", at, errors) ?? false;
+  }
+
   if (!errors.empty || resyncPeriod === undefined || resyncPeriodMs === undefined) {
     return { ok: false, errors: errors.list };
   }
@@ -174,6 +228,7 @@ export function parseOperatorConfigSpec(v: unknown, path = "spec"): Parsed<Opera
       backrestURLAllowlist: allowlist,
       defaultBackrest,
       bindingGeneration,
+      repositoryPolicy,
     },
   };
 }

@@ -34,6 +34,11 @@ Deno.test("parseOperatorConfig() reads the seed README's sample and applies defa
     backrestURLAllowlist: [],
     defaultBackrest: { url: "http://backrest.backups.svc:9898" },
     bindingGeneration: { policy: "Annotated", kinds: [], defaultRepo: { autoUnlock: true } },
+    repositoryPolicy: {
+      allowedBackends: ["rest", "s3", "b2", "azure", "gs", "swift"],
+      allowAmbientCredentials: false,
+      allowAdoption: false,
+    },
   });
 });
 
@@ -53,10 +58,20 @@ Deno.test("parseOperatorConfigSpec() reads every field", () => {
     bindingGeneration: {
       policy: "All",
       kinds: ["ReplicationSource"],
-      defaultRepo: { extraFlags: ["--x"], checkPolicy: { structureOnly: true } },
+      defaultRepo: { extraFlags: ["--no-cache"], checkPolicy: { structureOnly: true } },
+    },
+    repositoryPolicy: {
+      allowedBackends: ["local", "s3", "local"],
+      allowAmbientCredentials: true,
+      allowAdoption: true,
     },
   });
   assert.ok(r.ok, r.ok ? "" : JSON.stringify(r.errors));
+  assert.deepEqual(r.value.repositoryPolicy, {
+    allowedBackends: ["local", "s3"],
+    allowAmbientCredentials: true,
+    allowAdoption: true,
+  });
   assert.equal(r.value.resyncPeriodMs, 5_400_000);
   assert.equal(r.value.defaultBackrest.authRef?.name, "auth");
   assert.equal(kindAllowed(r.value.bindingGeneration, "ReplicationSource"), true);
@@ -87,6 +102,16 @@ Deno.test("parseOperatorConfigSpec() refuses bad input with precise paths", () =
     [
       "spec.bindingGeneration.defaultRepo.prunePolicy.maxUnusedBytes: must be at least 0",
     ],
+  );
+  assert.deepEqual(errorsOf({ repositoryPolicy: { allowedBackends: ["ftp"] } }), [
+    'spec.repositoryPolicy.allowedBackends[0]: must be one of "local", "sftp", "rest", "s3", "b2", "azure", "gs", "swift", "rclone"',
+  ]);
+  assert.deepEqual(errorsOf({ backrestURLAllowlist: ["https://gw.example/backrest/..;/admin"] }), [
+    "spec.backrestURLAllowlist[0]: must not contain %, ;, \\, ? or # (one spelling per address: no encoding, parameters, query or fragment)",
+  ]);
+  assert.deepEqual(
+    errorsOf({ bindingGeneration: { defaultRepo: { extraFlags: ["-o rclone.program=sh"] } } }).length,
+    1,
   );
   assert.deepEqual(errorsOf(null), ["spec: required"]);
 });
