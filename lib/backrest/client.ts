@@ -393,6 +393,7 @@ export function createBackrestClient(conn: BackrestConnection): BackrestApi & { 
           const detail = scrub(res.error, [...secrets, ...staticSecrets]);
           throw new BackrestError("failed", "CheckRepoExists", `CheckRepoExists: ${detail ?? "failed"}`, {
             code: res.hostKeyUntrusted ? "host_key_untrusted" : "unknown",
+            fromServer: true,
           });
         }
         return res.exists;
@@ -406,6 +407,7 @@ export function createBackrestClient(conn: BackrestConnection): BackrestApi & { 
     },
     listRepoIds(opts) {
       return call("GetSummaryDashboard", opts, [], async () => {
+        await probe(opts);
         const res = await rpc.getSummaryDashboard({}, callOpts(opts));
         return res.repoSummaries.map((s) => s.id);
       });

@@ -5,6 +5,8 @@
  * `autoInitialize` is never sent to Backrest (v1.14.1 rejects AddRepo with `auto_initialize=true`: it
  * demands either a guid or auto-initialize, and AddRepo always derives a guid); it only tells the
  * reconciler whether it may let AddRepo create a repository that CheckRepoExists reported missing.
+ * Everything here is tenant input headed for restic in a shared Backrest: the flags pass only through
+ * lib/api/restic_flags.ts's allowlist, the URI and env through repository_policy.ts.
  */
 
 import { createHash, pbkdf2Sync } from "node:crypto";
@@ -20,7 +22,16 @@ import {
   PrunePolicySchema,
   RepoSchema,
 } from "../../gen/v1/config_pb.ts";
+import { normalizeExtraFlags } from "../api/restic_flags.ts";
 import { Sensitive } from "../api/sensitive.ts";
+import {
+  backrestWouldExpand,
+  DEFAULT_REPOSITORY_POLICY,
+  expansionProblem,
+  PASSED_ENV_KEYS,
+  type RepositoryPolicy,
+  repositoryProblem,
+} from "./repository_policy.ts";
 
 /** Why a mapping failed; `key` names the Secret key or setting involved, never a value. */
 export type RepoMappingErrorKind =
@@ -29,7 +40,9 @@ export type RepoMappingErrorKind =
   /** The Secret or VolSync object asks for something Backrest cannot be given (files, a custom CA). */
   | "unsupported"
   /** The Binding's repo settings (id, flags, policies) are invalid. */
-  | "spec_invalid";
+  | "spec_invalid"
+  /** The OperatorConfig's repository policy does not admit the repository's backend. */
+  | "not_allowed";
 
 /** The mapping's only error: terminal until the Secret or the Binding changes. */
 export class RepoMappingError extends Error {
@@ -72,6 +85,8 @@ export interface DesiredRepoInput {
   settings?: DesiredRepoSettings;
   /** True when the VolSync object sets `spec.restic.customCA` (restic would need it as a file). */
   customCA?: boolean;
+  /** What the OperatorConfig admits (default {@linkcode DEFAULT_REPOSITORY_POLICY}). */
+  policy?: RepositoryPolicy;
   /** More inputs for the hash (e.g. the Backrest URL, the auth Secret's fingerprint); values are not kept. */
   hashInputs?: Record<string, string>;
 }
@@ -89,7 +104,9 @@ export interface DesiredRepo {
   password: Sensitive;
   /** Sorted by name. */
   env: RepoEnv[];
-  /** Sorted. */
+  /** Secret keys left out of `env` (not among the keys VolSync passes, or naming Backrest's files), sorted. */
+  ignoredKeys: string[];
+  /** In their canonical spelling, sorted (see lib/api/restic_flags.ts). */
   flags: string[];
   autoUnlock: boolean;
   /** Whether AddRepo may create a repository that does not exist yet (the Binding's autoInitialize). */
@@ -105,22 +122,6 @@ export interface DesiredRepo {
 /** The ids Backrest's UI accepts; the server itself checks less. */
 export const REPO_ID_PATTERN = /^[a-zA-Z0-9_\-.]+$/;
 
-/** The optional RESTIC_* keys VolSync itself passes to restic; other RESTIC_* keys are dropped. */
-export const PASSED_RESTIC_KEYS: ReadonlySet<string> = new Set([
-  "RESTIC_COMPRESSION",
-  "RESTIC_PACK_SIZE",
-  "RESTIC_READ_CONCURRENCY",
-  "RESTIC_REST_USERNAME",
-  "RESTIC_REST_PASSWORD",
-  "RESTIC_AWS_ASSUME_ROLE_ARN",
-  "RESTIC_AWS_ASSUME_ROLE_SESSION_NAME",
-  "RESTIC_AWS_ASSUME_ROLE_EXTERNAL_ID",
-  "RESTIC_AWS_ASSUME_ROLE_POLICY",
-  "RESTIC_AWS_ASSUME_ROLE_REGION",
-  "RESTIC_AWS_ASSUME_ROLE_STS_ENDPOINT",
-]);
-
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
 /** The repo id Backrest holds for a VolSync object: `volsync-<namespace>-<lowercase kind>-<name>` unless overridden. */
@@ -218,21 +219,16 @@ export function desiredRepo(input: DesiredRepoInput): DesiredRepo {
   // the real password: keep line breaks; NUL cannot pass through an environment variable.
   const password = required("RESTIC_PASSWORD", true);
 
+  // Env: only the keys VolSync passes (see repository_policy.ts), narrowed by the allowlist; the others
+  // are left out and named, so the user sees what Backrest did not get.
   const allow = settings.envAllowlist && settings.envAllowlist.length > 0
     ? new Set(settings.envAllowlist)
     : undefined;
   const env: { name: string; value: string }[] = [];
+  const ignoredKeys: string[] = [];
   for (const key of Object.keys(data).sort()) {
     if (key === "RESTIC_REPOSITORY" || key === "RESTIC_PASSWORD") continue;
-    if (key.startsWith("RESTIC_") && !PASSED_RESTIC_KEYS.has(key)) continue;
     if (allow && !allow.has(key)) continue;
-    if (!ENV_NAME.test(key)) {
-      throw new RepoMappingError(
-        "secret_invalid",
-        `Secret key ${JSON.stringify(key)} is not a valid environment variable name`,
-        key,
-      );
-    }
     if (key === "GOOGLE_APPLICATION_CREDENTIALS") {
       throw new RepoMappingError(
         "unsupported",
@@ -240,23 +236,38 @@ export function desiredRepo(input: DesiredRepoInput): DesiredRepo {
         key,
       );
     }
+    if (!PASSED_ENV_KEYS.has(key)) {
+      ignoredKeys.push(key);
+      continue;
+    }
     const value = decode(key, data[key]!);
     if (/[\r\n\0]/.test(value)) {
       throw new RepoMappingError("secret_invalid", `Secret key ${key} contains a line break or NUL`, key);
     }
+    if (backrestWouldExpand(value)) {
+      const p = expansionProblem(key);
+      throw new RepoMappingError("secret_invalid", p.message, key);
+    }
     env.push({ name: key, value });
   }
-
-  const flags = [...(settings.extraFlags ?? [])].sort();
-  for (const flag of flags) {
-    if (flag.trim().length === 0 || /[\r\n\0]/.test(flag)) {
-      throw new RepoMappingError(
-        "spec_invalid",
-        "extraFlags entries must be non-empty single lines",
-        "extraFlags",
-      );
-    }
+  const problem = repositoryProblem(
+    uri,
+    new Set(env.map((e) => e.name)),
+    input.policy ?? DEFAULT_REPOSITORY_POLICY,
+  );
+  if (problem) {
+    throw new RepoMappingError(
+      problem.kind === "backend_not_allowed" ? "not_allowed" : "secret_invalid",
+      problem.message,
+      problem.key,
+    );
   }
+
+  const normalized = normalizeExtraFlags(settings.extraFlags ?? []);
+  if (!normalized.ok) {
+    throw new RepoMappingError("spec_invalid", `extraFlags: ${normalized.problem}`, "extraFlags");
+  }
+  const flags = normalized.flags;
 
   const prunePolicy = policy("prunePolicy", settings.prunePolicy, (j) => fromJson(PrunePolicySchema, j));
   const checkPolicy = policy("checkPolicy", settings.checkPolicy, (j) => fromJson(CheckPolicySchema, j));
@@ -290,6 +301,7 @@ export function desiredRepo(input: DesiredRepoInput): DesiredRepo {
     uri: new Sensitive(uri),
     password: new Sensitive(password),
     env: env.map((e) => ({ name: e.name, value: new Sensitive(e.value) })),
+    ignoredKeys,
     flags,
     autoUnlock,
     mayInitialize,

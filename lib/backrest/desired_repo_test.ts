@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { desiredRepo, type DesiredRepoInput, repoId, RepoMappingError } from "./desired_repo.ts";
+import { DEFAULT_REPOSITORY_POLICY, type RepositoryPolicy, VOLSYNC_ENV_KEYS } from "./repository_policy.ts";
 import { Schedule_Clock } from "../../gen/v1/config_pb.ts";
 
 const enc = new TextEncoder();
@@ -10,7 +11,10 @@ const base = (over: Partial<DesiredRepoInput> = {}): DesiredRepoInput => ({
   namespace: "apps",
   kind: "ReplicationSource",
   name: "data",
-  secretData: secret({ RESTIC_REPOSITORY: "s3:https://s3.example/bucket", RESTIC_PASSWORD: "hunter2-long" }),
+  secretData: secret({
+    RESTIC_REPOSITORY: "rest:https://rest.example/repo",
+    RESTIC_PASSWORD: "hunter2-long",
+  }),
   ...over,
 });
 
@@ -27,7 +31,7 @@ function mappingError(fn: () => unknown): RepoMappingError {
 Deno.test("desiredRepo() maps the required keys and builds the prototype's default id", () => {
   const r = desiredRepo(base());
   assert.equal(r.id, "volsync-apps-replicationsource-data");
-  assert.equal(r.uri.reveal(), "s3:https://s3.example/bucket");
+  assert.equal(r.uri.reveal(), "rest:https://rest.example/repo");
   assert.equal(r.password.reveal(), "hunter2-long");
   assert.deepEqual(r.env, []);
   assert.equal(r.autoUnlock, false);
@@ -39,7 +43,7 @@ Deno.test("desiredRepo() maps the required keys and builds the prototype's defau
   );
 });
 
-Deno.test("desiredRepo() passes other keys as sorted env, only VolSync's RESTIC_* keys, filtered by the allowlist", () => {
+Deno.test("desiredRepo() passes exactly the keys VolSync's mover passes, sorted, narrowed by the allowlist; names the rest", () => {
   const data = secret({
     RESTIC_REPOSITORY: "rest:http://rest:8000/",
     RESTIC_PASSWORD: "pw-123456",
@@ -49,6 +53,18 @@ Deno.test("desiredRepo() passes other keys as sorted env, only VolSync's RESTIC_
     RESTIC_CACHE_DIR: "/cache",
     AWS_SECRET_ACCESS_KEY: "aws-secret",
     AWS_ACCESS_KEY_ID: "AKIA",
+    // What VolSync never passes, and what would change how restic runs inside Backrest.
+    LD_PRELOAD: "/tmp/evil.so",
+    PATH: "/tmp/evil",
+    HOME: "/tmp",
+    XDG_CACHE_HOME: "/tmp",
+    HTTPS_PROXY: "http://evil:3128",
+    RCLONE_CONFIG_X_TYPE: "local",
+    "ca.crt": "pem",
+    "A=B": "x",
+    // On VolSync's list, but naming Backrest's own files.
+    AWS_PROFILE: "backrest-admin",
+    AZURE_FEDERATED_TOKEN_FILE: "/var/run/secrets/azure/tokens/azure-identity-token",
   });
   const all = desiredRepo(base({ secretData: data }));
   assert.deepEqual(all.env.map((e) => `${e.name}=${e.value.reveal()}`), [
@@ -57,23 +73,126 @@ Deno.test("desiredRepo() passes other keys as sorted env, only VolSync's RESTIC_
     "RESTIC_COMPRESSION=max",
     "RESTIC_REST_PASSWORD=restpw",
   ]);
+  assert.deepEqual(all.ignoredKeys, [
+    "A=B",
+    "AWS_PROFILE",
+    "AZURE_FEDERATED_TOKEN_FILE",
+    "HOME",
+    "HTTPS_PROXY",
+    "LD_PRELOAD",
+    "PATH",
+    "RCLONE_CONFIG_X_TYPE",
+    "RESTIC_CACHE_DIR",
+    "RESTIC_PASSWORD_COMMAND",
+    "XDG_CACHE_HOME",
+    "ca.crt",
+  ]);
   const some = desiredRepo(
-    base({ secretData: data, settings: { envAllowlist: ["RESTIC_COMPRESSION", "NOPE"] } }),
+    base({ secretData: data, settings: { envAllowlist: ["RESTIC_COMPRESSION", "LD_PRELOAD", "NOPE"] } }),
   );
   assert.deepEqual(some.env.map((e) => e.name), ["RESTIC_COMPRESSION"]);
+  assert.deepEqual(some.ignoredKeys, ["LD_PRELOAD"], "the allowlist cannot widen VolSync's list");
+  assert.equal(VOLSYNC_ENV_KEYS.length, 47, "VolSync v0.16.0's mover passes 47 optional keys");
+});
+
+Deno.test("desiredRepo() refuses what Backrest would expand from its own environment, naming the key", () => {
+  const cases: [Record<string, string>, string][] = [
+    [
+      { RESTIC_REPOSITORY: "rest:http://[${AWS_SECRET_ACCESS_KEY}", RESTIC_PASSWORD: "p-123456" },
+      "RESTIC_REPOSITORY",
+    ],
+    [
+      { RESTIC_REPOSITORY: "rest:https://elsewhere/${HOME}/", RESTIC_PASSWORD: "p-123456" },
+      "RESTIC_REPOSITORY",
+    ],
+    [
+      { RESTIC_REPOSITORY: "rest:http://r/", RESTIC_PASSWORD: "p-123456", RESTIC_REST_USERNAME: "u${}" },
+      "RESTIC_REST_USERNAME",
+    ],
+  ];
+  for (const [data, key] of cases) {
+    const e = mappingError(() => desiredRepo(base({ secretData: secret(data) })));
+    assert.equal(e.kind, "secret_invalid");
+    assert.equal(e.key, key);
+    assert.match(e.message, /Backrest would replace/);
+    assert.ok(!e.message.includes("AWS_SECRET") && !e.message.includes("HOME"), e.message);
+  }
+  // What Backrest leaves alone passes: `$NAME`, a lone `${`, and any password (never expanded).
+  const ok = desiredRepo(base({
+    secretData: secret({ RESTIC_REPOSITORY: "rest:http://r/$HOME/${x", RESTIC_PASSWORD: "p-${HOME}-1" }),
+  }));
+  assert.equal(ok.password.reveal(), "p-${HOME}-1");
+});
+
+Deno.test("desiredRepo() registers only the backends the policy allows, and only with the repository's own credentials", () => {
+  const d = (uri: string, extra: Record<string, string> = {}, policy?: RepositoryPolicy) =>
+    desiredRepo(base({
+      secretData: secret({ RESTIC_REPOSITORY: uri, RESTIC_PASSWORD: "p-123456", ...extra }),
+      ...(policy ? { policy } : {}),
+    }));
+  for (
+    const local of ["/var/lib/backrest", "local:/etc", "relative/dir", "C:\\x", "sftp:h:/p", "rclone:r:/p"]
+  ) {
+    const e = mappingError(() => d(local));
+    assert.equal(e.kind, "not_allowed", local);
+    assert.equal(e.key, "RESTIC_REPOSITORY");
+  }
+  const aws = { AWS_ACCESS_KEY_ID: "AKIA", AWS_SECRET_ACCESS_KEY: "s3cret-1" };
+  assert.equal(d("s3:s3.amazonaws.com/bucket", aws).env.length, 2);
+  assert.equal(mappingError(() => d("s3:s3.amazonaws.com/bucket")).key, "AWS_ACCESS_KEY_ID");
+  assert.equal(
+    mappingError(() => d("s3:s3.amazonaws.com/bucket", { AWS_PROFILE: "admin" })).kind,
+    "secret_invalid",
+  );
+  assert.equal(mappingError(() => d("gs:bucket:/")).kind, "secret_invalid");
+  assert.equal(mappingError(() => d("azure:c:/", { AZURE_ACCOUNT_NAME: "n" })).key, "AZURE_ACCOUNT_KEY");
+  assert.equal(d("azure:c:/", { AZURE_ACCOUNT_NAME: "n", AZURE_ACCOUNT_SAS: "sas-123" }).env.length, 2);
+  assert.equal(mappingError(() => d("b2:bucket:/")).kind, "secret_invalid");
+  assert.equal(mappingError(() => d("swift:c:/")).kind, "secret_invalid");
+  assert.equal(d("rest:http://r/").env.length, 0, "rest needs no ambient identity");
+
+  const open: RepositoryPolicy = {
+    allowedBackends: ["local", "sftp", "rclone", "s3", "gs"],
+    allowAmbientCredentials: true,
+    allowAdoption: false,
+  };
+  assert.equal(d("/srv/repo", {}, open).id, "volsync-apps-replicationsource-data");
+  assert.equal(d("s3:s3.amazonaws.com/bucket", {}, open).env.length, 0);
+  assert.equal(d("gs:bucket:/", {}, open).env.length, 0);
+  assert.ok(d("sftp:user@host:/srv/repo", {}, open));
+  assert.ok(d("sftp://user@host:2222//srv/repo", {}, open));
+  assert.ok(d("rclone:remote:bucket/path", {}, open));
+  // Even where allowed, a location that another program would read as its option is refused.
+  for (
+    const bad of [
+      "sftp:-oProxyCommand=touch /tmp/x:/p",
+      "sftp:user@-oProxyCommand=x:/p",
+      "sftp:-l@host:/p",
+      "sftp://-oProxyCommand=x/p",
+      "rclone:--rc-addr=0.0.0.0:1",
+    ]
+  ) {
+    assert.equal(mappingError(() => d(bad, {}, open)).kind, "secret_invalid", bad);
+  }
+  assert.equal(mappingError(() => d("rest:http://r/", {}, open)).kind, "not_allowed");
 });
 
 Deno.test("desiredRepo() rejects missing, empty, non-UTF-8 and multi-line values, naming the key only", () => {
+  const R = "rest:http://rest.example/r";
   const cases: [Record<string, string | Uint8Array>, string][] = [
     [{ RESTIC_PASSWORD: "secret-value-1" }, "RESTIC_REPOSITORY"],
-    [{ RESTIC_REPOSITORY: "/r", RESTIC_PASSWORD: "" }, "RESTIC_PASSWORD"],
-    [{ RESTIC_REPOSITORY: "/r\n", RESTIC_PASSWORD: "secret-value-1" }, "RESTIC_REPOSITORY"],
-    [{ RESTIC_REPOSITORY: "/r", RESTIC_PASSWORD: "secret\0value-1" }, "RESTIC_PASSWORD"],
-    [{ RESTIC_REPOSITORY: "/r", RESTIC_PASSWORD: new Uint8Array([0xff, 0xfe]) }, "RESTIC_PASSWORD"],
-    [{ RESTIC_REPOSITORY: "/r", RESTIC_PASSWORD: "p-123456", AWS_KEY: "secret-value-1\nx" }, "AWS_KEY"],
-    [{ RESTIC_REPOSITORY: "/r", RESTIC_PASSWORD: "p-123456", B2_KEY: new Uint8Array([0xc3]) }, "B2_KEY"],
-    [{ RESTIC_REPOSITORY: "/r", RESTIC_PASSWORD: "p-123456", "ca.crt": "secret-value-1" }, "ca.crt"],
-    [{ RESTIC_REPOSITORY: "/r", RESTIC_PASSWORD: "p-123456", "A=B": "secret-value-1" }, "A=B"],
+    [{ RESTIC_REPOSITORY: R, RESTIC_PASSWORD: "" }, "RESTIC_PASSWORD"],
+    [{ RESTIC_REPOSITORY: `${R}\n`, RESTIC_PASSWORD: "secret-value-1" }, "RESTIC_REPOSITORY"],
+    [{ RESTIC_REPOSITORY: R, RESTIC_PASSWORD: "secret\0value-1" }, "RESTIC_PASSWORD"],
+    [{ RESTIC_REPOSITORY: R, RESTIC_PASSWORD: new Uint8Array([0xff, 0xfe]) }, "RESTIC_PASSWORD"],
+    [
+      { RESTIC_REPOSITORY: R, RESTIC_PASSWORD: "p-123456", AWS_SESSION_TOKEN: "secret-value-1\nx" },
+      "AWS_SESSION_TOKEN",
+    ],
+    [
+      { RESTIC_REPOSITORY: R, RESTIC_PASSWORD: "p-123456", B2_ACCOUNT_KEY: new Uint8Array([0xc3]) },
+      "B2_ACCOUNT_KEY",
+    ],
   ];
   for (const [data, key] of cases) {
     const e = mappingError(() => desiredRepo(base({ secretData: secret(data) })));
@@ -87,7 +206,7 @@ Deno.test("desiredRepo() rejects missing, empty, non-UTF-8 and multi-line values
 
 Deno.test("desiredRepo() keeps a trailing newline in the password (VolSync passes it to restic as is)", () => {
   const r = desiredRepo(
-    base({ secretData: secret({ RESTIC_REPOSITORY: "/r", RESTIC_PASSWORD: "pw-123456\n" }) }),
+    base({ secretData: secret({ RESTIC_REPOSITORY: "rest:http://r/", RESTIC_PASSWORD: "pw-123456\n" }) }),
   );
   assert.equal(r.password.reveal(), "pw-123456\n");
 });
@@ -102,6 +221,7 @@ Deno.test("desiredRepo() refuses GOOGLE_APPLICATION_CREDENTIALS and customCA as 
       }),
     }))
   );
+  const ambient: RepositoryPolicy = { ...DEFAULT_REPOSITORY_POLICY, allowAmbientCredentials: true };
   assert.equal(gac.kind, "unsupported");
   assert.equal(gac.key, "GOOGLE_APPLICATION_CREDENTIALS");
   assert.equal(mappingError(() => desiredRepo(base({ customCA: true }))).kind, "unsupported");
@@ -113,6 +233,7 @@ Deno.test("desiredRepo() refuses GOOGLE_APPLICATION_CREDENTIALS and customCA as 
       GOOGLE_APPLICATION_CREDENTIALS: "{}",
     }),
     settings: { envAllowlist: ["GOOGLE_PROJECT_ID"] },
+    policy: ambient,
   }));
   assert.deepEqual(r.env, []);
 });
@@ -125,10 +246,10 @@ Deno.test("repoId() honours idOverride and enforces Backrest's id rules", () => 
   assert.equal(repoId("ns", "ReplicationSource", "n", "_start"), "_start");
 });
 
-Deno.test("desiredRepo() sorts flags and parses policies from Backrest's JSON form", () => {
+Deno.test("desiredRepo() sends allowed flags in one spelling, sorted, and parses policies from Backrest's JSON form", () => {
   const r = desiredRepo(base({
     settings: {
-      extraFlags: ["--verbose", "--limit-upload=100"],
+      extraFlags: ["--no-cache", "-o s3.connections=2", "--limit-upload 100", "--option=rest.connections=3"],
       autoUnlock: true,
       autoInitialize: true,
       prunePolicy: { schedule: { cron: "0 3 * * *", clock: "CLOCK_LOCAL" }, maxUnusedPercent: 10 },
@@ -137,7 +258,12 @@ Deno.test("desiredRepo() sorts flags and parses policies from Backrest's JSON fo
       commandPrefix: { ioNice: "IO_IDLE", cpuNice: "CPU_LOW" },
     },
   }));
-  assert.deepEqual(r.flags, ["--limit-upload=100", "--verbose"]);
+  assert.deepEqual(r.flags, [
+    "--limit-upload=100",
+    "--no-cache",
+    "--option=rest.connections=3",
+    "--option=s3.connections=2",
+  ]);
   assert.equal(r.autoUnlock, true);
   assert.equal(r.mayInitialize, true);
   assert.equal(r.prunePolicy?.schedule?.clock, Schedule_Clock.LOCAL);
@@ -156,10 +282,11 @@ Deno.test("desiredRepo() sorts flags and parses policies from Backrest's JSON fo
     assert.equal(e.kind, "spec_invalid");
     assert.equal(e.key, key);
   }
-  assert.equal(
-    mappingError(() => desiredRepo(base({ settings: { extraFlags: ["a\nb"] } }))).key,
-    "extraFlags",
-  );
+  for (const bad of [["a\nb"], ["--verbose"], ["--limit-upload=1", "--limit-upload=2"]]) {
+    const e = mappingError(() => desiredRepo(base({ settings: { extraFlags: bad } })));
+    assert.equal(e.kind, "spec_invalid");
+    assert.equal(e.key, "extraFlags");
+  }
 });
 
 Deno.test("desiredRepo() hash is stable and moves with every input, secret or not", () => {
@@ -169,20 +296,20 @@ Deno.test("desiredRepo() hash is stable and moves with every input, secret or no
   const variants = [
     h({
       secretData: secret({
-        RESTIC_REPOSITORY: "s3:https://s3.example/bucket",
+        RESTIC_REPOSITORY: "rest:https://rest.example/repo",
         RESTIC_PASSWORD: "hunter2-lonG",
       }),
     }),
     h({
       secretData: secret({
-        RESTIC_REPOSITORY: "s3:https://s3.example/bucket",
+        RESTIC_REPOSITORY: "rest:https://rest.example/repo",
         RESTIC_PASSWORD: "hunter2-long",
-        X: "1",
+        RESTIC_COMPRESSION: "max",
       }),
     }),
     h({ settings: { autoUnlock: true } }),
     h({ settings: { autoInitialize: true } }),
-    h({ settings: { extraFlags: ["--x"] } }),
+    h({ settings: { extraFlags: ["--no-cache"] } }),
     h({ settings: { prunePolicy: { maxUnusedPercent: 5 } } }),
     h({ settings: { idOverride: "other" } }),
     h({ hashInputs: { authFingerprint: "abc" } }),
@@ -194,7 +321,7 @@ Deno.test("desiredRepo() hash is stable and moves with every input, secret or no
     h({
       secretData: secret({
         RESTIC_PASSWORD: "hunter2-long",
-        RESTIC_REPOSITORY: "s3:https://s3.example/bucket",
+        RESTIC_REPOSITORY: "rest:https://rest.example/repo",
       }),
     }),
     first,
@@ -203,7 +330,11 @@ Deno.test("desiredRepo() hash is stable and moves with every input, secret or no
 
 Deno.test("desiredRepo() output shows no secret in JSON, inspect or template strings", () => {
   const r = desiredRepo(base({
-    secretData: secret({ RESTIC_REPOSITORY: "/r-canary-uri", RESTIC_PASSWORD: "canary-pw", K: "canary-env" }),
+    secretData: secret({
+      RESTIC_REPOSITORY: "rest:http://r/canary-uri",
+      RESTIC_PASSWORD: "canary-pw",
+      RESTIC_REST_PASSWORD: "canary-env",
+    }),
   }));
   for (
     const text of [

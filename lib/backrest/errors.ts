@@ -36,17 +36,20 @@ export class BackrestError extends Error {
   readonly rpc: string;
   /** The Connect code's name (`invalid_argument`, `unavailable`, ...), when the failure had one. */
   readonly code: string | undefined;
+  /** Whether the message carries (scrubbed) text the server sent, rather than only ours. */
+  readonly fromServer: boolean;
 
   constructor(
     kind: BackrestErrorKind,
     rpc: string,
     message: string,
-    opts: { code?: string; cause?: unknown } = {},
+    opts: { code?: string; cause?: unknown; fromServer?: boolean } = {},
   ) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.kind = kind;
     this.rpc = rpc;
     this.code = opts.code;
+    this.fromServer = opts.fromServer ?? false;
   }
 
   /** True when retrying the same request cannot help until an input changes. */
@@ -166,5 +169,44 @@ export function classify(
   const message = `${rpc}: ${code}${detail ? `: ${detail}` : ""}`;
   // A sanitized twin of the ConnectError keeps the chain without its raw message, metadata or details.
   const cause = new ConnectError(detail ?? code, ce.code);
-  return new BackrestError(kind, rpc, message, { code, cause });
+  return new BackrestError(kind, rpc, message, { code, cause, fromServer: detail !== undefined });
+}
+
+/**
+ * What restic reported, as one of our own sentences picked by the shape of Backrest's (scrubbed) text, for
+ * status and Events: Backrest's text itself stays out of them, because restic's output can carry what it
+ * got from Backrest's environment (a proxy, paths, a cache dir). Only a hint: no decision depends on it.
+ */
+const HINTS: [RegExp, string][] = [
+  [
+    /wrong password|no key found|ciphertext verification failed/i,
+    "restic could not open the repository with this password",
+  ],
+  [
+    /does not exist|unable to open config file|is there a repository/i,
+    "restic found no repository at this location",
+  ],
+  [/x509|certificate/i, "the storage's TLS certificate was not accepted"],
+  [
+    /\b40[13]\b|access ?denied|forbidden|unauthori[sz]ed|invalidaccesskeyid|signaturedoesnotmatch|permission denied/i,
+    "the storage refused the credentials or the access",
+  ],
+  [
+    /no such host|connection refused|i\/o timeout|network is unreachable|dial tcp|timeout|deadline/i,
+    "restic in Backrest could not reach the storage",
+  ],
+  [/already locked|repository is locked/i, "the repository is locked"],
+];
+
+/**
+ * A status-safe description of a failed Backrest call: the RPC, its Connect code, and for restic and
+ * validation failures a hint from {@linkcode HINTS} instead of Backrest's text (which goes to a debug log
+ * line only). Our own texts (unreachable, deadline, unsupported) are kept.
+ */
+export function describeFailure(e: BackrestError): string {
+  if (!e.fromServer) return e.message;
+  const hint = HINTS.find(([re]) => re.test(e.message))?.[1];
+  return `${e.rpc} failed (${e.code ?? e.kind})${
+    hint ? `: ${hint}` : ""
+  }; Backrest's own text is in the operator's log at debug level`;
 }

@@ -15,16 +15,27 @@ export {
   type RepoTask,
 } from "./client.ts";
 export { authFingerprint, authFromSecret, type BackrestAuth } from "./auth.ts";
-export { BackrestError, type BackrestErrorKind } from "./errors.ts";
+export { BackrestError, type BackrestErrorKind, describeFailure } from "./errors.ts";
 export {
   type DesiredRepo,
   desiredRepo,
   type DesiredRepoInput,
   type DesiredRepoSettings,
-  PASSED_RESTIC_KEYS,
   REPO_ID_PATTERN,
   type RepoEnv,
   repoId,
   RepoMappingError,
   type RepoMappingErrorKind,
 } from "./desired_repo.ts";
+export {
+  type Backend,
+  backendOf,
+  BACKENDS,
+  BACKREST_FILE_KEYS,
+  backrestWouldExpand,
+  DEFAULT_ALLOWED_BACKENDS,
+  DEFAULT_REPOSITORY_POLICY,
+  PASSED_ENV_KEYS,
+  type RepositoryPolicy,
+  VOLSYNC_ENV_KEYS,
+} from "./repository_policy.ts";
