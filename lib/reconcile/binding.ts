@@ -7,16 +7,23 @@
  *   attempt failed, or drift repair found the repo missing; never while paused.
  * - A problem the user must fix ends the reconcile (the watch brings it back when an input changes);
  *   a problem that may pass (Backrest down, deadline) writes status, then throws to retry with backoff.
- * - No Secret value reaches status, Events, logs or errors: they carry key names, reasons and hashes.
+ * - No Secret value reaches status, Events, logs or errors: they carry key names, reasons and hashes;
+ *   nor does Backrest's own error text (it can echo Backrest's environment): status and Events carry our
+ *   words and Backrest's error code, the scrubbed text goes to a debug log line.
+ * - A repo id is applied only by the Binding holding its claim (claims.ts), and removed only by it, on the
+ *   URL it applied it to. An id that exists in Backrest but that no Binding applied is not taken unless
+ *   the Binding may adopt it.
  */
 import { createHash } from "node:crypto";
 import {
   backrestURLAllowed,
   type Binding,
   type BindingStatus,
+  canonicalBackrestURL,
   completedSyncMarker,
   type Condition,
   ConditionType,
+  defaultRepoId,
   FINALIZER_REMOVE_REPO,
   findCondition,
   formatErrors,
@@ -38,14 +45,17 @@ import {
   type BackrestAuth,
   type BackrestConnection,
   BackrestError,
+  describeFailure,
   type DesiredRepo,
   desiredRepo,
   RepoMappingError,
 } from "../backrest/mod.ts";
 import { isRecord, type KubeClient, KubeError, type KubeObject, secrets } from "../kube/mod.ts";
 import { type Action, done, type ReconcileContext, requeueAfter, type Store } from "../runtime/mod.ts";
+import type { Claim, Holder, RepoClaims } from "./claims.ts";
 import { bindingType } from "./resources.ts";
 import type { OwnWrites } from "./own_writes.ts";
+import type { RepoListings } from "./repo_listings.ts";
 import { sameJSON } from "./same.ts";
 import type { OperatorSettings } from "./settings.ts";
 
@@ -54,15 +64,16 @@ export interface EventSink {
   record(obj: KubeObject, type: "Normal" | "Warning", reason: string, message: string): void;
 }
 
-/** Which repos drift repair found missing from their Backrest, and the last way each Backrest was reached. */
+/** Which repos drift repair found missing from their Backrest. */
 export interface DriftState {
   /** True when the Binding's repo was found missing in Backrest since it was last applied. */
   isMissing(bindingKey: string): boolean;
   /** The repo is in Backrest now (just applied). */
   markPresent(bindingKey: string): void;
-  /** Remembers how to reach a Backrest for the periodic listing. */
-  rememberConnection(connection: BackrestConnection): void;
 }
+
+/** The repo id ledger as the reconciler uses it (claims.ts; a map in unit tests). */
+export type ClaimLedger = Pick<RepoClaims, "get" | "heldBy" | "acquire" | "release">;
 
 /** What the Binding reconciler needs, injected. */
 export interface BindingReconcilerDeps {
@@ -77,6 +88,10 @@ export interface BindingReconcilerDeps {
   backrest: (connection: BackrestConnection) => BackrestApi;
   events: EventSink;
   drift: DriftState;
+  /** Who holds each repo id. */
+  claims: ClaimLedger;
+  /** Which ids each Backrest holds (shared listings) and the credentials that reach it. */
+  listings: Pick<RepoListings, "ids" | "remember">;
   /** Told of each status write, so the watch event it causes wakes nothing (see own_writes.ts). */
   ownWrites?: Pick<OwnWrites, "writing" | "failed">;
   /** Deadline of each Backrest call (AddRepo runs restic on the server). */
@@ -84,7 +99,7 @@ export interface BindingReconcilerDeps {
   now?: () => Date;
 }
 
-/** Index of Bindings by the Backrest repo they claim: `<url>|<repo id>`. */
+/** Index of Bindings by the repo id they ask for (one id has one owner across every Backrest). */
 export const INDEX_BY_REPO = "byRepo";
 /** Index of Bindings by their VolSync object: `<namespace>/<Kind>/<name>`. */
 export const INDEX_BY_SOURCE = "bySource";
@@ -93,17 +108,12 @@ export const INDEX_BY_AUTH_SECRET = "byAuthSecret";
 /** Index of VolSync objects by their repository Secret: `<namespace>/<name>`. */
 export const INDEX_BY_REPOSITORY_SECRET = "byRepositorySecret";
 
-/** A Backrest URL as compared for repo claims (no trailing slash). */
-export function normalizeURL(url: string): string {
-  return url.replace(/\/+$/, "");
-}
-
 /** Index functions for the Binding cache. */
 export const bindingIndexers = {
   [INDEX_BY_REPO]: (obj: KubeObject): string[] => {
     const parsed = parseBinding(obj);
     if (!parsed.ok) return [];
-    return [`${normalizeURL(parsed.value.spec.backrest.url)}|${repoIdOf(parsed.value)}`];
+    return [repoIdOf(parsed.value)];
   },
   [INDEX_BY_SOURCE]: (obj: KubeObject): string[] => {
     const spec = isRecord(obj.spec) ? obj.spec : undefined;
@@ -133,6 +143,26 @@ export const volsyncIndexers = {
 };
 
 const NOT_INITIALIZED_RECHECK_MS = [15_000, 30_000, 60_000, 120_000, 300_000, 600_000];
+/** How old a listing may be when it decides whether an id already exists in Backrest. */
+const LISTING_MAX_AGE_MS = 5_000;
+/** When an id that exists in Backrest unowned is asked for again (it may have been removed meanwhile). */
+const EXISTS_RECHECK_MS = 300_000;
+
+/**
+ * Whether `id` reads as another namespace's default id (`volsync-<namespace>-<kind>-<name>` with a
+ * namespace other than `namespace`): an idOverride may not squat on ids that are another namespace's by
+ * name. Every way of reading it counts (namespaces and names may both contain the kind's word).
+ */
+export function foreignDefaultId(id: string, namespace: string): boolean {
+  if (!id.startsWith("volsync-")) return false;
+  for (const kind of ["-replicationsource-", "-replicationdestination-"]) {
+    for (let at = id.indexOf(kind); at >= 0; at = id.indexOf(kind, at + 1)) {
+      const ns = id.slice("volsync-".length, at);
+      if (ns !== "" && ns !== namespace && at + kind.length < id.length) return true;
+    }
+  }
+  return false;
+}
 
 /** Thrown after status was written, so the runtime retries with backoff. Carries no Secret data. */
 export class RetryableError extends Error {
@@ -295,7 +325,7 @@ export function bindingReconciler(
     let namespace = b.metadata.namespace ?? "";
     let name = b.spec.backrest.authRef?.name;
     const dflt = settings.spec.defaultBackrest;
-    if (!name && dflt.authRef?.name && dflt.url && normalizeURL(dflt.url) === normalizeURL(url)) {
+    if (!name && dflt.authRef?.name && dflt.url && canonicalBackrestURL(dflt.url) === url) {
       namespace = settings.configNamespace;
       name = dflt.authRef.name;
     }
@@ -310,23 +340,6 @@ export function bindingReconciler(
     }
   }
 
-  /** The Binding that owns the repo claim `b` makes, by age then name (the older one wins). */
-  function claimWinner(b: Binding, key: string): string {
-    const claim = `${normalizeURL(b.spec.backrest.url)}|${repoIdOf(b)}`;
-    const rivals = deps.bindings.byIndex(INDEX_BY_REPO, claim);
-    let best = key;
-    let bestTs = b.metadata.creationTimestamp ?? "";
-    for (const r of rivals) {
-      const k = `${r.metadata.namespace}/${r.metadata.name}`;
-      const ts = r.metadata.creationTimestamp ?? "";
-      if (ts < bestTs || (ts === bestTs && k < best)) {
-        best = k;
-        bestTs = ts;
-      }
-    }
-    return best;
-  }
-
   function classifyBackrest(
     e: BackrestError,
     verb: string,
@@ -335,86 +348,114 @@ export function bindingReconciler(
       case "unauthenticated":
         return {
           reason: Reason.BackrestAuthInvalid,
-          message: `Backrest refused the credentials (${verb}): check spec.backrest.authRef. ${e.message}`,
+          message: `Backrest refused the credentials (${verb}): check spec.backrest.authRef`,
           retry: true,
         };
       case "unavailable":
       case "deadline":
         return {
           reason: Reason.BackrestUnreachable,
-          message: `Backrest did not answer ${verb} (${e.kind}); retrying with backoff. ${e.message}`,
+          message: `Backrest did not answer ${verb} (${e.kind}); retrying with backoff. ${
+            describeFailure(e)
+          }`,
           retry: true,
         };
       case "unsupported":
         return {
           reason: Reason.BackrestUnsupported,
-          message: `this Backrest cannot be used (needs v1.12.0 or newer). ${e.message}`,
+          message: `this Backrest cannot be used (needs v1.12.0 or newer). ${describeFailure(e)}`,
           retry: false,
         };
       case "invalid":
         return {
           reason: Reason.BackrestAddRepoFailed,
-          message: `Backrest rejected ${verb} as invalid: ${e.message}`,
+          message: `Backrest rejected ${verb} as invalid: ${describeFailure(e)}`,
           retry: false,
         };
       default:
-        return { reason: Reason.BackrestAddRepoFailed, message: `${verb} failed: ${e.message}`, retry: true };
+        return { reason: Reason.BackrestAddRepoFailed, message: describeFailure(e), retry: true };
     }
   }
 
-  async function handleDeletion(obj: KubeObject, b: Binding, ctx: ReconcileContext): Promise<Action> {
+  async function handleDeletion(
+    obj: KubeObject,
+    b: Binding,
+    key: string,
+    ctx: ReconcileContext,
+  ): Promise<Action> {
     const finalizers = obj.metadata.finalizers ?? [];
     if (!finalizers.includes(FINALIZER_REMOVE_REPO)) return done;
     const settings = deps.settings();
-    const appliedId = b.status.repoId;
-    const appliedURL = b.status.backrestURL;
-    if (b.spec.deletionPolicy === "Remove" && appliedId && appliedURL && b.status.lastAppliedInputHash) {
-      if (settings.spec.paused) {
-        await finish(obj, b, {
-          ready: false,
-          reason: Reason.Paused,
-          message: "Paused: the repo is removed once the operator is resumed",
-        }, ctx);
-        return done;
+    // Only what this Binding holds now, on the URL it applied it to: neither the spec nor the status
+    // (writable by others) can aim RemoveRepo at someone else's repo.
+    const held = deps.claims.heldBy(key).filter((c) => c.holder.uid === b.metadata.uid);
+    if (b.spec.deletionPolicy === "Remove") {
+      for (const claim of held) {
+        if (claim.url === undefined) continue;
+        if (settings.spec.paused) {
+          await finish(obj, b, {
+            ready: false,
+            reason: settings.halted ? Reason.OperatorConfigInvalid : Reason.Paused,
+            message: `${settings.halted ?? "Paused"}: the repo is removed once the operator is resumed`,
+          }, ctx);
+          return done;
+        }
+        if (!backrestURLAllowed(claim.url, settings.spec.backrestURLAllowlist)) {
+          await finish(obj, b, {
+            ready: false,
+            reason: Reason.RemoveFailed,
+            message: "the Backrest URL the repo was applied to is not in the OperatorConfig's " +
+              "backrestURLAllowlist any more; allow it again, or set spec.deletionPolicy to Retain to let go",
+          }, ctx);
+          return done;
+        }
+        const auth = await resolveAuth(b, settings, claim.url, ctx.signal);
+        if ("problem" in auth) {
+          await finish(obj, b, {
+            ready: false,
+            reason: Reason.RemoveFailed,
+            message: `cannot remove the repo: ${auth.problem}`,
+          }, ctx);
+          throw new RetryableError(auth.problem);
+        }
+        const api = deps.backrest({ url: claim.url, auth: auth.auth, timeoutMs });
+        try {
+          await api.removeRepo(claim.id, { signal: ctx.signal });
+        } catch (e) {
+          if (!(e instanceof BackrestError)) throw e;
+          const message = `Backrest did not remove repo ${claim.id}: ${describeFailure(e)}. ` +
+            "Fix the cause (e.g. a plan still uses the repo) or set spec.deletionPolicy to Retain to let go";
+          ctx.log.debug("RemoveRepo failed", { repoId: claim.id, backrestText: e.message });
+          await finish(obj, b, { ready: false, reason: Reason.RemoveFailed, message, error: message }, ctx);
+          throw new RetryableError(`RemoveRepo failed (${e.kind})`);
+        }
+        deps.events.record(obj, "Normal", Reason.Removing, `Removed repo ${claim.id} from Backrest`);
+        ctx.log.info("Backrest repo removed", { repoId: claim.id });
       }
-      if (!backrestURLAllowed(appliedURL, settings.spec.backrestURLAllowlist)) {
-        await finish(obj, b, {
-          ready: false,
-          reason: Reason.RemoveFailed,
-          message: "the Backrest URL the repo was applied to is not in the OperatorConfig's " +
-            "backrestURLAllowlist any more; allow it again, or set spec.deletionPolicy to Retain to let go",
-        }, ctx);
-        return done;
-      }
-      const auth = await resolveAuth(b, settings, appliedURL, ctx.signal);
-      if ("problem" in auth) {
-        await finish(obj, b, {
-          ready: false,
-          reason: Reason.RemoveFailed,
-          message: `cannot remove the repo: ${auth.problem}`,
-        }, ctx);
-        throw new RetryableError(auth.problem);
-      }
-      const api = deps.backrest({ url: appliedURL, auth: auth.auth, timeoutMs });
-      try {
-        await api.removeRepo(appliedId, { signal: ctx.signal });
-      } catch (e) {
-        if (!(e instanceof BackrestError)) throw e;
-        const message = `Backrest did not remove repo ${appliedId}: ${e.message}. ` +
-          "Fix the cause (e.g. a plan still uses the repo) or set spec.deletionPolicy to Retain to let go";
-        await finish(obj, b, { ready: false, reason: Reason.RemoveFailed, message, error: e.message }, ctx);
-        throw new RetryableError(`RemoveRepo failed (${e.kind})`);
-      }
-      deps.events.record(obj, "Normal", Reason.Removing, `Removed repo ${appliedId} from Backrest`);
-      ctx.log.info("Backrest repo removed", { repoId: appliedId });
     }
+    for (const claim of held) await deps.claims.release(claim, ctx.signal);
+    await dropFinalizer(obj, ctx.signal);
+    return done;
+  }
+
+  async function dropFinalizer(obj: KubeObject, signal: AbortSignal): Promise<void> {
     await deps.kube.patch(bindingType, obj.metadata.name ?? "", {
       metadata: {
-        finalizers: finalizers.filter((f) => f !== FINALIZER_REMOVE_REPO),
+        finalizers: (obj.metadata.finalizers ?? []).filter((f) => f !== FINALIZER_REMOVE_REPO),
         resourceVersion: obj.metadata.resourceVersion,
       },
-    }, { namespace: obj.metadata.namespace, signal: ctx.signal });
-    return done;
+    }, { namespace: obj.metadata.namespace, signal });
+  }
+
+  /** Gives up the claims of a Binding that is gone (or of an earlier object of the same name). */
+  async function releaseClaimsOf(
+    key: string,
+    keepUid: string | undefined,
+    signal: AbortSignal,
+  ): Promise<void> {
+    for (const claim of deps.claims.heldBy(key)) {
+      if (claim.holder.uid !== keepUid) await deps.claims.release(claim, signal);
+    }
   }
 
   async function ensureFinalizer(obj: KubeObject, b: Binding, signal: AbortSignal): Promise<boolean> {
@@ -471,18 +512,15 @@ export function bindingReconciler(
     const obj = deps.bindings.get(key);
     if (!obj) {
       notInitializedAttempts.delete(key);
+      await releaseClaimsOf(key, undefined, ctx.signal);
       return done;
     }
     const parsed = parseBinding(obj);
     if (!parsed.ok) {
       if (obj.metadata.deletionTimestamp && obj.metadata.finalizers?.includes(FINALIZER_REMOVE_REPO)) {
-        // Nothing can be removed on the strength of an unreadable spec: let the object go.
-        await deps.kube.patch(bindingType, obj.metadata.name ?? "", {
-          metadata: {
-            finalizers: obj.metadata.finalizers.filter((f) => f !== FINALIZER_REMOVE_REPO),
-            resourceVersion: obj.metadata.resourceVersion,
-          },
-        }, { namespace: obj.metadata.namespace, signal: ctx.signal });
+        // Nothing can be removed on the strength of an unreadable spec: let the object go (and its ids).
+        await releaseClaimsOf(key, undefined, ctx.signal);
+        await dropFinalizer(obj, ctx.signal);
         return done;
       }
       const message = `invalid spec: ${formatErrors(parsed.errors)}`;
@@ -510,21 +548,38 @@ export function bindingReconciler(
     key: string,
     ctx: ReconcileContext,
   ): Promise<Action> {
-    if (b.metadata.deletionTimestamp) return await handleDeletion(obj, b, ctx);
+    if (b.metadata.deletionTimestamp) return await handleDeletion(obj, b, key, ctx);
     // A finalizer change wakes us again through the watch; the rest runs on that fresh object.
     if (await ensureFinalizer(obj, b, ctx.signal)) return done;
 
     const settings = deps.settings();
     const namespace = b.metadata.namespace ?? "";
-    const url = b.spec.backrest.url;
+    // Parsing admitted only URLs with a canonical form; that form is what is compared, stored and called.
+    const url = canonicalBackrestURL(b.spec.backrest.url) ?? "";
     const repoId = repoIdOf(b);
     const idFields = { repoId, backrestURL: url };
 
+    if (b.spec.repo.idOverride && foreignDefaultId(repoId, namespace)) {
+      await finish(obj, b, {
+        ready: false,
+        reason: Reason.InvalidSpec,
+        message: `spec.repo.idOverride ${repoId} has the form of another namespace's default repo id ` +
+          "(volsync-<namespace>-<kind>-<name>); choose an id that does not start with volsync-",
+      }, ctx);
+      return done;
+    }
+    // A Binding the Go prototype applied holds its id from the first look, before any status of ours
+    // (Paused, a missing Secret, ...) replaces the prototype's, which is the only evidence of it.
+    if (!deps.claims.get(repoId) && appliedByPrototype(b)) {
+      await deps.claims.acquire(repoId, { key, uid: b.metadata.uid ?? "" }, undefined, ctx.signal);
+    }
     if (settings.spec.paused) {
       await finish(obj, b, {
         ready: false,
-        reason: Reason.Paused,
-        message: "The operator is paused (OperatorConfig spec.paused); no Backrest call is made",
+        reason: settings.halted ? Reason.OperatorConfigInvalid : Reason.Paused,
+        message: settings.halted
+          ? `Halted: ${settings.halted}; no Backrest call is made`
+          : "The operator is paused (OperatorConfig spec.paused); no Backrest call is made",
       }, ctx);
       return done;
     }
@@ -647,7 +702,8 @@ export function bindingReconciler(
         secretData,
         settings: b.spec.repo,
         customCA: false,
-        hashInputs: { url: normalizeURL(url), auth: authFingerprint(auth.auth) },
+        policy: settings.spec.repositoryPolicy,
+        hashInputs: { url, auth: authFingerprint(auth.auth) },
       });
     } catch (e) {
       if (!(e instanceof RepoMappingError)) throw e;
@@ -655,6 +711,8 @@ export function bindingReconciler(
         ? Reason.RepositorySecretInvalid
         : e.kind === "unsupported"
         ? Reason.UnsupportedSecretKey
+        : e.kind === "not_allowed"
+        ? Reason.RepositoryBackendNotAllowed
         : Reason.InvalidSpec;
       const where = e.kind === "spec_invalid" ? "spec.repo" : `repository Secret ${namespace}/${secretName}`;
       await finish(
@@ -673,28 +731,15 @@ export function bindingReconciler(
       return done;
     }
 
-    const winner = claimWinner(b, key);
-    if (winner !== key) {
-      await finish(
-        obj,
-        b,
-        {
-          ready: false,
-          reason: Reason.RepoIdConflict,
-          message: `Binding ${winner} already claims repo ${repoId} on this Backrest; ` +
-            "set spec.repo.idOverride to a free id (neither Binding overwrites the other)",
-          sourceResolved: true,
-          secretResolved: true,
-        },
-        ctx,
-        resolved,
-      );
-      return done;
+    const connection: BackrestConnection = { url, auth: auth.auth, timeoutMs };
+    const claimed = await claimRepo(b, key, repoId, connection, settings, ctx);
+    if (claimed !== true) {
+      await finish(obj, b, { ...claimed.outcome, sourceResolved: true, secretResolved: true }, ctx, resolved);
+      if (claimed.retry) throw new RetryableError(claimed.outcome.message);
+      return claimed.requeueMs ? requeueAfter(claimed.requeueMs) : done;
     }
 
-    const connection: BackrestConnection = { url, auth: auth.auth, timeoutMs };
     const api = deps.backrest(connection);
-    deps.drift.rememberConnection(connection);
     const upToDate = b.status.lastAppliedInputHash === desired.hash &&
       isConditionTrue(b.status.conditions, ConditionType.Ready) &&
       b.status.observedGeneration === b.metadata.generation &&
@@ -702,7 +747,10 @@ export function bindingReconciler(
       !deps.drift.isMissing(key);
 
     let applyTime = b.status.lastApplyTime;
-    if (!upToDate) {
+    if (upToDate) {
+      // Applied with these very credentials: a candidate for the shared listings.
+      deps.listings.remember(connection, false);
+    } else {
       try {
         if (!desired.mayInitialize && !(await api.checkRepoExists(desired, { signal: ctx.signal }))) {
           const attempt = notInitializedAttempts.get(key) ?? 0;
@@ -736,6 +784,12 @@ export function bindingReconciler(
           if (!(e instanceof BackrestError)) throw e;
         } else {
           const c = classifyBackrest(e, "AddRepo");
+          ctx.log.debug("Backrest call failed", {
+            repoId,
+            rpc: e.rpc,
+            code: e.code,
+            backrestText: e.message,
+          });
           await finish(
             obj,
             b,
@@ -746,7 +800,7 @@ export function bindingReconciler(
               sourceResolved: true,
               secretResolved: true,
               applied: false,
-              error: e.message,
+              error: c.message,
             },
             ctx,
             resolved,
@@ -756,11 +810,16 @@ export function bindingReconciler(
         }
       }
       deps.drift.markPresent(key);
+      deps.listings.remember(connection, true);
       applyTime = formatTime(now());
       ctx.log.info("Backrest repo applied", {
         repoId,
         volsync: `${b.spec.source.kind.toLowerCase()}/${namespace}/${b.spec.source.name}`,
       });
+    }
+    // Ids this Binding applied before and moved away from are free for others now.
+    for (const old of deps.claims.heldBy(key)) {
+      if (old.id !== repoId) await deps.claims.release(old, ctx.signal);
     }
 
     const tasks = await snapshotTasks(b, source, api, repoId, ctx);
@@ -771,7 +830,7 @@ export function bindingReconciler(
         ready: true,
         reason: Reason.Applied,
         // The same text for every Binding (the id is in status.repoId): thousands of Bindings share one copy.
-        message: "The repo is registered in Backrest (see status.repoId)",
+        message: appliedMessage(desired.ignoredKeys),
         sourceResolved: true,
         secretResolved: true,
         applied: true,
@@ -790,6 +849,96 @@ export function bindingReconciler(
     }
     return done;
   }
+
+  /**
+   * Makes sure the Binding holds `id` (claims.ts), taking it when nobody does and it is the Binding's to
+   * take: an id of its own namespace's default form, one it (or the Go prototype) applied before claims
+   * existed, one Backrest does not hold yet, or, with adoption allowed, one it adopts. Otherwise an outcome
+   * to report.
+   */
+  async function claimRepo(
+    b: Binding,
+    key: string,
+    id: string,
+    connection: BackrestConnection,
+    settings: OperatorSettings,
+    ctx: ReconcileContext,
+  ): Promise<true | { outcome: Outcome; retry?: boolean; requeueMs?: number }> {
+    const holder: Holder = { key, uid: b.metadata.uid ?? "" };
+    const current: Claim | undefined = deps.claims.get(id);
+    const conflict = (other: Holder) => ({
+      outcome: {
+        ready: false,
+        reason: Reason.RepoIdConflict,
+        message: `Binding ${other.key} holds repo id ${id} (it applied it first); set spec.repo.idOverride ` +
+          "to a free id (neither Binding overwrites the other)",
+      },
+    });
+    if (current && current.holder.key !== key) return conflict(current.holder);
+    if (current && current.holder.uid === holder.uid && current.url === connection.url) return true;
+    // Free, or held by this Binding under an older uid or URL.
+    if (!current && !mayTake(b, id, settings)) {
+      let ids: ReadonlySet<string>;
+      try {
+        ids = await deps.listings.ids(connection.url, {
+          maxAgeMs: LISTING_MAX_AGE_MS,
+          signal: ctx.signal,
+          extra: connection,
+        });
+      } catch (e) {
+        if (!(e instanceof BackrestError)) throw e;
+        const c = classifyBackrest(e, "GetSummaryDashboard");
+        return {
+          outcome: { ready: false, reason: c.reason, message: c.message, error: c.message },
+          retry: c.retry,
+        };
+      }
+      if (ids.has(id)) {
+        return {
+          outcome: {
+            ready: false,
+            reason: Reason.RepoExistsInBackrest,
+            message: `repo id ${id} already exists in Backrest and no Binding applied it (created in the ` +
+              "Backrest UI or by another tool); it is left alone. Use another spec.repo.idOverride, or set " +
+              "spec.repo.adopt: true where the OperatorConfig's repositoryPolicy.allowAdoption permits it",
+          },
+          requeueMs: EXISTS_RECHECK_MS,
+        };
+      }
+    }
+    const got = await deps.claims.acquire(id, holder, connection.url, ctx.signal);
+    return got.ok ? true : conflict(got.holder);
+  }
+
+  /** Whether an unclaimed id is the Binding's to take without asking Backrest whether it exists. */
+  function mayTake(b: Binding, id: string, settings: OperatorSettings): boolean {
+    const ns = b.metadata.namespace ?? "";
+    if (id === defaultRepoId(ns, b.spec.source.kind, b.spec.source.name)) return true;
+    if (b.spec.repo.adopt && settings.spec.repositoryPolicy.allowAdoption) return true;
+    // Applied by an earlier version of this operator, before claims existed (the Go prototype's are claimed
+    // at first sight: appliedByPrototype).
+    return b.status.repoId === id;
+  }
+
+  /**
+   * Whether the status is the Go prototype's record of applying this very spec: no `repoId` (ours always
+   * sets it), an input hash, and Ready for the current generation.
+   */
+  function appliedByPrototype(b: Binding): boolean {
+    const s = b.status;
+    return s.repoId === undefined && s.lastAppliedInputHash !== undefined &&
+      s.observedGeneration === b.metadata.generation && isConditionTrue(s.conditions, ConditionType.Ready);
+  }
+}
+
+/** The Ready message, naming Secret keys that were not passed (key names only). */
+function appliedMessage(ignored: readonly string[]): string {
+  const base = "The repo is registered in Backrest (see status.repoId)";
+  if (ignored.length === 0) return base;
+  const shown = ignored.slice(0, 10).join(", ") +
+    (ignored.length > 10 ? ` and ${ignored.length - 10} more` : "");
+  return `${base}; Secret keys not passed to restic (VolSync's restic mover does not pass them, or they ` +
+    `name files in Backrest's pod): ${shown}`;
 }
 
 /** Drops `undefined` members so a status compares equal to its JSON round-trip. */

@@ -11,16 +11,18 @@ import { MemoryStore, type ReconcileContext } from "../runtime/mod.ts";
 import {
   bindingIndexers,
   bindingReconciler,
+  type ClaimLedger,
   type DriftState,
   RetryableError,
   volsyncIndexers,
 } from "./binding.ts";
+import type { Claim } from "./claims.ts";
 import { SettingsHolder } from "./settings.ts";
 
 const te = new TextEncoder();
 const b64 = (s: string) => btoa(String.fromCharCode(...te.encode(s)));
 
-function fixture() {
+function fixture(opts: { invalidConfig?: boolean } = {}) {
   const bindings = new MemoryStore<KubeObject>(bindingIndexers);
   const sources = new MemoryStore<KubeObject>(volsyncIndexers);
   const destinations = new MemoryStore<KubeObject>(volsyncIndexers);
@@ -63,9 +65,27 @@ function fixture() {
     listRepoIds: () => (calls.push("listRepoIds"), Promise.resolve([])),
     probe: () => Promise.resolve(),
   };
-  const drift: DriftState = { isMissing: () => false, markPresent: () => {}, rememberConnection: () => {} };
+  const drift: DriftState = { isMissing: () => false, markPresent: () => {} };
+  // A stand-in for the Lease ledger (claims.ts): same answers, a Map instead of the apiserver.
+  const held = new Map<string, Claim>();
+  const claims: ClaimLedger = {
+    get: (id) => held.get(id),
+    heldBy: (key) => [...held.values()].filter((c) => c.holder.key === key),
+    acquire: (id, holder, url) => {
+      const c = held.get(id);
+      if (c && c.holder.key !== holder.key) return Promise.resolve({ ok: false, holder: c.holder });
+      const claim = { id, holder, url, lease: { name: id, resourceVersion: undefined } };
+      held.set(id, claim);
+      return Promise.resolve({ ok: true, claim });
+    },
+    release: (claim) => (held.delete(claim.id), Promise.resolve()),
+  };
+  const inBackrest = new Set<string>();
   const events: string[] = [];
   const settings = new SettingsHolder("ops", "backrest-volsync-operator");
+  // No OperatorConfig: the defaults; or one invalid since the operator started.
+  if (opts.invalidConfig) settings.invalid("spec.resyncPeriod: must be a duration");
+  else settings.set(undefined);
   const reconcile = bindingReconciler({
     kube,
     bindings,
@@ -75,6 +95,11 @@ function fixture() {
     backrest: () => api,
     events: { record: (_o, _t, reason) => events.push(reason) },
     drift,
+    claims,
+    listings: {
+      ids: () => (calls.push("listRepoIds"), Promise.resolve(inBackrest)),
+      remember: () => {},
+    },
     now: () => new Date("2026-11-25T12:00:00Z"),
   });
   const ctx: ReconcileContext = {
@@ -95,6 +120,7 @@ function fixture() {
       metadata: {
         namespace: ns,
         name,
+        uid: `uid-${ns}-${name}`,
         generation: 1,
         resourceVersion: String(rv++),
         creationTimestamp: created,
@@ -120,6 +146,8 @@ function fixture() {
     addSource,
     bindings,
     settings,
+    held,
+    inBackrest,
     failSecretReads: (e: Error) => readFailure = e,
   };
 }
@@ -132,7 +160,7 @@ const spec = (source: string, repo: Record<string, unknown> = {}) => ({
 
 Deno.test("reconcile() applies once; an idle reconcile makes no Backrest call and no write", async () => {
   const f = fixture();
-  f.addSecret("app", "restic", { RESTIC_REPOSITORY: "s3:bucket/x", RESTIC_PASSWORD: "pw" });
+  f.addSecret("app", "restic", { RESTIC_REPOSITORY: "rest:http://r/x", RESTIC_PASSWORD: "pw" });
   f.addSource("app", "data", "restic");
   f.addBinding("app", "b", "2026-01-01T00:00:00Z", spec("data"));
   await f.reconcile("app/b", f.ctx);
@@ -148,11 +176,11 @@ Deno.test("reconcile() applies once; an idle reconcile makes no Backrest call an
 
 Deno.test("reconcile() re-applies when the Secret rotates, and only then", async () => {
   const f = fixture();
-  f.addSecret("app", "restic", { RESTIC_REPOSITORY: "s3:bucket/x", RESTIC_PASSWORD: "pw" });
+  f.addSecret("app", "restic", { RESTIC_REPOSITORY: "rest:http://r/x", RESTIC_PASSWORD: "pw" });
   f.addSource("app", "data", "restic");
   f.addBinding("app", "b", "2026-01-01T00:00:00Z", spec("data"));
   await f.reconcile("app/b", f.ctx);
-  f.addSecret("app", "restic", { RESTIC_REPOSITORY: "s3:bucket/x", RESTIC_PASSWORD: "pw2" });
+  f.addSecret("app", "restic", { RESTIC_REPOSITORY: "rest:http://r/x", RESTIC_PASSWORD: "pw2" });
   await f.reconcile("app/b", f.ctx);
   assert.equal(f.calls.filter((c) => c === "addRepo").length, 2);
   assert.equal(f.applied[1]!.password.reveal(), "pw2");
@@ -160,10 +188,10 @@ Deno.test("reconcile() re-applies when the Secret rotates, and only then", async
   assert.equal(f.calls.filter((c) => c === "addRepo").length, 2);
 });
 
-Deno.test("reconcile() gives a repo claim to the older Binding; the younger gets RepoIdConflict", async () => {
+Deno.test("reconcile() gives a repo id to the Binding that claims it first; later ones, however old, get RepoIdConflict", async () => {
   const f = fixture();
-  f.addSecret("a", "restic", { RESTIC_REPOSITORY: "s3:bucket/a", RESTIC_PASSWORD: "pw" });
-  f.addSecret("b", "restic", { RESTIC_REPOSITORY: "s3:bucket/b", RESTIC_PASSWORD: "pw" });
+  f.addSecret("a", "restic", { RESTIC_REPOSITORY: "rest:http://r/a", RESTIC_PASSWORD: "pw" });
+  f.addSecret("b", "restic", { RESTIC_REPOSITORY: "rest:http://r/b", RESTIC_PASSWORD: "pw" });
   f.addSource("a", "data", "restic");
   f.addSource("b", "data", "restic");
   f.addBinding("b", "young", "2026-02-01T00:00:00Z", spec("data", { idOverride: "shared" }));
@@ -171,13 +199,66 @@ Deno.test("reconcile() gives a repo claim to the older Binding; the younger gets
   await f.reconcile("b/young", f.ctx);
   await f.reconcile("a/old", f.ctx);
   assert.equal(f.applied.length, 1);
-  assert.equal(f.applied[0]!.uri.reveal(), "s3:bucket/a");
-  assert.deepEqual(f.events, ["RepoIdConflict", "Applied"]);
+  assert.equal(f.applied[0]!.uri.reveal(), "rest:http://r/b");
+  assert.deepEqual(f.events, ["Applied", "RepoIdConflict"]);
+  assert.equal(f.held.get("shared")?.holder.key, "b/young");
+});
+
+Deno.test("reconcile() leaves an id that Backrest holds and no Binding applied, unless adoption is allowed", async () => {
+  const f = fixture();
+  f.addSecret("a", "restic", { RESTIC_REPOSITORY: "rest:http://r/a", RESTIC_PASSWORD: "pw" });
+  f.addSource("a", "data", "restic");
+  f.inBackrest.add("made-in-the-ui");
+  f.addBinding("a", "b", "2026-01-01T00:00:00Z", spec("data", { idOverride: "made-in-the-ui", adopt: true }));
+  await f.reconcile("a/b", f.ctx);
+  assert.deepEqual(f.calls, ["listRepoIds"]);
+  assert.deepEqual(f.events, ["RepoExistsInBackrest"]);
+  f.settings.set({
+    ...f.settings.current.spec,
+    repositoryPolicy: { ...f.settings.current.spec.repositoryPolicy, allowAdoption: true },
+  });
+  await f.reconcile("a/b", f.ctx);
+  assert.deepEqual(f.calls, ["listRepoIds", "checkRepoExists", "addRepo"]);
+  assert.deepEqual(f.events, ["RepoExistsInBackrest", "Applied"]);
+});
+
+Deno.test("reconcile() refuses an idOverride shaped like another namespace's default id", async () => {
+  const f = fixture();
+  f.addSecret("a", "restic", { RESTIC_REPOSITORY: "rest:http://r/a", RESTIC_PASSWORD: "pw" });
+  f.addSource("a", "data", "restic");
+  f.addBinding(
+    "a",
+    "b",
+    "2026-01-01T00:00:00Z",
+    spec("data", { idOverride: "volsync-victim-replicationsource-db" }),
+  );
+  await f.reconcile("a/b", f.ctx);
+  assert.deepEqual(f.calls, []);
+  assert.deepEqual(f.events, ["InvalidSpec"]);
+  assert.equal(f.held.size, 0, "nothing claimed");
+});
+
+Deno.test("reconcile() halts everything while the OperatorConfig has been invalid since start", async () => {
+  const f = fixture({ invalidConfig: true });
+  f.addSecret("app", "restic", { RESTIC_REPOSITORY: "rest:http://r/x", RESTIC_PASSWORD: "pw" });
+  f.addSource("app", "data", "restic");
+  f.addBinding("app", "b", "2026-01-01T00:00:00Z", spec("data"));
+  await f.reconcile("app/b", f.ctx);
+  assert.deepEqual(f.calls, []);
+  assert.deepEqual(f.events, ["OperatorConfigInvalid"]);
+  assert.match(JSON.stringify(f.bindings.get("app/b")?.status), /ops\/backrest-volsync-operator is invalid/);
+  // Valid once, a later invalid edit keeps the last valid settings.
+  f.settings.set(undefined);
+  f.settings.invalid("again");
+  assert.equal(f.settings.current.halted, undefined);
+  await f.reconcile("app/b", f.ctx);
+  assert.deepEqual(f.calls, ["checkRepoExists", "addRepo"]);
+  assert.match(new SettingsHolder("ops", "cfg").current.halted ?? "", /not been read yet/);
 });
 
 Deno.test("reconcile() while paused makes no Backrest call", async () => {
   const f = fixture();
-  f.addSecret("app", "restic", { RESTIC_REPOSITORY: "s3:bucket/x", RESTIC_PASSWORD: "pw" });
+  f.addSecret("app", "restic", { RESTIC_REPOSITORY: "rest:http://r/x", RESTIC_PASSWORD: "pw" });
   f.addSource("app", "data", "restic");
   f.addBinding("app", "b", "2026-01-01T00:00:00Z", spec("data"));
   f.settings.set({ ...f.settings.current.spec, paused: true });

@@ -3,34 +3,32 @@
  * repo ids Backrest holds (no credentials travel, unlike GetConfig); every Ready Binding whose repo is
  * missing there (deleted in the UI, Backrest restarted on an empty volume) is marked and re-enqueued, so
  * its reconcile re-applies it. When nothing drifted that is O(1) Backrest calls per instance per period.
+ * The listing is shared with the claim checks and made with credentials that worked (repo_listings.ts).
  * Runs on the leader only (it is started with the controllers).
  */
-import { ConditionType, isConditionTrue, parseBindingStatus } from "../api/mod.ts";
-import type { BackrestApi, BackrestConnection } from "../backrest/mod.ts";
+import { canonicalBackrestURL, ConditionType, isConditionTrue, parseBindingStatus } from "../api/mod.ts";
 import { type KubeObject, objectKey } from "../kube/mod.ts";
 import type { Logger } from "../observe/mod.ts";
 import type { Store } from "../runtime/mod.ts";
-import { type DriftState, normalizeURL } from "./binding.ts";
+import type { DriftState } from "./binding.ts";
+import type { RepoListings } from "./repo_listings.ts";
 
 /** Options of {@linkcode DriftRepair}. */
 export interface DriftRepairOptions {
   bindings: Store<KubeObject>;
-  backrest: (connection: BackrestConnection) => BackrestApi;
+  listings: RepoListings;
   /** The resync period in force (read each round, so OperatorConfig changes apply). */
   periodMs: () => number;
   /** Whether Backrest may be called (false while paused). */
   active: () => boolean;
   enqueue: (key: string) => void;
   logger: Logger;
-  /** Deadline of the listing call. */
-  timeoutMs?: number;
 }
 
 /** Tracks missing repos and lists each Backrest once per period. */
 export class DriftRepair implements DriftState {
   readonly #o: DriftRepairOptions;
   readonly #missing = new Set<string>();
-  readonly #connections = new Map<string, BackrestConnection>();
 
   constructor(options: DriftRepairOptions) {
     this.#o = options;
@@ -44,10 +42,6 @@ export class DriftRepair implements DriftState {
     this.#missing.delete(bindingKey);
   }
 
-  rememberConnection(connection: BackrestConnection): void {
-    this.#connections.set(normalizeURL(connection.url), connection);
-  }
-
   /** One round: list every known Backrest, mark and enqueue the Bindings whose repo is gone. */
   async check(signal?: AbortSignal): Promise<{ listed: number; missing: number }> {
     const byURL = new Map<string, { key: string; repoId: string }[]>();
@@ -56,25 +50,24 @@ export class DriftRepair implements DriftState {
       const status = parseBindingStatus(obj.status);
       if (!status.repoId || !status.backrestURL) continue;
       if (!isConditionTrue(status.conditions, ConditionType.Ready)) continue;
-      const url = normalizeURL(status.backrestURL);
+      const url = canonicalBackrestURL(status.backrestURL);
+      if (url === undefined) continue;
       const list = byURL.get(url) ?? [];
       list.push({ key: objectKey(obj), repoId: status.repoId });
       byURL.set(url, list);
     }
     let listed = 0;
     let missing = 0;
+    // Credentials for Backrests no Ready Binding uses any more are dropped, and so are the missing marks
+    // of Bindings that are gone.
+    this.#o.listings.retain(new Set(byURL.keys()));
+    for (const key of [...this.#missing]) if (!this.#o.bindings.get(key)) this.#missing.delete(key);
     for (const [url, bindings] of byURL) {
-      const connection = this.#connections.get(url);
-      if (!connection) continue;
-      let ids: Set<string>;
+      let ids: ReadonlySet<string>;
       try {
-        ids = new Set(
-          await this.#o.backrest(connection).listRepoIds({
-            ...(signal ? { signal } : {}),
-            timeoutMs: this.#o.timeoutMs ?? 60_000,
-          }),
-        );
+        ids = await this.#o.listings.ids(url, { maxAgeMs: 0, ...(signal ? { signal } : {}) });
       } catch (e) {
+        if (signal?.aborted) return { listed, missing };
         this.#o.logger.error("Drift check could not list Backrest repos", e, { backrest: url });
         continue;
       }

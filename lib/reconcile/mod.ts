@@ -14,13 +14,23 @@ export {
   bindingIndexers,
   bindingReconciler,
   type BindingReconcilerDeps,
+  type ClaimLedger,
   type DriftState,
   errorHash,
   type EventSink,
-  normalizeURL,
+  foreignDefaultId,
   RetryableError,
   volsyncIndexers,
 } from "./binding.ts";
+export {
+  type Acquired,
+  type Claim,
+  claimName,
+  type Holder,
+  LABEL_REPO_CLAIM,
+  readClaim,
+  RepoClaims,
+} from "./claims.ts";
 export { DriftRepair, type DriftRepairOptions } from "./drift.ts";
 export {
   compactBinding,
@@ -29,7 +39,8 @@ export {
   type OperatorOptions,
   slimVolSync,
 } from "./operator.ts";
-export { operatorConfigReconciler } from "./operator_config.ts";
+export { operatorConfigReconciler, putInForce } from "./operator_config.ts";
+export { NoListingError, RepoListings, type RepoListingsOptions } from "./repo_listings.ts";
 export {
   bindingType,
   operatorConfigType,

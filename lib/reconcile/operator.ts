@@ -10,6 +10,7 @@ import {
   isRecord,
   type KubeClient,
   type KubeObject,
+  leases,
   objectKey as keyOf,
   secrets,
 } from "../kube/mod.ts";
@@ -38,9 +39,11 @@ import {
   INDEX_BY_SOURCE,
   volsyncIndexers,
 } from "./binding.ts";
+import { claimIndexers, LABEL_REPO_CLAIM, readClaim, RepoClaims, slimClaim } from "./claims.ts";
 import { DriftRepair } from "./drift.ts";
 import { OwnWrites } from "./own_writes.ts";
-import { operatorConfigReconciler } from "./operator_config.ts";
+import { operatorConfigReconciler, putInForce } from "./operator_config.ts";
+import { RepoListings } from "./repo_listings.ts";
 import {
   bindingType,
   operatorConfigType,
@@ -165,6 +168,16 @@ export function createOperator(o: OperatorOptions): Operator {
     logger: log,
     transform: compactObject,
   });
+  // The repo id ledger: Leases in the operator's own namespace, out of namespace users' reach.
+  const claimLeases = informerFor(o.kube, leases, {
+    name: "repo-claims",
+    namespaces: [o.configNamespace],
+    labelSelector: `${LABEL_REPO_CLAIM}=true`,
+    logger: log,
+    indexers: claimIndexers,
+    transform: slimClaim,
+  });
+  const claims = new RepoClaims(o.kube, claimLeases.store, o.configNamespace);
 
   const settings = new SettingsHolder(o.configNamespace, o.configName);
   const recorder = o.events ?? new EventRecorder({
@@ -173,10 +186,11 @@ export function createOperator(o: OperatorOptions): Operator {
     onError: (e) => log.error("Event write failed", e),
   });
   const backrest = o.backrest ?? ((c: BackrestConnection) => backrestClient(c));
+  const listings = new RepoListings({ backrest });
 
   const drift = new DriftRepair({
     bindings: bindings.store,
-    backrest,
+    listings,
     periodMs: () => settings.current.spec.resyncPeriodMs,
     active: () => !settings.current.spec.paused,
     enqueue: (key) => binding.enqueue(key),
@@ -192,6 +206,8 @@ export function createOperator(o: OperatorOptions): Operator {
     backrest,
     events: recorder,
     drift,
+    claims,
+    listings,
     ownWrites,
     ...(o.backrestTimeoutMs ? { backrestTimeoutMs: o.backrestTimeoutMs } : {}),
   });
@@ -242,10 +258,19 @@ export function createOperator(o: OperatorOptions): Operator {
     return [key, ...bindingsClaiming(e)];
   });
   const bindingsClaiming = (e: InformerEvent<KubeObject>): string[] => {
-    const claims = new Set(bindingIndexers[INDEX_BY_REPO](e.object));
-    if (e.type === "update") { for (const c of bindingIndexers[INDEX_BY_REPO](e.old)) claims.add(c); }
-    return [...claims].flatMap((c) => bindings.store.keysByIndex(INDEX_BY_REPO, c));
+    const ids = new Set(bindingIndexers[INDEX_BY_REPO](e.object));
+    if (e.type === "update") { for (const c of bindingIndexers[INDEX_BY_REPO](e.old)) ids.add(c); }
+    return [...ids].flatMap((c) => bindings.store.keysByIndex(INDEX_BY_REPO, c));
   };
+  // Claims: one whose Binding is gone (deleted while no operator ran) wakes that key, whose reconcile
+  // releases it; one given up wakes every Binding that asks for its id.
+  binding.watch(claimLeases, (e) => {
+    const claim = readClaim(e.object);
+    if (!claim || e.type === "resync") return [];
+    if (e.type === "delete") return bindings.store.keysByIndex(INDEX_BY_REPO, claim.id);
+    const holder = bindings.store.get(claim.holder.key);
+    return holder?.metadata.uid === claim.holder.uid ? [] : [claim.holder.key];
+  });
   // VolSync objects: the Bindings that name them.
   for (
     const [informer, kind] of [[sources, "ReplicationSource"], [
@@ -303,7 +328,10 @@ export function createOperator(o: OperatorOptions): Operator {
   });
 
   const manager = new Manager({
-    caches: [configs, bindings, sources, destinations, secretMeta],
+    caches: [configs, claimLeases, bindings, sources, destinations, secretMeta],
+    // No Binding is reconciled before the OperatorConfig in the cache is in force (fail closed).
+    beforeControllers: () =>
+      void putInForce(settings, configs.store.getByName(o.configNamespace, o.configName)),
     controllers: [operatorConfig, binding, autoBinding],
     leaderRunnables: [drift],
     runnables: [

@@ -2,12 +2,15 @@
  * The OperatorConfig reconciler: validates the one BackrestVolSyncOperatorConfig the operator follows,
  * puts a valid spec in force (the settings holder tells everyone), and reports in the config's own status.
  * Rule: an invalid config is reported and never replaces the last valid settings, so a typo in the config
- * does not fail every Binding. A missing config means the defaults (auto-binding Disabled, not paused).
+ * does not fail every Binding; one that is invalid from the start halts everything (settings.ts). A
+ * missing config means the defaults (auto-binding Disabled, not paused).
  */
 import {
   ConditionType,
   formatErrors,
+  type OperatorConfig,
   type OperatorConfigStatus,
+  type ParsedResource,
   parseOperatorConfig,
   parseOperatorConfigStatus,
   Reason,
@@ -29,6 +32,24 @@ export interface OperatorConfigReconcilerDeps {
   now?: () => Date;
 }
 
+/**
+ * Puts the config object (or its absence) in force in `holder`, as the reconciler does; `main`'s start
+ * calls it too, before any Binding is reconciled. Returns the parse (undefined: no config).
+ */
+export function putInForce(
+  holder: SettingsHolder,
+  obj: KubeObject | undefined,
+): ParsedResource<OperatorConfig> | undefined {
+  if (!obj) {
+    holder.set(undefined);
+    return undefined;
+  }
+  const parsed = parseOperatorConfig(obj);
+  if (parsed.ok) holder.set(parsed.value.spec);
+  else holder.invalid(formatErrors(parsed.errors));
+  return parsed;
+}
+
 /** Builds the reconcile function. */
 export function operatorConfigReconciler(
   deps: OperatorConfigReconcilerDeps,
@@ -38,18 +59,16 @@ export function operatorConfigReconciler(
     const { configNamespace, configName } = deps.holder.current;
     if (key !== `${configNamespace}/${configName}`) return done;
     const obj = deps.configs.get(key);
-    if (!obj) {
-      deps.holder.set(undefined);
+    const parsed = putInForce(deps.holder, obj);
+    if (!obj || !parsed) {
       ctx.log.info("No OperatorConfig; defaults in force (auto-binding Disabled)");
       return done;
     }
-    const parsed = parseOperatorConfig(obj);
     const previous = parseOperatorConfigStatus(obj.status);
     const generation = obj.metadata.generation;
     const gen = generation !== undefined ? { observedGeneration: generation } : {};
     let status: OperatorConfigStatus;
     if (parsed.ok) {
-      deps.holder.set(parsed.value.spec);
       status = {
         ...previous,
         ...gen,
@@ -64,14 +83,19 @@ export function operatorConfigReconciler(
         }, now()),
       };
     } else {
-      const message = `invalid spec, the last valid settings stay in force: ${formatErrors(parsed.errors)}`;
+      const message = deps.holder.current.halted
+        ? `invalid spec, nothing is done until it is fixed: ${formatErrors(parsed.errors)}`
+        : `invalid spec, the last valid settings stay in force: ${formatErrors(parsed.errors)}`;
       const before = previous.conditions.find((c) => c.type === ConditionType.Ready);
       if (before?.reason !== Reason.InvalidSpec || before.message !== message) {
         deps.events.record(obj, "Warning", Reason.InvalidSpec, message);
       }
-      ctx.log.info("OperatorConfig is invalid; keeping the last valid settings", {
-        reason: Reason.InvalidSpec,
-      });
+      ctx.log.info(
+        deps.holder.current.halted
+          ? "OperatorConfig is invalid; everything is paused until it is fixed"
+          : "OperatorConfig is invalid; keeping the last valid settings",
+        { reason: Reason.InvalidSpec },
+      );
       status = {
         ...previous,
         ...gen,

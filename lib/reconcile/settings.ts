@@ -1,7 +1,12 @@
 /**
  * The operator-wide settings every reconciler reads: the last valid OperatorConfig spec (or the defaults
- * when none exists) and where it lives. The OperatorConfig reconciler is the only writer; an invalid
- * config never replaces a valid one. Listeners hear about every change so they can re-enqueue.
+ * when none exists) and where it lives. Rules:
+ * - It fails closed: until the OperatorConfig has been read, and while it has been invalid since the
+ *   operator started (no valid spec ever seen), everything is paused and `halted` says why; the built-in
+ *   defaults (an empty allowlist admits every URL) never stand in for a config that exists but is broken.
+ * - Once a valid spec was in force, an invalid edit keeps it (a typo does not fail every Binding).
+ * - The OperatorConfig reconciler (and the manager's start, through `prime`) are the only writers;
+ *   listeners hear about every change so they can re-enqueue.
  */
 import { defaultOperatorConfigSpec, type OperatorConfigSpec } from "../api/mod.ts";
 import { sameJSON } from "./same.ts";
@@ -11,19 +16,28 @@ export interface OperatorSettings {
   /** Namespace of the OperatorConfig: the one namespace whose Secrets the operator's own defaults use. */
   readonly configNamespace: string;
   readonly configName: string;
-  /** The spec in force. */
+  /** The spec in force (`paused` while halted). */
   readonly spec: OperatorConfigSpec;
   /** Whether an OperatorConfig object exists (false: defaults are in force). */
   readonly found: boolean;
+  /** Why everything is paused although the config does not say so (not read yet, or invalid since start). */
+  readonly halted?: string | undefined;
 }
 
 /** Holds the settings in force and tells listeners when they change. */
 export class SettingsHolder {
   #current: OperatorSettings;
+  #everValid = false;
   readonly #listeners: ((next: OperatorSettings, previous: OperatorSettings) => void)[] = [];
 
   constructor(configNamespace: string, configName: string) {
-    this.#current = { configNamespace, configName, spec: defaultOperatorConfigSpec(), found: false };
+    this.#current = {
+      configNamespace,
+      configName,
+      spec: { ...defaultOperatorConfigSpec(), paused: true },
+      found: false,
+      halted: "the OperatorConfig has not been read yet",
+    };
   }
 
   /** The settings in force now. */
@@ -33,19 +47,34 @@ export class SettingsHolder {
 
   /** Puts `spec` in force (`undefined`: the config is gone, defaults apply). */
   set(spec: OperatorConfigSpec | undefined): void {
-    const previous = this.#current;
-    const next: OperatorSettings = {
-      ...previous,
-      spec: spec ?? defaultOperatorConfigSpec(),
-      found: spec !== undefined,
-    };
-    if (sameJSON(next, previous)) return;
-    this.#current = next;
-    for (const listener of this.#listeners) listener(next, previous);
+    this.#everValid = true;
+    this.#update({ spec: spec ?? defaultOperatorConfigSpec(), found: spec !== undefined, halted: undefined });
+  }
+
+  /**
+   * The config exists but is invalid (`why` names the problem): keeps the last valid settings, or, when
+   * none was ever in force, halts everything.
+   */
+  invalid(why: string): void {
+    if (this.#everValid) return;
+    this.#update({
+      spec: { ...defaultOperatorConfigSpec(), paused: true },
+      found: true,
+      halted: `the OperatorConfig ${this.#current.configNamespace}/${this.#current.configName} is invalid ` +
+        `(${why}); nothing is done until it is fixed`,
+    });
   }
 
   /** Calls `listener` after every change. */
   onChange(listener: (next: OperatorSettings, previous: OperatorSettings) => void): void {
     this.#listeners.push(listener);
+  }
+
+  #update(change: Pick<OperatorSettings, "spec" | "found" | "halted">): void {
+    const previous = this.#current;
+    const next: OperatorSettings = { ...previous, ...change };
+    if (sameJSON(next, previous)) return;
+    this.#current = next;
+    for (const listener of this.#listeners) listener(next, previous);
   }
 }

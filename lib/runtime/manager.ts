@@ -33,6 +33,11 @@ export interface ManagerOptions {
   leaderRunnables?: readonly Runnable[] | undefined;
   /** Runnables on every replica (Event recorder, HTTP server); stopped last. */
   runnables?: readonly Runnable[] | undefined;
+  /**
+   * Called with synced caches each time this replica is about to start the controllers (e.g. to read the
+   * settings every reconciler depends on before the first reconcile).
+   */
+  beforeControllers?: (() => void) | undefined;
   /** Omit to run controllers without leader election. */
   leaderElection?: Omit<LeaderElectionOptions, "logger" | "metrics" | "clock"> | undefined;
   logger?: Logger | undefined;
@@ -99,6 +104,7 @@ export class Manager {
   }
 
   async #runControllers(signal: AbortSignal): Promise<void> {
+    this.#o.beforeControllers?.();
     this.#log.info("Starting controllers", { controllers: this.#o.controllers.map((c) => c.name).join(",") });
     await Promise.all([
       ...this.#o.controllers.map((c) => c.start(signal)),
