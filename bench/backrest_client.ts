@@ -101,7 +101,7 @@ const mapping = await measure(() =>
     kind: "ReplicationSource",
     name: "data",
     secretData: {
-      RESTIC_REPOSITORY: enc.encode("s3:https://s3.example/bucket/path"),
+      RESTIC_REPOSITORY: enc.encode("rest:https://rest.example/bucket/path"),
       RESTIC_PASSWORD: enc.encode("a-long-repository-password"),
       AWS_ACCESS_KEY_ID: enc.encode("AKIAEXAMPLE"),
       AWS_SECRET_ACCESS_KEY: enc.encode("secretsecretsecret"),

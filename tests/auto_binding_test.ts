@@ -310,18 +310,18 @@ Deno.test("auto-binding: defaults reach managed Bindings, drift is repaired, and
   const cp = await cluster();
   const ns = await cp.namespace("defaults");
   const richRepo = {
-    envAllowlist: ["FOO"],
+    envAllowlist: ["RESTIC_COMPRESSION"],
     autoUnlock: true,
     prunePolicy: { schedule: { cron: "0 3 * * *", clock: "CLOCK_UTC" }, maxUnusedPercent: 12.5 },
     checkPolicy: { schedule: { maxFrequencyDays: 30 }, readDataSubsetPercent: 5 },
     commandPrefix: { ioNice: "IO_IDLE" },
   };
   await configure(e, withDefaults(e, { policy: "All", defaultRepo: richRepo }));
-  await sourceWithRepo(ns, "app", undefined, { FOO: "one", BAR: "two" });
+  await sourceWithRepo(ns, "app", undefined, { RESTIC_COMPRESSION: "max", RESTIC_PACK_SIZE: "16" });
   const id = `volsync-${ns}-replicationsource-app`;
   await waitForReason(cp, ns, "bvsb-rs-app", "Applied", 60_000);
   let stored = await backrestRepo(e.backrest, id);
-  assert.deepEqual(stored?.env, ["FOO=one"]);
+  assert.deepEqual(stored?.env, ["RESTIC_COMPRESSION=max"]);
   assert.equal(stored?.autoUnlock, true);
   assert.equal(stored?.prunePolicy?.schedule?.schedule.value, "0 3 * * *");
   // The generated spec equals what the apiserver stores, so there is no update loop.
@@ -331,28 +331,34 @@ Deno.test("auto-binding: defaults reach managed Bindings, drift is repaired, and
   assert.equal((await getBinding(ns, "bvsb-rs-app"))!.metadata.generation, first.metadata.generation);
 
   // Changed defaults reach the existing managed Binding, and through it Backrest.
-  await configure(e, withDefaults(e, { policy: "All", defaultRepo: { envAllowlist: ["BAR"] } }));
+  await configure(e, withDefaults(e, { policy: "All", defaultRepo: { envAllowlist: ["RESTIC_PACK_SIZE"] } }));
   await waitUntil("Backrest holds the new defaults", async () => {
     stored = await backrestRepo(e.backrest, id);
-    return stored?.env.join() === "BAR=two" && stored.autoUnlock === false;
+    return stored?.env.join() === "RESTIC_PACK_SIZE=16" && stored.autoUnlock === false;
   }, { timeoutMs: 60_000 });
   const b = (await getBinding(ns, "bvsb-rs-app"))!;
-  assert.deepEqual(b.spec.repo?.envAllowlist, ["BAR"]);
+  assert.deepEqual(b.spec.repo?.envAllowlist, ["RESTIC_PACK_SIZE"]);
 
   // Someone edits the managed Binding: it is put back.
   await cp.json(
     "PATCH",
     `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/bvsb-rs-app`,
-    { spec: { repo: { envAllowlist: ["FOO"], idOverride: "hijack" }, deletionPolicy: "Remove" } },
+    {
+      spec: {
+        repo: { envAllowlist: ["RESTIC_COMPRESSION"], idOverride: "hijack" },
+        deletionPolicy: "Remove",
+      },
+    },
     { "content-type": "application/merge-patch+json" },
   );
   await waitUntil("drift repaired", async () => {
     const now = (await getBinding(ns, "bvsb-rs-app"))!;
     return now.metadata.generation > b.metadata.generation + 1 && now.spec.repo?.idOverride === undefined &&
-      JSON.stringify(now.spec.repo?.envAllowlist) === '["BAR"]' && now.spec.deletionPolicy === "Retain";
+      JSON.stringify(now.spec.repo?.envAllowlist) === '["RESTIC_PACK_SIZE"]' &&
+      now.spec.deletionPolicy === "Retain";
   }, { timeoutMs: 20_000 });
   await waitForReason(cp, ns, "bvsb-rs-app", "Applied", 60_000);
-  assert.deepEqual((await backrestRepo(e.backrest, id))?.env, ["BAR=two"]);
+  assert.deepEqual((await backrestRepo(e.backrest, id))?.env, ["RESTIC_PACK_SIZE=16"]);
 
   // A Binding without the managed label holding the generated name stays exactly as its owner wrote it.
   await create(
@@ -362,7 +368,10 @@ Deno.test("auto-binding: defaults reach managed Bindings, drift is repaired, and
   const before = (await getBinding(ns, "bvsb-rs-mine"))!;
   assert.equal(before.metadata.labels?.[MANAGED], undefined);
   await sourceWithRepo(ns, "mine");
-  await configure(e, withDefaults(e, { policy: "All", defaultRepo: { envAllowlist: ["FOO"] } }));
+  await configure(
+    e,
+    withDefaults(e, { policy: "All", defaultRepo: { envAllowlist: ["RESTIC_COMPRESSION"] } }),
+  );
   await waitForReason(cp, ns, "bvsb-rs-mine", "Applied", 60_000);
   await settled(e.op);
   const after = (await getBinding(ns, "bvsb-rs-mine"))!;

@@ -406,10 +406,15 @@ Deno.test("caCerts: https to a server whose certificate only the given CA vouche
   );
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, cert: cert!, key: key!, onListen() {} },
-    () =>
-      new Response(new Uint8Array([0x0a, 0x04, 0x0a, 0x02, 0x69, 0x64]), {
-        headers: { "content-type": "application/proto" },
-      }),
+    (req) =>
+      // The version probe (an unparseable AddRepo) as Backrest answers it, then one repo id.
+      new URL(req.url).pathname.endsWith("/AddRepo")
+        ? Response.json({ code: "invalid_argument", message: "proto: cannot parse *v1.AddRepoRequest" }, {
+          status: 400,
+        })
+        : new Response(new Uint8Array([0x0a, 0x04, 0x0a, 0x02, 0x69, 0x64]), {
+          headers: { "content-type": "application/proto" },
+        }),
   );
   try {
     const url = `https://127.0.0.1:${server.addr.port}`;

@@ -63,11 +63,11 @@ async function conformance(t: Deno.TestContext, target: Target): Promise<void> {
   });
 
   await t.step("addRepo stores the repo with a 64-hex guid", async () => {
-    await api.addRepo(repoFor("conf-a", one, { RESTIC_COMPRESSION: "max", AWS_REGION: "eu" }));
+    await api.addRepo(repoFor("conf-a", one, { RESTIC_COMPRESSION: "max", AWS_DEFAULT_REGION: "eu" }));
     const repo = (await target.getConfig()).repos.find((r) => r.id === "conf-a");
     assert.equal(repo?.uri, one.uri);
     assert.equal(repo?.password, one.password);
-    assert.deepEqual(repo?.env, ["AWS_REGION=eu", "RESTIC_COMPRESSION=max"]);
+    assert.deepEqual(repo?.env, ["AWS_DEFAULT_REGION=eu", "RESTIC_COMPRESSION=max"]);
     assert.match(repo?.guid ?? "", /^[0-9a-f]{64}$/);
     assert.equal(repo?.autoInitialize, false);
   });

@@ -4,7 +4,7 @@
  * and one Backrest serve the whole file; each test works in its own namespace.
  */
 import assert from "node:assert/strict";
-import { createResticRepo, startBackrest } from "./harness/backrest.ts";
+import { createResticRepo, restLocation, startBackrest } from "./harness/backrest.ts";
 import type { BackrestInstance } from "./harness/backrest.ts";
 import {
   binding,
@@ -108,7 +108,9 @@ Deno.test("binding: a VolSync restic repository is registered in Backrest with t
   assert.equal(
     after.filter((c) => c.verb === "get" && c.args[1] === "restic-app").length,
     0,
-    "the echo of the Applied write reconciled again",
+    `the echo of the Applied write reconciled again; calls after it: ${
+      JSON.stringify(after.map((c) => [c.verb, typeof c.args[1] === "string" ? c.args[1] : ""]))
+    }`,
   );
 });
 
@@ -155,8 +157,7 @@ Deno.test("binding: a repository VolSync has not created yet is not created by B
   const { backrest } = await env();
   const cp = await cluster();
   const ns = await cp.namespace("init");
-  const dir = await Deno.makeTempDir({ prefix: "bvo-empty-" });
-  const uri = `${dir}/repo`;
+  const { uri, dir } = await restLocation();
   await create(
     ns,
     secret("restic", { RESTIC_REPOSITORY: uri, RESTIC_PASSWORD: "pw-init-123456" }),
@@ -167,14 +168,14 @@ Deno.test("binding: a repository VolSync has not created yet is not created by B
   assert.equal(c.status, "False");
   assert.match(c.message, /autoInitialize/);
   assert.equal(await backrestRepo(backrest, `volsync-${ns}-replicationsource-src`), undefined);
-  await assert.rejects(Deno.stat(`${uri}/config`), "nothing was created at the location");
+  await assert.rejects(Deno.stat(`${dir}/config`), "nothing was created at the location");
 
   await cp.json("PATCH", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/b`, {
     spec: { repo: { autoInitialize: true } },
   }, { "content-type": "application/merge-patch+json" });
   await waitForReason(cp, ns, "b", "Applied", 60_000);
   assert.ok(await backrestRepo(backrest, `volsync-${ns}-replicationsource-src`));
-  assert.ok((await Deno.stat(`${uri}/config`)).isFile, "Backrest initialized the repository");
+  assert.ok((await Deno.stat(`${dir}/config`)).isFile, "Backrest initialized the repository");
 });
 
 Deno.test("binding: each bad input ends in a precise reason, and fixing it recovers", async (t) => {
@@ -221,7 +222,7 @@ Deno.test("binding: each bad input ends in a precise reason, and fixing it recov
     const cases: [string, Record<string, string>, RegExp][] = [
       ["nopw", { RESTIC_REPOSITORY: repo.uri }, /RESTIC_PASSWORD/],
       ["emptyrepo", { RESTIC_REPOSITORY: "", RESTIC_PASSWORD: "x-123456" }, /RESTIC_REPOSITORY/],
-      ["newline", { ...good, "AWS_REGION": "eu\nwest" }, /AWS_REGION/],
+      ["newline", { ...good, "AWS_DEFAULT_REGION": "eu\nwest" }, /AWS_DEFAULT_REGION/],
     ];
     for (const [name, data, pattern] of cases) {
       await create(
@@ -240,7 +241,7 @@ Deno.test("binding: each bad input ends in a precise reason, and fixing it recov
       data: {
         RESTIC_REPOSITORY: btoa(repo.uri),
         RESTIC_PASSWORD: btoa(repo.password),
-        AWS_REGION: btoa("\xff\xfe"),
+        AWS_DEFAULT_REGION: btoa("\xff\xfe"),
       },
     });
     await create(
@@ -300,15 +301,21 @@ Deno.test("binding: each bad input ends in a precise reason, and fixing it recov
   await t.step("a very large Secret", async () => {
     const big: Record<string, string> = { ...good };
     for (let i = 0; i < 200; i++) big[`EXTRA_${i}`] = "v".repeat(2000);
+    big.AWS_SESSION_TOKEN = "t".repeat(2000);
     await create(
       ns,
       secret("s-big", big),
       replicationSource("big", "s-big"),
-      binding("big", { url: backrest.url, source: "big", repo: { envAllowlist: ["EXTRA_1"] } }),
+      binding("big", { url: backrest.url, source: "big" }),
     );
-    await waitForReason(cp, ns, "big", "Applied", 60_000);
+    const c = await waitForReason(cp, ns, "big", "Applied", 60_000);
+    assert.match(
+      c.message,
+      /EXTRA_0, EXTRA_1, EXTRA_10, .* and 190 more/,
+      "keys left out are named, briefly",
+    );
     const r = await backrestRepo(backrest, `volsync-${ns}-replicationsource-big`);
-    assert.deepEqual(r?.env, [`EXTRA_1=${"v".repeat(2000)}`]);
+    assert.deepEqual(r?.env, [`AWS_SESSION_TOKEN=${"t".repeat(2000)}`]);
   });
   await t.step("other Bindings were unaffected", async () => {
     assert.equal((await readyCondition(cp, ns, "no-src"))?.reason, "Applied");
@@ -381,7 +388,7 @@ Deno.test("binding: deletionPolicy Remove removes the repo from Backrest; Retain
   }, { timeoutMs: 30_000 });
   assert.equal(await backrestRepo(backrest, `rm-${ns}`), undefined, "removed from Backrest");
   assert.ok(await backrestRepo(backrest, `keep-${ns}`), "retained in Backrest");
-  assert.ok((await Deno.stat(`${repo.uri}/config`)).isFile, "storage untouched");
+  assert.ok((await Deno.stat(`${repo.dir}/config`)).isFile, "storage untouched");
 });
 
 Deno.test("binding: drift repair re-applies a repo deleted in Backrest, with one listing call", async () => {
@@ -619,4 +626,58 @@ Deno.test("binding: switching from the Go prototype: its Binding and Backrest en
   const config = await backrest.getConfig();
   assert.equal(config.repos.filter((r) => r.uri === repo.uri).length, 1, "one Backrest entry for the repo");
   assert.equal(config.repos.find((r) => r.id === id)?.autoUnlock, true);
+});
+
+Deno.test("binding: switching from the Go prototype: a Binding with idOverride takes over its entry, which is no one else's", async () => {
+  const { backrest } = await env();
+  const cp = await cluster();
+  const ns = await cp.namespace("migrate-id");
+  const other = await cp.namespace("migrate-other");
+  const repo = await createResticRepo();
+  const id = `prototype-${ns}`;
+  const add = await fetch(`${backrest.url}/v1.Backrest/AddRepo`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ repo: { id, uri: repo.uri, password: repo.password } }),
+  });
+  assert.equal(add.status, 200, await add.text());
+  // The prototype's Binding with its status (applied, generation 1). The operator sees the Binding before
+  // the status can be written (a status is not written with a create), so its first look finds no source:
+  // once it has said so, the prototype's status is written, and only then the source appears.
+  await create(ns, binding("legacy", { url: backrest.url, source: "data", repo: { idOverride: id } }));
+  await waitForReason(cp, ns, "legacy", "VolSyncNotFound");
+  await cp.json("PATCH", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/legacy/status`, {
+    status: {
+      observedGeneration: 1,
+      lastAppliedInputHash: "0f".repeat(32),
+      conditions: [{
+        type: "Ready",
+        status: "True",
+        reason: "Applied",
+        message: "Applied",
+        lastTransitionTime: "2026-01-01T00:00:00Z",
+      }],
+    },
+  }, { "content-type": "application/merge-patch+json" });
+  await waitForReason(cp, ns, "legacy", "VolSyncNotFound");
+  await create(
+    ns,
+    secret("restic", { RESTIC_REPOSITORY: repo.uri, RESTIC_PASSWORD: repo.password }),
+    replicationSource("data", "restic"),
+  );
+  await waitUntil("taken over", async () => (await bindingObject(ns, "legacy")).status.repoId === id, {
+    timeoutMs: 30_000,
+  });
+  // Someone else's new Binding that names the same id: the one the prototype applied keeps it.
+  const theirs = await createResticRepo();
+  await create(
+    other,
+    secret("restic", { RESTIC_REPOSITORY: theirs.uri, RESTIC_PASSWORD: theirs.password }),
+    replicationSource("data", "restic"),
+    binding("newcomer", { url: backrest.url, source: "data", repo: { idOverride: id } }),
+  );
+  await waitForReason(cp, other, "newcomer", "RepoIdConflict");
+  const config = await backrest.getConfig();
+  assert.equal(config.repos.filter((r) => r.id === id).length, 1, "no duplicate");
+  assert.equal(config.repos.find((r) => r.id === id)?.uri, repo.uri);
 });

@@ -8,11 +8,14 @@
 import assert from "node:assert/strict";
 import { parse as parseYaml } from "yaml";
 import {
+  BACKREST_URL_DOT_SEGMENT_SOURCE,
+  BACKREST_URL_PATTERN_SOURCE,
   BINDING_PLURAL,
   BINDING_POLICIES,
   CLOCKS,
   CPU_NICE_LEVELS,
   DELETION_POLICIES,
+  EXTRA_FLAG_PATTERN_SOURCE,
   GROUP,
   IO_NICE_LEVELS,
   OPERATOR_CONFIG_PLURAL,
@@ -260,7 +263,7 @@ Deno.test("crds: every prototype field round-trips unchanged, spec and status", 
         autoUnlock: false,
         autoInitialize: true,
         triggerTasksOnSnapshot: true,
-        extraFlags: ["--x"],
+        extraFlags: ["--no-lock"],
         envAllowlist: ["B2_ACCOUNT_ID"],
       },
     },
@@ -415,6 +418,40 @@ const BAD_BINDINGS: [string, unknown, RegExp][] = [
     { ...MINIMAL_SPEC, repo: { checkPolicy: { readDataSubsetPercent: 150 } } },
     /spec\.repo\.checkPolicy\.readDataSubsetPercent.*less than or equal to 100/,
   ],
+  // Spellings that parsers disagree on (tenant isolation: an allowlist prefix must not be escapable).
+  ...[
+    "https://gw.example/backrest/..;/admin",
+    "https://gw.example/backrest/..%2fadmin",
+    "https://gw.example/backrest/%2e%2e%2fadmin",
+    "https://gw.example/backrest?",
+    "https://gw.example/backrest#x",
+  ].map((url): [string, unknown, RegExp] => [
+    `URL ${url}`,
+    { ...MINIMAL_SPEC, backrest: { url } },
+    /spec\.backrest\.url.*must not contain %, ;, \\, \? or #/,
+  ]),
+  [
+    "URL with a .. segment",
+    { ...MINIMAL_SPEC, backrest: { url: "http://b:1/x/../y" } },
+    /\.\. path segments/,
+  ],
+  ["URL with port 0", { ...MINIMAL_SPEC, backrest: { url: "http://b:0" } }, /port must be 1 to 65535/],
+  ...[
+    `--password-command="sh -c 'touch /tmp/x'"`,
+    "-o sftp.command=ssh",
+    "--cache-dir=/tmp",
+    "--limit-upload=${X}",
+  ]
+    .map((flag): [string, unknown, RegExp] => [
+      `restic flag ${flag}`,
+      { ...MINIMAL_SPEC, repo: { extraFlags: [flag] } },
+      /spec\.repo\.extraFlags\[0\].*is not an allowed restic flag/,
+    ]),
+  [
+    "33 extraFlags",
+    { ...MINIMAL_SPEC, repo: { extraFlags: Array.from({ length: 33 }, () => "--no-lock") } },
+    /spec\.repo\.extraFlags.*must have at most 32 items/,
+  ],
 ];
 
 /** Bad OperatorConfig specs. */
@@ -442,6 +479,21 @@ const BAD_CONFIGS: [string, unknown, RegExp][] = [
     "ftp:// allowlist entry",
     { backrestURLAllowlist: ["ftp://backrest"] },
     /spec\.backrestURLAllowlist\[0\].*http:\/\/ or https:\/\//,
+  ],
+  [
+    "allowlist entry with ..;",
+    { backrestURLAllowlist: ["https://gw.example/backrest/..;/admin"] },
+    /spec\.backrestURLAllowlist\[0\].*must not contain %, ;/,
+  ],
+  [
+    "unknown backend",
+    { repositoryPolicy: { allowedBackends: ["ftp"] } },
+    /spec\.repositoryPolicy\.allowedBackends\[0\].*Unsupported value: "ftp"/,
+  ],
+  [
+    "a program-running flag in defaultRepo",
+    { bindingGeneration: { defaultRepo: { extraFlags: ["-o rclone.program=/bin/sh"] } } },
+    /spec\.bindingGeneration\.defaultRepo\.extraFlags\[0\].*is not an allowed restic flag/,
   ],
   [
     "schedule oneof in defaultRepo",
@@ -713,4 +765,20 @@ Deno.test("crds: the schemas agree with lib/api's enums, and defaultRepo matches
     strip(at(spec(c, "bindingGeneration", "defaultRepo"), "properties")),
     strip(at(repo, "properties")),
   );
+});
+
+Deno.test("crds: the URL and restic flag rules are lib/api's expressions, character for character", async () => {
+  /** The CEL string literal that carries `source`. */
+  const literal = (source: string) => `"${source.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
+  const rules = (yaml: string) => JSON.stringify(parseYaml(yaml));
+  for (const file of CRD_FILES) {
+    const text = rules(await readRepoFile(`manifests/crds/${file}`));
+    for (
+      const rule of [
+        `self.matches(${literal(BACKREST_URL_PATTERN_SOURCE)})`,
+        `!self.matches(${literal(BACKREST_URL_DOT_SEGMENT_SOURCE)})`,
+        `self.matches(${literal(EXTRA_FLAG_PATTERN_SOURCE)})`,
+      ]
+    ) assert.ok(text.includes(JSON.stringify(rule).slice(1, -1)), `${file} carries ${rule.slice(0, 60)}...`);
+  }
 });

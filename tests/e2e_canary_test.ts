@@ -10,7 +10,7 @@
  * Backrest's own config legitimately holds the repository password: that is where it is meant to go.
  */
 import assert from "node:assert/strict";
-import { startBackrest } from "./harness/backrest.ts";
+import { restLocation, startBackrest } from "./harness/backrest.ts";
 import { binding, cluster, readyCondition, replicationSource, secret } from "./harness/operator.ts";
 import { startOperatorProcess, taskFlags } from "./harness/operator_process.ts";
 import { peer } from "./harness/peers.ts";
@@ -44,11 +44,10 @@ Deno.test("e2e canary: no Secret value reaches logs, statuses, Events or metrics
   const backrest = await startBackrest({ auth: user });
   const opNs = await cp.namespace("op");
   const ns = await cp.namespace("app");
-  const root = await tempDir("canary");
 
   // A real repository at a canary path, with a canary password.
   const repoPassword = canary();
-  const repoUri = `${root}/${canary()}/repo`;
+  const repoUri = (await restLocation(canary())).uri;
   await resticInit(repoUri, repoPassword);
   const cloudish = () => ({
     AWS_ACCESS_KEY_ID: canary(),
@@ -77,7 +76,7 @@ Deno.test("e2e canary: no Secret value reaches logs, statuses, Events or metrics
     replicationSource("unreach", "s-unreach"),
     binding("unreach", { url: `http://127.0.0.1:${freePort()}`, source: "unreach", authRef: "auth" }),
     // A repository VolSync has not created yet.
-    secret("s-noinit", { RESTIC_REPOSITORY: `${root}/${canary()}/repo`, RESTIC_PASSWORD: canary() }),
+    secret("s-noinit", { RESTIC_REPOSITORY: (await restLocation(canary())).uri, RESTIC_PASSWORD: canary() }),
     replicationSource("noinit", "s-noinit"),
     binding("noinit", { url: backrest.url, source: "noinit", authRef: "auth" }),
     // GOOGLE_APPLICATION_CREDENTIALS holds file contents.

@@ -2,7 +2,7 @@
  * The operator as a pod runs it: a separate `deno run` process with exactly the compile task's permission
  * set and no other flag, in in-cluster mode (service-account files at the standard path, the
  * `KUBERNETES_SERVICE_*` variables), authenticated as a ServiceAccount bound only to the shipped
- * ClusterRole and leader-election Role. A Binding becomes Ready on the real Backrest, the probes and
+ * ClusterRole and Leases Role. A Binding becomes Ready on the real Backrest, the probes and
  * metrics answer, the Lease is taken and released on SIGTERM, and nothing outside the permission set is
  * touched. The only test file that writes /var/run/secrets/kubernetes.io/serviceaccount.
  */

@@ -1,10 +1,10 @@
 /**
  * RBAC earns its place. The operator runs as a separate process (the `start` task's flags, kubeconfig
- * mode) authenticated as a ServiceAccount bound only to the shipped ClusterRole and leader-election Role,
+ * mode) authenticated as a ServiceAccount bound only to the shipped ClusterRole and Leases Role,
  * through a recording TLS proxy in front of the real apiserver, while every write path is driven: a user
  * Binding, auto-binding (create, repair by update, delete on opt-out), deletionPolicy Remove (finalizer
- * added and removed), Events, the OperatorConfig status and the Lease. Every recorded request must be
- * allowed (no 403). Then, for each rule, a role without that rule is asked (SubjectAccessReview, the
+ * added and removed), Events, the OperatorConfig status, the leader Lease and the repo claims (taken,
+ * given up). Every recorded request must be allowed (no 403). Then, for each rule, a role without that rule is asked (SubjectAccessReview, the
  * apiserver's own authorizer) about the same recorded requests: a rule earns its place when some request
  * is refused without it. Rules the current code never exercises are listed below with the reason.
  */
@@ -17,7 +17,7 @@ import {
   permissionErrors,
   type PolicyRule,
   shippedClusterRoleRules,
-  shippedLeaderElectionRules,
+  shippedLeaseRules,
   startOperatorProcess,
   taskFlags,
 } from "./harness/operator_process.ts";
@@ -280,13 +280,14 @@ Deno.test("e2e rbac: every shipped rule the operator's requests need, and no req
         "create core/events",
         "create coordination.k8s.io/leases",
         "update coordination.k8s.io/leases",
+        "delete coordination.k8s.io/leases",
       ]
     ) assert.ok(seen.has(want), `${want} in ${[...seen].join("; ")}`);
   });
 
   await t.step("each rule earns its place: without it, some recorded request is refused", async () => {
     const shipped = shippedClusterRoleRules();
-    const leaseRules = shippedLeaderElectionRules();
+    const leaseRules = shippedLeaseRules();
     const sentinel: PolicyRule = { apiGroups: [""], resources: ["configmaps"], verbs: ["get"] };
     const variants: { rule: string; rules: PolicyRule[]; leaseRules: PolicyRule[] }[] = [
       ...shipped.map((r, i) => ({
@@ -346,7 +347,7 @@ Deno.test("e2e rbac: every shipped rule the operator's requests need, and no req
   await t.step("verbs granted but never used (informational)", () => {
     const used = new Set([...attrs.values()].map(describe));
     const unused: string[] = [];
-    for (const r of [...shippedClusterRoleRules(), ...shippedLeaderElectionRules()]) {
+    for (const r of [...shippedClusterRoleRules(), ...shippedLeaseRules()]) {
       for (const g of r.apiGroups) {
         for (const res of r.resources) {
           for (const verb of r.verbs) {

@@ -28,17 +28,26 @@ type Obj = Record<string, unknown> & {
   subjects?: Record<string, unknown>[];
 };
 
-/** manifests/namespaced/'s Roles and RoleBindings, with `apps` and `backups` replaced. */
+/**
+ * manifests/namespaced/'s Roles and RoleBindings, and the Leases Role it takes from manifests/operator/,
+ * with `apps` and `backups` replaced.
+ */
 async function namespacedRbac(watched: string, operatorNs: string): Promise<Obj[]> {
   const out: Obj[] = [];
-  for (const file of ["watched_namespace_rbac.yaml", "operator_namespace_rbac.yaml"]) {
-    const text = await Deno.readTextFile(new URL(`../manifests/namespaced/${file}`, import.meta.url));
+  for (
+    const file of [
+      "namespaced/watched_namespace_rbac.yaml",
+      "namespaced/operator_namespace_rbac.yaml",
+      "operator/leases_role.yaml",
+    ]
+  ) {
+    const text = await Deno.readTextFile(new URL(`../manifests/${file}`, import.meta.url));
     for (const doc of parseAllDocuments(text)) {
       const obj = doc.toJS() as Obj | null;
       if (!obj) continue;
       assert.ok(obj.kind === "Role" || obj.kind === "RoleBinding", `${file} holds only Roles: ${obj.kind}`);
       const swap = (ns: unknown) => ns === "apps" ? watched : ns === "backups" ? operatorNs : ns;
-      obj.metadata.namespace = swap(obj.metadata.namespace);
+      obj.metadata.namespace = swap(obj.metadata.namespace ?? "backups"); // manifests/operator/ leaves it to kustomize
       for (const s of obj.subjects ?? []) s.namespace = swap(s.namespace);
       out.push(obj);
     }

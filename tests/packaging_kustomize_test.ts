@@ -58,7 +58,7 @@ const CLUSTER_RULES = [
 const LEASE_RULES = [{
   apiGroups: ["coordination.k8s.io"],
   resources: ["leases"],
-  verbs: ["get", "create", "update"],
+  verbs: ["get", "list", "watch", "create", "update", "delete"],
 }];
 
 function container(objects: Obj[]): Obj {
@@ -133,7 +133,7 @@ Deno.test({
       grants(CLUSTER_RULES),
     );
     assert.deepEqual(
-      grants(list(one(objects, "Role", "backrest-volsync-operator-leader-election"), "rules")),
+      grants(list(one(objects, "Role", "backrest-volsync-operator-leases"), "rules")),
       grants(LEASE_RULES),
     );
     assert.equal(find(objects, "Role").length, 1, "the only Role is the Lease's");
@@ -288,11 +288,20 @@ Deno.test({
         })),
       );
       assert.ok(
-        !(await can(cp, sa, {
+        await can(cp, sa, {
           verb: "delete",
           group: "coordination.k8s.io",
           resource: "leases",
           namespace: ns,
+        }),
+        "repo claims are given up by deleting their Lease",
+      );
+      assert.ok(
+        !(await can(cp, sa, {
+          verb: "delete",
+          group: "coordination.k8s.io",
+          resource: "leases",
+          namespace: elsewhere,
         })),
       );
     });

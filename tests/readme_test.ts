@@ -5,7 +5,8 @@
 import assert from "node:assert/strict";
 import { parseAllDocuments } from "yaml";
 import { parseBinding } from "../lib/api/mod.ts";
-import { desiredRepo } from "../lib/backrest/mod.ts";
+import { ALLOWED_FLAGS, ALLOWED_OPTIONS } from "../lib/api/mod.ts";
+import { BACKREST_FILE_KEYS, desiredRepo, PASSED_ENV_KEYS } from "../lib/backrest/mod.ts";
 import { cluster } from "./harness/operator.ts";
 
 const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
@@ -39,11 +40,25 @@ Deno.test("README: the example Binding's repo settings map to a Backrest Repo", 
       kind: parsed.value.spec.source.kind,
       name: parsed.value.spec.source.name,
       secretData: {
-        RESTIC_REPOSITORY: new TextEncoder().encode("/tmp/repo"),
+        RESTIC_REPOSITORY: new TextEncoder().encode("rest:https://rest.example/repo"),
         RESTIC_PASSWORD: new TextEncoder().encode("pw-123456"),
       },
       settings: parsed.value.spec.repo,
     });
     assert.equal(repo.id, parsed.value.spec.repo.idOverride);
+  }
+});
+
+Deno.test("README: the threat model names every env key passed and every restic flag allowed", () => {
+  const section = readme.slice(readme.indexOf("### Threat model"), readme.indexOf("## Benchmarks"));
+  for (const key of [...PASSED_ENV_KEYS, ...BACKREST_FILE_KEYS]) {
+    assert.ok(section.includes(`\`${key}\``), `${key} is listed`);
+  }
+  for (const flag of Object.keys(ALLOWED_FLAGS)) {
+    assert.ok(section.includes(`\`${flag}\``), `${flag} is listed`);
+  }
+  for (const option of Object.keys(ALLOWED_OPTIONS)) {
+    const named = option.endsWith(".connections") ? "`<backend>.connections`" : `\`${option}\``;
+    assert.ok(section.includes(named), `${option} is listed`);
   }
 });

@@ -31,7 +31,7 @@ export async function autoBinding(n: number, targetMs = 30_000): Promise<Scenari
       await post(
         `/api/v1/namespaces/${ns}/secrets`,
         secret(`s-${i}`, {
-          RESTIC_REPOSITORY: `s3:https://s3.example/bucket/auto-${i}`,
+          RESTIC_REPOSITORY: `rest:https://rest.example/bucket/auto-${i}`,
           RESTIC_PASSWORD: `pw-${i}`,
         }),
       );

@@ -46,7 +46,7 @@ export async function churn(
     },
   });
   const data = (i: number, seq: number) => ({
-    RESTIC_REPOSITORY: `s3:https://s3.example/churn/${i}`,
+    RESTIC_REPOSITORY: `rest:https://rest.example/churn/${i}`,
     RESTIC_PASSWORD: `pw-${i}`,
     AWS_ACCESS_KEY_ID: `v${seq}`,
   });

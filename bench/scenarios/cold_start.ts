@@ -54,7 +54,7 @@ export async function coldStart(
     stopBackrest = () => standin!.stop();
     repos = Array.from(
       { length: n },
-      (_, i) => ({ uri: `s3:https://s3.example/bucket/app-${i}`, password: `pw-${i}` }),
+      (_, i) => ({ uri: `rest:https://rest.example/bucket/app-${i}`, password: `pw-${i}` }),
     );
   }
   await createBindings(ns, 0, n, url, (i) => ({

@@ -178,7 +178,7 @@ export async function memory(max = Number(Deno.env.get("BENCH_MEM_MAX") ?? 1000)
         });
       }
       await createBindings(ns, from, to, standin.url, (i) => ({
-        RESTIC_REPOSITORY: `s3:https://s3.example/mem/${i}`,
+        RESTIC_REPOSITORY: `rest:https://rest.example/mem/${i}`,
         RESTIC_PASSWORD: `pw-${i}`,
         AWS_ACCESS_KEY_ID: `AKIA${i}`,
       }));

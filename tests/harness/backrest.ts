@@ -21,6 +21,8 @@ export interface BackrestUser {
 
 export interface BackrestOptions {
   auth?: BackrestUser;
+  /** Extra environment for Backrest's process (restic inherits it). */
+  env?: Record<string, string>;
 }
 
 export interface BackrestInstance {
@@ -71,7 +73,7 @@ export async function startBackrest(opts: BackrestOptions = {}): Promise<Backres
         "-restic-cmd",
         restic.path,
       ],
-      env: { BACKREST_RESTIC_COMMAND: restic.path, XDG_CACHE_HOME: `${dir}/cache` },
+      env: { ...opts.env, BACKREST_RESTIC_COMMAND: restic.path, XDG_CACHE_HOME: `${dir}/cache` },
       logDir: dir,
     });
     await waitUntil("backrest serves GET /", async () => {
@@ -110,12 +112,49 @@ export async function startBackrest(opts: BackrestOptions = {}): Promise<Backres
   };
 }
 
-/** A restic repository on local disk, initialized by the real restic (`restic init`). */
+/** The shared rest-server (restic's REST backend) of this test process: one per process, started on use. */
+let restServer: Promise<{ url: string; dir: string; proc: Proc }> | undefined;
+
+/**
+ * restic's own rest-server on loopback, serving repositories under a temp dir. Tests register REST
+ * repositories (`rest:http://127.0.0.1:<port>/<name>`), the way VolSync users point at network storage: a
+ * local path would name Backrest's own disk, which the operator refuses by default.
+ */
+export function startRestServer(): Promise<{ url: string; dir: string; proc: Proc }> {
+  restServer ??= (async () => {
+    const bin = await peer("rest-server");
+    const dir = await tempDir("rest-server");
+    const port = freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const proc = await spawn("rest-server", bin.path, {
+      args: ["--path", `${dir}/data`, "--listen", `127.0.0.1:${port}`, "--no-auth"],
+      logDir: dir,
+    });
+    await waitUntil("rest-server answers", async () => {
+      const res = await fetch(`${url}/`);
+      await res.body?.cancel();
+      return res.status > 0;
+    }, { proc, timeoutMs: 30_000, intervalMs: 50 });
+    return { url, dir: `${dir}/data`, proc };
+  })();
+  return restServer;
+}
+
+/**
+ * A fresh location on the shared rest-server: its REST URI and the directory that will hold it (for
+ * assertions on what was, or was not, created there). Nothing is initialized.
+ */
+export async function restLocation(name = `r-${crypto.randomUUID()}`): Promise<{ uri: string; dir: string }> {
+  const server = await startRestServer();
+  return { uri: `rest:${server.url}/${name}`, dir: `${server.dir}/${name}` };
+}
+
+/** A restic repository on the shared rest-server, initialized by the real restic (`restic init`). */
 export async function createResticRepo(
   password = `pw-${crypto.randomUUID()}`,
-): Promise<{ uri: string; password: string }> {
+): Promise<{ uri: string; password: string; dir: string }> {
   const restic = await peer("restic");
-  const uri = `${await tempDir("restic-repo")}/repo`;
+  const { uri, dir } = await restLocation();
   const cache = await tempDir("restic-cache");
   const out = await new Deno.Command(restic.path, {
     args: ["init", "--repo", uri],
@@ -124,5 +163,5 @@ export async function createResticRepo(
     stderr: "piped",
   }).output();
   if (!out.success) throw new Error(`restic init failed: ${new TextDecoder().decode(out.stderr)}`);
-  return { uri, password };
+  return { uri, password, dir };
 }

@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import {
+  BACKENDS,
   BackrestError,
   type BackrestErrorKind,
   type DesiredRepo,
@@ -12,7 +13,10 @@ import {
 
 const enc = new TextEncoder();
 
-/** The DesiredRepo for `id` at `repo`, with extra Secret keys and restic flags. */
+/**
+ * The DesiredRepo for `id` at `repo`, with extra Secret keys and restic flags. The client is tested here,
+ * not the operator's repository policy: every backend (local paths too) and ambient credentials pass.
+ */
 export function repoFor(
   id: string,
   repo: { uri: string; password: string },
@@ -30,6 +34,7 @@ export function repoFor(
     name: "n",
     secretData: data,
     settings: { idOverride: id, extraFlags: flags },
+    policy: { allowedBackends: BACKENDS, allowAmbientCredentials: true, allowAdoption: false },
   });
 }
 

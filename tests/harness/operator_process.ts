@@ -284,15 +284,15 @@ export function shippedClusterRoleRules(): PolicyRule[] {
   return rulesOf("cluster_role.yaml", "ClusterRole");
 }
 
-/** The rules of the shipped leader-election Role (manifests/operator/leader_election_role.yaml). */
-export function shippedLeaderElectionRules(): PolicyRule[] {
-  return rulesOf("operator/leader_election_role.yaml", "Role");
+/** The rules of the shipped Leases Role (manifests/operator/leases_role.yaml): leader election, repo claims. */
+export function shippedLeaseRules(): PolicyRule[] {
+  return rulesOf("operator/leases_role.yaml", "Role");
 }
 
 /**
  * Binds ServiceAccount `namespace/name` to a ClusterRole with `rules` (default: the shipped ones, under a
- * name of its own so tests never share or alter a cluster-wide object) and to the leader-election Role in
- * `leaseNamespace`; returns a TokenRequest token for it.
+ * name of its own so tests never share or alter a cluster-wide object) and to the Leases Role in
+ * `leaseNamespace` (leader election and the repo id ledger); returns a TokenRequest token for it.
  */
 export async function operatorServiceAccount(
   cp: ControlPlane,
@@ -317,10 +317,10 @@ export async function operatorServiceAccount(
     roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: clusterRole },
     subjects,
   });
-  const leaseRole = `${name}-leader-election`;
+  const leaseRole = `${name}-leases`;
   await cp.json("POST", `${rbac}/namespaces/${o.leaseNamespace}/roles`, {
     metadata: { name: leaseRole },
-    rules: o.leaseRules ?? shippedLeaderElectionRules(),
+    rules: o.leaseRules ?? shippedLeaseRules(),
   });
   await cp.json("POST", `${rbac}/namespaces/${o.leaseNamespace}/rolebindings`, {
     metadata: { name: leaseRole },

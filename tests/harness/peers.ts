@@ -9,6 +9,7 @@ export type PeerName =
   | "kube-controller-manager"
   | "backrest"
   | "restic"
+  | "rest-server"
   | "helm"
   | "actionlint"
   | "volsync-crds";

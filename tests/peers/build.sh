@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the real peers the tests run against (etcd, kube-apiserver, kube-controller-manager, Backrest,
-# restic, helm, actionlint) from the Go module proxy, and takes VolSync's CRDs from its module. Everything lands in
+# restic, restic's rest-server, helm, actionlint) from the Go module proxy, and takes VolSync's CRDs from its module. Everything lands in
 # the user cache dir keyed by version, so only the first run pays; a finished peer is never rebuilt.
 # Usage: tests/peers/build.sh [peer...]   (no argument: all of them). Prints "<peer> <version> <path>".
 set -euo pipefail
@@ -9,6 +9,7 @@ ETCD_VERSION=v3.6.16
 KUBE_VERSION=v1.36.3
 BACKREST_VERSION=v1.14.1
 RESTIC_VERSION=v0.19.1
+REST_SERVER_VERSION=v0.14.0
 HELM_VERSION=v3.22.0
 VOLSYNC_VERSION=v0.16.0
 ACTIONLINT_VERSION=v1.7.12
@@ -114,6 +115,20 @@ build_restic() {
   echo "restic $RESTIC_VERSION $d/restic"
 }
 
+build_rest_server() {
+  local d; d=$(peer_dir rest-server "$REST_SERVER_VERSION")
+  if [ ! -e "$d/.done" ]; then
+    log "building rest-server $REST_SERVER_VERSION (first run only)"
+    mkdir -p "$d"
+    # `go install module@version` asks the proxy for the module's version list, which it refuses for this
+    # module; a wrapper module needs only the pinned version.
+    wrapper_build rest-server github.com/restic/rest-server "$REST_SERVER_VERSION" "$d" \
+      github.com/restic/rest-server/cmd/rest-server </dev/null
+    finish "$d"
+  fi
+  echo "rest-server $REST_SERVER_VERSION $d/rest-server"
+}
+
 build_helm() {
   local d; d=$(peer_dir helm "$HELM_VERSION")
   if [ ! -e "$d/.done" ]; then
@@ -151,11 +166,12 @@ fetch_volsync() {
   echo "volsync-crds $VOLSYNC_VERSION $d"
 }
 
-want=("$@"); [ ${#want[@]} -gt 0 ] || want=(volsync restic etcd backrest helm actionlint kube)
+want=("$@"); [ ${#want[@]} -gt 0 ] || want=(volsync restic rest-server etcd backrest helm actionlint kube)
 for p in "${want[@]}"; do
   case "$p" in
     etcd) build_etcd ;; kube) build_kube ;; backrest) build_backrest ;;
-    restic) build_restic ;; helm) build_helm ;; actionlint) build_actionlint ;; volsync) fetch_volsync ;;
-    *) log "unknown peer: $p (known: etcd kube backrest restic helm actionlint volsync)"; exit 2 ;;
+    restic) build_restic ;; rest-server) build_rest_server ;; helm) build_helm ;;
+    actionlint) build_actionlint ;; volsync) fetch_volsync ;;
+    *) log "unknown peer: $p (known: etcd kube backrest restic rest-server helm actionlint volsync)"; exit 2 ;;
   esac
 done
