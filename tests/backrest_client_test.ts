@@ -345,6 +345,57 @@ Deno.test("backrestClient() pools one client per connection", () => {
   assert.throws(() => createBackrestClient({ url: "http://u:p@127.0.0.1:9" }), BackrestError);
 });
 
+Deno.test("no answer is read past its limit: a 200 MB probe, listing, check or RemoveRepo answer fails or is skipped", async () => {
+  // A misbehaving server (a Binding may point anywhere): every answer is `size` bytes of junk, streamed as
+  // the client pulls it; `pulled` counts how far each read went.
+  let pulled = 0;
+  let probeOk = false;
+  const size = 200 * 1024 * 1024;
+  const port = freePort();
+  const server = Deno.serve({ hostname: "127.0.0.1", port, onListen() {} }, async (req) => {
+    const body = new Uint8Array(await req.arrayBuffer());
+    if (probeOk && body.length === 1 && body[0] === 0xff) {
+      return Response.json({ code: "invalid_argument", message: "cannot parse *v1.AddRepoRequest" }, {
+        status: 400,
+      });
+    }
+    pulled = 0;
+    const chunk = new Uint8Array(64 * 1024).fill(0x41);
+    return new Response(
+      new ReadableStream({
+        pull(c) {
+          if (pulled >= size) return c.close();
+          pulled += chunk.length;
+          c.enqueue(chunk);
+        },
+      }, { highWaterMark: 0 }),
+      { status: probeOk ? 200 : 400, headers: { "content-type": "application/proto" } },
+    );
+  });
+  const limit = 32 * 1024 * 1024;
+  try {
+    // The probe's own answer: read a few KiB, the server judged unsupported.
+    const probing = createBackrestClient({ url: `http://127.0.0.1:${port}` });
+    await rejects(probing.probe(), "unsupported");
+    assert.ok(pulled < limit, `the probe pulled ${pulled} bytes of 200 MB`);
+    probing.close();
+
+    probeOk = true;
+    const api = createBackrestClient({ url: `http://127.0.0.1:${port}` });
+    const listing = await rejects(api.listRepoIds(), "unavailable");
+    assert.match(listing.message, /larger than \d+ bytes; not read/);
+    assert.ok(pulled < limit, `the listing pulled ${pulled} bytes of 200 MB`);
+    const repo = repoFor("x", { uri: "rest:http://r/x", password: "pw-123456" });
+    await rejects(api.checkRepoExists(repo), "unavailable");
+    assert.ok(pulled < limit, `CheckRepoExists pulled ${pulled} bytes of 200 MB`);
+    await api.removeRepo("x");
+    assert.ok(pulled < limit, `RemoveRepo pulled ${pulled} bytes of 200 MB (its Config answer is skipped)`);
+    api.close();
+  } finally {
+    await server.shutdown();
+  }
+});
+
 Deno.test("caCerts: https to a server whose certificate only the given CA vouches for", async () => {
   const dir = await tempDir("tls");
   const run = async (...args: string[]) => {

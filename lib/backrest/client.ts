@@ -14,7 +14,13 @@ import { createConnectTransport } from "@connectrpc/connect-web";
 import { createHash } from "node:crypto";
 import { type Repo, RepoSchema } from "../../gen/v1/config_pb.ts";
 import { Authentication } from "../../gen/v1/authentication_pb.ts";
-import { AddRepoRequestSchema, Backrest, DoRepoTaskRequest_Task } from "../../gen/v1/service_pb.ts";
+import {
+  AddRepoRequestSchema,
+  Backrest,
+  DoRepoTaskRequest_Task,
+  RemoveRepoRequestSchema,
+} from "../../gen/v1/service_pb.ts";
+import { limitBody, readTextCapped } from "../kube/mod.ts";
 import { authFingerprint, authSecrets, type BackrestAuth, basicHeader } from "./auth.ts";
 import type { DesiredRepo } from "./desired_repo.ts";
 import { BackrestError, classify, codeName, scrub } from "./errors.ts";
@@ -75,20 +81,36 @@ const TASKS: Record<RepoTask, DoRepoTaskRequest_Task> = {
 };
 
 /**
- * AddRepo with its answer read as `google.protobuf.Empty`: same path and request, but the Config it returns
- * (every repo, passwords included) is never decoded (see {@linkcode discardingAddRepoAnswers}), which keeps
- * AddRepo O(1) for us in memory and CPU however many repos Backrest holds.
+ * AddRepo and RemoveRepo with their answers read as `google.protobuf.Empty`: same paths and requests, but
+ * the Config they return (every repo, passwords included) is never decoded (see
+ * {@linkcode boundedAnswers}), which keeps them O(1) for us in memory and CPU however many repos Backrest
+ * holds.
  */
 const ADD_REPO_DISCARDING: DescMethodUnary<typeof AddRepoRequestSchema, typeof EmptySchema> = {
   ...Backrest.method.addRepo,
   output: EmptySchema,
 };
+const REMOVE_REPO_DISCARDING: DescMethodUnary<typeof RemoveRepoRequestSchema, typeof EmptySchema> = {
+  ...Backrest.method.removeRepo,
+  output: EmptySchema,
+};
 
-/** The path of AddRepo, whose successful answer (Backrest's whole Config) is never read. */
-const ADD_REPO_PATH = `/${Backrest.typeName}/${Backrest.method.addRepo.name}`;
+/** Paths whose successful answer (Backrest's whole Config) is never read. */
+const CONFIG_ANSWER_PATHS = [Backrest.method.addRepo, Backrest.method.removeRepo].map((m) =>
+  `/${Backrest.typeName}/${m.name}`
+);
+/** The path of GetSummaryDashboard, whose answer grows with the repos and plans Backrest holds. */
+const LISTING_PATH = `/${Backrest.typeName}/${Backrest.method.getSummaryDashboard.name}`;
+/** The most of a listing answer that is read (about 1 KiB per repo with its statistics). */
+export const LISTING_ANSWER_LIMIT = 16 * 1024 * 1024;
+/** The most of any other answer that is read (they are a few fields). */
+export const SMALL_ANSWER_LIMIT = 256 * 1024;
+/** The most of the version probe's error answer that is read. */
+const PROBE_ANSWER_LIMIT = 16 * 1024;
 
 /**
- * How much of a successful AddRepo answer is read and thrown away so the connection can be used again;
+ * How much of a successful AddRepo or RemoveRepo answer is read and thrown away so the connection can be
+ * used again;
  * past it the rest is not read and the connection closes. A new connection costs a handshake (a TLS one
  * about as much CPU as reading a megabyte); reading Backrest's Config costs O(repos) bytes on every call,
  * about 350 per repo: at 5 000 repos that is 1.7 MB per AddRepo and 4 GB over a cold start.
@@ -96,15 +118,20 @@ const ADD_REPO_PATH = `/${Backrest.typeName}/${Backrest.method.addRepo.name}`;
 export const ADD_REPO_DRAIN_LIMIT = 256 * 1024;
 
 /**
- * Wraps `fetch` so that a successful AddRepo answer is never collected: Connect gets an empty body (an
- * empty Empty); the answer is drained up to {@linkcode ADD_REPO_DRAIN_LIMIT}, then cancelled. Backrest
- * answers only once the repo is stored, so the status alone says it worked.
+ * Wraps `fetch` so that no answer is read past a limit: a successful AddRepo or RemoveRepo answer is never
+ * collected (Connect gets an empty body, an empty Empty; the answer is drained up to
+ * {@linkcode ADD_REPO_DRAIN_LIMIT}, then cancelled: Backrest answers only once the change is stored, so
+ * the status alone says it worked); a listing is read up to {@linkcode LISTING_ANSWER_LIMIT} and anything
+ * else up to {@linkcode SMALL_ANSWER_LIMIT}, past which it fails with `AnswerTooLargeError`.
  */
-function discardingAddRepoAnswers(fetchImpl: typeof globalThis.fetch): typeof globalThis.fetch {
+function boundedAnswers(fetchImpl: typeof globalThis.fetch): typeof globalThis.fetch {
   return async (input, init) => {
     const res = await fetchImpl(input, init);
     const href = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
-    if (res.status !== 200 || !res.body || !new URL(href).pathname.endsWith(ADD_REPO_PATH)) return res;
+    const path = new URL(href).pathname;
+    if (res.status !== 200 || !res.body || !CONFIG_ANSWER_PATHS.some((p) => path.endsWith(p))) {
+      return limitBody(res, path.endsWith(LISTING_PATH) ? LISTING_ANSWER_LIMIT : SMALL_ANSWER_LIMIT);
+    }
     const reader = res.body.getReader();
     for (let read = 0;;) {
       const chunk = await reader.read();
@@ -210,7 +237,7 @@ export function createBackrestClient(conn: BackrestConnection): BackrestApi & { 
   let loggingIn: Promise<string> | undefined;
   const loginClient = createClient(
     Authentication,
-    createConnectTransport({ baseUrl: url, useBinaryFormat: true, fetch: fetchImpl }),
+    createConnectTransport({ baseUrl: url, useBinaryFormat: true, fetch: boundedAnswers(fetchImpl) }),
   );
   const bearer = (signal?: AbortSignal): Promise<string> => {
     if (auth.kind !== "basic") throw new Error("bearer() needs basic credentials");
@@ -255,7 +282,7 @@ export function createBackrestClient(conn: BackrestConnection): BackrestApi & { 
   const transport = createConnectTransport({
     baseUrl: url,
     useBinaryFormat: true,
-    fetch: discardingAddRepoAnswers(fetchImpl),
+    fetch: boundedAnswers(fetchImpl),
     interceptors: [authInterceptor],
     // Nothing we read needs unknown fields.
     binaryOptions: { readUnknownFields: false },
@@ -317,7 +344,7 @@ export function createBackrestClient(conn: BackrestConnection): BackrestApi & { 
         signal: AbortSignal.any(signals),
       });
       status = res.status;
-      body = await res.text();
+      body = await readTextCapped(res, PROBE_ANSWER_LIMIT);
     } catch (e) {
       if (opts?.signal?.aborted) {
         throw new BackrestError("canceled", "Probe", "Probe: canceled", { code: "canceled" });
@@ -382,7 +409,11 @@ export function createBackrestClient(conn: BackrestConnection): BackrestApi & { 
       });
     },
     async removeRepo(id, opts) {
-      await call("RemoveRepo", opts, [], () => rpc.removeRepo({ repoId: id }, callOpts(opts)));
+      await call("RemoveRepo", opts, [], async () => {
+        // Like AddRepo's, the answer is Backrest's whole Config: skipped, never decoded.
+        const o = callOpts(opts);
+        await transport.unary(REMOVE_REPO_DISCARDING, o.signal, o.timeoutMs, undefined, { repoId: id });
+      });
     },
     checkRepoExists(repo, opts) {
       const secrets = repoSecrets(repo);

@@ -6,6 +6,7 @@
  */
 
 import { Code, ConnectError } from "@connectrpc/connect";
+import { tooLarge } from "../kube/mod.ts";
 
 /**
  * What went wrong, as the reconciler branches on it.
@@ -141,6 +142,18 @@ export function classify(
   if (err instanceof BackrestError) return err;
   // Thrown inside an interceptor (Login failing), it arrives wrapped by connect.
   if (err instanceof ConnectError && err.cause instanceof BackrestError) return err.cause;
+  const big = tooLarge(err);
+  if (big) {
+    // Not Backrest, or not a sane one: treated like an unreachable server (retried, with backoff).
+    return new BackrestError(
+      "unavailable",
+      rpc,
+      `${rpc}: the answer is larger than ${big.limit} bytes; not read`,
+      {
+        code: "resource_exhausted",
+      },
+    );
+  }
   const ce = ConnectError.from(err);
   const code = codeName(ce.code);
   if (signal?.aborted && ce.code === Code.Canceled) {

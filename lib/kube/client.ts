@@ -18,6 +18,7 @@ import type {
   WriteOptions,
 } from "./contract.ts";
 import type { Connection } from "./connection.ts";
+import { readTextCapped } from "./body.ts";
 import { KubeError } from "./errors.ts";
 import { isRecord, type KubeObject, parsePartialObjectMetadata, parseStatus } from "./object.ts";
 import { resourcePath, type ResourceType } from "./resource.ts";
@@ -32,6 +33,8 @@ export interface ClientOptions {
 }
 
 const ACCEPT_JSON = "application/json";
+/** How much of an error answer is read: a Status is a few hundred bytes. */
+const ERROR_BODY_LIMIT = 64 * 1024;
 const ACCEPT_META_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1";
 const ACCEPT_META = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
 const PATCH_TYPES: Record<PatchType | "apply", string> = {
@@ -123,7 +126,11 @@ class FetchClient implements KubeClient {
           client,
           signal,
         });
-        if (!spec.streaming) {
+        if (!res.ok) {
+          // An error answer is read only as far as a Status needs (a proxy's page may be anything).
+          const text = await readTextCapped(res, ERROR_BODY_LIMIT);
+          res = new Response(text, { status: res.status, statusText: res.statusText, headers: res.headers });
+        } else if (!spec.streaming) {
           // Read the whole body under the timeout; streaming callers read it under their own watchdog.
           const text = await res.text();
           res = new Response(text, { status: res.status, statusText: res.statusText, headers: res.headers });
