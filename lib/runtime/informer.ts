@@ -140,8 +140,9 @@ export class Informer<T extends KubeObject> {
           watchTimeoutJitter: this.#o.watchTimeoutJitter,
           stallGraceMs: this.#o.stallGraceMs,
           backoff: this.#o.backoff,
+          transform: (o) => this.#transform(o),
           onList: (items) => {
-            const changes = this.#store.replace(items.map((i) => this.#transform(i)), namespace);
+            const changes = this.#store.replace(items, namespace);
             for (const c of changes) this.#emit(c);
             this.#markSynced(namespace ?? "");
           },

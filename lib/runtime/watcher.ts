@@ -72,8 +72,13 @@ export interface WatcherOptions<T extends KubeObject> {
   listWatch: ListWatch<T>;
   /** Namespace to list and watch (undefined: all). */
   namespace?: string | undefined;
-  /** A full list arrived: the complete state at `resourceVersion`. */
+  /** A full list arrived (each item through `transform`): the complete state at `resourceVersion`. */
   onList(items: T[], resourceVersion: string): void;
+  /**
+   * Applied to each listed object as its page arrives, so a large list never holds more than one page
+   * of raw objects (the informer's slimming transform).
+   */
+  transform?: ((obj: T) => T) | undefined;
   /** One change from the watch. */
   onEvent(type: "ADDED" | "MODIFIED" | "DELETED", object: T): void;
   clock?: Clock | undefined;
@@ -157,7 +162,8 @@ async function watchLoop<T extends KubeObject>(
     const items: T[] = [];
     let page = await options.listWatch.list({ namespace: options.namespace, limit: pageSize, signal });
     const listRv = page.resourceVersion;
-    items.push(...page.items);
+    const slim = options.transform ?? ((o: T) => o);
+    for (const item of page.items) items.push(slim(item));
     while (page.continue) {
       page = await options.listWatch.list({
         namespace: options.namespace,
@@ -165,7 +171,7 @@ async function watchLoop<T extends KubeObject>(
         continue: page.continue,
         signal,
       });
-      items.push(...page.items);
+      for (const item of page.items) items.push(slim(item));
     }
     stats.lists++;
     options.onList(items, listRv);

@@ -41,7 +41,10 @@ class FakeListWatch implements ListWatch<KubeObject> {
   }
 }
 
-function harness(lw: FakeListWatch, extra: { stallGraceMs?: number } = {}) {
+function harness(
+  lw: FakeListWatch,
+  extra: { stallGraceMs?: number; transform?: (o: KubeObject) => KubeObject } = {},
+) {
   const clock = new FakeClock();
   const listed: string[][] = [];
   const events: string[] = [];
@@ -64,6 +67,7 @@ function harness(lw: FakeListWatch, extra: { stallGraceMs?: number } = {}) {
       watchTimeoutJitter: 0,
       stallGraceMs: extra.stallGraceMs ?? 5000,
       backoff: (attempt) => attempt * 1000,
+      transform: extra.transform,
       onList: (items, rv) => listed.push([rv, ...items.map((i) => i.metadata.name ?? "")]),
       onEvent: (type, o) => events.push(`${type}:${o.metadata.name}@${o.metadata.resourceVersion}`),
     },
@@ -96,6 +100,26 @@ Deno.test("watcher: lists every page, then watches from the list's resourceVersi
   assert.deepEqual(lw.listCalls, [{ continue: undefined }, { continue: "t1" }]);
   assert.deepEqual(lw.watchCalls, [{ resourceVersion: "10", timeoutSeconds: 60 }]);
   assert.deepEqual(h.events, ["ADDED:d@11"]);
+  await h.stop();
+});
+
+Deno.test("watcher: each listed page is slimmed as it arrives, before the next page is asked for", async () => {
+  const lw = new FakeListWatch();
+  lw.lists = [[
+    { items: [obj("a", "5"), obj("b", "6")], resourceVersion: "10", continue: "t1" },
+    { items: [obj("c", "7")], resourceVersion: "10" },
+  ]];
+  const slimmed: string[] = [];
+  const h = harness(lw, {
+    transform: (o) => {
+      slimmed.push(`${o.metadata.name} after ${lw.listCalls.length} page(s)`);
+      return { metadata: { name: `${o.metadata.name}'` } };
+    },
+  });
+  await settle();
+  await settle();
+  assert.deepEqual(slimmed, ["a after 1 page(s)", "b after 1 page(s)", "c after 2 page(s)"]);
+  assert.deepEqual(h.listed, [["10", "a'", "b'", "c'"]], "onList gets the slimmed objects");
   await h.stop();
 });
 
