@@ -782,3 +782,25 @@ Deno.test("crds: the URL and restic flag rules are lib/api's expressions, charac
     ) assert.ok(text.includes(JSON.stringify(rule).slice(1, -1)), `${file} carries ${rule.slice(0, 60)}...`);
   }
 });
+
+Deno.test("crds: every string and every list is bounded, so no object can grow the operator's caches without limit", async () => {
+  const unbounded: string[] = [];
+  const walk = (node: unknown, path: string) => {
+    if (!isJson(node)) return;
+    const enumerated = Array.isArray(node.enum) || node.format === "date-time";
+    if (node.type === "string" && node.maxLength === undefined && !enumerated) {
+      unbounded.push(`${path}: maxLength`);
+    }
+    if (node.type === "array" && node.maxItems === undefined) unbounded.push(`${path}: maxItems`);
+    if (isJson(node.properties)) {
+      for (const [k, v] of Object.entries(node.properties)) walk(v, `${path}.${k}`);
+    }
+    walk(node.items, `${path}[]`);
+  };
+  for (const file of CRD_FILES) {
+    const crd = parseYaml(await readRepoFile(`manifests/crds/${file}`));
+    const root = at(crd, "spec", "versions", 0, "schema", "openAPIV3Schema");
+    for (const part of ["spec", "status"]) walk(at(root, "properties", part), `${file} ${part}`);
+  }
+  assert.deepEqual(unbounded, []);
+});

@@ -173,6 +173,8 @@ export function parseOperatorConfigSpec(v: unknown, path = "spec"): Parsed<Opera
     if (kinds !== undefined && kinds !== null) {
       if (!Array.isArray(kinds)) {
         errors.add(join(at, "kinds"), "must be an array");
+      } else if (kinds.length > VOLSYNC_KINDS.length) {
+        errors.add(join(at, "kinds"), `must have at most ${VOLSYNC_KINDS.length} items`);
       } else {
         kinds.forEach((k: unknown, i: number) => {
           if (isOneOf(VOLSYNC_KINDS, k)) {
