@@ -3,7 +3,9 @@
  * key is processed by at most one worker at a time, and a key added while in flight is processed again
  * after `done()`; failures back off per key (exponential, capped) and all retries share a token bucket.
  * `shutDown()` stops intake at once (no new `get()`s succeed) while in-flight keys may finish
- * (`drain(timeoutMs)` waits for them).
+ * (`drain(timeoutMs)` waits for them). Fairness: keys fall into shards (e.g. namespaces); `get()` takes
+ * from the shards in turn, and a shard never holds more than `maxInFlightPerShard` workers, so one shard
+ * with thousands of queued or slow keys cannot make another shard's key wait for them.
  */
 
 import { type Clock, systemClock } from "./clock.ts";
@@ -31,6 +33,10 @@ export interface WorkQueueOptions {
   qps?: number | undefined;
   burst?: number | undefined;
   metrics?: QueueMetrics | undefined;
+  /** The shard of a key (default: one shard for all, i.e. plain FIFO). */
+  shardOf?: ((key: string) => string) | undefined;
+  /** Keys of one shard in flight at once (default: no limit). */
+  maxInFlightPerShard?: number | undefined;
 }
 
 /** A de-duplicating, rate-limited, delaying queue of string keys. */
@@ -39,7 +45,14 @@ export class WorkQueue {
   readonly #backoff: (attempt: number) => number;
   readonly #bucket: TokenBucket;
   readonly #metrics: QueueMetrics | undefined;
-  readonly #queue: string[] = [];
+  readonly #shardOf: (key: string) => string;
+  readonly #shardLimit: number;
+  /** Queued keys per shard, FIFO; a shard is here only while it has keys. */
+  readonly #shards = new Map<string, string[]>();
+  /** Shards with queued keys in the order they get their next turn. */
+  #ring: string[] = [];
+  #queued = 0;
+  readonly #inFlightByShard = new Map<string, number>();
   readonly #dirty = new Set<string>();
   readonly #processing = new Map<string, number>();
   readonly #addedAt = new Map<string, number>();
@@ -61,11 +74,13 @@ export class WorkQueue {
       clock: this.#clock,
     });
     this.#metrics = options.metrics;
+    this.#shardOf = options.shardOf ?? (() => "");
+    this.#shardLimit = Math.max(1, options.maxInFlightPerShard ?? Infinity);
   }
 
   /** Keys waiting to be processed (not counting in-flight or delayed ones). */
   get length(): number {
-    return this.#queue.length;
+    return this.#queued;
   }
 
   /** Keys currently being processed. */
@@ -90,23 +105,63 @@ export class WorkQueue {
   }
 
   #push(key: string): void {
-    const getter = this.#getters.shift();
-    if (getter) {
-      this.#take(key);
-      getter(key);
-      return;
+    const shard = this.#shardOf(key);
+    const keys = this.#shards.get(shard);
+    if (keys) keys.push(key);
+    else {
+      this.#shards.set(shard, [key]);
+      this.#ring.push(shard);
     }
-    this.#queue.push(key);
-    this.#metrics?.depth(this.#queue.length);
+    this.#queued++;
+    this.#metrics?.depth(this.#queued);
+    this.#dispatch();
+  }
+
+  /** Hands queued keys to waiting getters while some shard may run one more. */
+  #dispatch(): void {
+    while (this.#getters.length > 0) {
+      const key = this.#next();
+      if (key === undefined) return;
+      this.#getters.shift()!(key);
+    }
+  }
+
+  /** Takes the next key in shard turn order, skipping shards at their limit; undefined when none may run. */
+  #next(): string | undefined {
+    for (let i = 0; i < this.#ring.length; i++) {
+      const shard = this.#ring[i]!;
+      if ((this.#inFlightByShard.get(shard) ?? 0) >= this.#shardLimit) continue;
+      const keys = this.#shards.get(shard)!;
+      const key = keys.shift()!;
+      this.#ring.splice(i, 1);
+      if (keys.length > 0) this.#ring.push(shard);
+      else this.#shards.delete(shard);
+      this.#queued--;
+      this.#metrics?.depth(this.#queued);
+      this.#take(key);
+      return key;
+    }
+    return undefined;
   }
 
   #take(key: string): void {
     this.#dirty.delete(key);
     const now = this.#clock.now();
     this.#processing.set(key, now);
+    const shard = this.#shardOf(key);
+    this.#inFlightByShard.set(shard, (this.#inFlightByShard.get(shard) ?? 0) + 1);
     const added = this.#addedAt.get(key);
     this.#addedAt.delete(key);
     if (added !== undefined) this.#metrics?.queueLatency((now - added) / 1000);
+  }
+
+  /**
+   * Like `add`, unless `key` is waiting out a failure's backoff: a periodic resync must not turn a key that
+   * keeps failing (a dead Backrest) into a busy loop; the backoff's own add brings it back.
+   */
+  addUnlessBackingOff(key: string): void {
+    if (this.#failures.has(key) && this.#waiting.has(key)) return;
+    this.add(key);
   }
 
   /** Queues `key` after `ms` (an earlier pending request for the same key wins). */
@@ -145,12 +200,8 @@ export class WorkQueue {
   /** The next key to process, or `undefined` once shut down (or when `signal` aborts). */
   get(signal?: AbortSignal): Promise<string | undefined> {
     if (this.#shutDown || signal?.aborted) return Promise.resolve(undefined);
-    const key = this.#queue.shift();
-    if (key !== undefined) {
-      this.#metrics?.depth(this.#queue.length);
-      this.#take(key);
-      return Promise.resolve(key);
-    }
+    const key = this.#next();
+    if (key !== undefined) return Promise.resolve(key);
     return new Promise((resolve) => {
       const getter = (k: string | undefined) => {
         signal?.removeEventListener("abort", onAbort);
@@ -170,8 +221,13 @@ export class WorkQueue {
     const started = this.#processing.get(key);
     if (started === undefined) return;
     this.#processing.delete(key);
+    const shard = this.#shardOf(key);
+    const running = (this.#inFlightByShard.get(shard) ?? 1) - 1;
+    if (running > 0) this.#inFlightByShard.set(shard, running);
+    else this.#inFlightByShard.delete(shard);
     this.#metrics?.workDuration((this.#clock.now() - started) / 1000);
     if (this.#dirty.has(key) && !this.#shutDown) this.#push(key);
+    else this.#dispatch(); // a shard at its limit may take another key now
     if (this.#processing.size === 0) {
       const idle = this.#idle;
       this.#idle = [];

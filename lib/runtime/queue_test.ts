@@ -139,3 +139,54 @@ Deno.test("queue: metrics hooks see adds, depth, latency and retries", async () 
   assert.equal(seen.retries, 1);
   assert.equal(seen.adds, 1);
 });
+
+Deno.test("queue: shards take turns, so a key of a quiet shard does not wait behind a busy one", async () => {
+  const q = new WorkQueue({ clock: new FakeClock(), shardOf: (k) => k.split("/")[0]! });
+  for (let i = 0; i < 100; i++) q.add(`busy/${i}`);
+  q.add("quiet/1");
+  q.add("other/1");
+  const order: string[] = [];
+  for (let i = 0; i < 5; i++) {
+    const k = (await q.get())!;
+    order.push(k);
+    q.done(k);
+  }
+  assert.deepEqual(order, ["busy/0", "quiet/1", "other/1", "busy/1", "busy/2"]);
+  assert.equal(q.length, 97);
+});
+
+Deno.test("queue: a shard never holds more than maxInFlightPerShard workers", async () => {
+  const q = new WorkQueue({
+    clock: new FakeClock(),
+    shardOf: (k) => k.split("/")[0]!,
+    maxInFlightPerShard: 2,
+  });
+  for (let i = 0; i < 10; i++) q.add(`busy/${i}`);
+  const a = await q.get();
+  const b = await q.get();
+  assert.deepEqual([a, b], ["busy/0", "busy/1"]);
+  let third: string | undefined = "none yet";
+  const waiting = q.get().then((k) => third = k);
+  await Promise.resolve();
+  assert.equal(third, "none yet", "a third worker waits: the shard is at its limit");
+  q.add("quiet/1");
+  await waiting;
+  assert.equal(third, "quiet/1", "another shard's key runs at once");
+  const fourth = q.get();
+  q.done(a!);
+  assert.equal(await fourth, "busy/2", "a freed slot lets the busy shard go on");
+});
+
+Deno.test("queue: addUnlessBackingOff leaves a key waiting out its backoff alone", async () => {
+  const clock = new FakeClock();
+  const q = new WorkQueue({ clock, baseDelayMs: 1000 });
+  q.add("a");
+  q.done((await q.get())!);
+  q.addRateLimited("a");
+  q.addUnlessBackingOff("a");
+  assert.equal(q.length, 0, "a resync does not cut the backoff short");
+  q.add("a");
+  assert.equal(q.length, 1, "a real change does");
+  q.addUnlessBackingOff("b");
+  assert.equal(q.length, 2, "a key without failures is added");
+});
