@@ -23,6 +23,7 @@ import {
 import { limitBody, readTextCapped } from "../kube/mod.ts";
 import { authFingerprint, authSecrets, type BackrestAuth, basicHeader } from "./auth.ts";
 import type { DesiredRepo } from "./desired_repo.ts";
+import { Breakers, countsAgainst } from "./breaker.ts";
 import { BackrestError, classify, codeName, scrub } from "./errors.ts";
 
 /** Per-call options: a caller's signal and a deadline overriding the connection's default. */
@@ -203,7 +204,11 @@ function jwtExpiry(token: string): number | undefined {
 }
 
 /** A new, unpooled client. Prefer `backrestClient()`, which shares clients per connection. */
-export function createBackrestClient(conn: BackrestConnection): BackrestApi & { close(): void } {
+export function createBackrestClient(
+  conn: BackrestConnection,
+  options: { breakers?: Breakers } = {},
+): BackrestApi & { close(): void } {
+  const breakers = options.breakers ?? sharedBreakers;
   let base: URL;
   try {
     base = new URL(conn.url);
@@ -300,10 +305,17 @@ export function createBackrestClient(conn: BackrestConnection): BackrestApi & { 
     secrets: string[],
     fn: () => Promise<T>,
   ): Promise<T> {
+    breakers.admit(url, name);
     try {
-      return await fn();
+      const out = await fn();
+      breakers.success(url);
+      return out;
     } catch (e) {
-      throw classify(name, e, [...secrets, ...staticSecrets], opts?.signal);
+      const err = classify(name, e, [...secrets, ...staticSecrets], opts?.signal);
+      if (countsAgainst(err)) breakers.failure(url);
+      else if (err.kind === "canceled") breakers.released(url);
+      else breakers.success(url); // it answered, if only to say no
+      throw err;
     }
   }
 
@@ -332,7 +344,8 @@ export function createBackrestClient(conn: BackrestConnection): BackrestApi & { 
     else if (auth.kind === "basic" && !conn.login) {
       headers.set("Authorization", basicHeader(auth.username, auth.password));
     } else if (auth.kind === "basic") {
-      headers.set("Authorization", `Bearer ${await call("Probe", opts, [], () => bearer(opts?.signal))}`);
+      // Not through call(): the probe runs inside a call that already went through the breaker.
+      headers.set("Authorization", `Bearer ${await bearer(opts?.signal)}`);
     }
     let status: number;
     let body: string;
@@ -448,6 +461,9 @@ export function createBackrestClient(conn: BackrestConnection): BackrestApi & { 
     },
   };
 }
+
+/** One breaker per Backrest URL, shared by every client of that URL whatever its credentials. */
+const sharedBreakers = new Breakers();
 
 interface PoolEntry {
   client: BackrestApi & { close(): void };

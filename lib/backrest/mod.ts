@@ -15,6 +15,7 @@ export {
   type RepoTask,
 } from "./client.ts";
 export { authFingerprint, authFromSecret, type BackrestAuth } from "./auth.ts";
+export { type BreakerOptions, Breakers } from "./breaker.ts";
 export { BackrestError, type BackrestErrorKind, describeFailure } from "./errors.ts";
 export {
   type DesiredRepo,

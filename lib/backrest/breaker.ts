@@ -1,0 +1,96 @@
+/**
+ * Circuit breakers per Backrest URL, so a dead or black-holed Backrest costs its Bindings a fast refusal
+ * instead of a deadline each, and costs the Bindings of every other Backrest nothing. Rules: only failures
+ * that say the server is not answering (unreachable, deadline, an answer too large to read) count; after
+ * one, the URL is refused at once until its backoff passes (1 s doubling to 1 min); then exactly one call
+ * goes through as a probe while the others are still refused; a success closes the breaker. Refusals are
+ * `unavailable` errors, so callers retry them with their own backoff.
+ */
+import { BackrestError } from "./errors.ts";
+
+/** Options of {@linkcode Breakers}. */
+export interface BreakerOptions {
+  /** First wait after a failure (default 1 s). */
+  baseMs?: number;
+  /** Longest wait (default 1 min: a dead Backrest is tried once a minute). */
+  maxMs?: number;
+  /** URLs remembered at most (default 1 024; the ones failed longest ago are forgotten first). */
+  maxURLs?: number;
+  now?: () => number;
+}
+
+interface Tripped {
+  failures: number;
+  /** Refused until then. */
+  until: number;
+  /** A probe call is out. */
+  probing: boolean;
+}
+
+/** The breakers of every Backrest URL the operator calls. */
+export class Breakers {
+  readonly #o: BreakerOptions;
+  readonly #now: () => number;
+  readonly #tripped = new Map<string, Tripped>();
+
+  constructor(options: BreakerOptions = {}) {
+    this.#o = options;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /**
+   * Lets a call to `url` through, or throws an `unavailable` BackrestError when the URL is refused. The
+   * caller reports the outcome with {@linkcode success} or {@linkcode failure}.
+   */
+  admit(url: string, rpc: string): void {
+    const t = this.#tripped.get(url);
+    if (!t) return;
+    const now = this.#now();
+    if (now >= t.until && !t.probing) {
+      t.probing = true;
+      return;
+    }
+    const wait = Math.max(0, Math.ceil((t.until - now) / 1000));
+    throw new BackrestError(
+      "unavailable",
+      rpc,
+      `${rpc}: Backrest did not answer the last ${t.failures} time(s); not called again ${
+        t.probing ? "while another call checks it" : `for ${wait}s`
+      }`,
+      { code: "unavailable" },
+    );
+  }
+
+  /** A call to `url` got an answer: the breaker closes. */
+  success(url: string): void {
+    this.#tripped.delete(url);
+  }
+
+  /** A call to `url` got no answer (or an unreadable one): refused for the next backoff. */
+  failure(url: string): void {
+    const t = this.#tripped.get(url);
+    const failures = (t?.failures ?? 0) + 1;
+    const wait = Math.min(this.#o.maxMs ?? 60_000, (this.#o.baseMs ?? 1000) * 2 ** (failures - 1));
+    this.#tripped.delete(url); // re-inserted last: the Map's order is the forgetting order
+    this.#tripped.set(url, { failures, until: this.#now() + wait, probing: false });
+    const max = this.#o.maxURLs ?? 1024;
+    while (this.#tripped.size > max) this.#tripped.delete(this.#tripped.keys().next().value!);
+  }
+
+  /** A call that ended without telling anything (canceled, or a refusal of our own): the probe slot frees. */
+  released(url: string): void {
+    const t = this.#tripped.get(url);
+    if (t) t.probing = false;
+  }
+
+  /** Whether `url` is refused now (for metrics and health). */
+  isOpen(url: string): boolean {
+    const t = this.#tripped.get(url);
+    return t !== undefined && (this.#now() < t.until || t.probing);
+  }
+}
+
+/** Whether a failure of this kind says the server did not answer (and so counts against its breaker). */
+export function countsAgainst(e: BackrestError): boolean {
+  return e.kind === "unavailable" || e.kind === "deadline";
+}
