@@ -201,3 +201,126 @@ Deno.test("manager: reconcilers run only on the leader; caches are warm on both 
     close();
   }
 });
+
+/**
+ * A TLS proxy in front of the apiserver (its own serving certificate) that can hold every request for
+ * `delayMs` before forwarding it: an apiserver that answers, but too slowly for renewals.
+ */
+function delayingProxy(cp: Awaited<ReturnType<typeof controlPlane>>) {
+  const upstream = Deno.createHttpClient({ caCerts: [cp.ca], http1: true, http2: false });
+  const abort = new AbortController();
+  const state = { delayMs: 0 };
+  const server = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    cert: Deno.readTextFileSync(`${cp.dir}/serving.crt`),
+    key: Deno.readTextFileSync(`${cp.dir}/serving.key`),
+    signal: abort.signal,
+    onListen: () => {},
+  }, async (req) => {
+    if (state.delayMs > 0) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, state.delayMs);
+        req.signal.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
+      });
+      if (req.signal.aborted) return new Response(null, { status: 499 });
+    }
+    const url = new URL(req.url);
+    const headers = new Headers(req.headers);
+    headers.delete("host");
+    const body = req.method === "GET" || req.method === "HEAD" ? undefined : await req.arrayBuffer();
+    const res = await fetch(`${cp.server}${url.pathname}${url.search}`, {
+      method: req.method,
+      headers,
+      client: upstream,
+      ...(body ? { body } : {}),
+    });
+    return new Response(res.body, { status: res.status, headers: res.headers });
+  });
+  return {
+    url: `https://127.0.0.1:${(server.addr as Deno.NetAddr).port}`,
+    state,
+    async close() {
+      abort.abort();
+      await server.finished;
+      upstream.close();
+    },
+  };
+}
+
+Deno.test("manager: a leader whose apiserver answers too slowly stops reconciling before another replica starts", async () => {
+  const { cp, kubes, close } = await clients(1);
+  const ns = await cp.namespace("rt-slow");
+  const proxy = delayingProxy(cp);
+  // Replica "slow" reaches the apiserver through the proxy (with a token: the proxy ends TLS, so a client
+  // certificate would not pass); replica "fast" directly.
+  await cp.json("POST", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", {
+    metadata: { name: `slow-${ns}` },
+    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "cluster-admin" },
+    subjects: [{ kind: "ServiceAccount", name: "slow", namespace: ns }],
+  });
+  const tokenConfig = await cp.kubeconfigForToken(await cp.serviceAccountToken(ns, "slow"), `slow-${ns}`);
+  const slowConfig = JSON.parse(await Deno.readTextFile(tokenConfig));
+  slowConfig.clusters[0].cluster.server = proxy.url;
+  await Deno.writeTextFile(tokenConfig, JSON.stringify(slowConfig));
+  const slowConn = await kubeconfigConnection({ path: tokenConfig });
+  const [fastKube] = kubes;
+  assert.ok(fastKube);
+  // Every reconcile takes 6 s (a slow AddRepo: longer than the 3 s Lease) and records when it ran; a key is
+  // re-added as it finishes, so a leader always has work in flight.
+  const runs: { replica: string; start: number; end: number }[] = [];
+  const replica = (name: string, kube: ReturnType<typeof createClient>) => {
+    const informer = informerFor(kube, configMaps, { namespaces: [ns] });
+    const controller: Controller = new Controller({
+      name: "configmap",
+      concurrency: 2,
+      shutdownTimeoutMs: 30_000, // far longer than the Lease: a lost lease must cut it short
+      reconcile: async (key, ctx) => {
+        const start = Date.now();
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, 6000);
+          ctx.signal.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
+        });
+        runs.push({ replica: name, start, end: Date.now() });
+        if (!ctx.signal.aborted) controller.enqueue(key);
+        return done;
+      },
+    }).watch(informer);
+    const manager = new Manager({
+      caches: [informer],
+      controllers: [controller],
+      leaderElection: { client: kube, namespace: ns, name: "mgr", identity: name, ...TIMING },
+    });
+    const stop = new AbortController();
+    const running = manager.start(stop.signal).catch((e) => e);
+    return { manager, stop, running };
+  };
+  const slow = replica("slow", createClient(slowConn));
+  try {
+    await until("slow leads", () => slow.manager.elector?.isLeader() === true, 10_000);
+    for (let i = 0; i < 2; i++) {
+      await fastKube.create(configMaps, { metadata: { name: `w${i}`, namespace: ns }, data: {} });
+    }
+    await until("work in flight", () => runs.length >= 2, 10_000);
+    const fast = replica("fast", fastKube);
+    // Every request of the slow replica now takes 10 s: longer than the whole Lease.
+    proxy.state.delayMs = 10_000;
+    await until("fast takes over", () => fast.manager.elector?.isLeader() === true, 20_000);
+    await until("fast reconciles", () => runs.some((r) => r.replica === "fast"), 10_000);
+    const slowLast = Math.max(...runs.filter((r) => r.replica === "slow").map((r) => r.end));
+    const fastFirst = Math.min(...runs.filter((r) => r.replica === "fast").map((r) => r.start));
+    assert.ok(
+      slowLast < fastFirst,
+      `the slow leader's last reconcile ended ${slowLast - fastFirst} ms after the new leader's first began`,
+    );
+    fast.stop.abort();
+    await fast.running;
+  } finally {
+    proxy.state.delayMs = 0;
+    slow.stop.abort();
+    await slow.running;
+    slowConn.close();
+    await proxy.close();
+    close();
+  }
+});

@@ -3,13 +3,15 @@
  * Rules: the runtime never reconciles the same key twice at once; a thrown error retries with per-key
  * backoff, a `TerminalError` does not retry (until the key is added again), `requeueAfter(ms)` comes back
  * after `ms`; on shutdown intake stops at once and in-flight reconciles get `shutdownTimeoutMs` to finish
- * before their `ctx.signal` aborts.
+ * before their `ctx.signal` aborts, or less when leadership was lost: no longer than the old Lease still
+ * keeps a successor out (`LeadershipLostError.graceMs`).
  */
 
 import { type KubeObject, objectKey } from "../kube/mod.ts";
 import { type Logger, nullLogger, type RuntimeMetrics } from "../observe/mod.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import type { Informer, InformerEvent } from "./informer.ts";
+import { LeadershipLostError } from "./leader_election.ts";
 import { WorkQueue, type WorkQueueOptions } from "./queue.ts";
 
 /** What a reconcile asks for next. */
@@ -100,8 +102,12 @@ export class Controller {
     informer.addHandler((event) => {
       const keys = map ? map(event) : [objectKey(event.object)];
       // Once each: an idle worker takes a key at once, so adding it again in the same breath would mark it
-      // to run a second time, against the same, possibly stale, cached object.
-      for (const k of new Set(keys)) this.queue.add(k);
+      // to run a second time, against the same, possibly stale, cached object. A resync leaves keys in
+      // backoff alone; a real change runs them at once.
+      for (const k of new Set(keys)) {
+        if (event.type === "resync") this.queue.addUnlessBackingOff(k);
+        else this.queue.add(k);
+      }
     });
     return this;
   }
@@ -116,7 +122,8 @@ export class Controller {
     const workers = Array.from({ length: concurrency }, () => this.#worker(hard.signal));
     const stop = async () => {
       this.queue.shutDown();
-      const bound = this.#o.shutdownTimeoutMs ?? 30_000;
+      const lost = signal.reason instanceof LeadershipLostError ? signal.reason.graceMs : Infinity;
+      const bound = Math.min(this.#o.shutdownTimeoutMs ?? 30_000, lost);
       if (!(await this.queue.drain(bound))) {
         this.#log.info("Reconciles still running after the shutdown bound; cancelling them", {
           inFlight: this.queue.inFlight,

@@ -5,7 +5,10 @@
  * leadership if it cannot renew within `renewDeadline`; on shutdown it releases the Lease (holder cleared,
  * duration 1 s, like client-go's ReleaseOnCancel) so a successor takes over at once.
  * Rules: the leader's work gets a signal that aborts when leadership ends, and the Lease keeps being
- * renewed until that work has finished, so two leaders never overlap.
+ * renewed until that work has finished, so two leaders never overlap. A renewal round, every request in it
+ * included, ends at `renewDeadline` (as client-go bounds it with one context), however slowly the apiserver
+ * answers; when it fails, the work's signal aborts with a {@linkcode LeadershipLostError} that says how
+ * long the Lease still protects it, and the work must stop within that time.
  */
 
 import { isConflict, type KubeClient, type Lease, leases, type LeaseSpec, microTime } from "../kube/mod.ts";
@@ -40,6 +43,16 @@ export interface LeaderElectionOptions {
 /** Thrown by `run()` when leadership was lost (the process should exit and start over). */
 export class LeadershipLostError extends Error {
   override readonly name = "LeadershipLostError";
+  /**
+   * As the abort reason of the leader's work: how long (ms) until another candidate may take the Lease,
+   * less a safety margin; in-flight work must end within it.
+   */
+  readonly graceMs: number;
+
+  constructor(message: string, options?: ErrorOptions & { graceMs?: number }) {
+    super(message, options);
+    this.graceMs = Math.max(0, options?.graceMs ?? 0);
+  }
 }
 
 /** One candidate in a leader election. */
@@ -91,11 +104,16 @@ export class LeaderElector {
     }
   }
 
-  /** One attempt to acquire or renew; true when this candidate holds the Lease afterwards. */
-  async tryAcquireOrRenew(signal?: AbortSignal): Promise<boolean> {
+  /**
+   * One attempt to acquire or renew; true when this candidate holds the Lease afterwards. With `deadline`
+   * (a clock time), no request of the attempt outlives it.
+   */
+  async tryAcquireOrRenew(signal?: AbortSignal, deadline?: number): Promise<boolean> {
     const { client, namespace, name, identity } = this.#o;
     const now = this.#clock.now();
-    const call = { namespace, signal, timeoutMs: this.#renewMs };
+    const left = () => Math.max(1, Math.min(this.#renewMs, (deadline ?? Infinity) - this.#clock.now()));
+    // Each request gets what is left of the round, not a full renewDeadline of its own.
+    const call = () => ({ namespace, signal, timeoutMs: left() });
     const fresh: LeaseSpec = {
       holderIdentity: identity,
       leaseDurationSeconds: Math.round(this.#leaseMs / 1000) || 1,
@@ -103,7 +121,7 @@ export class LeaderElector {
       renewTime: microTime(now),
       leaseTransitions: 0,
     };
-    const lease = await client.get(leases, name, call);
+    const lease = await client.get(leases, name, call());
     if (!lease) {
       try {
         await client.create(leases, {
@@ -111,7 +129,7 @@ export class LeaderElector {
           kind: "Lease",
           metadata: { name, namespace },
           spec: fresh,
-        }, call);
+        }, call());
       } catch (e) {
         if (isConflict(e)) return false;
         throw e;
@@ -133,7 +151,7 @@ export class LeaderElector {
       }
       : { ...fresh, leaseTransitions: (spec.leaseTransitions ?? 0) + 1 };
     try {
-      await client.update(leases, withSpec(lease, next), call);
+      await client.update(leases, withSpec(lease, next), call());
     } catch (e) {
       if (isConflict(e)) return false;
       throw e;
@@ -143,9 +161,9 @@ export class LeaderElector {
     return true;
   }
 
-  async #attempt(signal: AbortSignal): Promise<boolean> {
+  async #attempt(signal: AbortSignal, deadline?: number): Promise<boolean> {
     try {
-      return await this.tryAcquireOrRenew(signal);
+      return await this.tryAcquireOrRenew(signal, deadline);
     } catch (e) {
       if (!signal.aborted) {
         this.#log.error("Error acquiring or renewing the lease", e, { lease: this.#o.name });
@@ -189,27 +207,25 @@ export class LeaderElector {
     const renewals = new AbortController();
     workDone.catch(() => {}).then(() => renewals.abort());
     let lost = false;
+    // The Lease we last wrote says we renewed then; a follower counts leaseDuration from when it saw it.
+    let renewedAt = this.#observedAt;
     while (work) {
-      const deadline = this.#clock.now() + this.#renewMs;
-      let renewed = false;
-      while (work && this.#clock.now() < deadline) {
-        if (await this.#attempt(renewals.signal)) {
-          renewed = true;
-          break;
-        }
-        if (!work) break;
-        await sleep(this.#clock, this.#retryMs, renewals.signal);
-      }
+      const started = this.#clock.now();
+      const round = this.#renewRound(renewals.signal, started + this.#renewMs, () => work);
+      const renewed = await round;
       if (!work) break;
       if (!renewed) {
         lost = true;
         this.#setLeader(false);
+        const graceMs = renewedAt + this.#leaseMs - this.#retryMs - this.#clock.now();
         this.#log.error("Leader lease lost", new Error(`no renewal within ${this.#renewMs} ms`), {
           lease: this.#o.name,
+          graceMs,
         });
-        leading.abort(new LeadershipLostError("Leader election lost"));
+        leading.abort(new LeadershipLostError("Leader election lost", { graceMs }));
         break;
       }
+      renewedAt = this.#observedAt;
       await sleep(this.#clock, this.#retryMs, renewals.signal);
     }
     signal.removeEventListener("abort", stopLeading);
@@ -223,6 +239,31 @@ export class LeaderElector {
     this.#setLeader(false);
     if (lost) throw new LeadershipLostError("Leader election lost", { cause: workError });
     if (workError !== undefined) throw workError;
+  }
+
+  /**
+   * Tries to renew every `retryPeriod` until it works or `deadline` (a clock time) passes; every request of
+   * the round is cut off at the deadline. False when the round ended without a renewal.
+   */
+  async #renewRound(stop: AbortSignal, deadline: number, working: () => boolean): Promise<boolean> {
+    const round = new AbortController();
+    const cancel = this.#clock.timer(
+      () => round.abort(new DOMException("renew deadline passed", "TimeoutError")),
+      deadline - this.#clock.now(),
+    );
+    const onStop = () => round.abort(stop.reason);
+    stop.addEventListener("abort", onStop, { once: true });
+    try {
+      while (working() && !round.signal.aborted) {
+        if (await this.#attempt(round.signal, deadline)) return true;
+        if (!working()) return false;
+        await sleep(this.#clock, this.#retryMs, round.signal);
+      }
+      return false;
+    } finally {
+      cancel();
+      stop.removeEventListener("abort", onStop);
+    }
   }
 
   /** Clears the holder (if this candidate holds the Lease) so a successor can take it at once. */

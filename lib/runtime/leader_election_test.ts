@@ -8,12 +8,26 @@ class FakeLeases implements LeaseClient {
   stored: KubeObject | undefined;
   rv = 0;
   failing = false;
+  /** Requests get no answer until their signal aborts (an apiserver behind a stalled proxy). */
+  hanging = false;
+  /** Timeouts the caller asked for, per request. */
+  timeouts: number[] = [];
 
   #check(): void {
     if (this.failing) throw new KubeError(0, "NetworkError", "apiserver unreachable");
   }
 
-  get<T extends KubeObject>(type: ResourceType<T>): Promise<T | null> {
+  get<T extends KubeObject>(
+    type: ResourceType<T>,
+    _name?: string,
+    o?: { signal?: AbortSignal | undefined; timeoutMs?: number | undefined },
+  ): Promise<T | null> {
+    if (o?.timeoutMs !== undefined) this.timeouts.push(o.timeoutMs);
+    if (this.hanging) {
+      return new Promise((_, reject) => {
+        o?.signal?.addEventListener("abort", () => reject(o.signal?.reason), { once: true });
+      });
+    }
     this.#check();
     return Promise.resolve(this.stored ? type.parse(structuredClone(this.stored)) : null);
   }
@@ -138,6 +152,32 @@ Deno.test("leader election: no renewal within renewDeadline ends leadership with
   const ended = a.led[0]?.ended ?? Infinity;
   assert.ok(ended - t0 <= 12_000, `lost after ${ended - t0} ms`);
   assert.ok(a.led[0]?.reason instanceof LeadershipLostError);
+  assert.ok((await a.result) instanceof LeadershipLostError);
+});
+
+Deno.test("leader election: a renewal round ends at renewDeadline however slowly the apiserver answers; the work gets only the Lease's remaining time", async () => {
+  const clock = new FakeClock();
+  const leases = new FakeLeases();
+  const a = candidate(leases, clock, "a");
+  await clock.advance(0);
+  assert.ok(a.elector.isLeader());
+  const lastRenewal = clock.now();
+  leases.hanging = true;
+  leases.timeouts = [];
+  for (let t = 0; t < 30_000 && a.elector.isLeader(); t += 500) await clock.advance(500);
+  await settle();
+  assert.ok(!a.elector.isLeader(), "leadership ended although no answer ever came");
+  const ended = a.led[0]?.ended ?? Infinity;
+  // Renewals every 2 s, a round of 10 s: lost no later than 12 s after the last renewal, before the 15 s
+  // Lease could pass to another candidate.
+  assert.ok(ended - lastRenewal <= 12_000, `lost ${ended - lastRenewal} ms after the last renewal`);
+  const reason = a.led[0]?.reason;
+  assert.ok(reason instanceof LeadershipLostError);
+  assert.ok(
+    reason.graceMs > 0 && ended + reason.graceMs <= lastRenewal + 15_000,
+    `grace ${reason.graceMs} ms ends before the Lease could be taken`,
+  );
+  assert.ok(leases.timeouts.every((t) => t <= 10_000), "no request gets more than the round's time");
   assert.ok((await a.result) instanceof LeadershipLostError);
 });
 
