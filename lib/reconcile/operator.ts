@@ -217,14 +217,22 @@ export function createOperator(o: OperatorOptions): Operator {
     concurrency: o.concurrency,
     logger: log,
     metrics: o.metrics,
-    // A failed AddRepo runs restic on the Backrest server: retry from 1 s, doubling up to 5 min.
-    queue: { baseDelayMs: 1000, maxDelayMs: 300_000 },
+    // A failed AddRepo runs restic on the Backrest server: retry from 1 s, doubling up to 5 min. Namespaces
+    // take turns and none holds every worker, so one namespace's churn cannot make the others wait.
+    queue: {
+      baseDelayMs: 1000,
+      maxDelayMs: 300_000,
+      shardOf: (key) => key.slice(0, key.indexOf("/")),
+      maxInFlightPerShard: Math.max(1, o.concurrency - 1),
+    },
     // In-flight AddRepo calls get 15 s on shutdown, so the Lease is released within main.ts's bound.
     shutdownTimeoutMs: 15_000,
   });
 
   const autoBinding = new Controller({
     name: "volsync-autobinding",
+    // Keys are Kind/namespace/name: namespaces take turns here too.
+    queue: { shardOf: (key) => key.split("/")[1] ?? "", maxInFlightPerShard: Math.max(1, o.concurrency - 1) },
     reconcile: autoBindingReconciler({
       kube: o.kube,
       bindings: bindings.store,
