@@ -70,13 +70,15 @@ async function main(args: string[]): Promise<number> {
     }
   }
   identity = `${identity}_${crypto.randomUUID()}`;
-  // The server is built first so its readiness can ask the manager, which is built next.
+  // The server is built first so its probes can ask the manager, which is built next.
   let ready = () => false;
+  let healthy = () => true;
   const server = new ObserveServer({
     metricsAddress: options.metricsBindAddress,
     probeAddress: options.healthProbeBindAddress,
     registry: metrics.registry,
     ready: () => ready(),
+    healthy: () => healthy(),
     logger: log.named("observe"),
   });
   server.listen();
@@ -100,6 +102,7 @@ async function main(args: string[]): Promise<number> {
       : {}),
   });
   ready = () => operator.manager.ready();
+  healthy = () => operator.manager.healthy();
   log.info("Starting backrest-volsync-operator", {
     version: VERSION,
     server: connection.server,

@@ -1,5 +1,6 @@
 /**
- * The operator's HTTP endpoints: `/healthz` (the process is alive), `/readyz` (caches synced), `/metrics`
+ * The operator's HTTP endpoints: `/healthz` (the manager's loops are alive and no reconcile is wedged),
+ * `/readyz` (caches synced, and a leader's Lease current), `/metrics`
  * (Prometheus text). Metrics and probes may share one address or listen on two, as controller-runtime's
  * `--metrics-bind-address` and `--health-probe-bind-address`. Rules: nothing here reads request bodies,
  * every listener stops when the signal aborts, and `start()` resolves only after they have closed.
@@ -100,7 +101,7 @@ export class ObserveServer {
       case "/healthz":
         return (o.healthy?.() ?? true) ? new Response("ok\n") : new Response("unhealthy\n", { status: 500 });
       default:
-        return o.ready() ? new Response("ok\n") : new Response("caches not synced\n", { status: 503 });
+        return o.ready() ? new Response("ok\n") : new Response("not ready\n", { status: 503 });
     }
   }
 }

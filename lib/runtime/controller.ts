@@ -52,6 +52,11 @@ export interface ControllerOptions {
   concurrency?: number | undefined;
   /** Time in-flight reconciles get on shutdown before their signal aborts (default 30 s). */
   shutdownTimeoutMs?: number | undefined;
+  /**
+   * A reconcile running longer than this means the controller is wedged (default 15 min): `healthy()`
+   * turns false, so the liveness probe restarts the process.
+   */
+  stuckAfterMs?: number | undefined;
   logger?: Logger | undefined;
   metrics?: RuntimeMetrics | undefined;
   clock?: Clock | undefined;
@@ -87,6 +92,11 @@ export class Controller {
         retried: () => m.workqueueRetries.inc(labels),
       },
     });
+  }
+
+  /** False while a reconcile has run past `stuckAfterMs` (a hung call with no deadline, a deadlock). */
+  healthy(): boolean {
+    return this.queue.oldestInFlightMs() <= (this.#o.stuckAfterMs ?? 15 * 60_000);
   }
 
   /** Queues `key` (namespace/name). */

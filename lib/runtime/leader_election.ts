@@ -67,6 +67,7 @@ export class LeaderElector {
   #observedJson = "";
   #observedAt = 0;
   #leader = false;
+  #lost = false;
 
   constructor(options: LeaderElectionOptions) {
     this.#o = options;
@@ -83,6 +84,15 @@ export class LeaderElector {
   /** Whether this candidate currently holds the Lease. */
   isLeader(): boolean {
     return this.#leader;
+  }
+
+  /**
+   * False once this candidate lost the Lease it led on (until the process starts over), or while it leads
+   * on a Lease it last renewed more than `leaseDuration` ago; a follower's is always current.
+   */
+  leaseCurrent(): boolean {
+    if (this.#lost) return false;
+    return !this.#leader || this.#clock.now() - this.#observedAt < this.#leaseMs;
   }
 
   /** The holder this candidate last observed (may be itself or ""). */
@@ -216,6 +226,7 @@ export class LeaderElector {
       if (!work) break;
       if (!renewed) {
         lost = true;
+        this.#lost = true;
         this.#setLeader(false);
         const graceMs = renewedAt + this.#leaseMs - this.#retryMs - this.#clock.now();
         this.#log.error("Leader lease lost", new Error(`no renewal within ${this.#renewMs} ms`), {

@@ -3,7 +3,9 @@
  * failover), then — once every cache has synced and this replica leads — the controllers. On shutdown it
  * reverses the order: controllers stop intake and finish in-flight work (bounded), the Lease is released,
  * then informers and the other runnables stop. Rules: `start(signal)` awaits every promise it started;
- * it rejects only when leadership is lost or a runnable fails, after everything has stopped.
+ * it rejects only when leadership is lost or a runnable fails, after everything has stopped. Liveness
+ * (`healthy()`) fails when a cache's loop has ended while the manager runs or a controller is wedged;
+ * readiness (`ready()`) when the caches have not synced or this replica leads on a Lease it could not renew.
  */
 
 import type { Logger } from "../observe/mod.ts";
@@ -51,6 +53,8 @@ export class Manager {
   readonly #log: Logger;
   readonly elector: LeaderElector | undefined;
   #running = false;
+  /** Caches whose loop ended while the manager was still running (a dead watch loop). */
+  readonly #deadCaches = new Set<string>();
 
   constructor(options: ManagerOptions) {
     this.#o = options;
@@ -64,14 +68,17 @@ export class Manager {
       });
   }
 
-  /** Readiness: every cache has synced (leadership does not matter). */
+  /**
+   * Readiness: every cache has synced, and, when this replica leads, its Lease is current (a follower is
+   * ready: its warm caches are what a failover needs).
+   */
   ready(): boolean {
-    return this.#o.caches.every((c) => c.hasSynced());
+    return this.#o.caches.every((c) => c.hasSynced()) && (this.elector?.leaseCurrent() ?? true);
   }
 
-  /** Liveness: the manager is running. */
+  /** Liveness: running, every cache's loop alive, no controller wedged. */
   healthy(): boolean {
-    return this.#running;
+    return this.#running && this.#deadCaches.size === 0 && this.#o.controllers.every((c) => c.healthy());
   }
 
   /** Runs until `signal` aborts (or leadership is lost), then stops everything in order. */
@@ -79,7 +86,14 @@ export class Manager {
     this.#running = true;
     const cachesStop = new AbortController();
     const runnablesStop = new AbortController();
-    const caches = this.#o.caches.map((c) => c.start(cachesStop.signal));
+    const caches = this.#o.caches.map((c) =>
+      c.start(cachesStop.signal).finally(() => {
+        if (!cachesStop.signal.aborted) {
+          this.#deadCaches.add(c.name);
+          this.#log.error("A cache stopped while the manager runs", new Error(`${c.name} ended`));
+        }
+      })
+    );
     const runnables = (this.#o.runnables ?? []).map((r) => r.start(runnablesStop.signal));
     let failure: unknown;
     try {

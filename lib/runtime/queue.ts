@@ -88,6 +88,13 @@ export class WorkQueue {
     return this.#processing.size;
   }
 
+  /** How long the longest-running key has been in flight (0 when none is). */
+  oldestInFlightMs(): number {
+    let oldest = Infinity;
+    for (const started of this.#processing.values()) oldest = Math.min(oldest, started);
+    return oldest === Infinity ? 0 : this.#clock.now() - oldest;
+  }
+
   /** Whether `shutDown()` was called. */
   get shuttingDown(): boolean {
     return this.#shutDown;
