@@ -11,6 +11,7 @@ import {
   EventRecorder,
   events,
   inClusterConnection,
+  isNamespaceTerminating,
   isRecord,
   kubeconfigConnection,
   KubeError,
@@ -243,6 +244,38 @@ Deno.test("events: a flapping failure becomes one Event with a growing count", a
     // The limiter (burst 3 per object) allowed at most 3 writes; the "Applied" Event may be the one dropped.
     assert.ok(list.items.length <= 2);
   } finally {
+    conn.close();
+  }
+});
+
+Deno.test("client: a write into a namespace being deleted says so (cause NamespaceTerminating)", async () => {
+  const cp = await controlPlane();
+  const ns = await cp.namespace("rt-terminating");
+  const conn = await kubeconfigConnection({ path: cp.kubeconfigPath });
+  const kube = createClient(conn);
+  try {
+    // A finalizer holds the namespace in Terminating while the test writes into it.
+    await kube.create(configMaps, {
+      ...cm(ns, "held"),
+      metadata: { name: "held", namespace: ns, finalizers: ["test/hold"] },
+    });
+    await cp.api("DELETE", `/api/v1/namespaces/${ns}`).then((r) => r.body?.cancel());
+    let refused: unknown;
+    for (let i = 0; i < 100 && refused === undefined; i++) {
+      try {
+        await kube.create(configMaps, cm(ns, `late-${i}`));
+        await new Promise((r) => setTimeout(r, 100));
+      } catch (e) {
+        refused = e;
+      }
+    }
+    assert.ok(refused instanceof KubeError && refused.status === 403, String(refused));
+    assert.ok(isNamespaceTerminating(refused), `causes: ${JSON.stringify((refused as KubeError).causes)}`);
+    assert.equal(isNamespaceTerminating(new KubeError(403, "Forbidden", "rbac says no")), false);
+  } finally {
+    await kube.patch(configMaps, "held", { metadata: { finalizers: null } }, { namespace: ns }).catch(
+      () => {},
+    );
     conn.close();
   }
 });

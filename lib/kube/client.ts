@@ -164,6 +164,7 @@ class FetchClient implements KubeClient {
         res.status,
         reason,
         `${what}: ${res.status} ${reason}: ${status.message ?? "(no message)"}`,
+        { causes: status.causes },
       );
     }
   }

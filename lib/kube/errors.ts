@@ -11,12 +11,25 @@ export class KubeError extends Error {
   readonly status: number;
   /** `Status.reason` (e.g. `NotFound`, `Conflict`, `Expired`), or `Timeout` / `NetworkError`. */
   readonly reason: string;
+  /** The types of `Status.details.causes` (e.g. `NamespaceTerminating`); empty when the answer gave none. */
+  readonly causes: readonly string[];
 
-  constructor(status: number, reason: string, message: string, options?: ErrorOptions) {
+  constructor(
+    status: number,
+    reason: string,
+    message: string,
+    options?: ErrorOptions & { causes?: readonly string[] | undefined },
+  ) {
     super(message, options);
     this.status = status;
     this.reason = reason;
+    this.causes = options?.causes ?? [];
   }
+}
+
+/** Whether `e` says the namespace is being deleted (nothing new may be created in it). */
+export function isNamespaceTerminating(e: unknown): boolean {
+  return e instanceof KubeError && e.causes.includes("NamespaceTerminating");
 }
 
 /** Whether `e` is a 404 answer. */

@@ -35,7 +35,7 @@ export {
   type PreparedRequest,
   SERVICE_ACCOUNT_DIR,
 } from "./connection.ts";
-export { isConflict, isGone, isNotFound, isTransient, KubeError } from "./errors.ts";
+export { isConflict, isGone, isNamespaceTerminating, isNotFound, isTransient, KubeError } from "./errors.ts";
 export {
   isKubeObject,
   isObjectMeta,

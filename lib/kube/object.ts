@@ -135,6 +135,8 @@ export interface Status {
   code?: number | undefined;
   reason?: string | undefined;
   message?: string | undefined;
+  /** The type of each `details.causes[]` entry (its JSON key is `reason`), e.g. `NamespaceTerminating`. */
+  causes?: string[] | undefined;
 }
 
 /** The Status fields of `v`, or an empty Status if `v` is not one. */
@@ -144,5 +146,8 @@ export function parseStatus(v: unknown): Status {
   if (typeof v.code === "number") out.code = v.code;
   if (typeof v.reason === "string") out.reason = v.reason;
   if (typeof v.message === "string") out.message = v.message;
+  const causes = isRecord(v.details) && Array.isArray(v.details.causes) ? v.details.causes : [];
+  const types = causes.flatMap((c) => isRecord(c) && typeof c.reason === "string" ? [c.reason] : []);
+  if (types.length > 0) out.causes = types;
   return out;
 }
