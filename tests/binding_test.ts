@@ -420,6 +420,51 @@ Deno.test("binding: drift repair re-applies a repo deleted in Backrest, with one
   assert.equal(again.missing, 0, "nothing missing after repair");
 });
 
+Deno.test("binding: a shorter resyncPeriod applies at once, not after the wait already running", async () => {
+  const { backrest, configNs } = await env();
+  const cp = await cluster();
+  const ns = await cp.namespace("period");
+  const repo = await createResticRepo();
+  const id = `period-${ns}`;
+  const configPath =
+    `${BINDINGS}/namespaces/${configNs}/backrestvolsyncoperatorconfigs/backrest-volsync-operator`;
+  const config = (spec: Record<string, unknown>) => ({
+    apiVersion: "backrest.garethgeorge.com/v1alpha1",
+    kind: "BackrestVolSyncOperatorConfig",
+    metadata: { name: "backrest-volsync-operator" },
+    spec,
+  });
+  await cp.apply(JSON.stringify(config({ resyncPeriod: "10m" })), configNs);
+  try {
+    await create(
+      ns,
+      secret("s", { RESTIC_REPOSITORY: repo.uri, RESTIC_PASSWORD: repo.password }),
+      replicationSource("src", "s"),
+      binding("b", { url: backrest.url, source: "src", repo: { idOverride: id } }),
+    );
+    await waitForReason(cp, ns, "b", "Applied");
+    // A 10-minute wait is running. The admin shortens the period, then the repo vanishes from Backrest.
+    const current = await cp.json("GET", configPath) as Record<string, unknown>;
+    await cp.json("PUT", configPath, { ...current, spec: { resyncPeriod: "2s" } });
+    const res = await fetch(`${backrest.url}/v1.Backrest/RemoveRepo`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ repoId: id }),
+    });
+    assert.equal(res.status, 200, await res.text());
+    await waitUntil(
+      "repaired within a few short periods",
+      async () => (await backrestRepo(backrest, id)) !== undefined,
+      {
+        timeoutMs: 20_000,
+        intervalMs: 250,
+      },
+    );
+  } finally {
+    await cp.api("DELETE", configPath).then((r) => r.body?.cancel());
+  }
+});
+
 Deno.test("binding: triggerTasksOnSnapshot indexes once per completed sync", async () => {
   const { backrest } = await env();
   const cp = await cluster();

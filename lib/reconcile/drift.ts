@@ -4,12 +4,13 @@
  * missing there (deleted in the UI, Backrest restarted on an empty volume) is marked and re-enqueued, so
  * its reconcile re-applies it. When nothing drifted that is O(1) Backrest calls per instance per period.
  * The listing is shared with the claim checks and made with credentials that worked (repo_listings.ts).
- * Runs on the leader only (it is started with the controllers).
+ * Runs on the leader only (it is started with the controllers). A new period takes effect at once: the
+ * wait in progress restarts from the change with the new period.
  */
 import { canonicalBackrestURL, ConditionType, isConditionTrue, parseBindingStatus } from "../api/mod.ts";
 import { type KubeObject, objectKey } from "../kube/mod.ts";
 import type { Logger } from "../observe/mod.ts";
-import type { Store } from "../runtime/mod.ts";
+import { type Clock, type Store, systemClock } from "../runtime/mod.ts";
 import type { DriftState } from "./binding.ts";
 import type { RepoListings } from "./repo_listings.ts";
 
@@ -23,15 +24,25 @@ export interface DriftRepairOptions {
   active: () => boolean;
   enqueue: (key: string) => void;
   logger: Logger;
+  clock?: Clock | undefined;
 }
 
 /** Tracks missing repos and lists each Backrest once per period. */
 export class DriftRepair implements DriftState {
   readonly #o: DriftRepairOptions;
+  readonly #clock: Clock;
   readonly #missing = new Set<string>();
+  /** Ends the wait in progress early (the period changed). */
+  #restartWait: (() => void) | undefined;
 
   constructor(options: DriftRepairOptions) {
     this.#o = options;
+    this.#clock = options.clock ?? systemClock;
+  }
+
+  /** The period changed: the wait in progress starts over from now with the new period. */
+  periodChanged(): void {
+    this.#restartWait?.();
   }
 
   isMissing(bindingKey: string): boolean {
@@ -86,18 +97,25 @@ export class DriftRepair implements DriftState {
   /** Checks every period until `signal` aborts. */
   async start(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
-      const wait = Math.max(1000, this.#o.periodMs());
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, wait);
-        function done() {
-          clearTimeout(timer);
-          signal.removeEventListener("abort", done);
-          resolve();
-        }
-        signal.addEventListener("abort", done, { once: true });
-      });
+      const elapsed = await this.#wait(Math.max(1000, this.#o.periodMs()), signal);
       if (signal.aborted) return;
-      if (this.#o.active()) await this.check(signal);
+      if (elapsed && this.#o.active()) await this.check(signal);
     }
+  }
+
+  /** True when `ms` passed; false when the wait ended early (aborted, or the period changed). */
+  #wait(ms: number, signal: AbortSignal): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
+      const end = (elapsed: boolean) => {
+        cancel();
+        signal.removeEventListener("abort", aborted);
+        this.#restartWait = undefined;
+        resolve(elapsed);
+      };
+      const aborted = () => end(false);
+      const cancel = this.#clock.timer(() => end(true), ms);
+      signal.addEventListener("abort", aborted, { once: true });
+      this.#restartWait = () => end(false);
+    });
   }
 }

@@ -7,6 +7,7 @@
 import { type BackrestApi, backrestClient, type BackrestConnection } from "../backrest/mod.ts";
 import {
   EventRecorder,
+  isNamespaceTerminating,
   isRecord,
   type KubeClient,
   type KubeObject,
@@ -183,7 +184,11 @@ export function createOperator(o: OperatorOptions): Operator {
   const recorder = o.events ?? new EventRecorder({
     client: o.kube,
     component: "backrest-volsync-operator",
-    onError: (e) => log.error("Event write failed", e),
+    // A namespace being deleted takes no new Events: expected, not worth an error line per Binding.
+    onError: (e) =>
+      isNamespaceTerminating(e)
+        ? log.debug("Event dropped: its namespace is terminating")
+        : log.error("Event write failed", e),
   });
   const backrest = o.backrest ?? ((c: BackrestConnection) => backrestClient(c));
   const listings = new RepoListings({ backrest });
@@ -328,8 +333,10 @@ export function createOperator(o: OperatorOptions): Operator {
     return [...keys];
   });
   operatorConfig.watch(configs);
-  // A settings change (pause, allowlist, defaults, policy) concerns every Binding and VolSync object.
-  settings.onChange(() => {
+  // A settings change (pause, allowlist, defaults, policy) concerns every Binding and VolSync object, and
+  // a new resync period applies from now, not after the old one's wait.
+  settings.onChange((next, previous) => {
+    if (next.spec.resyncPeriodMs !== previous.spec.resyncPeriodMs) drift.periodChanged();
     for (const k of bindings.store.keys()) binding.enqueue(k);
     for (const k of sources.store.keys()) autoBinding.enqueue(`ReplicationSource/${k}`);
     for (const k of destinations.store.keys()) autoBinding.enqueue(`ReplicationDestination/${k}`);
