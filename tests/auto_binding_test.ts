@@ -6,7 +6,7 @@
  * One operator and one Backrest serve the whole file; tests run in order and each sets the config it needs.
  */
 import assert from "node:assert/strict";
-import { bindingNameFor } from "../lib/api/mod.ts";
+import { bindingNameFor, uniqueBindingName } from "../lib/api/mod.ts";
 import { createResticRepo, startBackrest } from "./harness/backrest.ts";
 import type { BackrestInstance } from "./harness/backrest.ts";
 import {
@@ -453,6 +453,42 @@ Deno.test("auto-binding: the default auth Secret serves only the default URL, an
     await rec.close();
   }
   assert.ok(!e.op.logs.some((l) => l.includes(USER.password)), "the password is never logged");
+  await dropNamespace(ns);
+});
+
+Deno.test("auto-binding: objects whose prototype names collide get distinct Bindings that stay put", async () => {
+  const e = await env();
+  const cp = await cluster();
+  const ns = await cp.namespace("collide");
+  await configure(e, withDefaults(e, { policy: "All", kinds: ["ReplicationSource"] }));
+  // The prototype named db.data's Binding bvsb-rs-db-data; alone, it keeps that name.
+  await sourceWithRepo(ns, "db.data");
+  await waitForReason(cp, ns, "bvsb-rs-db-data", "Applied", 60_000);
+  // db-data arrives: the plain name is its own; db.data's Binding moves to a suffixed name.
+  await sourceWithRepo(ns, "db-data");
+  const moved = uniqueBindingName("ReplicationSource", "db.data", ["db.data", "db-data"]);
+  assert.match(moved, /^bvsb-rs-db-data-[0-9a-f]{8}$/);
+  await waitForReason(cp, ns, moved, "Applied", 60_000);
+  await waitUntil("the plain name is db-data's", async () => {
+    const b = await getBinding(ns, "bvsb-rs-db-data");
+    return b?.metadata.annotations?.["backrest.garethgeorge.com/volsync-ref"] === "replicationsource/db-data";
+  }, { timeoutMs: 30_000 });
+  await waitForReason(cp, ns, "bvsb-rs-db-data", "Applied", 60_000);
+  await settled(e.op);
+  // No flip: for a few resync-free seconds, both keep their spec and owner.
+  const before = await Promise.all([getBinding(ns, "bvsb-rs-db-data"), getBinding(ns, moved)]);
+  await new Promise((r) => setTimeout(r, 2000));
+  await settled(e.op);
+  const after = await Promise.all([getBinding(ns, "bvsb-rs-db-data"), getBinding(ns, moved)]);
+  assert.deepEqual(after.map((b) => b?.metadata.generation), before.map((b) => b?.metadata.generation));
+  assert.deepEqual(after.map((b) => b?.spec.source.name), ["db-data", "db.data"]);
+  const managed = await cp.json(
+    "GET",
+    `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings?labelSelector=${
+      encodeURIComponent(`${MANAGED}=true`)
+    }`,
+  ) as { items: unknown[] };
+  assert.equal(managed.items.length, 2, "one Binding per object");
   await dropNamespace(ns);
 });
 

@@ -1,7 +1,8 @@
 /**
  * Names and opt-in rules of generated Bindings, ported from the Go prototype so a switch from it finds the
- * same Binding names (and so the same Backrest repos) instead of creating duplicates. Rule: these functions
- * return byte-for-byte what the prototype's `desiredBindingName` / `isAutoBindingAllowed` return.
+ * same Binding names (and so the same Backrest repos) instead of creating duplicates. Rules: these
+ * functions return byte-for-byte what the prototype's `desiredBindingName` / `isAutoBindingAllowed`
+ * return, except where the prototype's name would be shared by two objects ({@linkcode uniqueBindingName}).
  */
 
 import { createHash } from "node:crypto";
@@ -56,6 +57,25 @@ export function bindingNameFor(kind: VolSyncKind, volsyncName: string): string {
   if (name.length <= MAX_NAME) return name;
   const suffix = createHash("sha256").update(prefix + volsyncName, "utf8").digest("hex").slice(0, SUFFIX_HEX);
   return `${name.slice(0, MAX_NAME - 1 - SUFFIX_HEX)}-${suffix}`;
+}
+
+/**
+ * The generated Binding's name, never shared by two objects: the prototype's name ({@linkcode
+ * bindingNameFor}) unless another object in the namespace (`others`, their names) maps to it too; then the
+ * object whose name it spells exactly keeps it and the others get the prototype's long-name form, cut and
+ * suffixed with a hash of their own name (`db-data` keeps `bvsb-rs-db-data`, `db.data` becomes
+ * `bvsb-rs-db-data-<8 hex>`).
+ */
+export function uniqueBindingName(kind: VolSyncKind, volsyncName: string, others: readonly string[]): string {
+  const prefix = bindingNamePrefix(kind);
+  const name = bindingNameFor(kind, volsyncName);
+  if (name === prefix + volsyncName) return name;
+  const shared = others.some((o) => o !== volsyncName && bindingNameFor(kind, o) === name);
+  if (!shared) return name;
+  const suffix = createHash("sha256").update(prefix + volsyncName, "utf8").digest("hex").slice(0, SUFFIX_HEX);
+  return `${
+    dns1123Safe(prefix + volsyncName).slice(0, MAX_NAME - 1 - SUFFIX_HEX).replace(/-+$/, "")
+  }-${suffix}`;
 }
 
 /** The `volsync-ref` annotation's value: `<lowercase kind>/<name>`. */

@@ -4,6 +4,7 @@ import {
   bindingNameFor,
   dns1123Safe,
   parseBindingOptIn,
+  uniqueBindingName,
   volsyncRefValue,
 } from "./auto_binding.ts";
 import type { VolSyncKind } from "./constants.ts";
@@ -130,4 +131,21 @@ Deno.test("autoBindingWanted() follows the policy, and opt-out wins even under A
   assert.equal(autoBindingWanted("All", ann("garbage")), true);
   assert.equal(autoBindingWanted("All", ann("0")), false);
   assert.equal(autoBindingWanted("Annotated", ann("no")), false);
+});
+
+Deno.test("uniqueBindingName(): the prototype's name when no other object shares it; otherwise a hash suffix for all but an exact spelling", () => {
+  const names = ["db.data", "db-data", "DB_data"];
+  const got = names.map((n) => uniqueBindingName("ReplicationSource", n, names));
+  assert.equal(got[1], "bvsb-rs-db-data", "the exact spelling keeps the prototype's name");
+  assert.equal(new Set(got).size, 3, `never shared: ${got.join(", ")}`);
+  for (const g of got) assert.match(g, /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
+  assert.match(got[0]!, /^bvsb-rs-db-data-[0-9a-f]{8}$/);
+  // Alone, a dotted name keeps the prototype's name (no churn for what the prototype named).
+  assert.equal(uniqueBindingName("ReplicationSource", "db.data", ["db.data", "other"]), "bvsb-rs-db-data");
+  // Stable: the same inputs, in any order, give the same names.
+  assert.equal(uniqueBindingName("ReplicationSource", "db.data", [...names].reverse()), got[0]);
+  // Two transformed names and no exact one: both suffixed, still distinct.
+  const pair = ["a.b", "a_b"].map((n) => uniqueBindingName("ReplicationDestination", n, ["a.b", "a_b"]));
+  assert.equal(new Set(pair).size, 2);
+  assert.ok(pair.every((p) => p.startsWith("bvsb-rd-a-b-")));
 });

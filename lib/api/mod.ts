@@ -10,6 +10,7 @@ export {
   bindingNamePrefix,
   dns1123Safe,
   parseBindingOptIn,
+  uniqueBindingName,
   volsyncRefValue,
 } from "./auto_binding.ts";
 export { type ParsedResource } from "./_resource.ts";

@@ -3,8 +3,9 @@
  * kinds filter, the `backrest.garethgeorge.com/binding` opt-in/opt-out annotation), with the prototype's
  * names, label, annotations and a controller owner reference (garbage-collected with the object).
  * Rules: Bindings without the managed label are never touched; a managed Binding whose spec drifted is
- * put back; one whose object opts out or leaves the policy is deleted; while paused nothing happens.
- * Keys are `<Kind>/<namespace>/<name>` of the VolSync object.
+ * put back; one whose object opts out or leaves the policy is deleted; while paused nothing happens. No two
+ * objects share a generated name (`uniqueBindingName`); a managed Binding left under a name its object no
+ * longer has is deleted. Keys are `<Kind>/<namespace>/<name>` of the VolSync object.
  */
 import {
   ANNOTATION_MANAGED_BY,
@@ -17,12 +18,14 @@ import {
   kindAllowed,
   LABEL_MANAGED,
   MANAGED_BY,
+  uniqueBindingName,
   VOLSYNC_API_VERSION,
   VOLSYNC_KINDS,
+  type VolSyncKind,
   volsyncRefValue,
 } from "../api/mod.ts";
 import type { KubeClient, KubeObject } from "../kube/mod.ts";
-import { type Action, done, type ReconcileContext, type Store } from "../runtime/mod.ts";
+import { type Action, done, type ReconcileContext, requeueAfter, type Store } from "../runtime/mod.ts";
 import type { EventSink } from "./binding.ts";
 import { bindingType } from "./resources.ts";
 import { sameJSON } from "./same.ts";
@@ -41,6 +44,17 @@ export const managedBindingIndexers = {
     return kind && slash > 0 ? [`${kind}/${obj.metadata.namespace}/${ref.slice(slash + 1)}`] : [];
   },
 };
+
+/** Index of VolSync objects by the prototype's generated name: `<namespace>/<name>` (to find who shares it). */
+export const INDEX_BY_GENERATED_NAME = "byGeneratedName";
+
+/** Index functions for the cache of VolSync objects of `kind`. */
+export function generatedNameIndexers(kind: VolSyncKind): Record<string, (obj: KubeObject) => string[]> {
+  return {
+    [INDEX_BY_GENERATED_NAME]: (obj) =>
+      obj.metadata.name ? [`${obj.metadata.namespace}/${bindingNameFor(kind, obj.metadata.name)}`] : [],
+  };
+}
 
 /** What the auto-binding reconciler needs. */
 export interface AutoBindingReconcilerDeps {
@@ -82,7 +96,22 @@ export function autoBindingReconciler(
     if (settings.spec.paused) return done;
     const store = kind === "ReplicationSource" ? deps.replicationSources : deps.replicationDestinations;
     const source = store.getByName(namespace, name);
-    const bindingName = bindingNameFor(kind, name);
+    const sharing = store.byIndex(INDEX_BY_GENERATED_NAME, `${namespace}/${bindingNameFor(kind, name)}`);
+    const bindingName = uniqueBindingName(kind, name, sharing.map((o) => o.metadata.name ?? ""));
+    // Managed Bindings of this object under another name (the name moved when another object came to
+    // share it, or went): gone, so one object has one Binding.
+    for (const stale of deps.bindings.byIndex(INDEX_BY_VOLSYNC_REF, key)) {
+      if (stale.metadata.name === bindingName || stale.metadata.deletionTimestamp) continue;
+      await deps.kube.delete(bindingType, stale.metadata.name ?? "", {
+        namespace,
+        signal: ctx.signal,
+        preconditions: { uid: stale.metadata.uid },
+      });
+      ctx.log.info("Managed Binding deleted: its object's generated name changed", {
+        binding: stale.metadata.name,
+        now: bindingName,
+      });
+    }
     const existing = deps.bindings.getByName(namespace, bindingName);
     const managed = existing?.metadata.labels?.[LABEL_MANAGED] === "true";
     const generation = settings.spec.bindingGeneration;
@@ -110,6 +139,10 @@ export function autoBindingReconciler(
         binding: bindingName,
       });
       return done;
+    }
+    if (existing && existing.metadata.annotations?.[ANNOTATION_VOLSYNC_REF] !== volsyncRefValue(kind, name)) {
+      // Another object's, from before this object came to own the name: its own reconcile moves it.
+      return requeueAfter(2000);
     }
 
     const ownerReferences = [{

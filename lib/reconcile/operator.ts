@@ -29,7 +29,13 @@ import {
   metadataInformerFor,
   type Runnable,
 } from "../runtime/mod.ts";
-import { autoBindingReconciler, INDEX_BY_VOLSYNC_REF, managedBindingIndexers } from "./auto_binding.ts";
+import {
+  autoBindingReconciler,
+  generatedNameIndexers,
+  INDEX_BY_GENERATED_NAME,
+  INDEX_BY_VOLSYNC_REF,
+  managedBindingIndexers,
+} from "./auto_binding.ts";
 import {
   bindingIndexers,
   bindingReconciler,
@@ -145,12 +151,12 @@ export function createOperator(o: OperatorOptions): Operator {
   });
   const sources = informerFor(o.kube, replicationSourceType, {
     ...common,
-    indexers: volsyncIndexers,
+    indexers: { ...volsyncIndexers, ...generatedNameIndexers("ReplicationSource") },
     transform: slimVolSync,
   });
   const destinations = informerFor(o.kube, replicationDestinationType, {
     ...common,
-    indexers: volsyncIndexers,
+    indexers: { ...volsyncIndexers, ...generatedNameIndexers("ReplicationDestination") },
     transform: slimVolSync,
   });
   // Secrets: metadata only, never data. A change of resourceVersion is all we need to hear.
@@ -296,7 +302,14 @@ export function createOperator(o: OperatorOptions): Operator {
         INDEX_BY_SOURCE,
         `${e.object.metadata.namespace}/${kind}/${e.object.metadata.name}`,
       ));
-    autoBinding.watch(informer, (e) => [`${kind}/${keyOf(e.object)}`]);
+    // The object, and the others whose generated name it shares (theirs may move when it comes or goes).
+    const sharedName = generatedNameIndexers(kind)[INDEX_BY_GENERATED_NAME]!;
+    autoBinding.watch(informer, (e) => [
+      `${kind}/${keyOf(e.object)}`,
+      ...sharedName(e.object).flatMap((v) =>
+        informer.store.keysByIndex(INDEX_BY_GENERATED_NAME, v).map((k) => `${kind}/${k}`)
+      ),
+    ]);
   }
   // Managed Bindings changed by someone else: repair them from their VolSync object.
   autoBinding.watch(bindings, (e) => managedBindingIndexers[INDEX_BY_VOLSYNC_REF](e.object));
