@@ -8,6 +8,10 @@
  */
 import { BackrestError } from "./errors.ts";
 
+/** Why a call to a Backrest that stopped answering is not made. */
+export const REFUSED =
+  "Backrest did not answer recently; it is tried again at most once a minute, calls fail at once meanwhile";
+
 /** Options of {@linkcode Breakers}. */
 export interface BreakerOptions {
   /** First wait after a failure (default 1 s). */
@@ -50,15 +54,8 @@ export class Breakers {
       t.probing = true;
       return;
     }
-    const wait = Math.max(0, Math.ceil((t.until - now) / 1000));
-    throw new BackrestError(
-      "unavailable",
-      rpc,
-      `${rpc}: Backrest did not answer the last ${t.failures} time(s); not called again ${
-        t.probing ? "while another call checks it" : `for ${wait}s`
-      }`,
-      { code: "unavailable" },
-    );
+    // The same words every time: a Binding retrying against a dead Backrest does not rewrite its status.
+    throw new BackrestError("unavailable", rpc, `${rpc}: ${REFUSED}`, { code: "unavailable" });
   }
 
   /** A call to `url` got an answer: the breaker closes. */

@@ -225,7 +225,7 @@ export function createBackrestClient(
       "Backrest URL must not carry credentials: use the auth Secret",
     );
   }
-  const url = base.href.replace(/\/$/, "");
+  const url = breakerKey(base.href);
   const auth: BackrestAuth = conn.auth ?? { kind: "none" };
   const staticSecrets = authSecrets(auth);
   const defaultTimeout = conn.timeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -464,6 +464,19 @@ export function createBackrestClient(
 
 /** One breaker per Backrest URL, shared by every client of that URL whatever its credentials. */
 const sharedBreakers = new Breakers();
+
+/** The key a client's breaker is kept under: its base URL as `fetch` spells it, without a trailing `/`. */
+function breakerKey(url: string): string {
+  return new URL(url).href.replace(/\/$/, "");
+}
+
+/**
+ * Whether calls to the Backrest at `url` are being refused now (it stopped answering and its backoff has
+ * not passed, or another call is checking it): callers can skip the work that would precede a call.
+ */
+export function backrestRefusing(url: string): boolean {
+  return sharedBreakers.isOpen(breakerKey(url));
+}
 
 interface PoolEntry {
   client: BackrestApi & { close(): void };

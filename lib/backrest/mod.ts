@@ -9,13 +9,14 @@ export {
   type BackrestApi,
   backrestClient,
   type BackrestConnection,
+  backrestRefusing,
   type CallOptions,
   closeBackrestClients,
   createBackrestClient,
   type RepoTask,
 } from "./client.ts";
 export { authFingerprint, authFromSecret, type BackrestAuth } from "./auth.ts";
-export { type BreakerOptions, Breakers } from "./breaker.ts";
+export { type BreakerOptions, Breakers, REFUSED } from "./breaker.ts";
 export { BackrestError, type BackrestErrorKind, describeFailure } from "./errors.ts";
 export {
   type DesiredRepo,

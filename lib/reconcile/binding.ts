@@ -48,6 +48,7 @@ import {
   describeFailure,
   type DesiredRepo,
   desiredRepo,
+  REFUSED,
   RepoMappingError,
 } from "../backrest/mod.ts";
 import { isRecord, type KubeClient, KubeError, type KubeObject, secrets } from "../kube/mod.ts";
@@ -96,6 +97,8 @@ export interface BindingReconcilerDeps {
   ownWrites?: Pick<OwnWrites, "writing" | "failed">;
   /** Deadline of each Backrest call (AddRepo runs restic on the server). */
   backrestTimeoutMs?: number;
+  /** Whether calls to a Backrest URL are being refused (its breaker is open); default: never. */
+  backrestRefusing?: (url: string) => boolean;
   now?: () => Date;
 }
 
@@ -591,6 +594,19 @@ export function bindingReconciler(
           "ask the operator's admin to allow it or point the Binding at an allowed Backrest",
       }, ctx);
       return done;
+    }
+
+    // A Backrest that stopped answering: wait for it without reading a Secret, taking a claim or writing
+    // anything new (the status and Event were written when it first failed).
+    if (deps.backrestRefusing?.(url)) {
+      const message = `Backrest did not answer (unavailable); retrying with backoff. ${REFUSED}`;
+      await finish(
+        obj,
+        b,
+        { ready: false, reason: Reason.BackrestUnreachable, message, error: message },
+        ctx,
+      );
+      throw new RetryableError(message);
     }
 
     // The VolSync object.

@@ -22,7 +22,7 @@ import { SettingsHolder } from "./settings.ts";
 const te = new TextEncoder();
 const b64 = (s: string) => btoa(String.fromCharCode(...te.encode(s)));
 
-function fixture(opts: { invalidConfig?: boolean } = {}) {
+function fixture(opts: { invalidConfig?: boolean; refusing?: boolean } = {}) {
   const bindings = new MemoryStore<KubeObject>(bindingIndexers);
   const sources = new MemoryStore<KubeObject>(volsyncIndexers);
   const destinations = new MemoryStore<KubeObject>(volsyncIndexers);
@@ -30,11 +30,14 @@ function fixture(opts: { invalidConfig?: boolean } = {}) {
   const writes: unknown[] = [];
   let rv = 10;
   let readFailure: Error | undefined;
+  let secretReads = 0;
   const kube = {
-    get: (_type: unknown, name: string, o?: { namespace?: string }) =>
-      readFailure
+    get: (_type: unknown, name: string, o?: { namespace?: string }) => {
+      secretReads++;
+      return readFailure
         ? Promise.reject(readFailure)
-        : Promise.resolve(secretsByKey.get(`${o?.namespace}/${name}`) ?? null),
+        : Promise.resolve(secretsByKey.get(`${o?.namespace}/${name}`) ?? null);
+    },
     patchStatus: (_type: unknown, name: string, patch: unknown, o?: { namespace?: string }) => {
       writes.push(patch);
       const obj = bindings.getByName(o?.namespace, name)!;
@@ -96,6 +99,7 @@ function fixture(opts: { invalidConfig?: boolean } = {}) {
     events: { record: (_o, _t, reason) => events.push(reason) },
     drift,
     claims,
+    ...(opts.refusing ? { backrestRefusing: () => true } : {}),
     listings: {
       ids: () => (calls.push("listRepoIds"), Promise.resolve(inBackrest)),
       remember: () => {},
@@ -148,6 +152,7 @@ function fixture(opts: { invalidConfig?: boolean } = {}) {
     settings,
     held,
     inBackrest,
+    secretReads: () => secretReads,
     failSecretReads: (e: Error) => readFailure = e,
   };
 }
@@ -277,4 +282,18 @@ Deno.test("reconcile() reports a Secret it may not read, and retries", async () 
   assert.deepEqual(f.events, ["SecretUnreadable"]);
   const status = f.bindings.get("app/b")?.status;
   assert.match(JSON.stringify(status), /cannot read Secret app\/restic: 403 Forbidden/);
+});
+
+Deno.test("reconcile() for a Backrest that stopped answering reads nothing, claims nothing, and retries", async () => {
+  const f = fixture({ refusing: true });
+  f.addSecret("app", "restic", { RESTIC_REPOSITORY: "rest:http://r/x", RESTIC_PASSWORD: "pw" });
+  f.addSource("app", "data", "restic");
+  f.addBinding("app", "b", "2026-01-01T00:00:00Z", spec("data"));
+  await assert.rejects(f.reconcile("app/b", f.ctx), RetryableError);
+  await assert.rejects(f.reconcile("app/b", f.ctx), RetryableError);
+  assert.deepEqual(f.calls, [], "no Backrest call");
+  assert.equal(f.secretReads(), 0, "no Secret read");
+  assert.equal(f.held.size, 0, "no claim taken");
+  assert.deepEqual(f.events, ["BackrestUnreachable"], "one Event, on the transition");
+  assert.equal(f.writes.length, 1, "the second retry writes nothing: the status says the same");
 });

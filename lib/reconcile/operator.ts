@@ -4,7 +4,12 @@
  * here, through the store indexes; the reconcilers themselves only read the stores. Used by `main.ts`
  * and, unchanged, by the integration tests.
  */
-import { type BackrestApi, backrestClient, type BackrestConnection } from "../backrest/mod.ts";
+import {
+  type BackrestApi,
+  backrestClient,
+  type BackrestConnection,
+  backrestRefusing,
+} from "../backrest/mod.ts";
 import {
   EventRecorder,
   isNamespaceTerminating,
@@ -220,6 +225,8 @@ export function createOperator(o: OperatorOptions): Operator {
     claims,
     listings,
     ownWrites,
+    // Only the real clients share breakers; a stand-in given for tests never refuses.
+    ...(o.backrest ? {} : { backrestRefusing }),
     ...(o.backrestTimeoutMs ? { backrestTimeoutMs: o.backrestTimeoutMs } : {}),
   });
   const binding = new Controller({
