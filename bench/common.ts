@@ -8,7 +8,8 @@ import { createClient, kubeconfigConnection, type KubeObject } from "../lib/kube
 import { createLogger } from "../lib/observe/mod.ts";
 import { createOperator, type Operator } from "../lib/reconcile/mod.ts";
 import { binding, BINDINGS, cluster, replicationSource, secret } from "../tests/harness/operator.ts";
-import { waitUntil } from "../tests/harness/process.ts";
+import { freePort, type Proc, spawn, tempDir, waitUntil } from "../tests/harness/process.ts";
+import { imageEnv, taskFlags } from "../tests/harness/operator_process.ts";
 import { countingKube, type KubeCounts } from "../tests/harness/kube_counts.ts";
 
 export { BINDINGS };
@@ -280,4 +281,85 @@ export async function writeResult(name: string, data: unknown): Promise<string> 
 export function say(msg: string): void {
   // deno-lint-ignore no-console -- progress of a long benchmark run
   console.error(`[bench] ${msg}`);
+}
+
+/** A `kB` line of /proc/<pid>/status in MB (VmRSS: all resident; VmHWM: the peak; RssAnon, RssFile). */
+export function procStatus(pid: number, field = "VmRSS"): number {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(Deno.readTextFileSync(`/proc/${pid}/status`));
+  return m ? Math.round(Number(m[1]) / 1024 * 10) / 10 : NaN;
+}
+
+/** The operator as a separate process in-cluster mode (see {@linkcode startInClusterOperator}). */
+export interface InClusterOperator {
+  proc: Proc;
+  pid: number;
+  probePort: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs the real `main.ts` as a SEPARATE process with the run task's flags (the compile task's permission
+ * set and V8 flags) and the image's ENV, in-cluster mode: a ServiceAccount token (bound to cluster-admin;
+ * RBAC parity is tested elsewhere) and CA mounted on a private tmpfs over /run inside `unshare -m`, so the
+ * process starts as in a pod. Resolves once /readyz answers.
+ */
+export async function startInClusterOperator(o: {
+  namespaces: string[];
+  configNamespace: string;
+  inspectPort?: number;
+  extraArgs?: string[];
+}): Promise<InClusterOperator> {
+  const cp = await cluster();
+  const account = `bench-op-${crypto.randomUUID().slice(0, 8)}`;
+  const token = await cp.serviceAccountToken(o.configNamespace, account, 7200);
+  await post("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", {
+    metadata: { name: account },
+    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "cluster-admin" },
+    subjects: [{ kind: "ServiceAccount", name: account, namespace: o.configNamespace }],
+  });
+  const sa = await tempDir("bench-sa");
+  await Deno.writeTextFile(`${sa}/token`, token);
+  await Deno.writeTextFile(`${sa}/ca.crt`, cp.ca);
+  await Deno.writeTextFile(`${sa}/namespace`, o.configNamespace);
+  const probePort = freePort();
+  const script = [
+    "mount -t tmpfs none /run",
+    "mkdir -p /run/secrets/kubernetes.io/serviceaccount",
+    `cp ${sa}/token ${sa}/ca.crt ${sa}/namespace /run/secrets/kubernetes.io/serviceaccount/`,
+    `exec ${Deno.execPath()} run ${taskFlags("run").join(" ")} ${
+      o.inspectPort ? `--inspect=127.0.0.1:${o.inspectPort} ` : ""
+    }main.ts ` +
+    "--leader-elect=false " +
+    `--namespace=${o.namespaces.join(",")} --operator-config-namespace=${o.configNamespace} ` +
+    `--metrics-bind-address=0 --health-probe-bind-address=127.0.0.1:${probePort} --log-level=error ` +
+    (o.extraArgs ?? []).join(" "),
+  ].join(" && ");
+  const proc = await spawn("operator", "unshare", {
+    args: ["-m", "sh", "-c", script],
+    cwd: new URL("../", import.meta.url).pathname,
+    env: {
+      ...imageEnv(),
+      KUBERNETES_SERVICE_HOST: "127.0.0.1",
+      KUBERNETES_SERVICE_PORT: new URL(cp.server).port,
+    },
+    logDir: await tempDir("bench-op-log"),
+  });
+  await waitUntil("operator /readyz", async () => {
+    const res = await fetch(`http://127.0.0.1:${probePort}/readyz`);
+    await res.body?.cancel();
+    return res.ok;
+  }, { proc, timeoutMs: 60_000, intervalMs: 100 });
+  return { proc, pid: proc.child.pid, probePort, stop: () => proc.stop() };
+}
+
+/** How many Bindings of `ns` are Ready, read from the apiserver. */
+export async function readyCount(ns: string): Promise<number> {
+  const cp = await cluster();
+  const list = await cp.json("GET", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings`) as {
+    items: { status?: { conditions?: { type: string; status: string }[] } }[];
+  };
+  return list.items.filter((b) =>
+    b.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")
+  )
+    .length;
 }

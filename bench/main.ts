@@ -5,7 +5,9 @@
  * BENCH_COLD_MAX=5000, on the stand-in), idle (after the 1 000 cold start), memory (separate operator
  * process), churn (stand-in), and the earlier runtime and backrest-client benchmarks as subprocesses.
  * Environment: BENCH_EDITS, BENCH_COLD_MAX (5000 adds the 5 000 run), BENCH_COLD_ONLY=5000 (that run alone),
- * BENCH_IDLE_MS, BENCH_MEM_MAX, BENCH_CHURN_MS.
+ * BENCH_IDLE_MS, BENCH_MEM_MAX, BENCH_CHURN_MS, BENCH_HOSTILE_N, BENCH_NOISY_MS. Also: hostile (a separate
+ * operator process beside a black-holed and a 200 MB Backrest) and noisy-neighbour (one namespace's churn
+ * against another's edit latency).
  * The in-process scenarios run the operator under the V8 flags the binary ships with: this process starts
  * itself again with the run task's `--v8-flags` (read from deno.json) when it was started without them.
  */
@@ -16,6 +18,8 @@ import { renderChart } from "./chart.ts";
 import { autoBinding } from "./scenarios/auto_binding.ts";
 import { churn } from "./scenarios/churn.ts";
 import { coldStart, type ColdStartRun } from "./scenarios/cold_start.ts";
+import { hostileScenario } from "./scenarios/hostile.ts";
+import { noisyNeighbour } from "./scenarios/noisy_neighbour.ts";
 import { idle } from "./scenarios/idle.ts";
 import { memory } from "./scenarios/memory.ts";
 import { secretEdit } from "./scenarios/secret_edit.ts";
@@ -27,6 +31,8 @@ const ALL = [
   "auto-binding",
   "memory",
   "churn",
+  "hostile",
+  "noisy-neighbour",
   "runtime",
   "backrest-client",
 ] as const;
@@ -151,6 +157,12 @@ for (const name of selected) {
       case "churn":
         await record(await churn(), load0, started);
         break;
+      case "hostile":
+        await record(await hostileScenario(), load0, started);
+        break;
+      case "noisy-neighbour":
+        await record(await noisyNeighbour(), load0, started);
+        break;
       case "runtime":
         await record(
           await subprocess("runtime", ["--v8-flags=--expose-gc", "bench/runtime.ts"]),
@@ -247,6 +259,19 @@ function headline(r: ScenarioResult): Record<string, unknown> {
         eventToReconcileP50Ms: res.eventToReconcileStartMs?.p50,
         p99: res.eventToReconcileStartMs?.p99,
         bytesPerObject: res.store?.bytesPerObject,
+      };
+    case r.scenario === "hostile":
+      return {
+        healthyAloneMs: res.alone?.healthyReadyMs,
+        healthyBesideMs: res.beside?.healthyReadyMs,
+        ratio: res.ratio,
+        peakRssMB: res.beside?.peakRssMB,
+      };
+    case r.scenario === "noisy-neighbour":
+      return {
+        quietP99AloneMs: res.alone?.p99,
+        quietP99WithNoiseMs: res.withNoise?.p99,
+        ratio: res.ratio,
       };
     case r.scenario === "backrest_client":
       return { overheadP50Ms: res.stub?.overhead_ms?.p50, pass: res.pass };

@@ -14,24 +14,21 @@
 import { startBackrestStandin } from "../../tests/harness/backrest_standin.ts";
 import { cluster } from "../../tests/harness/operator.ts";
 import { imageEnv, taskFlags } from "../../tests/harness/operator_process.ts";
-import { freePort, spawn, tempDir, waitUntil } from "../../tests/harness/process.ts";
+import { freePort, waitUntil } from "../../tests/harness/process.ts";
 import {
-  BINDINGS,
   cpuSeconds,
   createBindings,
   parallel,
   post,
+  procStatus,
+  readyCount,
   say,
   type ScenarioResult,
   sleep,
+  startInClusterOperator,
 } from "../common.ts";
 
-/** A `kB` line of /proc/<pid>/status in MB (VmRSS: all resident; RssAnon: heap and native allocations;
- * RssFile: mapped pages of the executable and libraries). */
-function status(pid: number, field = "VmRSS"): number {
-  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(Deno.readTextFileSync(`/proc/${pid}/status`));
-  return m ? Math.round(Number(m[1]) / 1024 * 10) / 10 : NaN;
-}
+const status = procStatus;
 const vmRss = (pid: number) => status(pid);
 
 async function inspector(port: number) {
@@ -86,50 +83,14 @@ export async function memory(max = Number(Deno.env.get("BENCH_MEM_MAX") ?? 1000)
   say(`memory: ${unrelated} unrelated Secrets in ${Math.round(performance.now() - t0)} ms`);
   const standin = startBackrestStandin();
 
-  // In-cluster identity: a ServiceAccount bound to cluster-admin (RBAC parity is tested elsewhere).
-  const token = await cp.serviceAccountToken(ns, "bench-operator", 7200);
-  await post("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", {
-    metadata: { name: `bench-operator-${ns}` },
-    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "cluster-admin" },
-    subjects: [{ kind: "ServiceAccount", name: "bench-operator", namespace: ns }],
-  });
-  const sa = await tempDir("bench-sa");
-  await Deno.writeTextFile(`${sa}/token`, token);
-  await Deno.writeTextFile(`${sa}/ca.crt`, cp.ca);
-  await Deno.writeTextFile(`${sa}/namespace`, ns);
   const inspectPort = freePort();
-  const probePort = freePort();
-  const deno = Deno.execPath();
-  const root = new URL("../../", import.meta.url).pathname;
-  const script = [
-    "mount -t tmpfs none /run",
-    "mkdir -p /run/secrets/kubernetes.io/serviceaccount",
-    `cp ${sa}/token ${sa}/ca.crt ${sa}/namespace /run/secrets/kubernetes.io/serviceaccount/`,
-    `exec ${deno} run ${taskFlags("run").join(" ")} ${
-      withInspector ? `--inspect=127.0.0.1:${inspectPort} ` : ""
-    }main.ts ` +
-    "--leader-elect=false " +
-    `--namespace=${ns} --operator-config-namespace=${ns} --metrics-bind-address=0 ` +
-    `--health-probe-bind-address=127.0.0.1:${probePort} --log-level=error`,
-  ].join(" && ");
-  const logDir = await tempDir("bench-mem-log");
-  const proc = await spawn("operator", "unshare", {
-    args: ["-m", "sh", "-c", script],
-    cwd: root,
-    env: {
-      ...imageEnv(),
-      KUBERNETES_SERVICE_HOST: "127.0.0.1",
-      KUBERNETES_SERVICE_PORT: new URL(cp.server).port,
-    },
-    logDir,
+  const op = await startInClusterOperator({
+    namespaces: [ns],
+    configNamespace: ns,
+    ...(withInspector ? { inspectPort } : {}),
   });
-  const pid = proc.child.pid;
+  const { proc, pid } = op;
   try {
-    await waitUntil("operator /readyz", async () => {
-      const res = await fetch(`http://127.0.0.1:${probePort}/readyz`);
-      await res.body?.cancel();
-      return res.ok;
-    }, { proc, timeoutMs: 60_000, intervalMs: 100 });
     const inspect = withInspector ? await inspector(inspectPort) : undefined;
     const points: Record<string, unknown>[] = [];
     const measure = async (bindings: number) => {
@@ -187,15 +148,11 @@ export async function memory(max = Number(Deno.env.get("BENCH_MEM_MAX") ?? 1000)
         timeoutMs: 300_000,
         intervalMs: 200,
       });
-      await waitUntil(`${to} Bindings Ready`, async () => {
-        const list = await cp.json("GET", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings`) as {
-          items: { status?: { conditions?: { type: string; status: string }[] } }[];
-        };
-        return list.items.filter((b) =>
-          b.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")
-        )
-          .length === to;
-      }, { proc, timeoutMs: 300_000, intervalMs: 2000 });
+      await waitUntil(`${to} Bindings Ready`, async () => (await readyCount(ns)) === to, {
+        proc,
+        timeoutMs: 300_000,
+        intervalMs: 2000,
+      });
       if (profiling) {
         const { profile } = await inspect.call("Profiler.stop");
         await Deno.writeTextFile(profilePath, JSON.stringify(profile));
@@ -238,7 +195,7 @@ export async function memory(max = Number(Deno.env.get("BENCH_MEM_MAX") ?? 1000)
       ],
     };
   } finally {
-    await proc.stop();
+    await op.stop();
     await standin.stop();
   }
 }
