@@ -381,14 +381,17 @@ Deno.test("no answer is read past its limit: a 200 MB probe, listing, check or R
     probing.close();
 
     probeOk = true;
-    const api = createBackrestClient({ url: `http://127.0.0.1:${port}` });
+    // A fresh client per call: an unreadable answer opens a client's breaker, which would refuse the next.
+    const fresh = () => createBackrestClient({ url: `http://127.0.0.1:${port}` });
+    const api = fresh();
     const listing = await rejects(api.listRepoIds(), "unavailable");
     assert.match(listing.message, /larger than \d+ bytes; not read/);
     assert.ok(pulled < limit, `the listing pulled ${pulled} bytes of 200 MB`);
+    await rejects(api.listRepoIds(), "unavailable");
     const repo = repoFor("x", { uri: "rest:http://r/x", password: "pw-123456" });
-    await rejects(api.checkRepoExists(repo), "unavailable");
+    await rejects(fresh().checkRepoExists(repo), "unavailable");
     assert.ok(pulled < limit, `CheckRepoExists pulled ${pulled} bytes of 200 MB`);
-    await api.removeRepo("x");
+    await fresh().removeRepo("x");
     assert.ok(pulled < limit, `RemoveRepo pulled ${pulled} bytes of 200 MB (its Config answer is skipped)`);
     api.close();
   } finally {

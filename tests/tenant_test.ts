@@ -741,3 +741,59 @@ Deno.test("tenant: drift repair lists Backrest with credentials that worked, wha
     await backrest.stop();
   }
 });
+
+Deno.test("tenant: a repository on storage that never answers slows only its own Binding, never the shared Backrest", async () => {
+  const backrest = await sharedBackrest();
+  const cp = await cluster();
+  const cfg = await cp.namespace("cfg");
+  const slow = await cp.namespace("slowstore");
+  const other = await cp.namespace("neighbour");
+  // Storage that accepts connections and never answers: restic inside Backrest waits on it.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  const accepting = (async () => {
+    try {
+      for await (const c of listener) held.push(c);
+    } catch { /* closed */ }
+  })();
+  const op = await startOperator({
+    namespaces: [slow, other],
+    configNamespace: cfg,
+    backrestTimeoutMs: 3000,
+  });
+  try {
+    await create(
+      slow,
+      secret("s", {
+        RESTIC_REPOSITORY: `rest:http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}/repo`,
+        RESTIC_PASSWORD: "pw-123456",
+      }),
+      replicationSource("src", "s"),
+      binding("b", {
+        url: backrest.url,
+        source: "src",
+        repo: { idOverride: `slow-${slow}`, autoInitialize: true },
+      }),
+    );
+    const stuck = await waitForReason(cp, slow, "b", "BackrestUnreachable", 30_000);
+    assert.match(stuck.message, /deadline/);
+    // Backrest itself answers: another namespace's Binding on it applies as usual.
+    const repo = await createResticRepo();
+    await create(
+      other,
+      secret("s", { RESTIC_REPOSITORY: repo.uri, RESTIC_PASSWORD: repo.password }),
+      replicationSource("src", "s"),
+      binding("b", { url: backrest.url, source: "src", repo: { idOverride: `fine-${other}` } }),
+    );
+    await waitForReason(cp, other, "b", "Applied", 60_000);
+  } finally {
+    await op.stop();
+    listener.close();
+    for (const c of held) {
+      try {
+        c.close();
+      } catch { /* gone */ }
+    }
+    await accepting;
+  }
+});

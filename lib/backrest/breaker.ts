@@ -1,7 +1,8 @@
 /**
  * Circuit breakers per Backrest URL, so a dead or black-holed Backrest costs its Bindings a fast refusal
  * instead of a deadline each, and costs the Bindings of every other Backrest nothing. Rules: only failures
- * that say the server is not answering (unreachable, deadline, an answer too large to read) count; after
+ * that say the server is not answering count (see {@linkcode countsAgainst}: a tenant's slow storage must
+ * not close a shared Backrest to everyone); after
  * one, the URL is refused at once until its backoff passes (1 s doubling to 1 min); then exactly one call
  * goes through as a probe while the others are still refused; a success closes the breaker. Refusals are
  * `unavailable` errors, so callers retry them with their own backoff.
@@ -87,7 +88,16 @@ export class Breakers {
   }
 }
 
-/** Whether a failure of this kind says the server did not answer (and so counts against its breaker). */
+/** Calls whose server side runs restic against a tenant's storage: slow storage makes them slow too. */
+const RUNS_RESTIC: ReadonlySet<string> = new Set(["AddRepo", "CheckRepoExists"]);
+
+/**
+ * Whether a failure says Backrest itself did not answer (and so counts against its breaker): no connection
+ * or an unreadable answer, or a deadline on a call that does not wait for restic. A deadline on AddRepo or
+ * CheckRepoExists says only that one repository's storage is slow, and an error Backrest answered with says
+ * Backrest is there: neither may close Backrest to every other Binding.
+ */
 export function countsAgainst(e: BackrestError): boolean {
-  return e.kind === "unavailable" || e.kind === "deadline";
+  if (e.kind === "unavailable") return !e.fromServer;
+  return e.kind === "deadline" && !RUNS_RESTIC.has(e.rpc);
 }

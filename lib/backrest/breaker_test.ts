@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Breakers } from "./breaker.ts";
+import { Breakers, countsAgainst } from "./breaker.ts";
 import { BackrestError } from "./errors.ts";
 
 function refused(b: Breakers, url: string): boolean {
@@ -47,4 +47,16 @@ Deno.test("Breakers: a canceled probe frees the probe slot; memory is bounded", 
   b.failure("c");
   assert.equal(b.isOpen("a"), false, "the oldest is forgotten beyond maxURLs");
   assert.equal(b.isOpen("c"), true);
+});
+
+Deno.test("countsAgainst(): only Backrest not answering counts, never one repository's slow storage", () => {
+  const e = (kind: "unavailable" | "deadline" | "failed", rpc: string, fromServer = false) =>
+    new BackrestError(kind, rpc, `${rpc}: x`, { fromServer });
+  assert.equal(countsAgainst(e("unavailable", "AddRepo")), true, "no connection");
+  assert.equal(countsAgainst(e("deadline", "Probe")), true, "the probe runs no restic");
+  assert.equal(countsAgainst(e("deadline", "GetSummaryDashboard")), true);
+  assert.equal(countsAgainst(e("deadline", "AddRepo")), false, "restic waiting on a tenant's storage");
+  assert.equal(countsAgainst(e("deadline", "CheckRepoExists")), false);
+  assert.equal(countsAgainst(e("unavailable", "AddRepo", true)), false, "Backrest answered");
+  assert.equal(countsAgainst(e("failed", "AddRepo", true)), false);
 });

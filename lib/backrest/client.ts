@@ -208,7 +208,8 @@ export function createBackrestClient(
   conn: BackrestConnection,
   options: { breakers?: Breakers } = {},
 ): BackrestApi & { close(): void } {
-  const breakers = options.breakers ?? sharedBreakers;
+  // Unpooled clients (tests, one-off calls) keep their own; the pooled ones share `sharedBreakers`.
+  const breakers = options.breakers ?? new Breakers();
   let base: URL;
   try {
     base = new URL(conn.url);
@@ -507,7 +508,7 @@ export function backrestClient(conn: BackrestConnection): BackrestApi {
     found.lastUsed = Date.now();
     return found.client;
   }
-  const client = createBackrestClient(conn);
+  const client = createBackrestClient(conn, { breakers: sharedBreakers });
   pool.set(key, { client, lastUsed: Date.now() });
   if (pool.size > POOL_MAX) {
     const [oldestKey, oldest] = [...pool.entries()].reduce((
