@@ -173,7 +173,6 @@ interface ExecPlugin {
   env: Record<string, string>;
   apiVersion: string;
   provideClusterInfo: boolean;
-  interactiveMode: string;
 }
 
 /** What a plugin run yielded, and until when it may be reused (ms; Infinity without an expiry). */
@@ -222,7 +221,6 @@ function parseExecPlugin(v: unknown): ExecPlugin {
     env,
     apiVersion,
     provideClusterInfo: field(v, "provideClusterInfo") === true,
-    interactiveMode,
   };
 }
 
