@@ -40,6 +40,10 @@ async function main(args: string[]): Promise<number> {
     ...(options.kubeconfig ? { path: options.kubeconfig } : {}),
     ...(options.context ? { context: options.context } : {}),
   });
+  // The one permission set lets the binary start programs for kubeconfig credential plugins only; in a
+  // pod, or with a certificate or token user, that right is dropped before anything is read from the
+  // cluster.
+  if (!connection.runsPrograms) Deno.permissions.revokeSync({ name: "run" });
   const kube = createClient(connection, { userAgent: `backrest-volsync-operator/${VERSION}` });
   const configNamespace = options.operatorConfigNamespace ?? connection.namespace ??
     Deno.env.get("POD_NAMESPACE") ?? "default";

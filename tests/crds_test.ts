@@ -27,6 +27,7 @@ import {
   VOLSYNC_KINDS,
 } from "../lib/api/mod.ts";
 import { type ControlPlane, controlPlane } from "./harness/control_plane.ts";
+import { peer } from "./harness/peers.ts";
 
 const CRD_FILES = [
   "backrest.garethgeorge.com_backrestvolsyncbindings.yaml",
@@ -162,17 +163,11 @@ Deno.test("crds: the seed README's sample Binding and OperatorConfig apply uncha
     });
   }
 
-  const kubectl = await new Deno.Command("kubectl", {
-    args: ["version", "--client"],
-    stdout: "null",
-    stderr: "null",
-  })
-    .output().then((o) => o.success, () => false);
+  const kubectl = (await peer("kubectl")).path;
   await t.step({
     name: "kubectl apply -f manifests/samples/ (as the README says)",
-    ignore: !kubectl,
     fn: async () => {
-      const out = await new Deno.Command("kubectl", {
+      const out = await new Deno.Command(kubectl, {
         args: [
           "--kubeconfig",
           cp.kubeconfigPath,

@@ -44,6 +44,7 @@ function parsedArgs(objects: Obj[], namespace: string) {
 
 /** Every value key the Go prototype's chart had, set to a non-default value. */
 const PROTOTYPE_VALUES = `
+nameOverride: my-name
 fullnameOverride: my-operator
 replicaCount: 1
 image:
@@ -192,6 +193,30 @@ Deno.test("chart: default values render the prototype's names and a hardened Dep
   assert.equal(find(objects, "BackrestVolSyncOperatorConfig").length, 0);
 });
 
+function labels(o: Obj): Record<string, string> {
+  const l = at(o, "metadata.labels");
+  return isObj(l) ? Object.fromEntries(Object.entries(l).map(([k, v]) => [k, String(v)])) : {};
+}
+
+Deno.test("chart: nameOverride names the app label, and the objects when fullnameOverride is empty", async () => {
+  const named = await template(["--set", "nameOverride=bvo-x"]);
+  for (const o of named) {
+    assert.ok(str(o, "metadata.name").startsWith("backrest-volsync-operator"), str(o, "metadata.name"));
+    assert.equal(labels(o)["app.kubernetes.io/name"], "bvo-x", `${str(o, "kind")} label`);
+  }
+  // The release is called "bvo", which contains the name "bvo": the release name alone, as helm create does.
+  const short = await template(["--set", "nameOverride=bvo", "--set", "fullnameOverride="]);
+  const deploy = one(short, "Deployment");
+  assert.equal(str(deploy, "metadata.name"), "bvo");
+  assert.deepEqual(at(deploy, "spec.selector.matchLabels"), { app: "bvo" });
+  const other = await template(["--set", "nameOverride=ops", "--set", "fullnameOverride="]);
+  assert.equal(str(one(other, "Deployment"), "metadata.name"), "bvo-ops");
+  assert.equal(str(one(other, "ClusterRole"), "metadata.name"), "bvo-ops");
+  const r = await helm(["template", "bvo", CHART, "--set", "nameOverride=Bad_Name"]);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /nameOverride/);
+});
+
 Deno.test("chart: grants exactly what manifests/ grants", async () => {
   const chart = await template();
   const kustomize = parseObjects(await Deno.readTextFile(`${ROOT}/manifests/cluster_role.yaml`));
@@ -272,6 +297,7 @@ Deno.test("chart: a values file with every key of the prototype's chart still re
     await Deno.writeTextFile(`${dir}/values.yaml`, PROTOTYPE_VALUES);
     const objects = await template(["-f", `${dir}/values.yaml`]);
     const deploy = one(objects, "Deployment", "my-operator");
+    assert.equal(labels(deploy)["app.kubernetes.io/name"], "my-name");
     assert.equal(str(deploy, "spec.template.spec.serviceAccountName"), "my-sa");
     assert.equal(
       str(deploy, "spec.template.spec.containers.0.image"),

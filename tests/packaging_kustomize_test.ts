@@ -1,18 +1,18 @@
 /**
- * manifests/ against the real tools: `kubectl kustomize` renders both variants, the Deployment is hardened
+ * manifests/ against the real tools: `kubectl kustomize` (the pinned kubectl peer) renders both variants, the Deployment is hardened
  * and its args are accepted by the operator's own flag parser, the ClusterRole grants exactly the reviewed
  * rules, and the real apiserver creates every object (CRDs as a dry run, since other tests share them),
  * after which SubjectAccessReviews show what the ServiceAccount may and may not do.
  */
 import assert from "node:assert/strict";
 import { controlPlane } from "./harness/control_plane.ts";
+import { peer } from "./harness/peers.ts";
 import { parseOptions } from "../lib/options.ts";
 import {
   at,
   can,
   find,
   grants,
-  hasKubectl,
   isObj,
   list,
   manifestCrdNames,
@@ -26,15 +26,9 @@ import {
   str,
 } from "./packaging_support.ts";
 
-const KUBECTL = hasKubectl();
-const skip = !KUBECTL;
-if (skip) {
-  // deno-lint-ignore no-console
-  console.error("packaging_kustomize_test: kubectl is not on PATH; the kustomize tests are skipped");
-}
-
 async function kustomize(dir: string): Promise<Obj[]> {
-  return parseObjects(ok(`kubectl kustomize ${dir}`, await run("kubectl", ["kustomize", dir])));
+  const kubectl = (await peer("kubectl")).path;
+  return parseObjects(ok(`kubectl kustomize ${dir}`, await run(kubectl, ["kustomize", dir])));
 }
 
 /** The rules the operator needs, reviewed one by one (see manifests/cluster_role.yaml for the why). */
@@ -107,7 +101,6 @@ function relocate(objects: Obj[], rename: Map<string, string>, suffix: string): 
 
 Deno.test({
   name: "kustomize: manifests/ renders the CRDs, the operator and its RBAC in namespace backups",
-  ignore: skip,
   fn: async () => {
     const objects = await kustomize("manifests");
     assert.deepEqual(
@@ -142,7 +135,6 @@ Deno.test({
 
 Deno.test({
   name: "kustomize: the Deployment is hardened and its args parse with the operator's flag parser",
-  ignore: skip,
   fn: async () => {
     const objects = await kustomize("manifests");
     const deploy = one(objects, "Deployment", "backrest-volsync-operator");
@@ -186,7 +178,6 @@ Deno.test({
 
 Deno.test({
   name: "kustomize: manifests/namespaced/ confines the operator to Roles in the watched namespaces",
-  ignore: skip,
   fn: async () => {
     const objects = await kustomize("manifests/namespaced");
     assert.equal(find(objects, "ClusterRole").length, 0);
@@ -211,7 +202,6 @@ Deno.test({
 
 Deno.test({
   name: "kustomize: the real apiserver creates every object of manifests/ and enforces its RBAC",
-  ignore: skip,
   fn: async (t) => {
     const cp = await controlPlane();
     const objects = await kustomize("manifests");
@@ -318,7 +308,6 @@ Deno.test({
 
 Deno.test({
   name: "kustomize: the real apiserver creates manifests/namespaced/ and it confines the operator",
-  ignore: skip,
   fn: async () => {
     const cp = await controlPlane();
     const suffix = Date.now().toString(36);

@@ -4,8 +4,13 @@
  *
  * Rules: in-cluster mode reads the service-account files directly and never loads
  * `@kubernetes/client-node` (its import needs wide env access); the token file is re-read periodically
- * because the kubelet rotates it. Kubeconfig mode imports that package lazily, only to read the file and
- * to run exec credential plugins, and refreshes credentials when they age or the apiserver answers 401.
+ * because the kubelet rotates it. Kubeconfig mode imports that package lazily, only to read the file, and
+ * refreshes credentials when they age or the apiserver answers 401. Exec credential plugins are run here,
+ * not by that package: the operator's permission set hides all but a few environment variables from the
+ * program, and a plugin must see the user's whole environment (`AWS_PROFILE`, `PATH`, ...), which a
+ * `Deno.Command` inherits and the package's `child_process` call would not. Nothing a plugin prints is
+ * ever logged: its stdout carries the credential, its stderr goes to ours (a login prompt must reach the
+ * user, as with kubectl).
  * Connections use HTTP/1.1 by default: each watch then owns its TCP connection, so aborting a stalled
  * watch drops exactly that connection (an HTTP/2 connection would be shared and stay stalled).
  */
@@ -24,6 +29,11 @@ export interface Connection {
   readonly server: string;
   /** Namespace of the current context or the pod (may be undefined). */
   readonly namespace: string | undefined;
+  /**
+   * Whether credentials come from a program the kubeconfig names (an exec plugin, or an auth provider's
+   * `cmd-path`): the only reason the operator ever starts a program.
+   */
+  readonly runsPrograms: boolean;
   /** Client and headers for the next request (credentials refreshed when due). */
   prepare(): Promise<PreparedRequest>;
   /** Forgets cached credentials (after a 401) so the next `prepare()` reloads them. */
@@ -125,6 +135,7 @@ export async function inClusterConnection(options: InClusterOptions = {}): Promi
   return {
     server,
     namespace,
+    runsPrograms: false,
     async prepare() {
       if (now() - readAt >= refreshMs) {
         token = await readToken();
@@ -155,9 +166,131 @@ function pemText(v: unknown): string | undefined {
   return undefined;
 }
 
+/** A kubeconfig user's `exec` entry: the credential plugin and how to call it. */
+interface ExecPlugin {
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+  apiVersion: string;
+  provideClusterInfo: boolean;
+}
+
+/** What a plugin run yielded, and until when it may be reused (ms; Infinity without an expiry). */
+interface ExecCredential {
+  token: string | undefined;
+  cert: string | undefined;
+  key: string | undefined;
+  expiresAt: number;
+}
+
+const EXEC_API_VERSIONS = ["client.authentication.k8s.io/v1", "client.authentication.k8s.io/v1beta1"];
+
+function field(v: unknown, key: string): unknown {
+  return typeof v === "object" && v !== null && !Array.isArray(v) ? Reflect.get(v, key) : undefined;
+}
+
+function parseExecPlugin(v: unknown): ExecPlugin {
+  const bad = (what: string) => new Error(`Kubeconfig exec plugin: ${what}`);
+  const command = field(v, "command");
+  if (typeof command !== "string" || command === "") throw bad("command is missing");
+  const args = field(v, "args") ?? [];
+  if (!Array.isArray(args) || !args.every((a) => typeof a === "string")) throw bad("args must be strings");
+  const env: Record<string, string> = {};
+  const list = field(v, "env") ?? [];
+  if (!Array.isArray(list)) throw bad("env must be a list");
+  for (const entry of list) {
+    const name = field(entry, "name");
+    const value = field(entry, "value");
+    if (typeof name !== "string" || typeof value !== "string") {
+      throw bad("env entries need a name and a value");
+    }
+    env[name] = value;
+  }
+  const apiVersion = field(v, "apiVersion");
+  if (typeof apiVersion !== "string" || !EXEC_API_VERSIONS.includes(apiVersion)) {
+    throw bad(`apiVersion must be one of ${EXEC_API_VERSIONS.join(", ")}`);
+  }
+  const interactiveMode = field(v, "interactiveMode") ?? "IfAvailable";
+  if (typeof interactiveMode !== "string") throw bad("interactiveMode must be a string");
+  if (interactiveMode === "Always") {
+    throw bad("interactiveMode Always needs a terminal, which the operator has not");
+  }
+  return {
+    command,
+    args,
+    env,
+    apiVersion,
+    provideClusterInfo: field(v, "provideClusterInfo") === true,
+  };
+}
+
 /**
- * A connection from a kubeconfig file: current or named context; client certificates, bearer tokens,
- * basic auth and exec credential plugins as `@kubernetes/client-node` resolves them.
+ * Runs the plugin as kubectl does (the client.authentication.k8s.io protocol, never interactive) and
+ * reads its ExecCredential. Errors name the plugin and its exit code, never what it printed.
+ */
+async function runExecPlugin(
+  plugin: ExecPlugin,
+  cluster: { server: string; caData: string | undefined },
+): Promise<ExecCredential> {
+  const spec: Record<string, unknown> = { interactive: false };
+  if (plugin.provideClusterInfo) {
+    spec.cluster = {
+      server: cluster.server,
+      ...(cluster.caData ? { "certificate-authority-data": cluster.caData } : {}),
+    };
+  }
+  const info = { apiVersion: plugin.apiVersion, kind: "ExecCredential", spec };
+  let out: Deno.CommandOutput;
+  try {
+    out = await new Deno.Command(plugin.command, {
+      args: plugin.args,
+      env: { ...plugin.env, KUBERNETES_EXEC_INFO: JSON.stringify(info) },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "inherit",
+    }).output();
+  } catch (e) {
+    throw new Error(`Cannot start the kubeconfig's exec plugin ${plugin.command}`, { cause: e });
+  }
+  if (!out.success) {
+    throw new Error(`The kubeconfig's exec plugin ${plugin.command} exited with code ${out.code}`);
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(new TextDecoder().decode(out.stdout));
+  } catch {
+    throw new Error(`The kubeconfig's exec plugin ${plugin.command} printed no JSON`);
+  }
+  if (field(doc, "kind") !== "ExecCredential" || field(doc, "apiVersion") !== plugin.apiVersion) {
+    throw new Error(
+      `The kubeconfig's exec plugin ${plugin.command} printed no ExecCredential of ${plugin.apiVersion}`,
+    );
+  }
+  const status = field(doc, "status");
+  const text = (k: string) => {
+    const v = field(status, k);
+    return typeof v === "string" && v !== "" ? v : undefined;
+  };
+  const token = text("token");
+  const cert = text("clientCertificateData");
+  const key = text("clientKeyData");
+  if (!token && !(cert && key)) {
+    throw new Error(
+      `The kubeconfig's exec plugin ${plugin.command} gave neither a token nor a client certificate`,
+    );
+  }
+  const expiry = text("expirationTimestamp");
+  const expiresAt = expiry === undefined ? Infinity : Date.parse(expiry);
+  if (Number.isNaN(expiresAt)) {
+    throw new Error(`The kubeconfig's exec plugin ${plugin.command} gave an unreadable expirationTimestamp`);
+  }
+  return { token, cert, key, expiresAt };
+}
+
+/**
+ * A connection from a kubeconfig file: current or named context; client certificates, bearer tokens and
+ * basic auth as `@kubernetes/client-node` resolves them, exec credential plugins run by us (see the module
+ * rules), reused until the credential they gave expires or the apiserver refuses it.
  */
 export async function kubeconfigConnection(options: KubeconfigOptions = {}): Promise<Connection> {
   const { KubeConfig } = await import("@kubernetes/client-node");
@@ -180,6 +313,27 @@ export async function kubeconfigConnection(options: KubeconfigOptions = {}): Pro
     throw new Error("Kubeconfig cluster sets insecure-skip-tls-verify, which this client does not support");
   }
   const namespace = kc.getContextObject(kc.getCurrentContext())?.namespace;
+  const user = kc.getCurrentUser();
+  const exec: unknown = user?.exec;
+  const plugin = exec ? parseExecPlugin(exec) : undefined;
+  if (user && plugin) {
+    // The package would run the plugin itself, with our filtered environment: take it off the user.
+    kc.users = kc.users.map((u) => u.name === user.name ? { ...u, exec: undefined } : u);
+  }
+  const providerConfig: unknown = user?.authProvider?.config;
+  const runsPrograms = plugin !== undefined ||
+    field(providerConfig, "exec") !== undefined || field(providerConfig, "cmd-path") !== undefined;
+  let credential: ExecCredential | undefined;
+  let running: Promise<ExecCredential> | undefined;
+  const execCredential = async (p: ExecPlugin): Promise<ExecCredential> => {
+    if (credential && Date.now() < credential.expiresAt) return credential;
+    // Informers start together: one plugin run serves them all.
+    running ??= runExecPlugin(p, { server: cluster.server, caData: cluster.caData }).finally(() => {
+      running = undefined;
+    });
+    credential = await running;
+    return credential;
+  };
   const now = options.now ?? Date.now;
   const refreshMs = options.refreshMs ?? 60_000;
   const http2 = options.http2 ?? false;
@@ -192,8 +346,8 @@ export async function kubeconfigConnection(options: KubeconfigOptions = {}): Pro
       throw new Error("Cannot obtain credentials from the kubeconfig", { cause: e });
     }
     const ca = pemText(o.ca);
-    const cert = pemText(o.cert);
-    const key = pemText(o.key);
+    let cert = pemText(o.cert);
+    let key = pemText(o.key);
     const headers: Record<string, string> = {};
     const h = o.headers;
     const auth = h && !Array.isArray(h) && !isReadonlyArray(h)
@@ -201,6 +355,16 @@ export async function kubeconfigConnection(options: KubeconfigOptions = {}): Pro
       : undefined;
     if (typeof auth === "string") headers.authorization = auth;
     else if (typeof o.auth === "string") headers.authorization = `Basic ${btoa(o.auth)}`;
+    if (plugin) {
+      let c: ExecCredential;
+      try {
+        c = await execCredential(plugin);
+      } catch (e) {
+        throw new Error("Cannot obtain credentials from the kubeconfig", { cause: e });
+      }
+      if (c.token) headers.authorization = `Bearer ${c.token}`;
+      if (c.cert && c.key) [cert, key] = [c.cert, c.key];
+    }
     const tls = JSON.stringify([ca, cert, key]);
     // A new HTTP client only when the TLS material changed (exec plugins may rotate client certificates).
     let client: Deno.HttpClient;
@@ -215,12 +379,14 @@ export async function kubeconfigConnection(options: KubeconfigOptions = {}): Pro
   return {
     server: cluster.server.replace(/\/+$/, ""),
     namespace,
+    runsPrograms,
     prepare() {
       if (cached && now() - cached.at < refreshMs) return Promise.resolve(cached.prepared);
       return load();
     },
     invalidate() {
       if (cached) cached.at = -Infinity;
+      credential = undefined;
     },
     close() {
       cached?.prepared.client.close();

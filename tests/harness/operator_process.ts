@@ -164,43 +164,91 @@ export async function runOperatorOnce(
 }
 
 /**
- * Permission checks outside the `operator` permission set of deno.json, as readable strings. `env`
- * reads of names outside the allow list are reported too: `ignore` hides them from the program (they read
- * as unset) but the program still asked.
+ * What one use of the binary touches, within the one `operator` permission set of deno.json: files read
+ * (an entry ending in `/` covers everything below it), environment variables and `Deno` system
+ * information asked for. (Deno 2.9 does not audit starting a program: an exec plugin run shows only in
+ * its effect.)
  */
-export function auditViolations(entries: AuditEntry[]): string[] {
-  const config = JSON.parse(Deno.readTextFileSync(`${ROOT}/deno.json`)) as {
-    permissions: {
-      operator: {
-        net: { deny: string[] };
-        env: { allow: string[] };
-        read: string[];
-        sys: string[];
-      };
-    };
+export interface AccessProfile {
+  read: string[];
+  env: string[];
+  sys: string[];
+  /**
+   * Whether asking for a variable outside the permission set's env list is fine: `ignore` makes it read as
+   * unset (a dependency of the kubeconfig loader asks for a few at import).
+   */
+  ignoredEnvOk?: boolean;
+}
+
+/** In a pod: the service-account files, the pod's variables and the hostname; no program. */
+export const IN_CLUSTER: AccessProfile = {
+  read: [`${SERVICE_ACCOUNT_DIR}/`],
+  env: ["KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT", "POD_NAME", "POD_NAMESPACE", "HOSTNAME"],
+  sys: ["hostname"],
+};
+
+/** The `operator` permission set's lists, read from deno.json (only what the checks below need). */
+export function operatorPermissionSet(): { netDeny: string[]; envAllow: string[]; readDeny: string[] } {
+  const config: unknown = JSON.parse(Deno.readTextFileSync(`${ROOT}/deno.json`));
+  const strings = (v: unknown) => Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : [];
+  const field = (v: unknown, key: string): unknown =>
+    typeof v === "object" && v !== null ? Reflect.get(v, key) : undefined;
+  const set = field(field(config, "permissions"), "operator");
+  return {
+    netDeny: strings(field(field(set, "net"), "deny")),
+    envAllow: strings(field(field(set, "env"), "allow")),
+    readDeny: strings(field(field(set, "read"), "deny")),
   };
-  const set = config.permissions.operator;
+}
+
+/**
+ * Permission checks beyond what `profile` (default: in a pod) needs, or refused by the `operator`
+ * permission set of deno.json, as readable strings. `env` reads of names outside the set are reported
+ * too unless the profile says otherwise: `ignore` hides them from the program (they read as unset) but
+ * the program still asked.
+ */
+export function auditViolations(entries: AuditEntry[], profile: AccessProfile = IN_CLUSTER): string[] {
+  const set = operatorPermissionSet();
+  const under = (v: string, paths: string[]) =>
+    paths.some((p) => p.endsWith("/") ? v.startsWith(p) || `${v}/` === p : v === p);
   const out: string[] = [];
   for (const e of entries) {
     const v = e.value ?? "";
     switch (e.permission) {
       case "net":
-        if (set.net.deny.some((d) => v === d || v.startsWith(`${d}:`))) out.push(`net ${v}`);
+        if (set.netDeny.some((d) => v === d || v.startsWith(`${d}:`))) out.push(`net ${v}`);
         break;
       case "env":
-        if (!set.env.allow.includes(v)) out.push(`env ${v}`);
+        if (profile.env.includes(v)) break;
+        if (!set.envAllow.includes(v) && profile.ignoredEnvOk) break;
+        out.push(`env ${v}`);
         break;
       case "read":
-        if (!set.read.some((r) => v === r || v.startsWith(`${r}/`))) out.push(`read ${v}`);
+        if (!under(v, profile.read) || under(v, set.readDeny.map((d) => `${d}/`))) out.push(`read ${v}`);
         break;
       case "sys":
-        if (!set.sys.includes(v)) out.push(`sys ${v}`);
+        if (!profile.sys.includes(v)) out.push(`sys ${v}`);
         break;
       default:
         out.push(`${e.permission} ${v}`);
     }
   }
   return [...new Set(out)];
+}
+
+/**
+ * The compile task's flags that `deno run` takes as well, i.e. all but `--output <path>`: exactly what
+ * the compiled binary carries.
+ */
+export function binaryFlags(): string[] {
+  const words = taskFlags("compile");
+  const out: string[] = [];
+  for (let i = 0; i < words.length; i++) {
+    const w = words[i]!;
+    if (w === "--output" || w === "-o") i++;
+    else if (!w.startsWith("--output=")) out.push(w);
+  }
+  return out;
 }
 
 /** Lines of the log that show a refused permission. */

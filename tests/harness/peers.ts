@@ -12,6 +12,7 @@ export type PeerName =
   | "rest-server"
   | "helm"
   | "actionlint"
+  | "kubectl"
   | "volsync-crds";
 
 export interface Peer {

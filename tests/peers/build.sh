@@ -2,6 +2,8 @@
 # Builds the real peers the tests run against (etcd, kube-apiserver, kube-controller-manager, Backrest,
 # restic, restic's rest-server, helm, actionlint) from the Go module proxy, and takes VolSync's CRDs from its module. Everything lands in
 # the user cache dir keyed by version, so only the first run pays; a finished peer is never rebuilt.
+# kubectl is built from the same k8s.io/kubernetes release as kube-apiserver (its kustomize included), so
+# no test depends on whatever kubectl a machine happens to have.
 # Usage: tests/peers/build.sh [peer...]   (no argument: all of them). Prints "<peer> <version> <path>".
 set -euo pipefail
 
@@ -151,6 +153,32 @@ build_actionlint() {
   echo "actionlint $ACTIONLINT_VERSION $d/actionlint"
 }
 
+# The replace block that lets a wrapper module build k8s.io/kubernetes: every staging module at its release.
+kube_staging_replaces() {
+  local gomod staging
+  gomod=$(go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" | sed -n 's/.*"GoMod": "\(.*\)",*/\1/p')
+  staging="v0${KUBE_VERSION#v1}"
+  printf 'replace (\n'
+  sed -n 's#^[[:space:]]*\(k8s.io/[^ ]*\) => ./staging/.*#\1#p' "$gomod" | while read -r m; do
+    printf '\t%s => %s %s\n' "$m" "$m" "$staging"
+  done
+  printf ')\n'
+}
+
+build_kubectl() {
+  local d; d=$(peer_dir kubectl "$KUBE_VERSION")
+  if [ ! -e "$d/.done" ]; then
+    log "building kubectl $KUBE_VERSION (first run only, 5-10 min)"
+    mkdir -p "$d"
+    local minor; minor=$(echo "$KUBE_VERSION" | cut -d. -f2)
+    LDFLAGS="-s -w -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean" \
+      wrapper_build kubectl k8s.io/kubernetes "$KUBE_VERSION" "$d" k8s.io/kubernetes/cmd/kubectl \
+      < <(kube_staging_replaces)
+    finish "$d"
+  fi
+  echo "kubectl $KUBE_VERSION $d/kubectl"
+}
+
 fetch_volsync() {
   local d; d=$(peer_dir volsync "$VOLSYNC_VERSION")
   if [ ! -e "$d/.done" ]; then
@@ -167,11 +195,13 @@ fetch_volsync() {
 }
 
 want=("$@"); [ ${#want[@]} -gt 0 ] || want=(volsync restic rest-server etcd backrest helm actionlint kube)
+[ $# -gt 0 ] || want+=(kubectl)
 for p in "${want[@]}"; do
   case "$p" in
     etcd) build_etcd ;; kube) build_kube ;; backrest) build_backrest ;;
     restic) build_restic ;; rest-server) build_rest_server ;; helm) build_helm ;;
     actionlint) build_actionlint ;; volsync) fetch_volsync ;;
+    kubectl) build_kubectl ;;
     *) log "unknown peer: $p (known: etcd kube backrest restic rest-server helm actionlint volsync)"; exit 2 ;;
   esac
 done
