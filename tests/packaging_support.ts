@@ -48,17 +48,6 @@ export function ok(what: string, r: RunResult): string {
   return r.stdout;
 }
 
-/** Whether `kubectl` is on PATH (it ships on the machine image; CI may lack it). */
-export function hasKubectl(): boolean {
-  try {
-    const out = new Deno.Command("kubectl", { args: ["version", "--client"], stdout: "null", stderr: "null" })
-      .outputSync();
-    return out.success;
-  } catch {
-    return false;
-  }
-}
-
 /** Every non-empty document of a YAML stream. */
 export function parseObjects(text: string): Obj[] {
   const objects: Obj[] = [];
