@@ -3,9 +3,8 @@
  * `OptionsError` out); only `main.ts` prints and exits. Every flag has one spelling, `--name=value` or
  * `--name value`; booleans also take the bare `--name` and `--name=false`.
  */
-
-export type LogFormat = "json" | "console";
-export type LogLevel = "debug" | "info" | "error";
+import { DEFAULT_OPERATOR_CONFIG_NAME } from "./api/mod.ts";
+import type { LogFormat, LogLevel } from "./observe/mod.ts";
 
 export interface Options {
   /** Path of a kubeconfig file; absent means in-cluster when running in a pod, else the default file. */
@@ -72,7 +71,7 @@ export const FLAGS: readonly FlagSpec[] = [
   {
     name: "operator-config-name",
     kind: "string",
-    value: "backrest-volsync-operator",
+    value: DEFAULT_OPERATOR_CONFIG_NAME,
     placeholder: "name",
     help: "name of the BackrestVolSyncOperatorConfig to follow",
   },

@@ -71,11 +71,6 @@ export const REPLICATION_DESTINATION_RESOURCE: ResourceRef = {
   namespaced: true,
 };
 
-/** The resource of a VolSync kind. */
-export function volsyncResource(kind: VolSyncKind): ResourceRef {
-  return kind === "ReplicationSource" ? REPLICATION_SOURCE_RESOURCE : REPLICATION_DESTINATION_RESOURCE;
-}
-
 /** Label on generated Bindings (value `"true"`); Bindings without it are never touched by auto-binding. */
 export const LABEL_MANAGED = `${GROUP}/managed`;
 /** Annotation on generated Bindings naming the operator. */

@@ -41,13 +41,3 @@ export function isNotFound(e: unknown): boolean {
 export function isConflict(e: unknown): boolean {
   return e instanceof KubeError && e.status === 409;
 }
-
-/** Whether `e` says the requested resourceVersion is too old (HTTP 410, reason Expired or Gone). */
-export function isGone(e: unknown): boolean {
-  return e instanceof KubeError && e.status === 410;
-}
-
-/** Whether retrying later may succeed (timeouts, transport errors, 429, 5xx). */
-export function isTransient(e: unknown): boolean {
-  return e instanceof KubeError && (e.status === 0 || e.status === 429 || e.status >= 500);
-}

@@ -35,7 +35,7 @@ export {
   type PreparedRequest,
   SERVICE_ACCOUNT_DIR,
 } from "./connection.ts";
-export { isConflict, isGone, isNamespaceTerminating, isNotFound, isTransient, KubeError } from "./errors.ts";
+export { isConflict, isNamespaceTerminating, isNotFound, KubeError } from "./errors.ts";
 export {
   isKubeObject,
   isObjectMeta,
@@ -49,11 +49,9 @@ export {
   parseKubeObject,
   parsePartialObjectMetadata,
   parseStatus,
-  splitKey,
   type Status,
 } from "./object.ts";
 export {
-  apiVersionOf,
   configMaps,
   namespaces,
   resourcePath,

@@ -124,12 +124,6 @@ export function objectKey(obj: KubeObject): string {
   return obj.metadata.namespace ? `${obj.metadata.namespace}/${name}` : name;
 }
 
-/** Splits a key made by {@linkcode objectKey}. */
-export function splitKey(key: string): { namespace?: string; name: string } {
-  const i = key.indexOf("/");
-  return i < 0 ? { name: key } : { namespace: key.slice(0, i), name: key.slice(i + 1) };
-}
-
 /** `meta/v1` Status, as carried by error answers and watch ERROR events. */
 export interface Status {
   code?: number | undefined;

@@ -31,11 +31,6 @@ export function resourceType(
   return { ...spec, parse };
 }
 
-/** `group/version`, or `version` for the core group. */
-export function apiVersionOf(type: Pick<ResourceType, "group" | "version">): string {
-  return type.group ? `${type.group}/${type.version}` : type.version;
-}
-
 /** URL path of a collection or an object (optionally a subresource). */
 export function resourcePath(
   type: Pick<ResourceType, "group" | "version" | "resource" | "namespaced">,

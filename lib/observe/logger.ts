@@ -52,18 +52,6 @@ function stderrWrite(line: string): void {
   } catch { /* a closed stderr must not break the program */ }
 }
 
-/** Parses a level name (as given on the command line). */
-export function parseLogLevel(value: string): LogLevel {
-  if (value === "debug" || value === "info" || value === "error") return value;
-  throw new RangeError(`Unknown log level: ${value} (expected debug, info or error)`);
-}
-
-/** Parses a format name (as given on the command line). */
-export function parseLogFormat(value: string): LogFormat {
-  if (value === "json" || value === "console") return value;
-  throw new RangeError(`Unknown log format: ${value} (expected json or console)`);
-}
-
 /**
  * The text of an error for a log line, an Event or a status message: the message, then each `cause`'s
  * message, joined by ": ". Non-errors become their string form (objects are not serialised).

@@ -16,8 +16,6 @@ export {
   type LogLevel,
   type LogValue,
   nullLogger,
-  parseLogFormat,
-  parseLogLevel,
 } from "./logger.ts";
 export {
   Counter,

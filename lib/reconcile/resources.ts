@@ -9,7 +9,6 @@ import {
   REPLICATION_DESTINATION_RESOURCE,
   REPLICATION_SOURCE_RESOURCE,
   type ResourceRef,
-  type VolSyncKind,
 } from "../api/mod.ts";
 import { type ResourceType, resourceType } from "../kube/mod.ts";
 
@@ -31,8 +30,3 @@ export const operatorConfigType: ResourceType = typeOf(OPERATOR_CONFIG_RESOURCE)
 export const replicationSourceType: ResourceType = typeOf(REPLICATION_SOURCE_RESOURCE);
 /** VolSync ReplicationDestination. */
 export const replicationDestinationType: ResourceType = typeOf(REPLICATION_DESTINATION_RESOURCE);
-
-/** The resource type of a VolSync kind. */
-export function volsyncType(kind: VolSyncKind): ResourceType {
-  return kind === "ReplicationSource" ? replicationSourceType : replicationDestinationType;
-}

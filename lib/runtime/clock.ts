@@ -36,18 +36,6 @@ export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<b
   });
 }
 
-/** A signal that aborts `ms` after now on `clock` (or with `parent`). */
-export function timeoutSignal(clock: Clock, ms: number, parent?: AbortSignal): AbortSignal {
-  const c = new AbortController();
-  const cancel = clock.timer(() => c.abort(new DOMException("Timed out", "TimeoutError")), ms);
-  c.signal.addEventListener("abort", cancel, { once: true });
-  if (parent) {
-    if (parent.aborted) c.abort(parent.reason);
-    else parent.addEventListener("abort", () => c.abort(parent.reason), { once: true });
-  }
-  return c.signal;
-}
-
 /** A clock for tests: time moves only with `advance()`, which runs due timers in order. */
 export class FakeClock implements Clock {
   #now: number;

@@ -7,7 +7,7 @@
  * @module
  */
 
-export { type Clock, FakeClock, settle, sleep, systemClock, timeoutSignal } from "./clock.ts";
+export { type Clock, FakeClock, settle, sleep, systemClock } from "./clock.ts";
 export { type BackoffOptions, exponentialBackoff, TokenBucket } from "./rate_limit.ts";
 export { type QueueMetrics, WorkQueue, type WorkQueueOptions } from "./queue.ts";
 export { type IndexFunc, MemoryStore, type Store, type StoreChange } from "./store.ts";
