@@ -5,7 +5,7 @@
  * Rules: Bindings without the managed label are never touched; a managed Binding whose spec drifted is
  * put back; one whose object opts out or leaves the policy is deleted; while paused nothing happens. No two
  * objects share a generated name (`uniqueBindingName`); a managed Binding left under a name its object no
- * longer has is deleted. Keys are `<Kind>/<namespace>/<name>` of the VolSync object.
+ * longer has is deleted. Keys are the VolSync object's `volsyncKey` (indexes.ts).
  */
 import {
   ANNOTATION_MANAGED_BY,
@@ -14,47 +14,21 @@ import {
   autoBindingWanted,
   BINDING_KIND,
   bindingNameFor,
-  isVolSyncKind,
+  FIELD_MANAGER,
   kindAllowed,
   LABEL_MANAGED,
   MANAGED_BY,
   uniqueBindingName,
   VOLSYNC_API_VERSION,
-  VOLSYNC_KINDS,
-  type VolSyncKind,
   volsyncRefValue,
 } from "../api/mod.ts";
 import type { KubeClient, KubeObject } from "../kube/mod.ts";
 import { type Action, done, type ReconcileContext, requeueAfter, type Store } from "../runtime/mod.ts";
-import type { EventSink } from "./binding.ts";
+import type { EventSink } from "./binding_status.ts";
+import { INDEX_BY_GENERATED_NAME, INDEX_BY_VOLSYNC_REF, parseVolsyncKey } from "./indexes.ts";
 import { bindingType } from "./resources.ts";
 import { sameJSON } from "./same.ts";
 import type { OperatorSettings } from "./settings.ts";
-
-/** Index of managed Bindings by their VolSync object's auto-binding key `<Kind>/<namespace>/<name>`. */
-export const INDEX_BY_VOLSYNC_REF = "byVolSyncRef";
-
-/** Index functions for the Binding cache (managed Bindings only). */
-export const managedBindingIndexers = {
-  [INDEX_BY_VOLSYNC_REF]: (obj: KubeObject): string[] => {
-    if (obj.metadata.labels?.[LABEL_MANAGED] !== "true") return [];
-    const ref = obj.metadata.annotations?.[ANNOTATION_VOLSYNC_REF] ?? "";
-    const slash = ref.indexOf("/");
-    const kind = VOLSYNC_KINDS.find((k) => k.toLowerCase() === ref.slice(0, slash));
-    return kind && slash > 0 ? [`${kind}/${obj.metadata.namespace}/${ref.slice(slash + 1)}`] : [];
-  },
-};
-
-/** Index of VolSync objects by the prototype's generated name: `<namespace>/<name>` (to find who shares it). */
-export const INDEX_BY_GENERATED_NAME = "byGeneratedName";
-
-/** Index functions for the cache of VolSync objects of `kind`. */
-export function generatedNameIndexers(kind: VolSyncKind): Record<string, (obj: KubeObject) => string[]> {
-  return {
-    [INDEX_BY_GENERATED_NAME]: (obj) =>
-      obj.metadata.name ? [`${obj.metadata.namespace}/${bindingNameFor(kind, obj.metadata.name)}`] : [],
-  };
-}
 
 /** What the auto-binding reconciler needs. */
 export interface AutoBindingReconcilerDeps {
@@ -90,8 +64,9 @@ export function autoBindingReconciler(
   deps: AutoBindingReconcilerDeps,
 ): (key: string, ctx: ReconcileContext) => Promise<Action> {
   return async function reconcile(key: string, ctx: ReconcileContext): Promise<Action> {
-    const [kind, namespace, name] = key.split("/");
-    if (!isVolSyncKind(kind) || !namespace || !name) return done;
+    const ref = parseVolsyncKey(key);
+    if (!ref) return done;
+    const { kind, namespace, name } = ref;
     const settings = deps.settings();
     if (settings.spec.paused) return done;
     const store = kind === "ReplicationSource" ? deps.replicationSources : deps.replicationDestinations;
@@ -166,7 +141,7 @@ export function autoBindingReconciler(
         kind: BINDING_KIND,
         metadata: { name: bindingName, namespace, labels, annotations, ownerReferences },
         spec,
-      }, { signal: ctx.signal, fieldManager: "backrest-volsync-operator" });
+      }, { signal: ctx.signal, fieldManager: FIELD_MANAGER });
       ctx.log.info("Managed Binding created", { binding: bindingName, volsync: volsyncRefValue(kind, name) });
       return done;
     }
@@ -179,7 +154,7 @@ export function autoBindingReconciler(
       ...existing,
       metadata: { ...existing.metadata, labels, annotations, ownerReferences },
       spec,
-    }, { signal: ctx.signal, fieldManager: "backrest-volsync-operator" });
+    }, { signal: ctx.signal, fieldManager: FIELD_MANAGER });
     ctx.log.info("Managed Binding brought back in line with the OperatorConfig", { binding: bindingName });
     return done;
   };

@@ -4,19 +4,14 @@
  * tests/binding_test.ts; these pin what must hold call by call: idle reconciles cost nothing.
  */
 import assert from "node:assert/strict";
-import type { BackrestApi, DesiredRepo } from "../backrest/mod.ts";
+import { type BackrestApi, BackrestError, type DesiredRepo } from "../backrest/mod.ts";
 import { isRecord, type KubeClient, KubeError, type KubeObject } from "../kube/mod.ts";
 import { nullLogger } from "../observe/mod.ts";
 import { MemoryStore, type ReconcileContext } from "../runtime/mod.ts";
-import {
-  bindingIndexers,
-  bindingReconciler,
-  type ClaimLedger,
-  type DriftState,
-  RetryableError,
-  volsyncIndexers,
-} from "./binding.ts";
-import type { Claim } from "./claims.ts";
+import { bindingReconciler, type DriftState } from "./binding.ts";
+import { RetryableError } from "./binding_finalizer.ts";
+import type { Claim, ClaimLedger } from "./claims.ts";
+import { bindingIndexers, volsyncIndexers } from "./indexes.ts";
 import { SettingsHolder } from "./settings.ts";
 
 const te = new TextEncoder();
@@ -24,13 +19,14 @@ const b64 = (s: string) => btoa(String.fromCharCode(...te.encode(s)));
 
 function fixture(opts: { invalidConfig?: boolean; refusing?: boolean } = {}) {
   const bindings = new MemoryStore<KubeObject>(bindingIndexers);
-  const sources = new MemoryStore<KubeObject>(volsyncIndexers);
-  const destinations = new MemoryStore<KubeObject>(volsyncIndexers);
+  const sources = new MemoryStore<KubeObject>(volsyncIndexers("ReplicationSource"));
+  const destinations = new MemoryStore<KubeObject>(volsyncIndexers("ReplicationDestination"));
   const secretsByKey = new Map<string, KubeObject>();
   const writes: unknown[] = [];
   let rv = 10;
   let readFailure: Error | undefined;
   let secretReads = 0;
+  let addRepoFailure: Error | undefined;
   const kube = {
     get: (_type: unknown, name: string, o?: { namespace?: string }) => {
       secretReads++;
@@ -59,6 +55,7 @@ function fixture(opts: { invalidConfig?: boolean; refusing?: boolean } = {}) {
     url: "http://backrest:9898",
     addRepo: (r) => {
       calls.push("addRepo");
+      if (addRepoFailure) return Promise.reject(addRepoFailure);
       applied.push(r);
       return Promise.resolve();
     },
@@ -154,6 +151,7 @@ function fixture(opts: { invalidConfig?: boolean; refusing?: boolean } = {}) {
     inBackrest,
     secretReads: () => secretReads,
     failSecretReads: (e: Error) => readFailure = e,
+    failAddRepo: (e: Error) => addRepoFailure = e,
   };
 }
 
@@ -296,4 +294,29 @@ Deno.test("reconcile() for a Backrest that stopped answering reads nothing, clai
   assert.equal(f.held.size, 0, "no claim taken");
   assert.deepEqual(f.events, ["BackrestUnreachable"], "one Event, on the transition");
   assert.equal(f.writes.length, 1, "the second retry writes nothing: the status says the same");
+});
+
+Deno.test("reconcile() takes a failed AddRepo as failed, whatever Backrest's text says (a tenant can write that text)", async () => {
+  const f = fixture();
+  // The repository URI is the tenant's, and Backrest echoes it in its error text.
+  const uri = "rest:http://r/x/repository-already-initialized";
+  f.addSecret("app", "restic", { RESTIC_REPOSITORY: uri, RESTIC_PASSWORD: "pw" });
+  f.addSource("app", "data", "restic");
+  f.addBinding("app", "b", "2026-01-01T00:00:00Z", spec("data"));
+  f.failAddRepo(
+    new BackrestError("failed", "AddRepo", `restic init ${uri}: repository already initialized`, {
+      code: "unknown",
+      fromServer: true,
+    }),
+  );
+  await assert.rejects(f.reconcile("app/b", f.ctx), RetryableError);
+  assert.deepEqual(f.events, ["BackrestAddRepoFailed"]);
+  const status = f.bindings.get("app/b")?.status;
+  assert.ok(isRecord(status));
+  assert.equal(status.lastAppliedInputHash, undefined, "nothing recorded as applied");
+  assert.doesNotMatch(
+    JSON.stringify(status),
+    /already initialized|repository-already/,
+    "Backrest's text stays out",
+  );
 });

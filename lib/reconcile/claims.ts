@@ -96,6 +96,9 @@ export const claimIndexers = {
 /** The outcome of asking for an id: it is ours now, or another Binding holds it. */
 export type Acquired = { ok: true; claim: Claim } | { ok: false; holder: Holder };
 
+/** The ledger as the Binding reconciler uses it (a {@linkcode RepoClaims}; a map in unit tests). */
+export type ClaimLedger = Pick<RepoClaims, "get" | "heldBy" | "acquire" | "release">;
+
 /** The ledger: reads from the claims cache, writes to the apiserver. */
 export class RepoClaims {
   readonly #kube: KubeClient;

@@ -4,27 +4,27 @@
  *
  * @module
  */
-export {
-  autoBindingReconciler,
-  INDEX_BY_VOLSYNC_REF,
-  managedBindingIndexers,
-  managedBindingSpec,
-} from "./auto_binding.ts";
+export { autoBindingReconciler, type AutoBindingReconcilerDeps, managedBindingSpec } from "./auto_binding.ts";
+export { bindingReconciler, type BindingReconcilerDeps, type DriftState } from "./binding.ts";
+export { foreignDefaultId } from "./binding_claim.ts";
+export { RetryableError } from "./binding_finalizer.ts";
+export { errorHash, type EventSink } from "./binding_status.ts";
 export {
   bindingIndexers,
-  bindingReconciler,
-  type BindingReconcilerDeps,
-  type ClaimLedger,
-  type DriftState,
-  errorHash,
-  type EventSink,
-  foreignDefaultId,
-  RetryableError,
+  INDEX_BY_AUTH_SECRET,
+  INDEX_BY_GENERATED_NAME,
+  INDEX_BY_REPO,
+  INDEX_BY_REPOSITORY_SECRET,
+  INDEX_BY_SOURCE,
+  INDEX_BY_VOLSYNC_REF,
+  parseVolsyncKey,
   volsyncIndexers,
-} from "./binding.ts";
+  volsyncKey,
+} from "./indexes.ts";
 export {
   type Acquired,
   type Claim,
+  type ClaimLedger,
   claimName,
   type Holder,
   LABEL_REPO_CLAIM,
@@ -39,7 +39,11 @@ export {
   type OperatorOptions,
   slimVolSync,
 } from "./operator.ts";
-export { operatorConfigReconciler, putInForce } from "./operator_config.ts";
+export {
+  operatorConfigReconciler,
+  type OperatorConfigReconcilerDeps,
+  putInForce,
+} from "./operator_config.ts";
 export { NoListingError, RepoListings, type RepoListingsOptions } from "./repo_listings.ts";
 export {
   bindingType,
@@ -47,4 +51,5 @@ export {
   replicationDestinationType,
   replicationSourceType,
 } from "./resources.ts";
+export { OwnWrites } from "./own_writes.ts";
 export { type OperatorSettings, SettingsHolder } from "./settings.ts";

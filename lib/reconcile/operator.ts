@@ -34,23 +34,20 @@ import {
   metadataInformerFor,
   type Runnable,
 } from "../runtime/mod.ts";
-import {
-  autoBindingReconciler,
-  generatedNameIndexers,
-  INDEX_BY_GENERATED_NAME,
-  INDEX_BY_VOLSYNC_REF,
-  managedBindingIndexers,
-} from "./auto_binding.ts";
+import { autoBindingReconciler } from "./auto_binding.ts";
+import { bindingReconciler } from "./binding.ts";
+import type { EventSink } from "./binding_status.ts";
 import {
   bindingIndexers,
-  bindingReconciler,
-  type EventSink,
   INDEX_BY_AUTH_SECRET,
+  INDEX_BY_GENERATED_NAME,
   INDEX_BY_REPO,
   INDEX_BY_REPOSITORY_SECRET,
   INDEX_BY_SOURCE,
+  INDEX_BY_VOLSYNC_REF,
   volsyncIndexers,
-} from "./binding.ts";
+  volsyncKey,
+} from "./indexes.ts";
 import { claimIndexers, LABEL_REPO_CLAIM, readClaim, RepoClaims, slimClaim } from "./claims.ts";
 import { DriftRepair } from "./drift.ts";
 import { OwnWrites } from "./own_writes.ts";
@@ -63,6 +60,7 @@ import {
   replicationSourceType,
 } from "./resources.ts";
 import { SettingsHolder } from "./settings.ts";
+import type { VolSyncKind } from "../api/mod.ts";
 
 /** How to build the operator. */
 export interface OperatorOptions {
@@ -151,17 +149,17 @@ export function createOperator(o: OperatorOptions): Operator {
 
   const bindings = informerFor(o.kube, bindingType, {
     ...common,
-    indexers: { ...bindingIndexers, ...managedBindingIndexers },
+    indexers: bindingIndexers,
     transform: compactBinding,
   });
   const sources = informerFor(o.kube, replicationSourceType, {
     ...common,
-    indexers: { ...volsyncIndexers, ...generatedNameIndexers("ReplicationSource") },
+    indexers: volsyncIndexers("ReplicationSource"),
     transform: slimVolSync,
   });
   const destinations = informerFor(o.kube, replicationDestinationType, {
     ...common,
-    indexers: { ...volsyncIndexers, ...generatedNameIndexers("ReplicationDestination") },
+    indexers: volsyncIndexers("ReplicationDestination"),
     transform: slimVolSync,
   });
   // Secrets: metadata only, never data. A change of resourceVersion is all we need to hear.
@@ -249,8 +247,11 @@ export function createOperator(o: OperatorOptions): Operator {
 
   const autoBinding = new Controller({
     name: "volsync-autobinding",
-    // Keys are Kind/namespace/name: namespaces take turns here too.
-    queue: { shardOf: (key) => key.split("/")[1] ?? "", maxInFlightPerShard: Math.max(1, o.concurrency - 1) },
+    // Keys are VolSync keys, namespace first: namespaces take turns here too.
+    queue: {
+      shardOf: (key) => key.slice(0, key.indexOf("/")),
+      maxInFlightPerShard: Math.max(1, o.concurrency - 1),
+    },
     reconcile: autoBindingReconciler({
       kube: o.kube,
       bindings: bindings.store,
@@ -298,49 +299,31 @@ export function createOperator(o: OperatorOptions): Operator {
     return holder?.metadata.uid === claim.holder.uid ? [] : [claim.holder.key];
   });
   // VolSync objects: the Bindings that name them.
-  for (
-    const [informer, kind] of [[sources, "ReplicationSource"], [
-      destinations,
-      "ReplicationDestination",
-    ]] as const
-  ) {
-    binding.watch(informer, (e) =>
-      bindings.store.keysByIndex(
-        INDEX_BY_SOURCE,
-        `${e.object.metadata.namespace}/${kind}/${e.object.metadata.name}`,
-      ));
+  const volsync = [[sources, "ReplicationSource"], [destinations, "ReplicationDestination"]] as const;
+  const keyOfVolSync = (kind: VolSyncKind, obj: KubeObject) =>
+    volsyncKey(obj.metadata.namespace ?? "", kind, obj.metadata.name ?? "");
+  for (const [informer, kind] of volsync) {
+    binding.watch(informer, (e) => bindings.store.keysByIndex(INDEX_BY_SOURCE, keyOfVolSync(kind, e.object)));
     // The object, and the others whose generated name it shares (theirs may move when it comes or goes).
-    const sharedName = generatedNameIndexers(kind)[INDEX_BY_GENERATED_NAME]!;
+    const sharedName = volsyncIndexers(kind)[INDEX_BY_GENERATED_NAME];
     autoBinding.watch(informer, (e) => [
-      `${kind}/${keyOf(e.object)}`,
+      keyOfVolSync(kind, e.object),
       ...sharedName(e.object).flatMap((v) =>
-        informer.store.keysByIndex(INDEX_BY_GENERATED_NAME, v).map((k) => `${kind}/${k}`)
+        informer.store.byIndex(INDEX_BY_GENERATED_NAME, v).map((o) => keyOfVolSync(kind, o))
       ),
     ]);
   }
   // Managed Bindings changed by someone else: repair them from their VolSync object.
-  autoBinding.watch(bindings, (e) => managedBindingIndexers[INDEX_BY_VOLSYNC_REF](e.object));
+  autoBinding.watch(bindings, (e) => bindingIndexers[INDEX_BY_VOLSYNC_REF](e.object));
   // Secrets: repository Secrets (through the VolSync objects that name them), auth Secrets, and the
   // operator's default auth Secret (every Binding may use it).
   binding.watch(secretMeta, (e) => {
     if (e.type === "resync") return [];
-    const ref = `${e.object.metadata.namespace}/${e.object.metadata.name}`;
+    const ref = keyOf(e.object);
     const keys = new Set<string>(bindings.store.keysByIndex(INDEX_BY_AUTH_SECRET, ref));
-    for (
-      const [informer, kind] of [[sources, "ReplicationSource"], [
-        destinations,
-        "ReplicationDestination",
-      ]] as const
-    ) {
+    for (const [informer, kind] of volsync) {
       for (const v of informer.store.byIndex(INDEX_BY_REPOSITORY_SECRET, ref)) {
-        for (
-          const k of bindings.store.keysByIndex(
-            INDEX_BY_SOURCE,
-            `${v.metadata.namespace}/${kind}/${v.metadata.name}`,
-          )
-        ) {
-          keys.add(k);
-        }
+        for (const k of bindings.store.keysByIndex(INDEX_BY_SOURCE, keyOfVolSync(kind, v))) keys.add(k);
       }
     }
     const s = settings.current;
@@ -358,8 +341,9 @@ export function createOperator(o: OperatorOptions): Operator {
   settings.onChange((next, previous) => {
     if (next.spec.resyncPeriodMs !== previous.spec.resyncPeriodMs) drift.periodChanged();
     for (const k of bindings.store.keys()) binding.enqueue(k);
-    for (const k of sources.store.keys()) autoBinding.enqueue(`ReplicationSource/${k}`);
-    for (const k of destinations.store.keys()) autoBinding.enqueue(`ReplicationDestination/${k}`);
+    for (const [informer, kind] of volsync) {
+      for (const o of informer.store.list()) autoBinding.enqueue(keyOfVolSync(kind, o));
+    }
   });
 
   const manager = new Manager({

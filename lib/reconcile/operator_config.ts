@@ -18,7 +18,7 @@ import {
 } from "../api/mod.ts";
 import { isRecord, type KubeClient, type KubeObject } from "../kube/mod.ts";
 import { type Action, done, type ReconcileContext, type Store } from "../runtime/mod.ts";
-import type { EventSink } from "./binding.ts";
+import type { EventSink } from "./binding_status.ts";
 import { operatorConfigType } from "./resources.ts";
 import { sameJSON } from "./same.ts";
 import type { SettingsHolder } from "./settings.ts";
