@@ -28,6 +28,7 @@ import {
 } from "../lib/api/mod.ts";
 import { type ControlPlane, controlPlane } from "./harness/control_plane.ts";
 import { peer } from "./harness/peers.ts";
+import { waitUntil } from "./harness/process.ts";
 
 const CRD_FILES = [
   "backrest.garethgeorge.com_backrestvolsyncbindings.yaml",
@@ -116,9 +117,14 @@ const MINIMAL_SPEC = {
 
 Deno.test("crds: both CRDs install, become Established, and are discoverable by short name and category", async () => {
   const cp = await cluster();
-  const discovery = await cp.json("GET", BASE);
-  const resources = at(discovery, "resources");
-  assert.ok(Array.isArray(resources));
+  // Established is per CRD; the group's discovery document catches up a moment later.
+  let resources: unknown[] = [];
+  await waitUntil("discovery lists both CRDs", async () => {
+    const listed = at(await cp.json("GET", BASE), "resources");
+    resources = Array.isArray(listed) ? listed : [];
+    const names = resources.map((r) => at(r, "name"));
+    return names.includes(BINDING_PLURAL) && names.includes(OPERATOR_CONFIG_PLURAL);
+  }, { timeoutMs: 30_000 });
   const byName = new Map(resources.filter(isJson).map((r) => [r.name, r]));
   assert.deepEqual(at(byName.get(BINDING_PLURAL), "shortNames"), ["bvb"]);
   assert.deepEqual(at(byName.get(BINDING_PLURAL), "categories"), ["backrest"]);
