@@ -67,6 +67,8 @@ export interface BindingStatus {
   repoId?: string;
   backrestURL?: string;
   lastAppliedInputHash?: string;
+  /** The repository location last applied (`DesiredRepo.repositoryHash`): it exists, no need to ask. */
+  appliedRepositoryHash?: string;
   lastApplyTime?: string;
   lastErrorHash?: string;
   lastSnapshotMarker?: string;
@@ -180,6 +182,7 @@ export function parseBindingStatus(v: unknown): BindingStatus {
       "repoId",
       "backrestURL",
       "lastAppliedInputHash",
+      "appliedRepositoryHash",
       "lastApplyTime",
       "lastErrorHash",
       "lastSnapshotMarker",

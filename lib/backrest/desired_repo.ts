@@ -117,6 +117,11 @@ export interface DesiredRepo {
   commandPrefix?: CommandPrefix;
   /** 64 hex chars; changes whenever anything above or any hash input changes. */
   hash: string;
+  /**
+   * 64 hex chars of the repository's location alone (the URI): the same while only credentials rotate, so
+   * a Binding that applied this location before knows the repository exists without asking Backrest.
+   */
+  repositoryHash: string;
 }
 
 /** The ids Backrest's UI accepts; the server itself checks less. */
@@ -295,6 +300,7 @@ export function desiredRepo(input: DesiredRepoInput): DesiredRepo {
     ...(commandPrefix ? { commandPrefix } : {}),
   });
   const hash = digest(toBinary(RepoSchema, wire), mayInitialize, input.hashInputs ?? {});
+  const repositoryHash = digest(new TextEncoder().encode(uri), false, { part: "repository location" });
 
   return {
     id,
@@ -310,6 +316,7 @@ export function desiredRepo(input: DesiredRepoInput): DesiredRepo {
     ...(forgetPolicy ? { forgetPolicy } : {}),
     ...(commandPrefix ? { commandPrefix } : {}),
     hash,
+    repositoryHash,
   };
 }
 

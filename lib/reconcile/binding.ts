@@ -8,7 +8,8 @@
  *   desire    the Backrest repo they map to, under the OperatorConfig's repositoryPolicy
  *   claim     the repo id's claim in the ledger (binding_claim.ts, claims.ts)
  *   apply     AddRepo when the desired repo's hash differs from the last applied one, the last attempt
- *             failed, or drift repair found the repo missing; never while paused
+ *             failed, or drift repair found the repo missing; never while paused. CheckRepoExists first
+ *             only when nobody knows the repository exists (one restic run per change, not two)
  *   tasks     index and stats once per completed sync (opt-in)
  *   report    Applied (binding_status.ts)
  *
@@ -212,15 +213,28 @@ export function bindingReconciler(
   }
 
   /**
-   * Registers the repo unless the status shows it registered as it is now. Returns when it was applied
-   * (undefined: it already was), or a stop.
+   * Whether the repository is known to exist without asking Backrest (CheckRepoExists runs restic on the
+   * server, and AddRepo runs it again): this Binding applied this very location before, or the VolSync
+   * object reports a completed sync, which VolSync records only after its mover used the repository. Were
+   * that status forged, AddRepo would create a repository at the tenant's own location: what
+   * `autoInitialize: true`, theirs to set, does anyway.
+   */
+  function knownToExist(b: Binding, desired: DesiredRepo, source: VolSyncObject): boolean {
+    return b.status.appliedRepositoryHash === desired.repositoryHash ||
+      completedSyncMarker(source) !== undefined;
+  }
+
+  /**
+   * Registers the repo unless the status shows it registered as it is now: the apply time to record and
+   * whether it applied now, or a stop.
    */
   async function apply(
     t: Target,
     desired: DesiredRepo,
+    source: VolSyncObject,
     connection: BackrestConnection,
     api: BackrestApi,
-  ): Promise<{ applyTime: string | undefined } | Stop> {
+  ): Promise<{ applyTime: string | undefined; appliedNow: boolean } | Stop> {
     const { b, key, ctx } = t;
     const upToDate = b.status.lastAppliedInputHash === desired.hash &&
       isConditionTrue(b.status.conditions, ConditionType.Ready) &&
@@ -230,10 +244,11 @@ export function bindingReconciler(
     if (upToDate) {
       // Applied with these very credentials: a candidate for the shared listings.
       deps.listings.remember(connection, false);
-      return { applyTime: b.status.lastApplyTime };
+      return { applyTime: b.status.lastApplyTime, appliedNow: false };
     }
     try {
-      if (!desired.mayInitialize && !(await api.checkRepoExists(desired, { signal: ctx.signal }))) {
+      const ask = !desired.mayInitialize && !knownToExist(b, desired, source);
+      if (ask && !(await api.checkRepoExists(desired, { signal: ctx.signal }))) {
         const attempt = notInitializedAttempts.get(key) ?? 0;
         notInitializedAttempts.set(key, attempt + 1);
         const wait = NOT_INITIALIZED_RECHECK_MS[Math.min(attempt, NOT_INITIALIZED_RECHECK_MS.length - 1)]!;
@@ -283,7 +298,7 @@ export function bindingReconciler(
       repoId: t.repoId,
       volsync: `${b.spec.source.kind.toLowerCase()}/${t.namespace}/${b.spec.source.name}`,
     });
-    return { applyTime: formatTime(now()) };
+    return { applyTime: formatTime(now()), appliedNow: true };
   }
 
   /** DoRepoTask INDEX_SNAPSHOTS then STATS once per completed sync (ReplicationSource only, opt-in). */
@@ -338,7 +353,7 @@ export function bindingReconciler(
     }
 
     const api = deps.backrest(connection);
-    const applied = await apply(t, desired, connection, api);
+    const applied = await apply(t, desired, src.source, connection, api);
     if (isStop(applied)) return end(t, { ...applied, extra: resolved });
     // Ids this Binding applied before and moved away from are free for others now.
     for (const old of deps.claims.heldBy(t.key)) {
@@ -363,6 +378,7 @@ export function bindingReconciler(
         repoId: t.repoId,
         backrestURL: t.url,
         lastAppliedInputHash: desired.hash,
+        ...(applied.appliedNow ? { appliedRepositoryHash: desired.repositoryHash } : {}),
         ...(applied.applyTime ? { lastApplyTime: applied.applyTime } : {}),
         ...tasks,
       },

@@ -128,12 +128,13 @@ function fixture(opts: { invalidConfig?: boolean; refusing?: boolean } = {}) {
       },
       spec,
     });
-  const addSource = (ns: string, name: string, secret: string) =>
+  const addSource = (ns: string, name: string, secret: string, lastSyncTime?: string) =>
     sources.upsert({
       apiVersion: "volsync.backube/v1alpha1",
       kind: "ReplicationSource",
       metadata: { namespace: ns, name, uid: `uid-${name}`, resourceVersion: String(rv++) },
       spec: { restic: { repository: secret } },
+      ...(lastSyncTime ? { status: { lastSyncTime } } : {}),
     });
   return {
     reconcile,
@@ -319,4 +320,35 @@ Deno.test("reconcile() takes a failed AddRepo as failed, whatever Backrest's tex
     /already initialized|repository-already/,
     "Backrest's text stays out",
   );
+});
+
+Deno.test("reconcile() asks Backrest whether the repository exists only when nobody knows", async () => {
+  const f = fixture();
+  const repo = { RESTIC_REPOSITORY: "rest:http://r/x", RESTIC_PASSWORD: "pw" };
+  f.addSecret("app", "restic", repo);
+  f.addSecret("app", "synced", { ...repo, RESTIC_REPOSITORY: "rest:http://r/synced" });
+  f.addSource("app", "fresh", "restic");
+  f.addSource("app", "done", "synced", "2026-11-25T11:00:00Z");
+  f.addBinding("app", "fresh", "2026-01-01T00:00:00Z", spec("fresh"));
+  f.addBinding("app", "done", "2026-01-01T00:00:00Z", spec("done"));
+  await f.reconcile("app/done", f.ctx);
+  assert.deepEqual(
+    f.calls,
+    ["addRepo"],
+    "the VolSync object reports a completed sync: the repository exists",
+  );
+  f.calls.length = 0;
+  await f.reconcile("app/fresh", f.ctx);
+  assert.deepEqual(f.calls, ["checkRepoExists", "addRepo"], "not synced, not applied before: ask first");
+  f.calls.length = 0;
+  f.addSecret("app", "restic", { ...repo, RESTIC_PASSWORD: "pw2" });
+  await f.reconcile("app/fresh", f.ctx);
+  assert.deepEqual(f.calls, ["addRepo"], "a rotated password at a location applied before: no need to ask");
+  f.calls.length = 0;
+  f.addSecret("app", "restic", { ...repo, RESTIC_PASSWORD: "pw2", RESTIC_REPOSITORY: "rest:http://r/moved" });
+  await f.reconcile("app/fresh", f.ctx);
+  assert.deepEqual(f.calls, ["checkRepoExists", "addRepo"], "a new location: ask again");
+  const status = f.bindings.get("app/fresh")?.status;
+  assert.ok(isRecord(status) && typeof status.appliedRepositoryHash === "string");
+  assert.doesNotMatch(JSON.stringify(status), /moved|r\/x/, "the location is kept as a hash only");
 });

@@ -23,6 +23,8 @@ export interface BackrestOptions {
   auth?: BackrestUser;
   /** Extra environment for Backrest's process (restic inherits it). */
   env?: Record<string, string>;
+  /** Run restic through a wrapper that records each run's arguments (read them with `resticRuns()`). */
+  recordResticRuns?: boolean;
 }
 
 export interface BackrestInstance {
@@ -37,6 +39,8 @@ export interface BackrestInstance {
   restart(opts?: { emptyData?: boolean }): Promise<void>;
   /** The server's whole config through the real API (test assertions only: it carries passwords). */
   getConfig(): Promise<Config>;
+  /** The arguments of each restic run so far, one string per run (with `recordResticRuns`). */
+  resticRuns(): Promise<string[]>;
 }
 
 function seedConfig(auth: BackrestUser | undefined): string {
@@ -60,6 +64,17 @@ export async function startBackrest(opts: BackrestOptions = {}): Promise<Backres
   const seed = seedConfig(opts.auth);
   await Deno.writeTextFile(configPath, seed);
   await Deno.mkdir(`${dir}/cache`, { recursive: true });
+  // The real restic, or a wrapper around it that appends each run's arguments to a file, then becomes it.
+  const runsLog = `${dir}/restic-runs.log`;
+  let resticCmd = restic.path;
+  if (opts.recordResticRuns) {
+    resticCmd = `${dir}/restic`;
+    await Deno.writeTextFile(
+      resticCmd,
+      `#!/bin/sh\nprintf '%s\\n' "$*" >> '${runsLog}'\nexec '${restic.path}' "$@"\n`,
+      { mode: 0o755 },
+    );
+  }
 
   const launch = async (): Promise<Proc> => {
     const proc = await spawn("backrest", backrest.path, {
@@ -71,9 +86,9 @@ export async function startBackrest(opts: BackrestOptions = {}): Promise<Backres
         "-bind-address",
         `127.0.0.1:${port}`,
         "-restic-cmd",
-        restic.path,
+        resticCmd,
       ],
-      env: { ...opts.env, BACKREST_RESTIC_COMMAND: restic.path, XDG_CACHE_HOME: `${dir}/cache` },
+      env: { ...opts.env, BACKREST_RESTIC_COMMAND: resticCmd, XDG_CACHE_HOME: `${dir}/cache` },
       logDir: dir,
     });
     await waitUntil("backrest serves GET /", async () => {
@@ -109,6 +124,8 @@ export async function startBackrest(opts: BackrestOptions = {}): Promise<Backres
       proc = await launch();
     },
     getConfig: () => client.getConfig({}, { timeoutMs: 10_000 }),
+    resticRuns: async () =>
+      (await Deno.readTextFile(runsLog).catch(() => "")).split("\n").filter((l) => l !== ""),
   };
 }
 
