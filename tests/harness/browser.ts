@@ -28,8 +28,9 @@ export async function launchBrowser(): Promise<Browser> {
   return await puppeteer.launch({
     executablePath: chromiumPath(),
     headless: true,
-    // Chromium refuses to start its sandbox as root (CI runs as root); the pages are our own loopback peers.
-    args: Deno.uid() === 0 ? ["--no-sandbox"] : [],
+    // Chromium's sandbox refuses root and needs user namespaces (restricted on some hosts); the pages are
+    // our own loopback peers.
+    args: ["--no-sandbox"],
     defaultViewport: { width: 1400, height: 1100 },
   });
 }

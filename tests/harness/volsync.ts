@@ -57,7 +57,7 @@ const SUCCESS_LINE = new RegExp(
  * Runs the restic mover's `backup` operation on `pvc` with `env` (the repository Secret's keys):
  * `restic backup --host volsync --exclude='lost+found' .` from `/data`, with `RESTIC_CACHE_DIR=/cache` and
  * `RESTIC_PROGRESS_FPS=0.1`, as entry.sh does in the mover pod. The PVC must appear at `/data` for restic
- * to record VolSync's path, so restic runs in its own user and mount namespace (`unshare`), chrooted into
+ * to record VolSync's path, so restic runs in its own mount namespace (`unshare`), chrooted into
  * a tmpfs holding only the PVC, a cache and the restic binary (static, as the peer is built): nothing on
  * the host is touched. The repository must exist (entry.sh's `restic init` step is not repeated here).
  */
@@ -77,9 +77,11 @@ export async function moverBackup(env: Record<string, string>, pvc: string): Pro
   const started = Date.now();
   const out = await new Deno.Command("unshare", {
     args: [
-      "--user",
-      "--map-root-user",
+      // As root a mount namespace alone will do (and works where unprivileged user namespaces are
+      // restricted); otherwise a user namespace maps us to root inside it. Mounts stay private to it.
+      ...(Deno.uid() === 0 ? [] : ["--user", "--map-root-user"]),
       "--mount",
+      "--propagation=private",
       "--",
       "/bin/sh",
       "-c",
@@ -109,7 +111,11 @@ export async function moverBackup(env: Record<string, string>, pvc: string): Pro
   const stderr = new TextDecoder().decode(out.stderr);
   if (!out.success) {
     // restic's own words only: the env (the Secret's values) is never part of an error here.
-    throw new Error(`mover backup failed (exit ${out.code}): ${stderr.slice(-800)}`);
+    const hint = /^(unshare|mount|sh):/m.test(stderr)
+      ? " (the mover needs root, or unprivileged user namespaces: on Ubuntu 24.04 " +
+        "sysctl kernel.apparmor_restrict_unprivileged_userns=0)"
+      : "";
+    throw new Error(`mover backup failed (exit ${out.code})${hint}: ${stderr.slice(-800)}`);
   }
   const snapshotId = /^snapshot ([0-9a-f]+) saved$/m.exec(stdout)?.[1];
   if (!snapshotId) throw new Error(`mover backup printed no saved snapshot:\n${stdout}`);
