@@ -54,12 +54,13 @@ dir_of() {
   esac
 }
 
-# Rough cold build time in minutes on 2 cores with an empty Go module cache (the whole first run of the
-# project's own machine: about 25 min for all, 20 for `task dev`'s set).
+# Cold build time in minutes, measured on a 2-core machine shared with other work (load 5-10), with empty
+# Go module and build caches, in the order of ALL: 31 min for `task dev`'s peers, 43 for all. restic, built
+# first, also compiles Go's standard library for the rest.
 minutes_of() {
   case $1 in
-    kube) echo 12 ;; etcd) echo 2 ;; backrest) echo 4 ;; restic) echo 1 ;; rest-server) echo 1 ;;
-    helm) echo 2 ;; actionlint) echo 1 ;; promtool) echo 3 ;; volsync) echo 1 ;;
+    kube) echo 18 ;; etcd) echo 2 ;; backrest) echo 3 ;; restic) echo 7 ;; rest-server) echo 1 ;;
+    helm) echo 5 ;; actionlint) echo 1 ;; promtool) echo 8 ;; volsync) echo 1 ;;
   esac
 }
 
@@ -130,13 +131,13 @@ build_kube() {
 # `go generate ./...` (webui's directives: `npm run clean`, `npm run build`, with BACKREST_BUILD_VERSION),
 # then `go build ./cmd/backrest` embedding webui/dist. Differences, each forced by this machine's reach
 # (npm, apt and the Go module proxy only):
-# - three dev-only packages leave devDependencies, since the build uses none of them: @inlang/cli (its
-#   pinned 3.1.14 tarball answers 404 from the npm registry), @google/generative-ai (the translation
-#   script), @playwright/test (Backrest's own browser tests); pnpm then installs with the lockfile
-#   unfrozen, which keeps every other locked version;
-# - project.inlang loads its two plugins from a CDN (cdn.jsdelivr.net, unreachable): without them the UI
-#   is built with no text at all. The same plugins are npm packages; their dist/index.js is what the CDN
-#   serves from npm, so the project points at those files instead;
+# - three dev-only packages leave devDependencies, since the build uses none of them: @inlang/cli (the
+#   npm registry here has no version 3.1.14, which the lockfile pins), @google/generative-ai (the
+#   translation script), @playwright/test (Backrest's own browser tests); pnpm then installs with the
+#   lockfile unfrozen, which keeps every other locked version;
+# - project.inlang loads its two plugins from a CDN (cdn.jsdelivr.net, unreachable): without them not one
+#   of the UI's messages is compiled. The same plugins are npm packages; their dist/index.js is what the
+#   CDN serves from npm, so the project points at those files instead;
 # - no `tray` build tag (it needs cgo and a desktop).
 build_backrest() {
   local d=$1 src dir="$WORK/backrest-webui-$BACKREST_VERSION"
