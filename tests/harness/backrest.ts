@@ -41,6 +41,11 @@ export interface BackrestInstance {
   getConfig(): Promise<Config>;
   /** The arguments of each restic run so far, one string per run (with `recordResticRuns`). */
   resticRuns(): Promise<string[]>;
+  /**
+   * Any unary method of `v1.Backrest` in Connect's JSON form (e.g. `GetOperations`, `ListSnapshotFiles`),
+   * with the instance's credentials: for reading what the web UI reads, beyond the subset in proto/.
+   */
+  rpc(method: string, body?: unknown): Promise<unknown>;
 }
 
 function seedConfig(auth: BackrestUser | undefined): string {
@@ -107,6 +112,9 @@ export async function startBackrest(opts: BackrestOptions = {}): Promise<Backres
     }]
     : [];
   const client = createClient(Backrest, createConnectTransport({ baseUrl: url, interceptors }));
+  const authHeader: Record<string, string> = opts.auth
+    ? { Authorization: `Basic ${btoa(`${opts.auth.username}:${opts.auth.password}`)}` }
+    : {};
 
   return {
     url,
@@ -126,6 +134,17 @@ export async function startBackrest(opts: BackrestOptions = {}): Promise<Backres
     getConfig: () => client.getConfig({}, { timeoutMs: 10_000 }),
     resticRuns: async () =>
       (await Deno.readTextFile(runsLog).catch(() => "")).split("\n").filter((l) => l !== ""),
+    async rpc(method, body = {}) {
+      const res = await fetch(`${url}/v1.Backrest/${method}`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "connect-protocol-version": "1", ...authHeader },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(30_000),
+      });
+      const text = await res.text();
+      if (!res.ok) throw new Error(`Backrest ${method}: HTTP ${res.status}: ${text.slice(0, 300)}`);
+      return JSON.parse(text);
+    },
   };
 }
 
