@@ -107,8 +107,16 @@ Deno.test("fault: Backrest restarted on an empty data dir: drift repair re-appli
   await assertConverged(backrest, ns, desired);
   await backrest.restart({ emptyData: true });
   assert.equal((await backrest.getConfig()).repos.length, 0, "Backrest lost everything");
+  const repairs = () =>
+    Number(
+      op.metrics.registry.render().match(
+        new RegExp(`^backrest_volsync_drift_repairs_total\\{backrest="${backrest.url}"\\} (\\d+)$`, "m"),
+      )?.[1] ?? 0,
+    );
+  const before = repairs();
   const round = await op.operator.drift.check();
   assert.ok(round.missing >= desired.length, `drift found ${round.missing} missing`);
+  assert.equal(repairs() - before, round.missing, "each repo found missing is counted for its Backrest");
   await waitUntil("re-applied", async () => {
     const ids = new Set((await backrest.getConfig()).repos.map((r) => r.id));
     return desired.every((d) => ids.has(d.id));

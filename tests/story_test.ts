@@ -133,9 +133,21 @@ Deno.test("story: reconciles without a new sync ask Backrest for nothing; the ne
   assert.deepEqual(ids.sort(), [s.sync.snapshotId, second.snapshotId].sort());
 });
 
-Deno.test("story: the operator serves the metrics the chart's alerts and dashboard use (but the proposed ones)", async () => {
+Deno.test("story: the operator serves the metrics the chart's alerts and dashboard use, with the story's series", async () => {
   const s = await story();
-  const served = exposedFamilies(await (await fetch(`${s.operator.metricsUrl}/metrics`)).text());
+  const text = await (await fetch(`${s.operator.metricsUrl}/metrics`)).text();
+  const served = exposedFamilies(text);
+  assert.match(
+    text,
+    new RegExp(
+      `^backrest_volsync_binding_ready\\{binding_namespace="${s.namespace}",binding="[^"]+",reason="Applied"\\} 1$`,
+      "m",
+    ),
+  );
+  assert.match(
+    text,
+    /^backrest_volsync_backrest_requests_total\{backrest="http:[^"]+",method="AddRepo",code="ok"\} [1-9]/m,
+  );
   const used = await chartMetricNames();
   assert.ok(
     used.includes("controller_runtime_reconcile_errors_total") &&

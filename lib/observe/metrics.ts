@@ -81,6 +81,11 @@ abstract class Base<S> implements Metric {
     return e;
   }
 
+  /** Drops one series (a Binding that went away); absent series are ignored. */
+  remove(labels: Labels): void {
+    this.series.delete(JSON.stringify(this.labelNames.map((l) => labels[l] ?? "")));
+  }
+
   protected labelText(labels: Labels, extra?: [string, string]): string {
     const pairs = Object.entries(labels).map(([k, v]) => `${k}="${escapeLabel(v)}"`);
     if (extra) pairs.push(`${extra[0]}="${escapeLabel(extra[1])}"`);

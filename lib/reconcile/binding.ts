@@ -58,6 +58,7 @@ import {
   statusWriter,
 } from "./binding_status.ts";
 import type { ClaimLedger } from "./claims.ts";
+import type { ReadyGauge } from "./metrics.ts";
 import type { OwnWrites } from "./own_writes.ts";
 import type { RepoListings } from "./repo_listings.ts";
 import type { OperatorSettings } from "./settings.ts";
@@ -89,6 +90,8 @@ export interface BindingReconcilerDeps {
   listings: Pick<RepoListings, "ids" | "remember">;
   /** Told of each status write, so the watch event it causes wakes nothing (see own_writes.ts). */
   ownWrites?: Pick<OwnWrites, "writing" | "failed">;
+  /** Told each Binding's Ready outcome, and when a Binding is gone (metrics.ts). */
+  readiness?: Pick<ReadyGauge, "set" | "drop">;
   /** Deadline of each Backrest call (AddRepo runs restic on the server). */
   backrestTimeoutMs?: number;
   /** Whether calls to a Backrest URL are being refused (its breaker is open); default: never. */
@@ -118,7 +121,13 @@ export function bindingReconciler(
 ): (key: string, ctx: ReconcileContext) => Promise<Action> {
   const now = deps.now ?? (() => new Date());
   const timeoutMs = deps.backrestTimeoutMs ?? 120_000;
-  const status = statusWriter({ kube: deps.kube, events: deps.events, ownWrites: deps.ownWrites, now });
+  const status = statusWriter({
+    kube: deps.kube,
+    events: deps.events,
+    ownWrites: deps.ownWrites,
+    readiness: deps.readiness,
+    now,
+  });
   const inputs = bindingInputs(deps);
   const finalizer = bindingFinalizer({ ...deps, status, inputs, timeoutMs });
   const claim = bindingClaim(deps);
@@ -393,6 +402,7 @@ export function bindingReconciler(
     const obj = deps.bindings.get(key);
     if (!obj) {
       notInitializedAttempts.delete(key);
+      deps.readiness?.drop(key);
       await finalizer.releaseClaimsOf(key, undefined, ctx.signal);
       return done;
     }

@@ -87,6 +87,8 @@ export function statusWriter(deps: {
   kube: KubeClient;
   events: EventSink;
   ownWrites?: Pick<OwnWrites, "writing" | "failed"> | undefined;
+  /** Told each Binding's Ready outcome (the `backrest_volsync_binding_ready` metric). */
+  readiness?: { set(namespace: string, name: string, ready: boolean, reason: string): void } | undefined;
   now: () => Date;
 }): StatusWriter {
   async function write(obj: KubeObject, next: object, signal: AbortSignal): Promise<void> {
@@ -155,6 +157,12 @@ export function statusWriter(deps: {
       if (!before || before.reason !== outcome.reason || (before.status === "True") !== outcome.ready) {
         deps.events.record(obj, outcome.ready ? "Normal" : "Warning", outcome.reason, outcome.message);
       }
+      deps.readiness?.set(
+        obj.metadata.namespace ?? "",
+        obj.metadata.name ?? "",
+        outcome.ready,
+        outcome.reason,
+      );
       await write(obj, { ...statusWith(b, outcome), ...extra }, signal);
     },
   };

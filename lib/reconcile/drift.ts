@@ -23,6 +23,8 @@ export interface DriftRepairOptions {
   /** Whether Backrest may be called (false while paused). */
   active: () => boolean;
   enqueue: (key: string) => void;
+  /** Told of each repo found missing from the Backrest at `url` (a metric). */
+  repaired?: ((url: string) => void) | undefined;
   logger: Logger;
   clock?: Clock | undefined;
 }
@@ -88,6 +90,7 @@ export class DriftRepair implements DriftState {
         missing++;
         this.#missing.add(key);
         this.#o.logger.info("Backrest repo missing; re-applying", { repoId, binding: key, backrest: url });
+        this.#o.repaired?.(url);
         this.#o.enqueue(key);
       }
     }

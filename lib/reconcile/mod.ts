@@ -51,5 +51,6 @@ export {
   replicationDestinationType,
   replicationSourceType,
 } from "./resources.ts";
+export { countedBackrest, createOperatorMetrics, type OperatorMetrics, ReadyGauge } from "./metrics.ts";
 export { OwnWrites } from "./own_writes.ts";
 export { type OperatorSettings, SettingsHolder } from "./settings.ts";

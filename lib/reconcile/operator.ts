@@ -50,6 +50,7 @@ import {
 } from "./indexes.ts";
 import { claimIndexers, LABEL_REPO_CLAIM, readClaim, RepoClaims, slimClaim } from "./claims.ts";
 import { DriftRepair } from "./drift.ts";
+import { countedBackrest, createOperatorMetrics, ReadyGauge } from "./metrics.ts";
 import { OwnWrites } from "./own_writes.ts";
 import { operatorConfigReconciler, putInForce } from "./operator_config.ts";
 import { RepoListings } from "./repo_listings.ts";
@@ -199,7 +200,9 @@ export function createOperator(o: OperatorOptions): Operator {
         ? log.debug("Event dropped: its namespace is terminating")
         : log.error("Event write failed", e),
   });
-  const backrest = o.backrest ?? ((c: BackrestConnection) => backrestClient(c));
+  const own = o.metrics ? createOperatorMetrics(o.metrics.registry) : undefined;
+  const clients = o.backrest ?? ((c: BackrestConnection) => backrestClient(c));
+  const backrest = own ? countedBackrest(clients, own.backrestRequests) : clients;
   const listings = new RepoListings({ backrest });
 
   const drift = new DriftRepair({
@@ -208,6 +211,7 @@ export function createOperator(o: OperatorOptions): Operator {
     periodMs: () => settings.current.spec.resyncPeriodMs,
     active: () => !settings.current.spec.paused,
     enqueue: (key) => binding.enqueue(key),
+    ...(own ? { repaired: (url: string) => own.driftRepairs.inc({ backrest: url }) } : {}),
     logger: log.named("drift"),
   });
   const ownWrites = new OwnWrites();
@@ -223,6 +227,7 @@ export function createOperator(o: OperatorOptions): Operator {
     claims,
     listings,
     ownWrites,
+    ...(own ? { readiness: new ReadyGauge(own.bindingReady) } : {}),
     // Only the real clients share breakers; a stand-in given for tests never refuses.
     ...(o.backrest ? {} : { backrestRefusing }),
     ...(o.backrestTimeoutMs ? { backrestTimeoutMs: o.backrestTimeoutMs } : {}),
