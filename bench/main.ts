@@ -224,8 +224,10 @@ function headline(r: ScenarioResult): Record<string, unknown> {
         totalP50Ms: res.totalMs?.p50,
         totalP99Ms: res.totalMs?.p99,
         backrestP50Ms: res.backrestRpcMs?.p50,
-        operatorP50Ms: res.operatorShareMs?.p50,
-        operatorP99Ms: res.operatorShareMs?.p99,
+        operatorP50Ms: res.operatorShareUntilAddRepoMs?.p50,
+        operatorP99Ms: res.operatorShareUntilAddRepoMs?.p99,
+        plainAddRepoP50Ms: res.plainAddRepoMs?.p50,
+        heldOverPlainAddRepoP50Ms: res.untilAddRepoReturnedOverPlainAddRepoP50Ms,
       };
     case r.scenario.startsWith("cold-start"):
       return {
