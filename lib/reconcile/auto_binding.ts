@@ -24,7 +24,6 @@ import {
 } from "../api/mod.ts";
 import type { KubeClient, KubeObject } from "../kube/mod.ts";
 import { type Action, done, type ReconcileContext, requeueAfter, type Store } from "../runtime/mod.ts";
-import type { EventSink } from "./binding_status.ts";
 import { INDEX_BY_GENERATED_NAME, INDEX_BY_VOLSYNC_REF, parseVolsyncKey } from "./indexes.ts";
 import { bindingType } from "./resources.ts";
 import { sameJSON } from "./same.ts";
@@ -37,7 +36,6 @@ export interface AutoBindingReconcilerDeps {
   replicationSources: Store<KubeObject>;
   replicationDestinations: Store<KubeObject>;
   settings: () => OperatorSettings;
-  events: EventSink;
 }
 
 /** The spec a managed Binding should have, with the CRD's defaults filled in as the apiserver would. */

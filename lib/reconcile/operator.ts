@@ -45,6 +45,7 @@ import {
   INDEX_BY_REPOSITORY_SECRET,
   INDEX_BY_SOURCE,
   INDEX_BY_VOLSYNC_REF,
+  parseVolsyncKey,
   volsyncIndexers,
   volsyncKey,
 } from "./indexes.ts";
@@ -263,8 +264,11 @@ export function createOperator(o: OperatorOptions): Operator {
       replicationSources: sources.store,
       replicationDestinations: destinations.store,
       settings: () => settings.current,
-      events: recorder,
     }),
+    logFields: (key) => {
+      const ref = parseVolsyncKey(key);
+      return ref ? { namespace: ref.namespace, kind: ref.kind, name: ref.name } : { name: key };
+    },
     concurrency: o.concurrency,
     logger: log,
     metrics: o.metrics,

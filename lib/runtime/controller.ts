@@ -8,7 +8,7 @@
  */
 
 import { type KubeObject, objectKey } from "../kube/mod.ts";
-import { type Logger, nullLogger, type RuntimeMetrics } from "../observe/mod.ts";
+import { type LogFields, type Logger, nullLogger, type RuntimeMetrics } from "../observe/mod.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import type { Informer, InformerEvent } from "./informer.ts";
 import { LeadershipLostError } from "./leader_election.ts";
@@ -58,9 +58,17 @@ export interface ControllerOptions {
    */
   stuckAfterMs?: number | undefined;
   logger?: Logger | undefined;
+  /** The log fields naming what a key stands for (default: `namespace` and `name` of a `ns/name` key). */
+  logFields?: ((key: string) => LogFields) | undefined;
   metrics?: RuntimeMetrics | undefined;
   clock?: Clock | undefined;
   queue?: Omit<WorkQueueOptions, "clock" | "metrics"> | undefined;
+}
+
+/** The log fields of a `namespace/name` key (a cluster-scoped object's key is its name). */
+function objectKeyFields(key: string): LogFields {
+  const slash = key.indexOf("/");
+  return slash < 0 ? { name: key } : { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
 }
 
 /** Maps an informer event to the keys to reconcile. */
@@ -166,12 +174,7 @@ export class Controller {
     const m = this.#o.metrics;
     const c = { controller: this.name };
     const reconcileID = crypto.randomUUID();
-    const slash = key.indexOf("/");
-    const log = this.#log.with({
-      namespace: slash < 0 ? undefined : key.slice(0, slash),
-      name: slash < 0 ? key : key.slice(slash + 1),
-      reconcileID,
-    });
+    const log = this.#log.with({ ...(this.#o.logFields ?? objectKeyFields)(key), reconcileID });
     const started = this.#clock.now();
     m?.activeWorkers.inc(c);
     let result: string;

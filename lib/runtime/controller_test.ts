@@ -185,3 +185,37 @@ Deno.test("controller: a key mapped twice from one event is reconciled once, eve
   assert.equal(runs, 1);
   await stop();
 });
+
+Deno.test("controller: log lines name what the key stands for (ns/name by default, or as the controller says)", async () => {
+  const clock = new FakeClock();
+  const lines: string[] = [];
+  const make = (name: string, logFields?: (key: string) => Record<string, string>) =>
+    new Controller({
+      name,
+      clock,
+      reconcile: (_key, ctx) => (ctx.log.info("reconciled"), Promise.resolve(done)),
+      logger: createLogger({ write: (l) => lines.push(l) }),
+      ...(logFields ? { logFields } : {}),
+    });
+  const plain = make("plain");
+  const typed = make("typed", (key) => {
+    const [namespace, kind, name] = key.split("/");
+    return { namespace: namespace!, kind: kind!, name: name! };
+  });
+  const stop = new AbortController();
+  const running = [plain.start(stop.signal), typed.start(stop.signal)];
+  plain.enqueue("app/b");
+  typed.enqueue("app/ReplicationSource/data");
+  await clock.advance(0);
+  await settle();
+  const logged = lines.map((l) => JSON.parse(l)).filter((l) => l.msg === "reconciled");
+  const of = (c: string) => logged.find((l) => l.controller === c);
+  assert.equal(of("plain")?.namespace, "app");
+  assert.equal(of("plain")?.name, "b");
+  assert.equal(of("typed")?.namespace, "app");
+  assert.equal(of("typed")?.kind, "ReplicationSource");
+  assert.equal(of("typed")?.name, "data");
+  stop.abort();
+  await clock.advance(60_000);
+  await Promise.all(running);
+});
