@@ -2,7 +2,7 @@
  * Dependency updates: Renovate's config (.github/renovate.json) covers every version the repository pins.
  * Its regex managers are run here, as Renovate runs them, over the files they name: each pinned peer in
  * tests/peers/build.sh and the Deno of tools/deno must be matched once, with the pinned value and the module
- * build.sh really builds. Renovate's own managers cover deno.json (npm imports, with deno.lock), the
+ * (Go) or package (npm, the web UI's build tools) build.sh really fetches. Renovate's own managers cover deno.json (npm imports, with deno.lock), the
  * Dockerfile and the workflows' actions, so those files must be in the forms they read.
  */
 import assert from "node:assert/strict";
@@ -72,8 +72,16 @@ Deno.test("renovate: every peer version pinned in tests/peers/build.sh is update
     assert.equal(covering.length, 1, `${pin.name} is covered by exactly one manager`);
     const m = covering[0]!;
     assert.deepEqual(found.get(m.depName), [pin.value], `${pin.name}: ${m.depName} at ${pin.value}`);
-    assert.equal(m.datasource, "go", `${pin.name} comes from the Go module proxy`);
-    assert.ok(text.includes(m.depName), `build.sh builds ${m.depName} (the module Renovate looks up)`);
+    if (m.datasource === "npm") {
+      // The UI build's tools come from npm, fetched as `<package>@$<PIN>` (npx, npm pack).
+      assert.ok(
+        text.includes(`${m.depName}@$${pin.name}`),
+        `build.sh fetches ${m.depName}@$${pin.name} from npm`,
+      );
+    } else {
+      assert.equal(m.datasource, "go", `${pin.name} comes from the Go module proxy or npm`);
+      assert.ok(text.includes(m.depName), `build.sh builds ${m.depName} (the module Renovate looks up)`);
+    }
   }
 });
 
