@@ -7,6 +7,7 @@
 
 import assert from "node:assert/strict";
 import { parse as parseYaml } from "yaml";
+import { isRecord, type JsonObject } from "../lib/json.ts";
 import {
   BACKREST_URL_DOT_SEGMENT_SOURCE,
   BACKREST_URL_PATTERN_SOURCE,
@@ -37,11 +38,8 @@ const CRD_FILES = [
 const BASE = `/apis/${GROUP}/${VERSION}`;
 const TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io";
 
-type Json = Record<string, unknown>;
-
-function isJson(v: unknown): v is Json {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
+type Json = JsonObject;
+const isJson = isRecord;
 
 /** `at(obj, "spec", "repo", "autoUnlock")`: a nested value of unknown JSON, or undefined. */
 function at(v: unknown, ...path: (string | number)[]): unknown {

@@ -1,9 +1,10 @@
 /**
  * Dependency updates: Renovate's config (.github/renovate.json) covers every version the repository pins.
  * Its regex managers are run here, as Renovate runs them, over the files they name: each pinned peer in
- * tests/peers/build.sh and the Deno of tools/deno must be matched once, with the pinned value and the module
- * (Go) or package (npm, the web UI's build tools) build.sh really fetches. Renovate's own managers cover deno.json (npm imports, with deno.lock), the
- * Dockerfile and the workflows' actions, so those files must be in the forms they read.
+ * tests/peers/build.sh and the Deno of tools/deno must be matched once, with the pinned value and the Go
+ * module (or, for the web UI's build tools, the npm package) build.sh really fetches. Renovate's own managers
+ * cover deno.json (npm imports, with deno.lock), the Dockerfile and the workflows' actions, so those files
+ * must be in the forms they read.
  */
 import assert from "node:assert/strict";
 import { parse } from "yaml";

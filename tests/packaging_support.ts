@@ -5,6 +5,7 @@
  */
 
 import { parseAllDocuments } from "yaml";
+import { isRecord } from "../lib/json.ts";
 import type { ControlPlane } from "./harness/control_plane.ts";
 import { peer } from "./harness/peers.ts";
 import { tempDir } from "./harness/process.ts";
@@ -61,9 +62,8 @@ export function parseObjects(text: string): Obj[] {
   return objects;
 }
 
-export function isObj(v: unknown): v is Obj {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
+/** Whether `v` is a JSON object: the project's one guard. */
+export const isObj: (v: unknown) => v is Obj = isRecord;
 
 /** The value at a dotted path (`spec.template.spec`), or undefined. */
 export function at(obj: unknown, path: string): unknown {

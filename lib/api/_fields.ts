@@ -6,13 +6,9 @@
 
 import type { FieldError } from "./result.ts";
 
-/** A JSON object as it arrives on the wire. */
-export type JsonObject = { readonly [key: string]: unknown };
+import { isRecord, type JsonObject } from "../json.ts";
 
-/** Whether `v` is a JSON object (not null, not an array). */
-export function isObject(v: unknown): v is JsonObject {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
+export { isRecord, type JsonObject };
 
 /** Whether `v` is one of `values` (a type guard without casts). */
 export function isOneOf<T extends string>(values: readonly T[], v: unknown): v is T {
@@ -59,7 +55,7 @@ export function readObject(
   const v = obj[key];
   const at = join(path, key);
   if (v === undefined || v === null) return missing(errors, at, options);
-  if (!isObject(v)) {
+  if (!isRecord(v)) {
     errors.add(at, "must be an object");
     return undefined;
   }
@@ -220,7 +216,7 @@ export function readStringArray(
 
 /** A map of string to string (labels, annotations); non-string values are skipped, never reported. */
 export function readStringMap(v: unknown): Record<string, string> {
-  if (!isObject(v)) return {};
+  if (!isRecord(v)) return {};
   const out: Record<string, string> = {};
   for (const [k, value] of Object.entries(v)) {
     if (typeof value === "string") out[k] = value;

@@ -2,7 +2,7 @@
  * The one way a whole custom resource is parsed: apiVersion and kind checked when present, metadata and
  * spec strictly, status leniently (so a condition can still be written on an object with a bad spec).
  */
-import { isObject } from "./_fields.ts";
+import { isRecord } from "./_fields.ts";
 import { API_VERSION } from "./constants.ts";
 import { type ObjectMeta, parseObjectMeta } from "./meta.ts";
 import type { FieldError, Parsed } from "./result.ts";
@@ -24,7 +24,7 @@ export function parseResource<K extends string, S, St>(
   parseSpec: (spec: unknown) => Parsed<S>,
   parseStatus: (status: unknown) => St,
 ): ParsedResource<{ apiVersion: typeof API_VERSION; kind: K; metadata: ObjectMeta; spec: S; status: St }> {
-  if (!isObject(v)) {
+  if (!isRecord(v)) {
     return {
       ok: false,
       errors: [{ path: "", message: "must be an object" }],

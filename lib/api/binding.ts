@@ -6,7 +6,7 @@
 
 import {
   Errors,
-  isObject,
+  isRecord,
   join,
   type JsonObject,
   optNumber,
@@ -127,7 +127,7 @@ export function readSecretRef(
 /** Parses `spec` of a Binding; `path` prefixes error paths. */
 export function parseBindingSpec(v: unknown, path = "spec"): Parsed<BindingSpec> {
   const errors = new Errors();
-  if (!isObject(v)) {
+  if (!isRecord(v)) {
     errors.add(path, v === undefined || v === null ? "required" : "must be an object");
     return { ok: false, errors: errors.list };
   }
@@ -172,7 +172,7 @@ export function parseBindingSpec(v: unknown, path = "spec"): Parsed<BindingSpec>
 
 /** Reads `status` leniently: fields of the wrong type are dropped. */
 export function parseBindingStatus(v: unknown): BindingStatus {
-  if (!isObject(v)) return { conditions: [] };
+  if (!isRecord(v)) return { conditions: [] };
   const out: BindingStatus = { conditions: parseConditions(v.conditions) };
   const generation = optNumber(v.observedGeneration);
   if (generation !== undefined) out.observedGeneration = generation;

@@ -4,7 +4,7 @@
  * state twice produces an identical status and the caller can skip the write.
  */
 
-import { isObject, isOneOf, optNumber, optString } from "./_fields.ts";
+import { isOneOf, isRecord, optNumber, optString } from "./_fields.ts";
 
 /** Values of `condition.status`. */
 export const CONDITION_STATUSES = ["True", "False", "Unknown"] as const;
@@ -90,7 +90,7 @@ export function parseConditions(v: unknown): Condition[] {
   if (!Array.isArray(v)) return [];
   const out: Condition[] = [];
   for (const item of v) {
-    if (!isObject(item)) continue;
+    if (!isRecord(item)) continue;
     const type = optString(item.type);
     const status = item.status;
     if (type === undefined || type === "" || !isOneOf(CONDITION_STATUSES, status)) continue;

@@ -3,7 +3,7 @@
  * apiserver wrote it); only a missing name is an error, absent collections become empty ones.
  */
 
-import { Errors, isObject, optNumber, optString, readStringMap } from "./_fields.ts";
+import { Errors, isRecord, optNumber, optString, readStringMap } from "./_fields.ts";
 import type { Parsed } from "./result.ts";
 
 /** An owner reference (the fields the operator sets and reads). */
@@ -32,7 +32,7 @@ export interface ObjectMeta {
 }
 
 function parseOwnerReference(v: unknown): OwnerReference | undefined {
-  if (!isObject(v)) return undefined;
+  if (!isRecord(v)) return undefined;
   const apiVersion = optString(v.apiVersion);
   const kind = optString(v.kind);
   const name = optString(v.name);
@@ -49,7 +49,7 @@ function parseOwnerReference(v: unknown): OwnerReference | undefined {
 /** Parses `metadata`; fails only when it is not an object or has no name. */
 export function parseObjectMeta(v: unknown, path = "metadata"): Parsed<ObjectMeta> {
   const errors = new Errors();
-  if (!isObject(v)) {
+  if (!isRecord(v)) {
     errors.add(path, "must be an object");
     return { ok: false, errors: errors.list };
   }

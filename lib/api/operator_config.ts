@@ -7,8 +7,8 @@
 
 import {
   Errors,
-  isObject,
   isOneOf,
+  isRecord,
   join,
   optNumber,
   readBoolean,
@@ -118,7 +118,7 @@ export function defaultOperatorConfigSpec(): OperatorConfigSpec {
 /** Parses `spec` of an OperatorConfig; `path` prefixes error paths. */
 export function parseOperatorConfigSpec(v: unknown, path = "spec"): Parsed<OperatorConfigSpec> {
   const errors = new Errors();
-  if (!isObject(v)) {
+  if (!isRecord(v)) {
     errors.add(path, v === undefined || v === null ? "required" : "must be an object");
     return { ok: false, errors: errors.list };
   }
@@ -237,7 +237,7 @@ export function parseOperatorConfigSpec(v: unknown, path = "spec"): Parsed<Opera
 
 /** Reads `status` leniently. */
 export function parseOperatorConfigStatus(v: unknown): OperatorConfigStatus {
-  if (!isObject(v)) return { conditions: [] };
+  if (!isRecord(v)) return { conditions: [] };
   const out: OperatorConfigStatus = { conditions: parseConditions(v.conditions) };
   const generation = optNumber(v.observedGeneration);
   if (generation !== undefined) out.observedGeneration = generation;

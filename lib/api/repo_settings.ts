@@ -10,7 +10,7 @@ import type { Parsed } from "./result.ts";
 import { normalizeExtraFlags } from "./restic_flags.ts";
 import {
   Errors,
-  isObject,
+  isRecord,
   join,
   type JsonObject,
   readBoolean,
@@ -287,7 +287,7 @@ export function readRepoSettings(obj: JsonObject, path: string, errors: Errors):
 /** Parses a repo settings object (e.g. a `defaultRepo` alone); `path` prefixes error paths. */
 export function parseRepoSettings(v: unknown, path = ""): Parsed<RepoSettings> {
   const errors = new Errors();
-  if (!isObject(v)) {
+  if (!isRecord(v)) {
     errors.add(path, "must be an object");
     return { ok: false, errors: errors.list };
   }

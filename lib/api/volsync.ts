@@ -4,7 +4,7 @@
  * missing name or a kind that contradicts the resource it came from.
  */
 
-import { isObject, optString } from "./_fields.ts";
+import { isRecord, optString } from "./_fields.ts";
 import { VOLSYNC_GROUP, VOLSYNC_KINDS, VOLSYNC_VERSION, type VolSyncKind } from "./constants.ts";
 import { type ObjectMeta, parseObjectMeta } from "./meta.ts";
 import type { Parsed } from "./result.ts";
@@ -59,11 +59,11 @@ function setIf<T extends object, K extends keyof T>(target: T, key: K, value: T[
 }
 
 function parseRestic(v: unknown): ResticMover | undefined {
-  if (!isObject(v)) return undefined;
+  if (!isRecord(v)) return undefined;
   const out: ResticMover = {};
   const repository = optString(v.repository);
   if (repository !== undefined && repository !== "") out.repository = repository;
-  if (isObject(v.customCA)) {
+  if (isRecord(v.customCA)) {
     const ca: CustomCA = {};
     setIf(ca, "secretName", optString(v.customCA.secretName));
     setIf(ca, "configMapName", optString(v.customCA.configMapName));
@@ -75,19 +75,19 @@ function parseRestic(v: unknown): ResticMover | undefined {
 
 function parseStatus(v: unknown): VolSyncStatus {
   const out: VolSyncStatus = {};
-  if (!isObject(v)) return out;
+  if (!isRecord(v)) return out;
   setIf(out, "lastSyncTime", optString(v.lastSyncTime));
   setIf(out, "lastSyncStartTime", optString(v.lastSyncStartTime));
   setIf(out, "lastSyncDuration", optString(v.lastSyncDuration));
   setIf(out, "nextSyncTime", optString(v.nextSyncTime));
   setIf(out, "lastManualSync", optString(v.lastManualSync));
-  if (isObject(v.latestMoverStatus)) {
+  if (isRecord(v.latestMoverStatus)) {
     const mover: MoverStatus = {};
     setIf(mover, "result", optString(v.latestMoverStatus.result));
     setIf(mover, "logs", optString(v.latestMoverStatus.logs));
     out.latestMoverStatus = mover;
   }
-  if (isObject(v.latestImage)) setIf(out, "latestImageName", optString(v.latestImage.name));
+  if (isRecord(v.latestImage)) setIf(out, "latestImageName", optString(v.latestImage.name));
   return out;
 }
 
@@ -96,13 +96,13 @@ function parseStatus(v: unknown): VolSyncStatus {
  * must agree).
  */
 export function parseVolSyncObject(v: unknown, kind: VolSyncKind): Parsed<VolSyncObject> {
-  if (!isObject(v)) return { ok: false, errors: [{ path: "", message: "must be an object" }] };
+  if (!isRecord(v)) return { ok: false, errors: [{ path: "", message: "must be an object" }] };
   if (v.kind !== undefined && v.kind !== kind) {
     return { ok: false, errors: [{ path: "kind", message: `must be ${kind}` }] };
   }
   const meta = parseObjectMeta(v.metadata);
   if (!meta.ok) return meta;
-  const spec = isObject(v.spec) ? v.spec : {};
+  const spec = isRecord(v.spec) ? v.spec : {};
   return {
     ok: true,
     value: { kind, metadata: meta.value, restic: parseRestic(spec.restic), status: parseStatus(v.status) },

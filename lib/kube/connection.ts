@@ -16,6 +16,7 @@
  */
 
 import type { RequestOptions } from "node:https";
+import { isRecord } from "../json.ts";
 
 /** What one request needs: the TLS-configured HTTP client and the auth headers. */
 export interface PreparedRequest {
@@ -186,7 +187,7 @@ interface ExecCredential {
 const EXEC_API_VERSIONS = ["client.authentication.k8s.io/v1", "client.authentication.k8s.io/v1beta1"];
 
 function field(v: unknown, key: string): unknown {
-  return typeof v === "object" && v !== null && !Array.isArray(v) ? Reflect.get(v, key) : undefined;
+  return isRecord(v) ? v[key] : undefined;
 }
 
 function parseExecPlugin(v: unknown): ExecPlugin {

@@ -4,13 +4,9 @@
  * `unknown` for the owning module's parser.
  */
 
-/** A plain JSON object. */
-export type JsonObject = { [key: string]: unknown };
+import { isRecord, type JsonObject } from "../json.ts";
 
-/** Whether `v` is a non-null, non-array object. */
-export function isRecord(v: unknown): v is JsonObject {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
+export { isRecord, type JsonObject };
 
 function isStringMap(v: unknown): v is Record<string, string> {
   return isRecord(v) && Object.values(v).every((x) => typeof x === "string");
