@@ -19,6 +19,7 @@ import {
   waitForReason,
 } from "./harness/operator.ts";
 import { freePort, waitUntil } from "./harness/process.ts";
+import { servingCertificate } from "./harness/tls.ts";
 
 let shared: Promise<{ op: RunningOperator; backrest: BackrestInstance; configNs: string }> | undefined;
 
@@ -321,6 +322,66 @@ Deno.test("binding: each bad input ends in a precise reason, and fixing it recov
     assert.equal((await readyCondition(cp, ns, "no-src"))?.reason, "Applied");
     assert.equal((await readyCondition(cp, ns, "nosecret"))?.reason, "Applied");
   });
+});
+
+Deno.test("binding: an https Backrest with a private CA is reached once the auth Secret holds its ca.crt", async () => {
+  const { backrest } = await env();
+  const cp = await cluster();
+  const ns = await cp.namespace("tls");
+  const tls = await servingCertificate();
+  // The shared Backrest behind TLS with a private CA, as an ingress or a sidecar would serve it.
+  const front = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, cert: tls.cert, key: tls.key, onListen() {} },
+    async (req) => {
+      const u = new URL(req.url);
+      const headers = new Headers(req.headers);
+      headers.delete("host");
+      const res = await fetch(`${backrest.url}${u.pathname}${u.search}`, {
+        method: req.method,
+        headers,
+        ...(req.body ? { body: await req.arrayBuffer() } : {}),
+      });
+      // fetch decoded the body: what it says about the encoding and length no longer holds.
+      const out = new Headers(res.headers);
+      for (const h of ["content-encoding", "content-length"]) out.delete(h);
+      return new Response(res.body, { status: res.status, headers: out });
+    },
+  );
+  try {
+    const url = `https://127.0.0.1:${front.addr.port}`;
+    const repo = await createResticRepo();
+    await create(
+      ns,
+      secret("restic-tls", { RESTIC_REPOSITORY: repo.uri, RESTIC_PASSWORD: repo.password }),
+      replicationSource("tls-data", "restic-tls"),
+      binding("tls", { url, source: "tls-data" }),
+    );
+    // The system's roots do not vouch for it.
+    await waitForReason(cp, ns, "tls", "BackrestUnreachable");
+    // A ca.crt that is not a certificate is named as such.
+    await create(ns, secret("backrest-ca", { "ca.crt": "not a certificate" }));
+    await cp.json("PATCH", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/tls`, {
+      spec: { backrest: { authRef: { name: "backrest-ca" } } },
+    }, { "content-type": "application/merge-patch+json" });
+    const bad = await waitForReason(cp, ns, "tls", "BackrestAuthInvalid");
+    assert.match(
+      bad.message,
+      /auth Secret .*\/backrest-ca: auth Secret key ca\.crt holds no PEM certificate/,
+    );
+    // The CA itself, written to the Secret (nobody touches the Binding): applied through the TLS front.
+    await cp.json(
+      "PUT",
+      `/api/v1/namespaces/${ns}/secrets/backrest-ca`,
+      secret("backrest-ca", { "ca.crt": tls.ca }),
+    );
+    await waitForReason(cp, ns, "tls", "Applied");
+    const id = `volsync-${ns}-replicationsource-tls-data`;
+    assert.equal((await backrestRepo(backrest, id))?.uri, repo.uri);
+    const b = await bindingObject(ns, "tls");
+    assert.equal(b.status.backrestURL, url);
+  } finally {
+    await front.shutdown();
+  }
 });
 
 Deno.test("binding: two Bindings claiming one repo id: the later gets RepoIdConflict and nothing is overwritten", async () => {

@@ -1,6 +1,7 @@
 /**
  * Credentials for Backrest, read from an auth Secret's data: key `token` means `Authorization: Bearer`,
- * keys `username` + `password` mean HTTP Basic (or, with `login`, a JWT from `v1.Authentication/Login`).
+ * keys `username` + `password` mean HTTP Basic (Backrest checks them on every request). Key `ca.crt`, with
+ * or without credentials, holds the PEM CA certificates trusted for an https Backrest beyond the system's.
  * Rule: values stay in `Sensitive`; only the auth header builder reveals them. A fingerprint (a hash) is
  * what callers may store or compare.
  */
@@ -9,11 +10,19 @@ import { createHash } from "node:crypto";
 import { Sensitive } from "../api/sensitive.ts";
 import { BackrestError } from "./errors.ts";
 
-/** How the client authenticates to Backrest. */
+/** How the client authenticates to Backrest, and the extra CA certificates (PEM, one each) it trusts. */
 export type BackrestAuth =
-  | { kind: "none" }
-  | { kind: "bearer"; token: Sensitive }
-  | { kind: "basic"; username: string; password: Sensitive };
+  & (
+    | { kind: "none" }
+    | { kind: "bearer"; token: Sensitive }
+    | { kind: "basic"; username: string; password: Sensitive }
+  )
+  & { caCerts?: readonly string[] };
+
+/** The auth Secret key holding CA certificates (the name Kubernetes uses for one, as in TLS Secrets). */
+export const CA_KEY = "ca.crt";
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----/g;
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
@@ -34,20 +43,42 @@ function text(data: Record<string, Uint8Array>, key: string): string | undefined
   return value;
 }
 
+/** The certificates of key `ca.crt`, each one PEM block; undefined without the key. */
+function caCerts(data: Record<string, Uint8Array>): string[] | undefined {
+  const bytes = data[CA_KEY];
+  if (bytes === undefined) return undefined;
+  let pem: string;
+  try {
+    pem = decoder.decode(bytes);
+  } catch {
+    throw new BackrestError("invalid", "Auth", `auth Secret key ${CA_KEY} is not valid UTF-8`);
+  }
+  const certs = [...pem.matchAll(PEM_CERTIFICATE)].map((m) => `${m[0]}\n`);
+  if (certs.length === 0) {
+    throw new BackrestError("invalid", "Auth", `auth Secret key ${CA_KEY} holds no PEM certificate`);
+  }
+  return certs;
+}
+
 /**
- * The credentials an auth Secret holds. `token` wins over `username`/`password`; a Secret with neither
- * (or only half of Basic) is an `unauthenticated` BackrestError naming the keys, never their values.
+ * The credentials an auth Secret holds. `token` wins over `username`/`password`; `ca.crt` alone means no
+ * credentials, only trust. A Secret with none of them (or only half of Basic) is an `unauthenticated`
+ * BackrestError naming the keys, never their values; an unreadable `ca.crt` is an `invalid` one.
  */
 export function authFromSecret(data: Record<string, Uint8Array>): BackrestAuth {
+  const cas = caCerts(data);
+  const trust = cas ? { caCerts: cas } : {};
   const token = text(data, "token");
-  if (token) return { kind: "bearer", token: new Sensitive(token) };
+  if (token) return { kind: "bearer", token: new Sensitive(token), ...trust };
   const username = text(data, "username");
   const password = text(data, "password");
-  if (username && password) return { kind: "basic", username, password: new Sensitive(password) };
+  if (username && password) return { kind: "basic", username, password: new Sensitive(password), ...trust };
+  const credentialKeys = ["token", "username", "password"].filter((k) => data[k] !== undefined);
+  if (cas && credentialKeys.length === 0) return { kind: "none", ...trust };
   throw new BackrestError(
     "unauthenticated",
     "Auth",
-    "auth Secret needs key token, or keys username and password (non-empty)",
+    `auth Secret needs key token, or keys username and password (non-empty), or only ${CA_KEY}`,
   );
 }
 
@@ -63,11 +94,13 @@ export function authSecrets(auth: BackrestAuth): string[] {
   }
 }
 
-/** A stable hex digest of the credentials (kind, user, secret); says nothing about the values. */
+/** A stable hex digest of the credentials (kind, user, secret, CAs); says nothing about the values. */
 export function authFingerprint(auth: BackrestAuth): string {
   const h = createHash("sha256").update("backrest-volsync-operator/auth/v1\0").update(auth.kind);
   if (auth.kind === "bearer") h.update("\0").update(auth.token.reveal());
   if (auth.kind === "basic") h.update("\0").update(auth.username).update("\0").update(auth.password.reveal());
+  // Without CAs the digest is what it was before they existed, so an upgrade re-applies nothing.
+  for (const ca of auth.caCerts ?? []) h.update("\0ca\0").update(ca);
   return h.digest("hex");
 }
 

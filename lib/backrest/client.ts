@@ -9,11 +9,10 @@
 
 import { create, type DescMethodUnary, type MessageInitShape } from "@bufbuild/protobuf";
 import { EmptySchema } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
+import { Code, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { createHash } from "node:crypto";
 import { type Repo, RepoSchema } from "../../gen/v1/config_pb.ts";
-import { Authentication } from "../../gen/v1/authentication_pb.ts";
 import {
   AddRepoRequestSchema,
   Backrest,
@@ -56,11 +55,8 @@ export interface BackrestApi {
 export interface BackrestConnection {
   /** e.g. `http://backrest.backup.svc:9898`; no credentials in it. */
   url: string;
+  /** Credentials, and the CA certificates trusted for https beyond the system's (`auth.caCerts`). */
   auth?: BackrestAuth;
-  /** With Basic credentials: trade them for a JWT via Login (renewed before expiry) instead of sending them. */
-  login?: boolean;
-  /** PEM CA certificates to trust for https, in addition to none else (replaces the system roots). */
-  caCerts?: string[];
   /** Deadline for calls that pass none; default 60 s. */
   timeoutMs?: number;
 }
@@ -69,8 +65,6 @@ const DEFAULT_TIMEOUT_MS = 60_000;
 const PROBE_TIMEOUT_MS = 10_000;
 const PROBE_OK_TTL_MS = 10 * 60_000;
 const PROBE_BAD_TTL_MS = 60_000;
-/** A JWT is renewed this long before it expires. */
-const TOKEN_RENEW_MARGIN_MS = 60 * 60_000;
 
 const TASKS: Record<RepoTask, DoRepoTaskRequest_Task> = {
   index_snapshots: DoRepoTaskRequest_Task.INDEX_SNAPSHOTS,
@@ -185,22 +179,15 @@ function repoSecrets(repo: DesiredRepo): string[] {
   return out;
 }
 
-function base64urlDecode(s: string): string {
-  const b64 = s.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(s.length / 4) * 4, "=");
-  return atob(b64);
-}
-
-/** Expiry (ms since epoch) claimed by a JWT, or undefined if it has none readable. */
-function jwtExpiry(token: string): number | undefined {
+/** An HTTP client trusting `caCerts` beyond the system's roots; certificates it cannot parse are `invalid`. */
+function trusting(caCerts: readonly string[]): Deno.HttpClient {
   try {
-    const payload: unknown = JSON.parse(base64urlDecode(token.split(".")[1] ?? ""));
-    if (
-      typeof payload === "object" && payload !== null && "exp" in payload && typeof payload.exp === "number"
-    ) {
-      return payload.exp * 1000;
-    }
-  } catch { /* opaque token */ }
-  return undefined;
+    return Deno.createHttpClient({ caCerts: [...caCerts] });
+  } catch (e) {
+    // Deno's text names the parse failure (e.g. "BadEncoding"), never a certificate's content.
+    const why = e instanceof Error ? `: ${e.message}` : "";
+    throw new BackrestError("invalid", "Connect", `the auth Secret's ca.crt cannot be used${why}`);
+  }
 }
 
 /** A new, unpooled client. Prefer `backrestClient()`, which shares clients per connection. */
@@ -229,60 +216,26 @@ export function createBackrestClient(
   const url = breakerKey(base.href);
   const auth: BackrestAuth = conn.auth ?? { kind: "none" };
   const staticSecrets = authSecrets(auth);
+  // A tenant's own CA that does not fit the server fails only the calls made trusting it: its breaker is
+  // not the one every other Binding of this Backrest shares.
+  const breaker = auth.caCerts?.length
+    ? `${url} ca=${createHash("sha256").update(auth.caCerts.join("\0")).digest("hex").slice(0, 16)}`
+    : url;
   const defaultTimeout = conn.timeoutMs ?? DEFAULT_TIMEOUT_MS;
 
-  const httpClient = conn.caCerts && conn.caCerts.length > 0
-    ? Deno.createHttpClient({ caCerts: conn.caCerts })
-    : undefined;
+  const httpClient = auth.caCerts && auth.caCerts.length > 0 ? trusting(auth.caCerts) : undefined;
   const fetchImpl: typeof globalThis.fetch = httpClient
     ? (input, init) => globalThis.fetch(input, { ...init, client: httpClient })
     : globalThis.fetch;
 
-  // Login mode: one JWT at a time, fetched lazily, renewed before expiry or after a 401.
-  let jwt: { token: string; renewAt: number } | undefined;
-  let loggingIn: Promise<string> | undefined;
-  const loginClient = createClient(
-    Authentication,
-    createConnectTransport({ baseUrl: url, useBinaryFormat: true, fetch: boundedAnswers(fetchImpl) }),
-  );
-  const bearer = (signal?: AbortSignal): Promise<string> => {
-    if (auth.kind !== "basic") throw new Error("bearer() needs basic credentials");
-    if (jwt && Date.now() < jwt.renewAt) return Promise.resolve(jwt.token);
-    loggingIn ??= (async () => {
-      try {
-        const res = await loginClient.login(
-          { username: auth.username, password: auth.password.reveal() },
-          { timeoutMs: Math.min(defaultTimeout, PROBE_TIMEOUT_MS), ...(signal ? { signal } : {}) },
-        );
-        const exp = jwtExpiry(res.token) ?? Date.now() + 2 * TOKEN_RENEW_MARGIN_MS;
-        jwt = { token: res.token, renewAt: exp - TOKEN_RENEW_MARGIN_MS };
-        return res.token;
-      } catch (e) {
-        throw classify("Login", e, staticSecrets, signal);
-      } finally {
-        loggingIn = undefined;
-      }
-    })();
-    return loggingIn;
+  // Revealed per request, into the request's headers only.
+  const authorize = (headers: Headers) => {
+    if (auth.kind === "bearer") headers.set("Authorization", `Bearer ${auth.token.reveal()}`);
+    else if (auth.kind === "basic") headers.set("Authorization", basicHeader(auth.username, auth.password));
   };
-
-  const authInterceptor: Interceptor = (next) => async (req) => {
-    if (auth.kind === "bearer") req.header.set("Authorization", `Bearer ${auth.token.reveal()}`);
-    else if (auth.kind === "basic" && !conn.login) {
-      req.header.set("Authorization", basicHeader(auth.username, auth.password));
-    } else if (auth.kind === "basic") {
-      const token = await bearer(req.signal);
-      req.header.set("Authorization", `Bearer ${token}`);
-      try {
-        return await next(req);
-      } catch (e) {
-        // A token the server no longer accepts (restart with a new signing key, user changed): once more.
-        if (!(e instanceof ConnectError && e.code === Code.Unauthenticated) || jwt?.token !== token) throw e;
-        jwt = undefined;
-        req.header.set("Authorization", `Bearer ${await bearer(req.signal)}`);
-      }
-    }
-    return await next(req);
+  const authInterceptor: Interceptor = (next) => (req) => {
+    authorize(req.header);
+    return next(req);
   };
 
   const transport = createConnectTransport({
@@ -306,16 +259,16 @@ export function createBackrestClient(
     secrets: string[],
     fn: () => Promise<T>,
   ): Promise<T> {
-    breakers.admit(url, name);
+    breakers.admit(breaker, name);
     try {
       const out = await fn();
-      breakers.success(url);
+      breakers.success(breaker);
       return out;
     } catch (e) {
       const err = classify(name, e, [...secrets, ...staticSecrets], opts?.signal);
-      if (countsAgainst(err)) breakers.failure(url);
-      else if (err.kind === "canceled") breakers.released(url);
-      else breakers.success(url); // it answered, if only to say no
+      if (countsAgainst(err)) breakers.failure(breaker);
+      else if (err.kind === "canceled") breakers.released(breaker);
+      else breakers.success(breaker); // it answered, if only to say no
       throw err;
     }
   }
@@ -341,13 +294,7 @@ export function createBackrestClient(
     const timeoutMs = Math.min(opts?.timeoutMs ?? defaultTimeout, PROBE_TIMEOUT_MS);
     const signals = [AbortSignal.timeout(timeoutMs), ...(opts?.signal ? [opts.signal] : [])];
     const headers = new Headers({ "content-type": "application/proto", "connect-protocol-version": "1" });
-    if (auth.kind === "bearer") headers.set("Authorization", `Bearer ${auth.token.reveal()}`);
-    else if (auth.kind === "basic" && !conn.login) {
-      headers.set("Authorization", basicHeader(auth.username, auth.password));
-    } else if (auth.kind === "basic") {
-      // Not through call(): the probe runs inside a call that already went through the breaker.
-      headers.set("Authorization", `Bearer ${await bearer(opts?.signal)}`);
-    }
+    authorize(headers);
     let status: number;
     let body: string;
     try {
@@ -381,7 +328,6 @@ export function createBackrestClient(
     }
     let verdict: BackrestError | undefined;
     if (status === 401 || status === 403) {
-      jwt = undefined;
       throw new BackrestError("unauthenticated", "Probe", "Probe: unauthenticated", {
         code: "unauthenticated",
       });
@@ -491,15 +437,14 @@ const CLOSE_GRACE_MS = 5 * 60_000;
 
 function poolKey(conn: BackrestConnection): string {
   const h = createHash("sha256").update(conn.url).update("\0");
-  h.update(authFingerprint(conn.auth ?? { kind: "none" })).update(conn.login ? "\0login" : "\0");
-  for (const ca of conn.caCerts ?? []) h.update("\0ca\0").update(ca);
+  h.update(authFingerprint(conn.auth ?? { kind: "none" })); // covers the CAs too
   h.update(`\0${conn.timeoutMs ?? ""}`);
   return h.digest("hex");
 }
 
 /**
  * The shared client for a connection (same url, credentials, CA and timeout: same client, so its probe
- * result, JWT and HTTP connections are reused). Least recently used clients beyond 64 are dropped.
+ * result and HTTP connections are reused). Least recently used clients beyond 64 are dropped.
  */
 export function backrestClient(conn: BackrestConnection): BackrestApi {
   const key = poolKey(conn);
