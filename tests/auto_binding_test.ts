@@ -7,18 +7,19 @@
  */
 import assert from "node:assert/strict";
 import { bindingNameFor, uniqueBindingName } from "../lib/api/mod.ts";
-import { createResticRepo, startBackrest } from "./harness/backrest.ts";
+import { createResticRepo } from "./harness/backrest.ts";
 import type { BackrestInstance } from "./harness/backrest.ts";
 import {
   binding,
   BINDINGS,
   cluster,
+  create,
   replicationDestination,
   replicationSource,
-  type RunningOperator,
   secret,
   settled,
-  startOperator,
+  type SharedOperator,
+  sharedOperator,
   waitForReason,
 } from "./harness/operator.ts";
 import { waitUntil } from "./harness/process.ts";
@@ -29,37 +30,17 @@ const CONFIG_NAME = "backrest-volsync-operator";
 const AUTH_SECRET = "backrest-auth";
 const USER = { username: "operator", password: `pw-${crypto.randomUUID()}` };
 
-interface Env {
-  op: RunningOperator;
-  backrest: BackrestInstance;
-  configNs: string;
-}
-let shared: Promise<Env> | undefined;
-
-function env(): Promise<Env> {
-  shared ??= (async () => {
-    const cp = await cluster();
-    const configNs = await cp.namespace("cfg");
-    await cp.apply(JSON.stringify(secret(AUTH_SECRET, USER)), configNs);
-    const [op, backrest] = await Promise.all([
-      startOperator({ configNamespace: configNs, backrestTimeoutMs: 20_000 }),
-      startBackrest({ auth: USER }),
-    ]);
-    return { op, backrest, configNs };
-  })();
-  return shared;
-}
-
-async function create(ns: string, ...objs: Record<string, unknown>[]) {
-  const cp = await cluster();
-  for (const obj of objs) await cp.apply(JSON.stringify(obj), ns);
-}
+const env = sharedOperator({
+  operator: { backrestTimeoutMs: 20_000 },
+  backrest: { auth: USER },
+  configObjects: [secret(AUTH_SECRET, USER)],
+});
 
 const configPath = (configNs: string) =>
   `${BINDINGS}/namespaces/${configNs}/backrestvolsyncoperatorconfigs/${CONFIG_NAME}`;
 
 /** Puts `spec` in the OperatorConfig and waits until the operator has accepted that generation. */
-async function configure(e: Env, spec: Record<string, unknown>) {
+async function configure(e: SharedOperator, spec: Record<string, unknown>) {
   const cp = await cluster();
   const res = await cp.api("GET", configPath(e.configNs));
   let generation: number;
@@ -93,7 +74,11 @@ async function configure(e: Env, spec: Record<string, unknown>) {
 }
 
 /** The default Backrest (with the operator's auth Secret) and `generation` as bindingGeneration. */
-function withDefaults(e: Env, generation: Record<string, unknown>, extra: Record<string, unknown> = {}) {
+function withDefaults(
+  e: SharedOperator,
+  generation: Record<string, unknown>,
+  extra: Record<string, unknown> = {},
+) {
   return {
     defaultBackrest: { url: e.backrest.url, authRef: { name: AUTH_SECRET } },
     bindingGeneration: generation,

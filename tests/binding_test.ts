@@ -10,37 +10,18 @@ import {
   binding,
   BINDINGS,
   cluster,
+  create,
   readyCondition,
   type RecordedWrite,
   replicationSource,
-  type RunningOperator,
   secret,
-  startOperator,
+  sharedOperator,
   waitForReason,
 } from "./harness/operator.ts";
 import { freePort, waitUntil } from "./harness/process.ts";
 import { servingCertificate } from "./harness/tls.ts";
 
-let shared: Promise<{ op: RunningOperator; backrest: BackrestInstance; configNs: string }> | undefined;
-
-function env() {
-  shared ??= (async () => {
-    const cp = await cluster();
-    const configNs = await cp.namespace("cfg");
-    const [op, backrest] = await Promise.all([
-      startOperator({ configNamespace: configNs, backrestTimeoutMs: 20_000 }),
-      startBackrest(),
-    ]);
-    globalThis.addEventListener("unload", () => {});
-    return { op, backrest, configNs };
-  })();
-  return shared;
-}
-
-async function create(ns: string, ...objs: Record<string, unknown>[]) {
-  const cp = await cluster();
-  for (const obj of objs) await cp.apply(JSON.stringify(obj), ns);
-}
+const env = sharedOperator({ operator: { backrestTimeoutMs: 20_000 } });
 
 async function backrestRepo(backrest: BackrestInstance, id: string) {
   const config = await backrest.getConfig();

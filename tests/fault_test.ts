@@ -7,15 +7,8 @@
  * failover are in the end-to-end suites, which run it as a separate process.)
  */
 import assert from "node:assert/strict";
-import { type BackrestInstance, createResticRepo, startBackrest } from "./harness/backrest.ts";
-import {
-  BINDINGS,
-  cluster,
-  type RunningOperator,
-  secret,
-  startOperator,
-  waitForReason,
-} from "./harness/operator.ts";
+import { createResticRepo } from "./harness/backrest.ts";
+import { BINDINGS, cluster, secret, sharedOperator, waitForReason } from "./harness/operator.ts";
 import {
   assertConverged,
   assertNoSecretLeak,
@@ -25,17 +18,7 @@ import {
 } from "./harness/scenario.ts";
 import { freePort, waitUntil } from "./harness/process.ts";
 
-let shared: Promise<{ op: RunningOperator; backrest: BackrestInstance }> | undefined;
-function env() {
-  shared ??= (async () => {
-    const [op, backrest] = await Promise.all([
-      startOperator({ backrestTimeoutMs: 5_000 }),
-      startBackrest(),
-    ]);
-    return { op, backrest };
-  })();
-  return shared;
-}
+const env = sharedOperator({ operator: { backrestTimeoutMs: 5_000 } });
 
 /** The leak sweep over the in-process operator's log lines and metrics. */
 async function assertNothingLeaked(...desired: Desired[][]): Promise<void> {

@@ -5,17 +5,17 @@
  * One operator and one Backrest serve the whole file; tests run in order and each sets the config it needs.
  */
 import assert from "node:assert/strict";
-import { createResticRepo, startBackrest } from "./harness/backrest.ts";
+import { createResticRepo } from "./harness/backrest.ts";
 import type { BackrestInstance } from "./harness/backrest.ts";
 import {
   binding,
   BINDINGS,
   cluster,
+  create,
   replicationSource,
-  type RunningOperator,
   secret,
   settled,
-  startOperator,
+  sharedOperator,
   waitForReason,
 } from "./harness/operator.ts";
 import { waitUntil } from "./harness/process.ts";
@@ -23,25 +23,7 @@ import { waitUntil } from "./harness/process.ts";
 const CONFIG_NAME = "bvo-settings";
 const OPT_IN = "backrest.garethgeorge.com/binding";
 
-let shared: Promise<{ op: RunningOperator; backrest: BackrestInstance; configNs: string }> | undefined;
-
-function env() {
-  shared ??= (async () => {
-    const cp = await cluster();
-    const configNs = await cp.namespace("cfg");
-    const [op, backrest] = await Promise.all([
-      startOperator({ configNamespace: configNs, configName: CONFIG_NAME, backrestTimeoutMs: 20_000 }),
-      startBackrest(),
-    ]);
-    return { op, backrest, configNs };
-  })();
-  return shared;
-}
-
-async function create(ns: string, ...objs: Record<string, unknown>[]) {
-  const cp = await cluster();
-  for (const obj of objs) await cp.apply(JSON.stringify(obj), ns);
-}
+const env = sharedOperator({ operator: { configName: CONFIG_NAME, backrestTimeoutMs: 20_000 } });
 
 interface Condition {
   type: string;

@@ -13,6 +13,7 @@ import {
   binding,
   BINDINGS,
   cluster,
+  create,
   readyCondition,
   replicationSource,
   type RunningOperator,
@@ -32,11 +33,6 @@ let shared: Promise<BackrestInstance> | undefined;
 function sharedBackrest(): Promise<BackrestInstance> {
   shared ??= startBackrest({ env: { BVO_CANARY_ENV: ENV_CANARY } });
   return shared;
-}
-
-async function create(ns: string, ...objs: Record<string, unknown>[]): Promise<void> {
-  const cp = await cluster();
-  for (const obj of objs) await cp.apply(JSON.stringify(obj), ns);
 }
 
 /** POSTs a Binding as the tenant would; returns the apiserver's status and message. */

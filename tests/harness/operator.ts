@@ -9,6 +9,7 @@ import { createLogger, createRuntimeMetrics, type RuntimeMetrics } from "../../l
 import type { BackrestApi, BackrestConnection } from "../../lib/backrest/mod.ts";
 import { createOperator, type Operator } from "../../lib/reconcile/mod.ts";
 import { type ControlPlane, controlPlane } from "./control_plane.ts";
+import { type BackrestInstance, type BackrestOptions, startBackrest } from "./backrest.ts";
 import { countingKube, type RecordedWrite } from "./kube_counts.ts";
 import { waitUntil } from "./process.ts";
 
@@ -58,6 +59,44 @@ export interface StartOptions {
   /** A kubeconfig other than the admin one (e.g. a ServiceAccount token). */
   kubeconfigPath?: string;
   resyncMs?: number;
+}
+
+/** One operator and one real Backrest serving a whole test file; each test works in a namespace of its own. */
+export interface SharedOperator {
+  op: RunningOperator;
+  backrest: BackrestInstance;
+  /** The namespace of the OperatorConfig (and of `configObjects`). */
+  configNs: string;
+}
+
+/**
+ * A file's shared operator and Backrest, started together on the first call and reused by every later one:
+ * `const env = sharedOperator({...})` at the top, `const { op, backrest } = await env()` in each test.
+ * `configObjects` (an auth Secret, say) are created in the config namespace before the operator starts.
+ */
+export function sharedOperator(o: {
+  operator?: Omit<StartOptions, "configNamespace">;
+  backrest?: BackrestOptions;
+  configObjects?: Record<string, unknown>[];
+} = {}): () => Promise<SharedOperator> {
+  let shared: Promise<SharedOperator> | undefined;
+  return () =>
+    shared ??= (async () => {
+      const cp = await cluster();
+      const configNs = await cp.namespace("cfg");
+      await create(configNs, ...o.configObjects ?? []);
+      const [op, backrest] = await Promise.all([
+        startOperator({ ...o.operator, configNamespace: configNs }),
+        startBackrest(o.backrest),
+      ]);
+      return { op, backrest, configNs };
+    })();
+}
+
+/** Creates each object in namespace `ns`; one that exists already is left as it is. */
+export async function create(ns: string, ...objs: Record<string, unknown>[]): Promise<void> {
+  const cp = await cluster();
+  for (const obj of objs) await cp.apply(JSON.stringify(obj), ns);
 }
 
 /** Starts the operator in-process and waits for its caches. */
