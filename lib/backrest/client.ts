@@ -28,7 +28,9 @@ import { BackrestError, classify, codeName, scrub } from "./errors.ts";
 
 /** Per-call options: a caller's signal and a deadline overriding the connection's default. */
 export interface CallOptions {
+  /** Aborts the call; it then fails as a `canceled` BackrestError. */
   signal?: AbortSignal;
+  /** Deadline of this call in milliseconds; absent: the connection's `timeoutMs`. */
   timeoutMs?: number;
 }
 
@@ -37,6 +39,7 @@ export type RepoTask = "index_snapshots" | "prune" | "check" | "stats" | "unlock
 
 /** What the operator may ask of Backrest. GetConfig is deliberately absent. */
 export interface BackrestApi {
+  /** The base URL called, as `fetch` spells it, without a trailing `/`. */
   readonly url: string;
   /** Adds or replaces (by id) the whole repo entry. Backrest runs `restic init` when nothing is there. */
   addRepo(repo: DesiredRepo, opts?: CallOptions): Promise<void>;
@@ -56,6 +59,7 @@ export interface BackrestApi {
 export interface BackrestConnection {
   /** e.g. `http://backrest.backup.svc:9898`; no credentials in it. */
   url: string;
+  /** Credentials; absent: none are sent. */
   auth?: BackrestAuth;
   /** With Basic credentials: trade them for a JWT via Login (renewed before expiry) instead of sending them. */
   login?: boolean;
