@@ -13,7 +13,7 @@
  * segments of RFC 3986 `pchar`s without percent-encoding or `;`. Trailing slashes are allowed (and dropped).
  * Spelled as a string so the CRDs' CEL rule can carry exactly this expression (a test compares them).
  */
-export const BACKREST_URL_PATTERN_SOURCE =
+export const BACKREST_URL_PATTERN_SOURCE: string =
   "^[hH][tT][tT][pP][sS]?://([a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?|\\[[0-9a-fA-F:.]+\\])(:[0-9]{1,5})?" +
   "(/[a-zA-Z0-9._~!$&'()*+,=:@-]+)*/*$";
 /** A `.` or `..` path segment (after the authority). */

@@ -30,18 +30,23 @@ export type DeletionPolicy = typeof DELETION_POLICIES[number];
 
 /** A Secret in the Binding's namespace. An empty name means "none". */
 export interface SecretRef {
+  /** The Secret's name; `""` when none is named. */
   name: string;
 }
 
 /** `spec.backrest` (also the OperatorConfig's `defaultBackrest`). */
 export interface BackrestRef {
+  /** Base URL of the Backrest API as written (see `canonicalBackrestURL` for the form the operator calls). */
   url: string;
+  /** Secret with Backrest credentials (`token`, or `username` and `password`); absent: none of its own. */
   authRef?: SecretRef;
 }
 
 /** `spec.source`. */
 export interface SourceRef {
+  /** Kind of the VolSync object. */
   kind: VolSyncKind;
+  /** Name of the VolSync object, in the Binding's namespace. */
   name: string;
 }
 
@@ -53,38 +58,61 @@ export interface RepoSpec extends RepoSettings {
 
 /** `spec`, after the CRD's defaults (`repo` is `{}` when absent, `deletionPolicy` Retain). */
 export interface BindingSpec {
+  /** The Backrest instance that receives the repo. */
   backrest: BackrestRef;
+  /** The VolSync object whose restic repository is registered. */
   source: SourceRef;
+  /** How the repo appears in Backrest; `{}` when absent. */
   repo: RepoSpec;
+  /** What happens to the Backrest entry when the Binding is deleted; Retain when absent. */
   deletionPolicy: DeletionPolicy;
 }
 
 /** `status`. Every field but `conditions` is absent until the operator sets it. */
 export interface BindingStatus {
+  /** The `metadata.generation` the status describes. */
   observedGeneration?: number;
+  /** Ready, SourceResolved, SecretResolved and Applied; `[]` before the first report. */
   conditions: Condition[];
+  /** Name of the VolSync repository Secret last resolved (`spec.restic.repository`). */
   resolvedRepositorySecret?: string;
+  /** The repo id in Backrest, set once the repo is applied. */
   repoId?: string;
+  /** The canonical Backrest URL the repo was last applied to. */
   backrestURL?: string;
+  /** `DesiredRepo.hash` of the last successful apply: while it matches (and Ready holds), no new apply. */
   lastAppliedInputHash?: string;
   /** The repository location last applied (`DesiredRepo.repositoryHash`): it exists, no need to ask. */
   appliedRepositoryHash?: string;
+  /** When the repo was last applied to Backrest (RFC 3339). */
   lastApplyTime?: string;
+  /** sha256 hex of the last failure's text (`errorHash`), which status does not carry; gone once Ready. */
   lastErrorHash?: string;
+  /** `SyncMarker.marker` of the newest completed sync seen (ReplicationSource, `triggerTasksOnSnapshot`). */
   lastSnapshotMarker?: string;
+  /** VolSync's `lastSyncTime` belonging to `lastSnapshotMarker`. */
   lastSnapshotSyncTime?: string;
+  /** Marker of the newest sync whose repo tasks (index snapshots, stats) succeeded: once per sync. */
   lastIndexedSnapshotMarker?: string;
+  /** VolSync's `lastSyncTime` belonging to `lastIndexedSnapshotMarker`. */
   lastIndexedSnapshotSyncTime?: string;
+  /** When repo tasks were last triggered, successfully or not (RFC 3339). */
   lastRepoTaskTriggerTime?: string;
+  /** sha256 hex of Backrest's text for the last failed repo task (withheld); removed when tasks succeed. */
   lastRepoTaskErrorHash?: string;
 }
 
 /** A Binding. */
 export interface Binding {
+  /** Always {@link API_VERSION}. */
   apiVersion: typeof API_VERSION;
+  /** Always {@link BINDING_KIND}. */
   kind: typeof BINDING_KIND;
+  /** The object's metadata. */
   metadata: ObjectMeta;
+  /** The desired state, defaults applied. */
   spec: BindingSpec;
+  /** What the operator last reported; `{ conditions: [] }` before it wrote any. */
   status: BindingStatus;
 }
 

@@ -13,21 +13,31 @@ export type ConditionStatus = typeof CONDITION_STATUSES[number];
 
 /** A condition as stored in status. */
 export interface Condition {
+  /** CamelCase type, e.g. `Ready` (see `ConditionType`). */
   type: string;
+  /** True, False or Unknown. */
   status: ConditionStatus;
+  /** The `metadata.generation` the condition was set for; absent when the writer did not say. */
   observedGeneration?: number;
   /** RFC 3339, seconds precision (`2024-05-01T10:00:00Z`). */
   lastTransitionTime: string;
+  /** Machine-readable CamelCase reason for the last transition (see `Reason`). */
   reason: string;
+  /** Human-readable details and what to do about them. */
   message: string;
 }
 
 /** What a caller decides; the transition time is filled in by {@link setCondition}. */
 export interface ConditionUpdate {
+  /** The condition type to set. */
   type: string;
+  /** The new status; a change moves `lastTransitionTime`. */
   status: ConditionStatus;
+  /** CamelCase reason for the status (see `Reason`). */
   reason: string;
+  /** Human-readable details and what to do about them (status never holds a Secret value). */
   message: string;
+  /** The generation to record; absent leaves the field out of the new condition. */
   observedGeneration?: number;
 }
 

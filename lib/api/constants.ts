@@ -31,10 +31,15 @@ export type VolSyncKind = typeof VOLSYNC_KINDS[number];
 
 /** Where a resource lives on the apiserver. */
 export interface ResourceRef {
+  /** API group, e.g. {@link GROUP}. */
   readonly group: string;
+  /** API version within the group. */
   readonly version: string;
+  /** The resource name in URL paths (lowercase plural). */
   readonly plural: string;
+  /** The kind its objects carry. */
   readonly kind: string;
+  /** Whether its objects live in a namespace. */
   readonly namespaced: boolean;
 }
 

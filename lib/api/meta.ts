@@ -8,26 +8,43 @@ import type { Parsed } from "./result.ts";
 
 /** An owner reference (the fields the operator sets and reads). */
 export interface OwnerReference {
+  /** The owner's apiVersion. */
   apiVersion: string;
+  /** The owner's kind. */
   kind: string;
+  /** The owner's name (same namespace as the owned object). */
   name: string;
+  /** The owner's uid; an owner recreated under the same name has another. */
   uid: string;
+  /** Whether this owner is the managing controller; at most one reference may say true. */
   controller?: boolean;
+  /** Whether foreground deletion of the owner waits for this object. */
   blockOwnerDeletion?: boolean;
 }
 
 /** Object metadata. `namespace` is `""` for cluster-scoped objects, `generation` 0 when absent. */
 export interface ObjectMeta {
+  /** Never empty (parsing fails without it). */
   name: string;
+  /** `""` for cluster-scoped objects. */
   namespace: string;
+  /** `""` when absent (an object not yet created). */
   uid: string;
+  /** Opaque version for optimistic concurrency; `""` when absent. */
   resourceVersion: string;
+  /** Incremented by the apiserver on every spec change; 0 when absent. */
   generation: number;
+  /** RFC 3339, set by the apiserver. */
   creationTimestamp?: string;
+  /** RFC 3339; present once deletion was requested and finalizers hold the object. */
   deletionTimestamp?: string;
+  /** `{}` when absent. */
   labels: Record<string, string>;
+  /** `{}` when absent. */
   annotations: Record<string, string>;
+  /** `[]` when absent. */
   finalizers: string[];
+  /** `[]` when absent; malformed entries are dropped. */
   ownerReferences: OwnerReference[];
 }
 

@@ -62,14 +62,17 @@ export interface RepositoryPolicy {
 
 /** `spec.bindingGeneration`. */
 export interface BindingGeneration {
+  /** Which VolSync objects get a generated Binding; an empty wire value reads as Disabled. */
   policy: BindingPolicy;
   /** Empty means both kinds. */
   kinds: VolSyncKind[];
+  /** Repo settings copied into generated Bindings' `spec.repo`; `{}` when absent. */
   defaultRepo: RepoSettings;
 }
 
 /** `spec`, after defaults. */
 export interface OperatorConfigSpec {
+  /** Kill switch: while true no Backrest call is made and no generated Binding is written. */
   paused: boolean;
   /** As written, e.g. `10m`. */
   resyncPeriod: string;
@@ -79,22 +82,31 @@ export interface OperatorConfigSpec {
   backrestURLAllowlist: string[];
   /** `url` is `""` when not configured. */
   defaultBackrest: BackrestRef;
+  /** Auto-binding; policy Disabled when absent. */
   bindingGeneration: BindingGeneration;
+  /** What tenants' repositories may make Backrest do; the safe defaults when absent. */
   repositoryPolicy: RepositoryPolicy;
 }
 
 /** `status`. */
 export interface OperatorConfigStatus {
+  /** The `metadata.generation` the status describes. */
   observedGeneration?: number;
+  /** Ready: True (Accepted) when this spec is in force, False (InvalidSpec) when it is not. */
   conditions: Condition[];
 }
 
 /** An OperatorConfig. */
 export interface OperatorConfig {
+  /** Always {@link API_VERSION}. */
   apiVersion: typeof API_VERSION;
+  /** Always {@link OPERATOR_CONFIG_KIND}. */
   kind: typeof OPERATOR_CONFIG_KIND;
+  /** The object's metadata. */
   metadata: ObjectMeta;
+  /** The settings, defaults applied. */
   spec: OperatorConfigSpec;
+  /** What the operator last reported; `{ conditions: [] }` before it wrote any. */
   status: OperatorConfigStatus;
 }
 

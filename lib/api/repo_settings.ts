@@ -39,53 +39,77 @@ export type CPUNiceLevel = typeof CPU_NICE_LEVELS[number];
  * `maxFrequencyHours` (a proto oneof); none set means the task never runs.
  */
 export interface Schedule {
+  /** Never run; true when set. */
   disabled?: boolean;
+  /** Cron expression of 5 to 7 fields or an `@descriptor` ({@link CRON_PATTERN}); Backrest parses it. */
   cron?: string;
+  /** Run at most once every this many days (1 to int32 max). */
   maxFrequencyDays?: number;
+  /** Run at most once every this many hours (1 to int32 max). */
   maxFrequencyHours?: number;
+  /** Clock the schedule is computed on; CLOCK_LAST_RUN_TIME counts from the previous run. */
   clock?: Clock;
 }
 
 /** Backrest's `PrunePolicy`. `maxUnusedBytes` is an int64 on the wire (JSON number here). */
 export interface PrunePolicy {
+  /** When prune runs; absent: never. */
   schedule?: Schedule;
+  /** Repack until at most this many bytes are unused; when non-zero it wins over `maxUnusedPercent`. */
   maxUnusedBytes?: number;
+  /** Repack until at most this percentage (0 to 100) of the repository is unused. */
   maxUnusedPercent?: number;
 }
 
 /** Backrest's `CheckPolicy`: at most one of `structureOnly`, `readDataSubsetPercent` (a oneof). */
 export interface CheckPolicy {
+  /** When check runs; absent: never. */
   schedule?: Schedule;
+  /** Check the repository structure only; no pack data is read. */
   structureOnly?: boolean;
+  /** Also read and verify this percentage (0 to 100) of the pack data. */
   readDataSubsetPercent?: number;
 }
 
 /** Backrest's `RetentionPolicy.TimeBucketedCounts`. */
 export interface TimeBucketedCounts {
+  /** How many hourly snapshots to keep (the newest of each hour). */
   hourly?: number;
+  /** How many daily snapshots to keep. */
   daily?: number;
+  /** How many weekly snapshots to keep. */
   weekly?: number;
+  /** How many monthly snapshots to keep. */
   monthly?: number;
+  /** How many yearly snapshots to keep. */
   yearly?: number;
+  /** Also keep the newest this many snapshots regardless of age. */
   keepLastN?: number;
 }
 
 /** Backrest's `RetentionPolicy`: exactly one of the three (a oneof). */
 export interface RetentionPolicy {
+  /** Keep the newest this many snapshots (at least 1). */
   policyKeepLastN?: number;
+  /** Keep by time buckets; at least one count is above zero. */
   policyTimeBucketed?: TimeBucketedCounts;
+  /** Keep every snapshot; true when set. */
   policyKeepAll?: boolean;
 }
 
 /** Backrest's `ForgetPolicy`; an active schedule needs a retention policy. */
 export interface ForgetPolicy {
+  /** When `restic forget` runs; absent: never. */
   schedule?: Schedule;
+  /** Which snapshots forget keeps; required when the schedule is active. */
   retention?: RetentionPolicy;
 }
 
 /** Backrest's `CommandPrefix`. */
 export interface CommandPrefix {
+  /** I/O scheduling class (ionice) of the restic processes Backrest runs for the repo. */
   ioNice?: IONiceLevel;
+  /** CPU priority (nice) of those processes. */
   cpuNice?: CPUNiceLevel;
 }
 
@@ -96,14 +120,23 @@ export interface RepoSettings {
    * UI or by another tool), when the OperatorConfig allows adoption.
    */
   adopt?: boolean;
+  /** Let Backrest remove stale restic locks before forget and prune. */
   autoUnlock?: boolean;
+  /** Let Backrest create the restic repository when none exists; otherwise wait for VolSync to create it. */
   autoInitialize?: boolean;
+  /** ReplicationSource only: after each completed sync, have Backrest index snapshots and refresh stats. */
   triggerTasksOnSnapshot?: boolean;
+  /** restic flags from the allowlist, as written; `normalizeExtraFlags` gives the form sent to Backrest. */
   extraFlags?: string[];
+  /** When non-empty, only these repository Secret keys reach restic's env (narrows, never widens). */
   envAllowlist?: string[];
+  /** Backrest's prune schedule and limits for the repo. */
   prunePolicy?: PrunePolicy;
+  /** Backrest's check schedule and depth for the repo. */
   checkPolicy?: CheckPolicy;
+  /** Backrest's forget schedule and retention for the repo. */
   forgetPolicy?: ForgetPolicy;
+  /** CPU and I/O priority of the restic processes Backrest runs for the repo. */
   commandPrefix?: CommandPrefix;
 }
 

@@ -5,7 +5,9 @@
 
 /** One problem in an object, e.g. `{ path: "spec.repo.idOverride", message: "must not both start and end with '_'" }`. */
 export interface FieldError {
+  /** Path of the field from the parsed root (`spec.repo.extraFlags[2]`); `""` for the root itself. */
   readonly path: string;
+  /** What is wrong, phrased to follow the path (`must be ...`, `required`). */
   readonly message: string;
 }
 

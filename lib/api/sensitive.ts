@@ -6,9 +6,11 @@
 
 const REDACTED = "[redacted]";
 
+/** A secret string that prints as `[redacted]` everywhere; `reveal()` is the only way to the value. */
 export class Sensitive {
   readonly #value: string;
 
+  /** Wraps `value`; from here on only `reveal()` returns it. */
   constructor(value: string) {
     this.#value = value;
   }
@@ -23,22 +25,27 @@ export class Sensitive {
     return this.#value.length === 0;
   }
 
+  /** `[redacted]` for explicit `toString()` calls (coercions go through `Symbol.toPrimitive`). */
   toString(): string {
     return REDACTED;
   }
 
+  /** `[redacted]`, so `JSON.stringify` (a log line, a status) never shows the value. */
   toJSON(): string {
     return REDACTED;
   }
 
+  /** `[redacted]` for every coercion hint (template strings, `+`, `String()`). */
   [Symbol.toPrimitive](): string {
     return REDACTED;
   }
 
+  /** `[redacted]` in `Deno.inspect` and `console.log`. */
   [Symbol.for("Deno.customInspect")](): string {
     return REDACTED;
   }
 
+  /** `[redacted]` in Node's `util.inspect` (npm libraries that log objects). */
   [Symbol.for("nodejs.util.inspect.custom")](): string {
     return REDACTED;
   }

@@ -11,8 +11,11 @@ import type { Parsed } from "./result.ts";
 
 /** `spec.restic.customCA`. */
 export interface CustomCA {
+  /** Secret holding the CA bundle, in the object's namespace. */
   secretName?: string;
+  /** ConfigMap holding the CA bundle, in the object's namespace. */
   configMapName?: string;
+  /** Key of the CA bundle in that Secret or ConfigMap. */
   key?: string;
 }
 
@@ -20,6 +23,7 @@ export interface CustomCA {
 export interface ResticMover {
   /** Name of the repository Secret in the object's namespace; `undefined` when unset or empty. */
   repository?: string;
+  /** The CA restic should trust for the repository; see {@link hasCustomCA}. */
   customCA?: CustomCA;
 }
 
@@ -27,16 +31,23 @@ export interface ResticMover {
 export interface MoverStatus {
   /** `Successful` or `Failed`. */
   result?: string;
+  /** The lines of the mover's log VolSync kept (it filters them). */
   logs?: string;
 }
 
 /** The status fields worth surfacing. Times are RFC 3339 strings as VolSync wrote them. */
 export interface VolSyncStatus {
+  /** When the last sync completed; moves on every completed sync (see {@link completedSyncMarker}). */
   lastSyncTime?: string;
+  /** When the last (or current) sync started. */
   lastSyncStartTime?: string;
+  /** How long the last sync took, as a Go duration string (`1m30.5s`). */
   lastSyncDuration?: string;
+  /** When the next scheduled sync is due; absent without a schedule. */
   nextSyncTime?: string;
+  /** The `spec.trigger.manual` value of the last completed manual sync. */
   lastManualSync?: string;
+  /** Outcome and logs of the latest mover run. */
   latestMoverStatus?: MoverStatus;
   /** ReplicationDestination: `status.latestImage.name`. */
   latestImageName?: string;
@@ -44,10 +55,13 @@ export interface VolSyncStatus {
 
 /** A VolSync object as the operator sees it. */
 export interface VolSyncObject {
+  /** The kind of the resource it was read from. */
   kind: VolSyncKind;
+  /** The object's metadata. */
   metadata: ObjectMeta;
   /** `spec.restic`; `undefined` for other movers (rclone, rsync, rsyncTLS, syncthing, external). */
   restic: ResticMover | undefined;
+  /** `{}` when VolSync has not written a status yet. */
   status: VolSyncStatus;
 }
 

@@ -21,6 +21,7 @@ export interface BreakerOptions {
   maxMs?: number;
   /** URLs remembered at most (default 1 024; the ones failed longest ago are forgotten first). */
   maxURLs?: number;
+  /** Clock in epoch milliseconds (default `Date.now`; tests pass a fake). */
   now?: () => number;
 }
 
@@ -38,6 +39,7 @@ export class Breakers {
   readonly #now: () => number;
   readonly #tripped = new Map<string, Tripped>();
 
+  /** Every URL starts admitted; the defaults are in {@linkcode BreakerOptions}. */
   constructor(options: BreakerOptions = {}) {
     this.#o = options;
     this.#now = options.now ?? Date.now;

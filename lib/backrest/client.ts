@@ -27,7 +27,9 @@ import { BackrestError, classify, codeName, scrub } from "./errors.ts";
 
 /** Per-call options: a caller's signal and a deadline overriding the connection's default. */
 export interface CallOptions {
+  /** Aborts the call; it then fails as a `canceled` BackrestError. */
   signal?: AbortSignal;
+  /** Deadline of this call in milliseconds; absent: the connection's `timeoutMs`. */
   timeoutMs?: number;
 }
 
@@ -36,6 +38,7 @@ export type RepoTask = "index_snapshots" | "prune" | "check" | "stats" | "unlock
 
 /** What the operator may ask of Backrest. GetConfig is deliberately absent. */
 export interface BackrestApi {
+  /** The base URL called, as `fetch` spells it, without a trailing `/`. */
   readonly url: string;
   /** Adds or replaces (by id) the whole repo entry. Backrest runs `restic init` when nothing is there. */
   addRepo(repo: DesiredRepo, opts?: CallOptions): Promise<void>;
@@ -55,7 +58,7 @@ export interface BackrestApi {
 export interface BackrestConnection {
   /** e.g. `http://backrest.backup.svc:9898`; no credentials in it. */
   url: string;
-  /** Credentials, and the CA certificates trusted for https beyond the system's (`auth.caCerts`). */
+  /** Credentials, and the CA certificates trusted for https beyond the system's; absent: none sent. */
   auth?: BackrestAuth;
   /** Deadline for calls that pass none; default 60 s. */
   timeoutMs?: number;

@@ -46,11 +46,14 @@ export type RepoMappingErrorKind =
 
 /** The mapping's only error: terminal until the Secret or the Binding changes. */
 export class RepoMappingError extends Error {
+  /** Always `"RepoMappingError"`. */
   override readonly name = "RepoMappingError";
+  /** What is wrong, which decides the Binding's reason. */
   readonly kind: RepoMappingErrorKind;
   /** The Secret key or setting the error is about. */
   readonly key: string | undefined;
 
+  /** `message` names keys and settings only, never a Secret value; `cause` is a parser's error, if any. */
   constructor(kind: RepoMappingErrorKind, message: string, key?: string, cause?: unknown) {
     super(message, cause === undefined ? undefined : { cause });
     this.kind = kind;
@@ -64,24 +67,37 @@ export class RepoMappingError extends Error {
  * the generated schemas, so anything Backrest would not understand is a `spec_invalid` error.
  */
 export interface DesiredRepoSettings {
+  /** The repo id to use instead of the default; empty or absent: the default. */
   idOverride?: string;
+  /** restic flags as written; refused unless every one is on lib/api/restic_flags.ts's allowlist. */
   extraFlags?: string[];
+  /** When non-empty, only these Secret keys may become env (besides the repository and password). */
   envAllowlist?: string[];
+  /** Let Backrest remove stale restic locks before forget and prune (default false). */
   autoUnlock?: boolean;
+  /** Whether AddRepo may create a missing repository; never sent (see the module rules). */
   autoInitialize?: boolean;
+  /** Backrest's `PrunePolicy` in proto3 JSON. */
   prunePolicy?: unknown;
+  /** Backrest's `CheckPolicy` in proto3 JSON. */
   checkPolicy?: unknown;
+  /** Backrest's `ForgetPolicy` in proto3 JSON. */
   forgetPolicy?: unknown;
+  /** Backrest's `CommandPrefix` in proto3 JSON. */
   commandPrefix?: unknown;
 }
 
+/** Everything {@linkcode desiredRepo} maps: the VolSync object's identity, its Secret and the settings. */
 export interface DesiredRepoInput {
   /** The VolSync object's namespace, kind and name (the default repo id is built from them). */
   namespace: string;
+  /** The VolSync object's kind. */
   kind: "ReplicationSource" | "ReplicationDestination";
+  /** The VolSync object's name. */
   name: string;
   /** The repository Secret's data, decoded from base64 (raw bytes). */
   secretData: Record<string, Uint8Array>;
+  /** The Binding's repo settings; absent: all defaults. */
   settings?: DesiredRepoSettings;
   /** True when the VolSync object sets `spec.restic.customCA` (restic would need it as a file). */
   customCA?: boolean;
@@ -93,14 +109,23 @@ export interface DesiredRepoInput {
 
 /** One environment variable for restic. */
 export interface RepoEnv {
+  /** The variable's name: a Secret key among {@linkcode PASSED_ENV_KEYS}. */
   name: string;
+  /** The Secret key's value; no line break or NUL. */
   value: Sensitive;
 }
 
-/** The Repo the operator wants in Backrest. Secret parts are `Sensitive`; everything else is plain. */
+/**
+ * The Repo the operator wants in Backrest. Secret parts are `Sensitive`; everything else is plain. The
+ * four policies are Backrest's generated messages (gen/v1/config_pb.ts), absent when not declared; they
+ * are left out of `deno doc`, which counts protobuf-es's `Message` type as private.
+ */
 export interface DesiredRepo {
+  /** The repo id in Backrest (see {@linkcode repoId}). */
   id: string;
+  /** `RESTIC_REPOSITORY` from the Secret: the repository's location, which may embed credentials. */
   uri: Sensitive;
+  /** `RESTIC_PASSWORD` from the Secret, byte for byte (line breaks kept). */
   password: Sensitive;
   /** Sorted by name. */
   env: RepoEnv[];
@@ -108,12 +133,29 @@ export interface DesiredRepo {
   ignoredKeys: string[];
   /** In their canonical spelling, sorted (see lib/api/restic_flags.ts). */
   flags: string[];
+  /** Whether Backrest removes stale restic locks before forget and prune. */
   autoUnlock: boolean;
   /** Whether AddRepo may create a repository that does not exist yet (the Binding's autoInitialize). */
   mayInitialize: boolean;
+  /**
+   * Backrest's `PrunePolicy`, parsed from the settings' proto3 JSON.
+   * @ignore
+   */
   prunePolicy?: PrunePolicy;
+  /**
+   * Backrest's `CheckPolicy`, parsed from the settings' proto3 JSON.
+   * @ignore
+   */
   checkPolicy?: CheckPolicy;
+  /**
+   * Backrest's `ForgetPolicy`, parsed from the settings' proto3 JSON.
+   * @ignore
+   */
   forgetPolicy?: ForgetPolicy;
+  /**
+   * Backrest's `CommandPrefix`, parsed from the settings' proto3 JSON.
+   * @ignore
+   */
   commandPrefix?: CommandPrefix;
   /** 64 hex chars; changes whenever anything above or any hash input changes. */
   hash: string;

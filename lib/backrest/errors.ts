@@ -32,7 +32,9 @@ export type BackrestErrorKind =
 
 /** Thrown by every Backrest client call; `kind` tells the caller what to do. */
 export class BackrestError extends Error {
+  /** Always `"BackrestError"`. */
   override readonly name = "BackrestError";
+  /** What went wrong, as the reconciler branches on it. */
   readonly kind: BackrestErrorKind;
   /** The RPC that failed, e.g. `AddRepo`, or `Probe`/`Login`. */
   readonly rpc: string;
@@ -41,6 +43,7 @@ export class BackrestError extends Error {
   /** Whether the message carries (scrubbed) text the server sent, rather than only ours. */
   readonly fromServer: boolean;
 
+  /** `message` must already be scrubbed; `opts.fromServer` says it carries the server's text. */
   constructor(
     kind: BackrestErrorKind,
     rpc: string,
@@ -227,8 +230,11 @@ export function describeFailure(e: BackrestError): string {
 
 /** What a failed Backrest call means for a Binding: its reason, a status-safe message, whether to retry. */
 export interface FailureOutcome {
+  /** The condition reason (a `Reason` value). */
   reason: string;
+  /** Safe for status: built from the kind and {@linkcode describeFailure}, never Backrest's raw text. */
   message: string;
+  /** Whether to retry with backoff; false: wait until the inputs change. */
   retry: boolean;
 }
 

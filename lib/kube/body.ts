@@ -7,9 +7,12 @@
 
 /** An answer larger than its reader allows; nothing past `limit` bytes was read. */
 export class AnswerTooLargeError extends Error {
+  /** Always `"AnswerTooLargeError"`. */
   override readonly name = "AnswerTooLargeError";
+  /** The reader's limit in bytes. */
   readonly limit: number;
 
+  /** The message names the limit only, nothing of the answer. */
   constructor(limit: number) {
     super(`the answer is larger than ${limit} bytes; it was not read`);
     this.limit = limit;

@@ -20,7 +20,9 @@ import { isRecord } from "../json.ts";
 
 /** What one request needs: the TLS-configured HTTP client and the auth headers. */
 export interface PreparedRequest {
+  /** Pass as `fetch`'s `client`: it carries the CA and any client certificate. */
   client: Deno.HttpClient;
+  /** Headers to add: `authorization` (Bearer or Basic) when the credentials need one, else none. */
   headers: Record<string, string>;
 }
 

@@ -12,6 +12,7 @@ export type { KubeError } from "./errors.ts";
 
 /** Options every call accepts. */
 export interface CallOptions {
+  /** Aborts the call, which then throws the signal's reason (not a `KubeError`). */
   signal?: AbortSignal | undefined;
   /** Per-call timeout in ms (default: the client's, 30 s). Watches apply it to the response headers only. */
   timeoutMs?: number | undefined;
@@ -25,7 +26,9 @@ export interface NamespaceOption {
 
 /** Label and field selectors (the apiserver's string syntax). */
 export interface SelectorOptions {
+  /** Only objects whose labels match, e.g. `app=x,tier!=db`; omitted: all. */
   labelSelector?: string | undefined;
+  /** Only objects whose fields match, e.g. `metadata.name=x`; omitted: all. */
   fieldSelector?: string | undefined;
 }
 
@@ -41,10 +44,13 @@ export interface ListOptions extends CallOptions, NamespaceOption, SelectorOptio
 
 /** A page of objects plus the list's resourceVersion and continue token. */
 export interface ListPage<T> {
+  /** This page's objects, each through its `ResourceType.parse`. */
   items: T[];
+  /** The list's resourceVersion: where a watch continuing this list starts. */
   resourceVersion: string;
   /** Present when more pages follow. */
   continue?: string | undefined;
+  /** The apiserver's estimate of the objects in later pages; often absent. */
   remainingItemCount?: number | undefined;
 }
 
@@ -77,6 +83,7 @@ export interface WriteOptions extends CallOptions {
 
 /** Options of server-side apply. */
 export interface ApplyOptions extends WriteOptions {
+  /** Required for apply: the manager that will own the fields sent. */
   fieldManager: string;
   /** Take ownership of conflicting fields. */
   force?: boolean | undefined;
@@ -84,8 +91,11 @@ export interface ApplyOptions extends WriteOptions {
 
 /** Options of delete. */
 export interface DeleteOptions extends CallOptions, NamespaceOption {
+  /** How dependents are deleted; omitted: the resource's default. */
   propagationPolicy?: "Foreground" | "Background" | "Orphan" | undefined;
+  /** Seconds before the object is gone (pods); 0 deletes at once; omitted: the default. */
   gracePeriodSeconds?: number | undefined;
+  /** Delete only while the object has the uid and resourceVersion given (otherwise 409 Conflict). */
   preconditions?: { uid?: string | undefined; resourceVersion?: string | undefined } | undefined;
 }
 

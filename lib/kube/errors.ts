@@ -6,6 +6,7 @@
 
 /** A failed Kubernetes API call. `status` is the HTTP status, or 0 when no answer arrived. */
 export class KubeError extends Error {
+  /** Always `"KubeError"`. */
   override readonly name = "KubeError";
   /** HTTP status code; 0 for timeouts and transport failures. */
   readonly status: number;
@@ -14,6 +15,7 @@ export class KubeError extends Error {
   /** The types of `Status.details.causes` (e.g. `NamespaceTerminating`); empty when the answer gave none. */
   readonly causes: readonly string[];
 
+  /** `message` holds the verb, path and apiserver's message; `options.causes` the causes' types. */
   constructor(
     status: number,
     reason: string,

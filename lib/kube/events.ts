@@ -17,11 +17,17 @@ import { type ResourceType, resourceType } from "./resource.ts";
 
 /** The object an Event is about. */
 export interface ObjectReference {
+  /** The object's apiVersion. */
   apiVersion?: string | undefined;
+  /** The object's kind. */
   kind?: string | undefined;
+  /** The object's namespace, where the Event is written; without one nothing is recorded. */
   namespace?: string | undefined;
+  /** The object's name. */
   name: string;
+  /** The object's uid: Events of a recreated object stay apart. */
   uid?: string | undefined;
+  /** The object's resourceVersion when the Event happened. */
   resourceVersion?: string | undefined;
 }
 
@@ -30,6 +36,7 @@ export type EventType = "Normal" | "Warning";
 
 /** Options of {@linkcode EventRecorder}. */
 export interface EventRecorderOptions {
+  /** Where Events are created and patched. */
   client: KubeClient;
   /** `source.component` and `reportingController`, e.g. `backrest-volsync-operator`. */
   component: string;
@@ -91,6 +98,7 @@ export class EventRecorder {
   #wake: (() => void) | undefined;
   #seq = 0;
 
+  /** Records from now on; nothing is written until `start(signal)` runs. */
   constructor(options: EventRecorderOptions) {
     this.#o = {
       ...options,

@@ -8,15 +8,21 @@ import { type ResourceType, resourceType } from "./resource.ts";
 
 /** `Lease.spec`. Times are MicroTime strings (RFC 3339 with microseconds). */
 export interface LeaseSpec {
+  /** Who holds the Lease; absent or `""` when nobody does (a leader that stepped down). */
   holderIdentity?: string | undefined;
+  /** How long a holder's claim lasts after `renewTime`, in seconds. */
   leaseDurationSeconds?: number | undefined;
+  /** When the current holder acquired the Lease. */
   acquireTime?: string | undefined;
+  /** When the holder last renewed the Lease. */
   renewTime?: string | undefined;
+  /** How many times the Lease changed holders. */
   leaseTransitions?: number | undefined;
 }
 
 /** A Lease object. */
 export interface Lease extends KubeObject {
+  /** `undefined` when the object has no spec. */
   spec?: LeaseSpec | undefined;
 }
 

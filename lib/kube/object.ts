@@ -18,37 +18,61 @@ function isStringArray(v: unknown): v is string[] {
 
 /** `metadata.ownerReferences[]`. */
 export interface OwnerReference {
+  /** The owner's apiVersion. */
   apiVersion: string;
+  /** The owner's kind. */
   kind: string;
+  /** The owner's name (same namespace as the owned object). */
   name: string;
+  /** The owner's uid; an owner recreated under the same name has another. */
   uid: string;
+  /** Whether this owner is the managing controller; at most one reference may say true. */
   controller?: boolean | undefined;
+  /** Whether foreground deletion of the owner waits for this object. */
   blockOwnerDeletion?: boolean | undefined;
 }
 
 /** `metadata` of any object (the fields the runtime reads). */
 export interface ObjectMeta {
+  /** Set on every stored object; absent on a create that uses `generateName`. */
   name?: string | undefined;
+  /** Prefix the apiserver completes into a unique name on create. */
   generateName?: string | undefined;
+  /** Absent for cluster-scoped objects. */
   namespace?: string | undefined;
+  /** Set by the apiserver on create. */
   uid?: string | undefined;
+  /** Opaque version for optimistic concurrency and watches; set by the apiserver. */
   resourceVersion?: string | undefined;
+  /** Incremented by the apiserver on spec changes (resources that track it). */
   generation?: number | undefined;
+  /** RFC 3339, set by the apiserver. */
   creationTimestamp?: string | undefined;
+  /** RFC 3339; present once deletion was requested and finalizers hold the object. */
   deletionTimestamp?: string | undefined;
+  /** Label map; selectors match on it. */
   labels?: Record<string, string> | undefined;
+  /** Annotation map; metadata-only answers drop {@linkcode LAST_APPLIED_ANNOTATION}. */
   annotations?: Record<string, string> | undefined;
+  /** The objects that own this one (garbage collection). */
   ownerReferences?: OwnerReference[] | undefined;
+  /** Keys that hold the object after its deletion until each is removed. */
   finalizers?: string[] | undefined;
+  /** Server-side apply bookkeeping, unchecked; metadata-only answers drop it. */
   managedFields?: unknown[] | undefined;
+  /** Any other metadata field, unchecked. */
   [key: string]: unknown;
 }
 
 /** Any Kubernetes object. */
 export interface KubeObject {
+  /** `group/version`; list items may lack it. */
   apiVersion?: string | undefined;
+  /** The kind; list items may lack it. */
   kind?: string | undefined;
+  /** Checked by {@linkcode isObjectMeta}. */
   metadata: ObjectMeta;
+  /** `spec`, `status`, `data`, ...: unchecked, for the owning module's parser. */
   [key: string]: unknown;
 }
 
@@ -122,8 +146,11 @@ export function objectKey(obj: KubeObject): string {
 
 /** `meta/v1` Status, as carried by error answers and watch ERROR events. */
 export interface Status {
+  /** The HTTP status code it stands for (410 in a watch ERROR: the resourceVersion is too old). */
   code?: number | undefined;
+  /** CamelCase reason, e.g. `NotFound`, `Conflict`, `Expired`. */
   reason?: string | undefined;
+  /** The apiserver's human-readable message. */
   message?: string | undefined;
   /** The type of each `details.causes[]` entry (its JSON key is `reason`), e.g. `NamespaceTerminating`. */
   causes?: string[] | undefined;

@@ -9,10 +9,13 @@ import { type KubeObject, parseKubeObject } from "./object.ts";
 export interface ResourceType<T extends KubeObject = KubeObject> {
   /** API group; "" for the core group. */
   readonly group: string;
+  /** API version within the group, e.g. `v1`. */
   readonly version: string;
   /** Plural resource name as in the URL (e.g. `configmaps`). */
   readonly resource: string;
+  /** The kind its objects carry, e.g. `ConfigMap`. */
   readonly kind: string;
+  /** Whether its objects live in a namespace (paths then carry `namespaces/<ns>`). */
   readonly namespaced: boolean;
   /** Checks and types one object; throws `TypeError` when malformed. */
   readonly parse: (value: unknown) => T;
@@ -23,6 +26,7 @@ export function resourceType<T extends KubeObject = KubeObject>(
   spec: Omit<ResourceType<T>, "parse">,
   parse: (value: unknown) => T,
 ): ResourceType<T>;
+/** Declares an untyped resource type whose objects go through {@linkcode parseKubeObject}. */
 export function resourceType(spec: Omit<ResourceType, "parse">): ResourceType;
 export function resourceType(
   spec: Omit<ResourceType, "parse">,

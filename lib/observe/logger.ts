@@ -20,7 +20,9 @@ export type LogFields = Record<string, LogValue>;
 
 /** A structured logger. Child loggers share the sink and level and add fields or a name segment. */
 export interface Logger {
+  /** A record for diagnosis, printed only at level debug (Backrest's own texts go here). */
   debug(msg: string, fields?: LogFields): void;
+  /** A record of normal operation. */
   info(msg: string, fields?: LogFields): void;
   /** `error` may be anything thrown; it becomes the `error` key (message chain, causes joined by ": "). */
   error(msg: string, error?: unknown, fields?: LogFields): void;
@@ -34,12 +36,15 @@ export interface Logger {
 
 /** Options for {@linkcode createLogger}. */
 export interface LoggerOptions {
+  /** Lowest level printed (default `info`). */
   level?: LogLevel | undefined;
+  /** Line shape (default `json`). */
   format?: LogFormat | undefined;
   /** Where each finished line goes (without the newline). Defaults to stderr. */
   write?: ((line: string) => void) | undefined;
   /** Clock for `ts` (milliseconds since the epoch). */
   now?: (() => number) | undefined;
+  /** The root `logger` key (default `""`); children append `.<name>`. */
   name?: string | undefined;
 }
 

@@ -17,18 +17,25 @@ export type Labels = Record<string, string>;
 
 /** Common settings of every metric. */
 export interface MetricOptions {
+  /** The metric name, e.g. `workqueue_depth`; checked against Prometheus's name syntax. */
   name: string;
+  /** The `# HELP` text. */
   help: string;
+  /** Labels every series must set, in output order; `le` is reserved. Default: none. */
   labelNames?: readonly string[] | undefined;
 }
 
 /** Histogram settings: bucket upper bounds (ascending, `+Inf` implied). */
 export interface HistogramOptions extends MetricOptions {
+  /** Strictly increasing upper bounds; default {@linkcode DEFAULT_BUCKETS}. */
   buckets?: readonly number[] | undefined;
 }
 
-interface Metric {
+/** What a {@linkcode Registry} holds: a named metric that renders its own exposition text. */
+export interface Metric {
+  /** The metric name, unique within a registry. */
   readonly name: string;
+  /** The `# HELP`, `# TYPE` and sample lines of every series. */
   render(): string;
 }
 
@@ -47,12 +54,18 @@ function formatNumber(n: number): string {
   return String(n);
 }
 
-abstract class Base<S> implements Metric {
+/** What every metric kind shares: name checks, one series per label-value combination, rendering helpers. */
+export abstract class Base<S> implements Metric {
+  /** The metric name (validated). */
   readonly name: string;
+  /** The `# HELP` text. */
   readonly help: string;
+  /** The label names every series sets; `[]` for an unlabelled metric. */
   readonly labelNames: readonly string[];
+  /** Each series' labels and state `S`, keyed by the JSON of its label values in `labelNames` order. */
   protected readonly series = new Map<string, { labels: Labels; value: S }>();
 
+  /** Throws `RangeError` on an invalid metric or label name (or the reserved `le`). */
   constructor(options: MetricOptions) {
     if (!NAME.test(options.name)) throw new RangeError(`Invalid metric name: ${options.name}`);
     for (const l of options.labelNames ?? []) {
@@ -63,6 +76,7 @@ abstract class Base<S> implements Metric {
     this.labelNames = options.labelNames ?? [];
   }
 
+  /** The series of `labels`, created with `init()` if new; throws `RangeError` when a label is missing. */
   protected entry(labels: Labels, init: () => S): { labels: Labels; value: S } {
     const values: string[] = [];
     for (const l of this.labelNames) {
@@ -86,16 +100,19 @@ abstract class Base<S> implements Metric {
     this.series.delete(JSON.stringify(this.labelNames.map((l) => labels[l] ?? "")));
   }
 
+  /** `{k="v",...}` with values escaped and `extra` (e.g. `le`) last; `""` without labels. */
   protected labelText(labels: Labels, extra?: [string, string]): string {
     const pairs = Object.entries(labels).map(([k, v]) => `${k}="${escapeLabel(v)}"`);
     if (extra) pairs.push(`${extra[0]}="${escapeLabel(extra[1])}"`);
     return pairs.length ? `{${pairs.join(",")}}` : "";
   }
 
+  /** The `# HELP` and `# TYPE` lines for metric type `type`. */
   protected header(type: string): string {
     return `# HELP ${this.name} ${escapeHelp(this.help)}\n# TYPE ${this.name} ${type}\n`;
   }
 
+  /** The `# HELP`, `# TYPE` and sample lines of every series. */
   abstract render(): string;
 }
 
@@ -112,6 +129,7 @@ export class Counter extends Base<{ v: number }> {
     return this.entry(labels, () => ({ v: 0 })).value.v;
   }
 
+  /** The counter's exposition: one sample per series. */
   render(): string {
     let out = this.header("counter");
     for (const { labels, value } of this.series.values()) {
@@ -123,22 +141,27 @@ export class Counter extends Base<{ v: number }> {
 
 /** A value that goes up and down. */
 export class Gauge extends Base<{ v: number }> {
+  /** Sets one series to `value`. */
   set(labels: Labels, value: number): void {
     this.entry(labels, () => ({ v: 0 })).value.v = value;
   }
 
+  /** Adds `by` (default 1) to one series. */
   inc(labels: Labels = {}, by = 1): void {
     this.entry(labels, () => ({ v: 0 })).value.v += by;
   }
 
+  /** Subtracts `by` (default 1) from one series. */
   dec(labels: Labels = {}, by = 1): void {
     this.entry(labels, () => ({ v: 0 })).value.v -= by;
   }
 
+  /** Current value of one series (0 if never touched). */
   get(labels: Labels = {}): number {
     return this.entry(labels, () => ({ v: 0 })).value.v;
   }
 
+  /** The gauge's exposition: one sample per series. */
   render(): string {
     let out = this.header("gauge");
     for (const { labels, value } of this.series.values()) {
@@ -148,9 +171,13 @@ export class Gauge extends Base<{ v: number }> {
   }
 }
 
-interface HistogramState {
+/** One histogram series. */
+export interface HistogramState {
+  /** Observations at or below each bucket's bound (cumulative), in bucket order. */
   counts: number[];
+  /** Sum of all observed values. */
   sum: number;
+  /** Number of observations (the `+Inf` bucket). */
   count: number;
 }
 
@@ -159,8 +186,10 @@ export const DEFAULT_BUCKETS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1
 
 /** Observations counted into cumulative buckets, with their sum and count. */
 export class Histogram extends Base<HistogramState> {
+  /** The bucket upper bounds, ascending, without `+Inf`. */
   readonly buckets: readonly number[];
 
+  /** Throws `RangeError` on invalid names or buckets that do not strictly increase. */
   constructor(options: HistogramOptions) {
     super(options);
     const buckets = [...(options.buckets ?? DEFAULT_BUCKETS)];
@@ -172,6 +201,7 @@ export class Histogram extends Base<HistogramState> {
     this.buckets = buckets;
   }
 
+  /** Counts `value` into one series' buckets, sum and count. */
   observe(labels: Labels, value: number): void {
     const s = this.entry(labels, () => ({ counts: this.buckets.map(() => 0), sum: 0, count: 0 })).value;
     for (let i = 0; i < this.buckets.length; i++) {
@@ -186,6 +216,7 @@ export class Histogram extends Base<HistogramState> {
     return this.entry(labels, () => ({ counts: this.buckets.map(() => 0), sum: 0, count: 0 })).value.count;
   }
 
+  /** The histogram's exposition: `_bucket` lines (cumulative), `_sum` and `_count` per series. */
   render(): string {
     let out = this.header("histogram");
     for (const { labels, value } of this.series.values()) {
@@ -206,14 +237,17 @@ export class Histogram extends Base<HistogramState> {
 export class Registry {
   readonly #metrics = new Map<string, Metric>();
 
+  /** Registers a new counter; throws `RangeError` if the name is taken. */
   counter(options: MetricOptions): Counter {
     return this.#add(new Counter(options));
   }
 
+  /** Registers a new gauge; throws `RangeError` if the name is taken. */
   gauge(options: MetricOptions): Gauge {
     return this.#add(new Gauge(options));
   }
 
+  /** Registers a new histogram; throws `RangeError` if the name is taken. */
   histogram(options: HistogramOptions): Histogram {
     return this.#add(new Histogram(options));
   }

@@ -18,12 +18,15 @@ export {
   nullLogger,
 } from "./logger.ts";
 export {
+  Base,
   Counter,
   DEFAULT_BUCKETS,
   Gauge,
   Histogram,
   type HistogramOptions,
+  type HistogramState,
   type Labels,
+  type Metric,
   type MetricOptions,
   METRICS_CONTENT_TYPE,
   Registry,

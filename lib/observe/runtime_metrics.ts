@@ -8,19 +8,31 @@ import { type Counter, type Gauge, type Histogram, Registry } from "./metrics.ts
 
 /** Every metric the runtime updates. Create once per process with {@linkcode createRuntimeMetrics}. */
 export interface RuntimeMetrics {
+  /** The registry they are registered in (render it for `/metrics`). */
   readonly registry: Registry;
   /** `controller_runtime_reconcile_total{controller,result}`; result is success|error|requeue|requeue_after. */
   readonly reconcileTotal: Counter;
+  /** `controller_runtime_reconcile_errors_total{controller}`: failed reconciles, terminal ones included. */
   readonly reconcileErrors: Counter;
+  /** `controller_runtime_terminal_reconcile_errors_total{controller}`: `TerminalError`s (not retried). */
   readonly reconcileTerminalErrors: Counter;
+  /** `controller_runtime_reconcile_time_seconds{controller}`: duration of each reconcile. */
   readonly reconcileTime: Histogram;
+  /** `controller_runtime_active_workers{controller}`: reconciles running now. */
   readonly activeWorkers: Gauge;
+  /** `controller_runtime_max_concurrent_reconciles{controller}`: the controller's worker count. */
   readonly maxConcurrentReconciles: Gauge;
+  /** `workqueue_depth{name,controller}`: keys waiting (not in flight). */
   readonly workqueueDepth: Gauge;
+  /** `workqueue_adds_total{name,controller}`: every add, including those of keys already queued. */
   readonly workqueueAdds: Counter;
+  /** `workqueue_queue_duration_seconds{name,controller}`: time from queued to picked up. */
   readonly workqueueQueueDuration: Histogram;
+  /** `workqueue_work_duration_seconds{name,controller}`: time from picked up to done. */
   readonly workqueueWorkDuration: Histogram;
+  /** `workqueue_retries_total{name,controller}`: rate-limited re-adds after errors. */
   readonly workqueueRetries: Counter;
+  /** `leader_election_master_status{name}`: 1 while this replica leads, else 0. */
   readonly leaderElectionMasterStatus: Gauge;
 }
 

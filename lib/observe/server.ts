@@ -19,11 +19,13 @@ export interface ServerOptions {
   metricsAddress?: BindAddress | undefined;
   /** Where `/healthz` and `/readyz` listen (default ":8081"; "0" disables). */
   probeAddress?: BindAddress | undefined;
+  /** Rendered on each `/metrics` request. */
   registry: Registry;
   /** Liveness; defaults to always true. */
   healthy?: (() => boolean) | undefined;
   /** Readiness: true once the caches have synced. */
   ready: () => boolean;
+  /** Logs the addresses served (one `Serving` line per listener). */
   logger: Logger;
 }
 
@@ -42,6 +44,7 @@ export class ObserveServer {
   readonly #options: ServerOptions;
   readonly #servers: Deno.HttpServer<Deno.NetAddr>[] = [];
 
+  /** Binds nothing yet: see {@linkcode ObserveServer.listen} and {@linkcode ObserveServer.start}. */
   constructor(options: ServerOptions) {
     this.#options = options;
   }

@@ -31,10 +31,15 @@ import type { OperatorSettings } from "./settings.ts";
 
 /** What the auto-binding reconciler needs. */
 export interface AutoBindingReconcilerDeps {
+  /** Creates, updates and deletes the generated Bindings. */
   kube: KubeClient;
+  /** Cache of Bindings, searched by VolSync reference and by name. */
   bindings: Store<KubeObject>;
+  /** Cache of ReplicationSources. */
   replicationSources: Store<KubeObject>;
+  /** Cache of ReplicationDestinations. */
   replicationDestinations: Store<KubeObject>;
+  /** The settings in force, read on every reconcile (policy, kinds, defaultRepo, paused). */
   settings: () => OperatorSettings;
 }
 

@@ -73,16 +73,21 @@ export interface DriftState {
 
 /** What the Binding reconciler needs, injected. */
 export interface BindingReconcilerDeps {
+  /** Reads Secrets and writes the Binding's finalizer and status. */
   kube: KubeClient;
   /** Cache of Bindings (full objects). */
   bindings: Store<KubeObject>;
   /** Caches of VolSync objects by kind. */
   replicationSources: Store<KubeObject>;
+  /** Cache of ReplicationDestinations. */
   replicationDestinations: Store<KubeObject>;
+  /** The settings in force, read on every reconcile. */
   settings: () => OperatorSettings;
   /** A (pooled) Backrest client for a connection. */
   backrest: (connection: BackrestConnection) => BackrestApi;
+  /** Where Events about the Binding go (one whenever Ready's status or reason changes). */
   events: EventSink;
+  /** Which repos drift repair found missing (a missing repo is applied again). */
   drift: DriftState;
   /** Who holds each repo id. */
   claims: ClaimLedger;
@@ -96,6 +101,7 @@ export interface BindingReconcilerDeps {
   backrestTimeoutMs?: number;
   /** Whether calls to a Backrest URL are being refused (its breaker is open); default: never. */
   backrestRefusing?: (url: string) => boolean;
+  /** Clock for status times (default: the system clock). */
   now?: () => Date;
 }
 

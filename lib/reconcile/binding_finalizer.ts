@@ -22,6 +22,7 @@ import type { OperatorSettings } from "./settings.ts";
 
 /** Thrown after status was written, so the runtime retries with backoff. Carries no Secret data. */
 export class RetryableError extends Error {
+  /** Always `"RetryableError"`. */
   override readonly name = "RetryableError";
 }
 

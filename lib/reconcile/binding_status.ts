@@ -20,6 +20,7 @@ import { sameJSON } from "./same.ts";
 
 /** Where Events go (the aggregating recorder in production, a list in unit tests). */
 export interface EventSink {
+  /** Records an Event about `obj`; must neither block nor throw (the recorder writes later). */
   record(obj: KubeObject, type: "Normal" | "Warning", reason: string, message: string): void;
 }
 

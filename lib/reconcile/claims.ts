@@ -30,12 +30,15 @@ export const INDEX_CLAIM_BY_HOLDER = "byHolder";
 export interface Holder {
   /** `namespace/name`. */
   key: string;
+  /** The Binding's uid: a Binding recreated under the same name takes over the claim on its next acquire. */
   uid: string;
 }
 
 /** One claim as read from the ledger. */
 export interface Claim {
+  /** The claimed repo id. */
   id: string;
+  /** The Binding that holds it. */
   holder: Holder;
   /** Where the holder last applied the id; undefined until it has. */
   url: string | undefined;
@@ -105,6 +108,7 @@ export class RepoClaims {
   readonly #store: Store<Lease>;
   readonly #namespace: string;
 
+  /** `store` caches the claim Leases of `namespace` (the operator's own), `kube` writes them. */
   constructor(kube: KubeClient, store: Store<Lease>, namespace: string) {
     this.#kube = kube;
     this.#store = store;

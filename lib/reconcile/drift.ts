@@ -16,16 +16,21 @@ import type { RepoListings } from "./repo_listings.ts";
 
 /** Options of {@linkcode DriftRepair}. */
 export interface DriftRepairOptions {
+  /** Cache of Bindings: the Ready ones are checked against their Backrest's listing. */
   bindings: Store<KubeObject>;
+  /** The shared per-Backrest repo id listings. */
   listings: RepoListings;
   /** The resync period in force (read each round, so OperatorConfig changes apply). */
   periodMs: () => number;
   /** Whether Backrest may be called (false while paused). */
   active: () => boolean;
+  /** Queues the Binding `key` (`namespace/name`) whose repo is missing. */
   enqueue: (key: string) => void;
   /** Told of each repo found missing from the Backrest at `url` (a metric). */
   repaired?: ((url: string) => void) | undefined;
+  /** Logs each round's problems and repairs. */
   logger: Logger;
+  /** Time source for the period waits (default: the system clock). */
   clock?: Clock | undefined;
 }
 
@@ -37,6 +42,7 @@ export class DriftRepair implements DriftState {
   /** Ends the wait in progress early (the period changed). */
   #restartWait: (() => void) | undefined;
 
+  /** Nothing is listed until `start(signal)` runs (on the leader, with the controllers). */
   constructor(options: DriftRepairOptions) {
     this.#o = options;
     this.#clock = options.clock ?? systemClock;

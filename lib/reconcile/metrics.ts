@@ -44,6 +44,7 @@ export class ReadyGauge {
   readonly #gauge: Gauge;
   readonly #reasons = new Map<string, string>();
 
+  /** `gauge` is `OperatorMetrics.bindingReady` (labels `binding_namespace`, `binding`, `reason`). */
   constructor(gauge: Gauge) {
     this.#gauge = gauge;
   }

@@ -66,13 +66,19 @@ import type { VolSyncKind } from "../api/mod.ts";
 
 /** How to build the operator. */
 export interface OperatorOptions {
+  /** The Kubernetes client every informer, reconciler and the elector use. */
   kube: KubeClient;
   /** Namespaces to watch; empty means all. */
   namespaces: readonly string[];
+  /** The operator's own namespace: its OperatorConfig, default auth Secret and repo claim Leases. */
   configNamespace: string;
+  /** Name of the OperatorConfig to read. */
   configName: string;
+  /** Workers of the Binding and auto-binding controllers (the OperatorConfig's has one). */
   concurrency: number;
+  /** The logger everything writes to (drift repair as its `drift` child). */
   logger: Logger;
+  /** Runtime metrics; when given, the operator's own metrics are registered in its registry too. */
   metrics?: RuntimeMetrics | undefined;
   /** Omit to reconcile without leader election. */
   leaderElection?: Omit<LeaderElectionOptions, "logger" | "metrics" | "clock" | "client"> | undefined;
@@ -90,10 +96,15 @@ export interface OperatorOptions {
 
 /** The built operator. */
 export interface Operator {
+  /** Runs the caches everywhere and the controllers (and drift repair) on the leader: call `start`. */
   readonly manager: Manager;
+  /** The operator settings in force. */
   readonly settings: SettingsHolder;
+  /** The drift repair, started with the controllers. */
   readonly drift: DriftRepair;
+  /** The Bindings informer (its store is the Binding cache). */
   readonly bindings: Informer<KubeObject>;
+  /** The three controllers, by what they reconcile. */
   readonly controllers: { binding: Controller; autoBinding: Controller; operatorConfig: Controller };
 }
 

@@ -25,10 +25,15 @@ import type { SettingsHolder } from "./settings.ts";
 
 /** What the OperatorConfig reconciler needs. */
 export interface OperatorConfigReconcilerDeps {
+  /** Writes the OperatorConfig's status. */
   kube: KubeClient;
+  /** Cache of the one OperatorConfig the operator reads. */
   configs: Store<KubeObject>;
+  /** Where the parsed spec is put in force. */
   holder: SettingsHolder;
+  /** Where the InvalidSpec Warning goes (once per distinct message). */
   events: EventSink;
+  /** Clock for the condition's transition time (default: the system clock). */
   now?: () => Date;
 }
 

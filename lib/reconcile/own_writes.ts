@@ -13,6 +13,7 @@ import type { KubeObject } from "../kube/mod.ts";
 import type { StoreChange } from "../runtime/mod.ts";
 import { sameJSON, stableJSON } from "./same.ts";
 
+/** The Binding status writes in flight or not yet seen back, one per Binding key. */
 export class OwnWrites {
   /** Binding key -> the status we are writing or wrote (stable JSON), until its watch event arrives. */
   readonly #pending = new Map<string, string>();

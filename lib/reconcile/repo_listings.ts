@@ -16,11 +16,13 @@ import {
 
 /** Options of {@linkcode RepoListings}. */
 export interface RepoListingsOptions {
+  /** A (pooled) Backrest client for a connection; listings call its `listRepoIds`. */
   backrest: (connection: BackrestConnection) => BackrestApi;
   /** Deadline of a listing call (default 60 s). */
   timeoutMs?: number;
   /** How many credentials to keep per Backrest (default 8). */
   maxConnections?: number;
+  /** Clock in epoch milliseconds, for listing ages and when credentials worked (default `Date.now`). */
   now?: () => number;
 }
 
@@ -37,6 +39,7 @@ interface Listing {
 
 /** Thrown when no remembered credentials can list a Backrest. */
 export class NoListingError extends Error {
+  /** Always `"NoListingError"`. */
   override readonly name = "NoListingError";
 }
 
@@ -48,6 +51,7 @@ export class RepoListings {
   readonly #listings = new Map<string, Listing>();
   readonly #inflight = new Map<string, Promise<ReadonlySet<string>>>();
 
+  /** Starts with no credentials and no listings. */
   constructor(options: RepoListingsOptions) {
     this.#o = options;
     this.#now = options.now ?? Date.now;

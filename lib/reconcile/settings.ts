@@ -15,6 +15,7 @@ import { sameJSON } from "./same.ts";
 export interface OperatorSettings {
   /** Namespace of the OperatorConfig: the one namespace whose Secrets the operator's own defaults use. */
   readonly configNamespace: string;
+  /** Name of the OperatorConfig the operator reads. */
   readonly configName: string;
   /** The spec in force (`paused` while halted). */
   readonly spec: OperatorConfigSpec;
@@ -30,6 +31,7 @@ export class SettingsHolder {
   #everValid = false;
   readonly #listeners: ((next: OperatorSettings, previous: OperatorSettings) => void)[] = [];
 
+  /** Starts halted (paused) until the OperatorConfig has been read and put in force. */
   constructor(configNamespace: string, configName: string) {
     this.#current = {
       configNamespace,

@@ -42,6 +42,7 @@ export class FakeClock implements Clock {
   #seq = 0;
   readonly #timers = new Map<number, { at: number; fn: () => void }>();
 
+  /** Starts at `start` epoch milliseconds (default 2023-11-14T22:13:20Z, a fixed instant). */
   constructor(start = 1_700_000_000_000) {
     this.#now = start;
   }

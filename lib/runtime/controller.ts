@@ -27,6 +27,7 @@ export function requeueAfter(ms: number): Action {
 
 /** An error that retrying cannot fix (e.g. an invalid spec): logged and counted, not retried. */
 export class TerminalError extends Error {
+  /** Always `"TerminalError"`. */
   override readonly name = "TerminalError";
 }
 
@@ -36,6 +37,7 @@ export interface ReconcileContext {
   readonly signal: AbortSignal;
   /** A logger bound to controller, namespace, name and reconcileID. */
   readonly log: Logger;
+  /** A fresh UUID per reconcile, bound into `log`. */
   readonly reconcileID: string;
   /** Failed attempts before this one (0 on a fresh key). */
   readonly retries: number;
@@ -46,7 +48,9 @@ export type Reconciler = (key: string, ctx: ReconcileContext) => Promise<Action>
 
 /** Options of {@linkcode Controller}. */
 export interface ControllerOptions {
+  /** The controller's name: the `controller` log field and metrics label. */
   name: string;
+  /** Called for each key taken from the queue. */
   reconcile: Reconciler;
   /** Workers (default 1). */
   concurrency?: number | undefined;
@@ -57,11 +61,15 @@ export interface ControllerOptions {
    * turns false, so the liveness probe restarts the process.
    */
   stuckAfterMs?: number | undefined;
+  /** Logs with a `controller` field; each `ctx.log` derives from it (default: none). */
   logger?: Logger | undefined;
   /** The log fields naming what a key stands for (default: `namespace` and `name` of a `ns/name` key). */
   logFields?: ((key: string) => LogFields) | undefined;
+  /** Where the reconcile and workqueue metrics go (default: none). */
   metrics?: RuntimeMetrics | undefined;
+  /** Time source for the queue and reconcile timing (default: the system clock). */
   clock?: Clock | undefined;
+  /** Backoff, rate and sharding of the work queue (its clock and metrics are the controller's). */
   queue?: Omit<WorkQueueOptions, "clock" | "metrics"> | undefined;
 }
 
@@ -76,12 +84,15 @@ export type KeyMapper<T> = (event: InformerEvent<T>) => readonly string[];
 
 /** Runs reconciles for keys from a queue. */
 export class Controller {
+  /** The name from the options. */
   readonly name: string;
+  /** The controller's work queue of keys. */
   readonly queue: WorkQueue;
   readonly #o: ControllerOptions;
   readonly #log: Logger;
   readonly #clock: Clock;
 
+  /** Nothing runs until `start(signal)`; keys may be queued before. */
   constructor(options: ControllerOptions) {
     this.name = options.name;
     this.#o = options;

@@ -29,20 +29,29 @@ export type InformerHandler<T> = (event: InformerEvent<T>) => void;
 export interface InformerOptions<T extends KubeObject> {
   /** Name for logs (e.g. the resource). */
   name: string;
+  /** Where lists and watches come from (see {@linkcode listWatch}). */
   listWatch: ListWatch<T>;
   /** Namespaces to watch; undefined or empty means all namespaces (one cluster-wide watch). */
   namespaces?: readonly string[] | undefined;
+  /** The store's indexes by name (default: none). */
   indexers?: Record<string, IndexFunc<T>> | undefined;
   /** Applied to every object before it is cached (e.g. {@linkcode dropManagedFields}). */
   transform?: ((obj: T) => T) | undefined;
   /** Resync period in ms (0 or undefined: none). */
   resyncMs?: number | undefined;
+  /** Time source for resyncs and the watchers (default: the system clock). */
   clock?: Clock | undefined;
+  /** Logs handler failures and the watchers' lines, with an `informer` field (default: none). */
   logger?: Logger | undefined;
+  /** List page size; see {@linkcode WatcherOptions}. */
   pageSize?: number | undefined;
+  /** Server-side watch timeout in seconds; see {@linkcode WatcherOptions}. */
   watchTimeoutSeconds?: number | undefined;
+  /** Random stretch of the watch timeout; see {@linkcode WatcherOptions}. */
   watchTimeoutJitter?: number | undefined;
+  /** How long a watch may outlive its timeout before it counts as stalled; see {@linkcode WatcherOptions}. */
   stallGraceMs?: number | undefined;
+  /** Delay before a watcher's retry `attempt`; see {@linkcode WatcherOptions}. */
   backoff?: ((attempt: number) => number) | undefined;
 }
 
@@ -55,6 +64,7 @@ export function dropManagedFields<T extends KubeObject>(obj: T): T {
 
 /** A cache of one resource kept current by list+watch. */
 export class Informer<T extends KubeObject> {
+  /** The name from the options, used in logs. */
   readonly name: string;
   readonly #o: InformerOptions<T>;
   readonly #store: MemoryStore<T>;
@@ -65,6 +75,7 @@ export class Informer<T extends KubeObject> {
   /** Per-namespace watcher counters. */
   readonly stats = new Map<string, WatcherStats>();
 
+  /** An empty cache; nothing is listed until `start(signal)`. */
   constructor(options: InformerOptions<T>) {
     this.name = options.name;
     this.#o = options;

@@ -20,7 +20,9 @@ export type LeaseClient = Pick<KubeClient, "get" | "create" | "update">;
 
 /** Options of {@linkcode LeaderElector}. */
 export interface LeaderElectionOptions {
+  /** Reads, creates and updates the Lease. */
   client: LeaseClient;
+  /** Namespace of the Lease (the operator's own). */
   namespace: string;
   /** Lease name, e.g. `backrest-volsync-operator.backrest.garethgeorge.com`. */
   name: string;
@@ -34,14 +36,19 @@ export interface LeaderElectionOptions {
   retryPeriodMs?: number | undefined;
   /** Release the Lease when stopped (default true). */
   releaseOnCancel?: boolean | undefined;
+  /** Time source for Lease ages and retry waits (default: the system clock). */
   clock?: Clock | undefined;
+  /** Logs as its `leader-election` child (default: none). */
   logger?: Logger | undefined;
+  /** Sets `leader_election_master_status` (default: none). */
   metrics?: RuntimeMetrics | undefined;
+  /** Source of the retry jitter in [0, 1) (default `Math.random`). */
   random?: (() => number) | undefined;
 }
 
 /** Thrown by `run()` when leadership was lost (the process should exit and start over). */
 export class LeadershipLostError extends Error {
+  /** Always `"LeadershipLostError"`. */
   override readonly name = "LeadershipLostError";
   /**
    * As the abort reason of the leader's work: how long (ms) until another candidate may take the Lease,
@@ -49,6 +56,7 @@ export class LeadershipLostError extends Error {
    */
   readonly graceMs: number;
 
+  /** `options.graceMs` defaults to 0 (stop at once); negative values become 0. */
   constructor(message: string, options?: ErrorOptions & { graceMs?: number }) {
     super(message, options);
     this.graceMs = Math.max(0, options?.graceMs ?? 0);
@@ -69,6 +77,7 @@ export class LeaderElector {
   #leader = false;
   #lost = false;
 
+  /** Throws `RangeError` unless leaseDuration > renewDeadline > 1.2 × retryPeriod. */
   constructor(options: LeaderElectionOptions) {
     this.#o = options;
     this.#clock = options.clock ?? systemClock;

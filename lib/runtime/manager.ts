@@ -16,20 +16,27 @@ import { type LeaderElectionOptions, LeaderElector } from "./leader_election.ts"
 
 /** A cache the manager starts and waits for (every `Informer` is one). */
 export interface Cache {
+  /** Names the cache in logs. */
   readonly name: string;
+  /** Whether the cache holds a complete first listing. */
   hasSynced(): boolean;
+  /** Resolves `true` once synced, or `false` if `signal` aborts first. */
   waitForSync(signal?: AbortSignal): Promise<boolean>;
+  /** Keeps the cache current until `signal` aborts; resolves once stopped. */
   start(signal: AbortSignal): Promise<void>;
 }
 
 /** Anything long-running: resolves after `signal` aborts and it has stopped. */
 export interface Runnable {
+  /** Runs until `signal` aborts and resolves once stopped; a rejection makes the manager's `start` reject. */
   start(signal: AbortSignal): Promise<void>;
 }
 
 /** Options of {@linkcode Manager}. */
 export interface ManagerOptions {
+  /** Started first, on every replica; the controllers wait until all have synced. */
   caches: readonly Cache[];
+  /** Started while this replica leads (always, without leader election), after `beforeControllers`. */
   controllers: readonly Controller[];
   /** Runnables that, like controllers, run only while this replica leads (e.g. periodic drift checks). */
   leaderRunnables?: readonly Runnable[] | undefined;
@@ -42,8 +49,11 @@ export interface ManagerOptions {
   beforeControllers?: (() => void) | undefined;
   /** Omit to run controllers without leader election. */
   leaderElection?: Omit<LeaderElectionOptions, "logger" | "metrics" | "clock"> | undefined;
+  /** Logs as its `manager` child; the elector gets it too (default: none). */
   logger?: Logger | undefined;
+  /** Passed to the elector for `leader_election_master_status` (default: none). */
   metrics?: RuntimeMetrics | undefined;
+  /** Passed to the elector (default: the system clock). */
   clock?: Clock | undefined;
 }
 
@@ -51,11 +61,13 @@ export interface ManagerOptions {
 export class Manager {
   readonly #o: ManagerOptions;
   readonly #log: Logger;
+  /** The leader election candidate; undefined without leader election. */
   readonly elector: LeaderElector | undefined;
   #running = false;
   /** Caches whose loop ended while the manager was still running (a dead watch loop). */
   readonly #deadCaches = new Set<string>();
 
+  /** Builds the elector (if configured); nothing starts until `start(signal)`. */
   constructor(options: ManagerOptions) {
     this.#o = options;
     this.#log = (options.logger ?? nullLogger()).named("manager");

@@ -13,17 +13,21 @@ import { exponentialBackoff, TokenBucket } from "./rate_limit.ts";
 
 /** Optional hooks for the `workqueue_*` metrics. */
 export interface QueueMetrics {
+  /** Keys now waiting (not in flight), after each change. */
   depth(n: number): void;
+  /** One `add`, whether or not the key was already queued. */
   added(): void;
   /** Seconds between add and get. */
   queueLatency(seconds: number): void;
   /** Seconds between get and done. */
   workDuration(seconds: number): void;
+  /** One rate-limited re-add (a failure's retry). */
   retried(): void;
 }
 
 /** Options of {@linkcode WorkQueue}. */
 export interface WorkQueueOptions {
+  /** Time source for delays, backoff and latencies (default: the system clock). */
   clock?: Clock | undefined;
   /** First retry delay (default 5 ms, like controller-runtime). */
   baseDelayMs?: number | undefined;
@@ -31,7 +35,9 @@ export interface WorkQueueOptions {
   maxDelayMs?: number | undefined;
   /** Overall retry rate (default 10/s with burst 100, like client-go). */
   qps?: number | undefined;
+  /** Retries allowed at once before `qps` paces them (default 100). */
   burst?: number | undefined;
+  /** Hooks for the `workqueue_*` metrics; absent: none. */
   metrics?: QueueMetrics | undefined;
   /** The shard of a key (default: one shard for all, i.e. plain FIFO). */
   shardOf?: ((key: string) => string) | undefined;
@@ -62,6 +68,7 @@ export class WorkQueue {
   #idle: (() => void)[] = [];
   #shutDown = false;
 
+  /** An empty queue; the defaults are in {@linkcode WorkQueueOptions}. */
   constructor(options: WorkQueueOptions = {}) {
     this.#clock = options.clock ?? systemClock;
     this.#backoff = exponentialBackoff({

@@ -38,6 +38,7 @@ export class TokenBucket {
   #tokens: number;
   #at: number;
 
+  /** Starts full (`burst` tokens); throws `RangeError` unless `qps > 0` and `burst >= 1`. */
   constructor(options: { qps: number; burst: number; clock: Clock }) {
     if (!(options.qps > 0) || !(options.burst >= 1)) {
       throw new RangeError("TokenBucket needs qps > 0, burst >= 1");

@@ -16,12 +16,15 @@ export interface Store<T extends KubeObject> {
   get(key: string): T | undefined;
   /** The object `namespace/name` (or `name` when cluster-scoped). */
   getByName(namespace: string | undefined, name: string): T | undefined;
+  /** Every cached object (a new array of the shared objects). */
   list(): T[];
+  /** Every cached key. */
   keys(): string[];
   /** Objects whose index `index` yields `value`. */
   byIndex(index: string, value: string): T[];
   /** Keys of objects whose index `index` yields `value`. */
   keysByIndex(index: string, value: string): string[];
+  /** Number of cached objects. */
   readonly size: number;
 }
 
@@ -43,6 +46,7 @@ export class MemoryStore<T extends KubeObject> implements Store<T> {
   readonly #indexers: readonly (readonly [string, IndexFunc<T>])[];
   readonly #indexes = new Map<string, Map<string, Keys>>();
 
+  /** An empty store with one index per entry of `indexers` (index name → function). */
   constructor(indexers: Record<string, IndexFunc<T>> = {}) {
     this.#indexers = Object.entries(indexers);
     for (const [name] of this.#indexers) this.#indexes.set(name, new Map());

@@ -23,12 +23,14 @@ import { exponentialBackoff } from "./rate_limit.ts";
 
 /** Where a watcher gets its data: one list page, and one watch. */
 export interface ListWatch<T extends KubeObject> {
+  /** One page of at most `limit` objects, continuing from `continue` when given. */
   list(options: {
     namespace?: string | undefined;
     limit: number;
     continue?: string | undefined;
     signal: AbortSignal;
   }): Promise<ListPage<T>>;
+  /** The changes after `resourceVersion`, with bookmarks; the server ends it after `timeoutSeconds`. */
   watch(options: {
     namespace?: string | undefined;
     resourceVersion: string;
@@ -39,7 +41,9 @@ export interface ListWatch<T extends KubeObject> {
 
 /** Label and field selectors for {@linkcode listWatch}. */
 export interface Selectors {
+  /** Only objects whose labels match (the apiserver's syntax); omitted: all. */
   labelSelector?: string | undefined;
+  /** Only objects whose fields match, e.g. `metadata.name=x`; omitted: all. */
   fieldSelector?: string | undefined;
 }
 
@@ -69,6 +73,7 @@ export function metadataListWatch(
 
 /** Options of {@linkcode runWatcher}. */
 export interface WatcherOptions<T extends KubeObject> {
+  /** Where lists and watches come from. */
   listWatch: ListWatch<T>;
   /** Namespace to list and watch (undefined: all). */
   namespace?: string | undefined;
@@ -81,27 +86,37 @@ export interface WatcherOptions<T extends KubeObject> {
   transform?: ((obj: T) => T) | undefined;
   /** One change from the watch. */
   onEvent(type: "ADDED" | "MODIFIED" | "DELETED", object: T): void;
+  /** Time source for the watchdog and backoff sleeps (default: the system clock). */
   clock?: Clock | undefined;
+  /** Logs failures, relists and stalls (default: none). */
   logger?: Logger | undefined;
   /** List page size (default 500). */
   pageSize?: number | undefined;
   /** Server-side watch timeout (default 300 s), stretched by up to `watchTimeoutJitter` (default 1, i.e. ×2). */
   watchTimeoutSeconds?: number | undefined;
+  /** Fraction of `watchTimeoutSeconds` added at random to each watch's timeout, so watches do not align. */
   watchTimeoutJitter?: number | undefined;
   /** How long past its timeout a watch may stay open before it is declared stalled (default 30 s). */
   stallGraceMs?: number | undefined;
   /** Delay before retry `attempt` (default 800 ms doubling to 30 s, plus up to 100 % jitter, as client-go). */
   backoff?: ((attempt: number) => number) | undefined;
+  /** Source of jitter in [0, 1) (default `Math.random`). */
   random?: (() => number) | undefined;
 }
 
 /** Counters a watcher keeps (for tests and debugging). */
 export interface WatcherStats {
+  /** Complete lists handed to `onList`. */
   lists: number;
+  /** Watches started. */
   watches: number;
+  /** Watches the watchdog aborted because they stayed open past their timeout and grace. */
   stalls: number;
+  /** Relists because the resourceVersion was gone (410). */
   expired: number;
+  /** Failed lists and watches (each followed by a backoff). */
   errors: number;
+  /** The last resourceVersion seen (list, event or bookmark); undefined before the first list. */
   resourceVersion: string | undefined;
 }
 
