@@ -23,11 +23,13 @@ import { noisyNeighbour } from "./scenarios/noisy_neighbour.ts";
 import { idle } from "./scenarios/idle.ts";
 import { memory } from "./scenarios/memory.ts";
 import { secretEdit } from "./scenarios/secret_edit.ts";
+import { small } from "./scenarios/small.ts";
 
 const ALL = [
   "secret-edit",
   "cold-start",
   "idle",
+  "small",
   "auto-binding",
   "memory",
   "churn",
@@ -151,6 +153,9 @@ for (const name of selected) {
       case "auto-binding":
         await record(await autoBinding(1000), load0, started);
         break;
+      case "small":
+        await record(await small(), load0, started);
+        break;
       case "memory":
         await record(await memory(), load0, started);
         break;
@@ -232,10 +237,21 @@ function headline(r: ScenarioResult): Record<string, unknown> {
     case r.scenario.startsWith("cold-start"):
       return {
         allReadyMs: res.allReadyMs,
+        floorMs: res.floor?.ms,
+        ratioToFloor: res.ratioToFloor,
+        cpuSecondsPerBinding: res.cpuSecondsPerBinding,
+        cpuRatioToFloor: res.cpuRatioToFloor,
         ready: res.ready,
         requestsPerBinding: res.apiserver?.requestsPerBinding,
         writesPerBinding: res.apiserver?.writesPerBinding,
         backrestCallsPerBinding: res.backrestCallsPerBinding,
+      };
+    case r.scenario === "small":
+      return {
+        allReadyMs: res.allReadyMs,
+        cpuSecondsToAllReady: res.cpuSecondsToAllReady,
+        rssAnonMB: res.afterSettle?.rssAnonMB,
+        rssFileMB: res.afterSettle?.rssFileMB,
       };
     case r.scenario === "idle":
       return {

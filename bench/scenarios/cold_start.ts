@@ -4,13 +4,18 @@
  * the time until every Binding is Ready (read from the operator's own Binding informer), the apiserver
  * calls per Binding (a counting Proxy over the KubeClient) and the Backrest calls.
  * N = 100 runs on the real Backrest with real restic repositories; larger N on the stand-in.
+ * Before it, in the same process against the same apiserver and Backrest, the floor (floor.ts): a plain client
+ * making the same calls on objects made the same way; the cold start is reported as a ratio to it, in time
+ * and in CPU seconds (this process's, so an in-process stand-in's share is in both).
  */
 import { createResticRepo, startBackrest } from "../../tests/harness/backrest.ts";
 import { type BackrestStandin, startBackrestStandin } from "../../tests/harness/backrest_standin.ts";
 import { cluster } from "../../tests/harness/operator.ts";
+import { floor } from "./floor.ts";
 import {
   type BenchOperator,
   benchOperator,
+  cpuSeconds,
   createBindings,
   isReady,
   parallel,
@@ -57,12 +62,15 @@ export async function coldStart(
       (_, i) => ({ uri: `rest:https://rest.example/bucket/app-${i}`, password: `pw-${i}` }),
     );
   }
-  await createBindings(ns, 0, n, url, (i) => ({
+  const secretData = (i: number) => ({
     RESTIC_REPOSITORY: repos[i]!.uri,
     RESTIC_PASSWORD: repos[i]!.password,
     AWS_ACCESS_KEY_ID: `AKIA${i}`,
     AWS_SECRET_ACCESS_KEY: `secret-${i}`,
-  }));
+  });
+  const floorNs = await cp.namespace(`bench-floor-${n}`);
+  await createBindings(floorNs, 0, n, url, secretData);
+  await createBindings(ns, 0, n, url, secretData);
   const prepMs = performance.now() - prepStart;
   say(
     `cold-start ${n} (${kind}): ${n} x (Secret, ReplicationSource, Binding) created in ${
@@ -70,7 +78,11 @@ export async function coldStart(
     } ms`,
   );
 
+  const floorRun = await floor(floorNs, n, url, repos);
+  say(`cold-start ${n} (${kind}): floor ${floorRun.ms} ms, ${floorRun.cpuSeconds} CPU s`);
+
   const op = await benchOperator({ namespaces: [ns] });
+  const cpu0 = cpuSeconds();
   const t0 = performance.now();
   await op.start();
   const cachesMs = performance.now() - t0;
@@ -85,7 +97,10 @@ export async function coldStart(
     await sleep(n >= 1000 ? 100 : 20);
   }
   const allReadyMs = performance.now() - t0;
+  const cpu = cpuSeconds() - cpu0;
   const complete = ready === n;
+  const ratioToFloor = round(allReadyMs / floorRun.ms, 2);
+  const cpuRatioToFloor = round(cpu / floorRun.cpuSeconds, 2);
   // Count what the burst produced (events aggregated, the no-op reconciles after status writes) too.
   await sleep(2000);
   const snap = op.counts.snapshot();
@@ -105,6 +120,11 @@ export async function coldStart(
       prepareMs: Math.round(prepMs),
       cachesSyncedMs: Math.round(cachesMs),
       allReadyMs: Math.round(allReadyMs),
+      cpuSeconds: round(cpu, 3),
+      cpuSecondsPerBinding: round(cpu / n, 5),
+      floor: floorRun,
+      ratioToFloor,
+      cpuRatioToFloor,
       ready,
       complete,
       apiserver: {
@@ -121,6 +141,11 @@ export async function coldStart(
     },
     targets: {
       writesPerBinding: { target: "<= 3", measured: writesPerBinding, pass: writesPerBinding <= 3 },
+      ...(n >= 1000
+        ? {
+          ratioToFloor: { target: "<= 1.25", measured: ratioToFloor, pass: complete && ratioToFloor <= 1.25 },
+        }
+        : {}),
       ...(targetMs
         ? {
           allReady: {
