@@ -365,3 +365,16 @@ Deno.test("auto-binding: when the object holding the plain name goes, the other'
   assert.deepEqual(f.writes().slice(4), ["create bvsb-rs-db-data"]);
   assertGenerated(f.binding("bvsb-rs-db-data"), f.settings, "ReplicationSource", "db.data");
 });
+
+Deno.test("auto-binding: a gone object's reconcile never deletes the Binding another object now holds under the name it had", async () => {
+  const f = fixture();
+  // db-data held bvsb-rs-db-data and is gone; db.data, alone now, has that name and its Binding there.
+  f.volsync("ReplicationSource", "db.data");
+  await f.reconcile("ReplicationSource", "db.data");
+  assert.deepEqual(f.writes(), ["create bvsb-rs-db-data"]);
+  // db-data's key comes round once more (the delete event of its own Binding, queued behind db.data's
+  // create): both names map to bvsb-rs-db-data, and the Binding there is db.data's.
+  await f.reconcile("ReplicationSource", "db-data");
+  assert.deepEqual(f.writes(), ["create bvsb-rs-db-data"], "nothing deleted");
+  assertGenerated(f.binding("bvsb-rs-db-data"), f.settings, "ReplicationSource", "db.data");
+});
