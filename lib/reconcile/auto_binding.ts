@@ -99,7 +99,11 @@ export function autoBindingReconciler(
       settings.spec.defaultBackrest.url !== "";
 
     if (!wanted) {
-      if (existing && managed && !existing.metadata.deletionTimestamp) {
+      // One that names another object is that object's (a gone object's name can be the one another
+      // object holds now): its own reconcile keeps or moves it.
+      const ref = existing?.metadata.annotations?.[ANNOTATION_VOLSYNC_REF];
+      const others = ref !== undefined && ref !== volsyncRefValue(kind, name);
+      if (existing && managed && !existing.metadata.deletionTimestamp && !others) {
         await deps.kube.delete(bindingType, bindingName, {
           namespace,
           signal: ctx.signal,

@@ -1,17 +1,18 @@
 /**
- * Unit tests of the Binding reconciler's own logic with fakes (a store-backed KubeClient stand-in and a
- * counting Backrest stand-in). The behaviour against the real apiserver and Backrest is in
+ * Unit tests of the Binding reconciler's own logic with fakes (the store-backed KubeClient stand-in of
+ * _fakes.ts and a counting Backrest stand-in). The behaviour against the real apiserver and Backrest is in
  * tests/binding_test.ts; these pin what must hold call by call: idle reconciles cost nothing.
  */
 import assert from "node:assert/strict";
 import { type BackrestApi, BackrestError, type DesiredRepo } from "../backrest/mod.ts";
-import { isRecord, type KubeClient, KubeError, type KubeObject } from "../kube/mod.ts";
-import { nullLogger } from "../observe/mod.ts";
-import { MemoryStore, type ReconcileContext } from "../runtime/mod.ts";
+import { isRecord, KubeError, type KubeObject, secrets } from "../kube/mod.ts";
+import { MemoryStore } from "../runtime/mod.ts";
+import { eventLog, fakeKube, reconcileContext } from "./_fakes.ts";
 import { bindingReconciler, type DriftState } from "./binding.ts";
 import { RetryableError } from "./binding_finalizer.ts";
 import type { Claim, ClaimLedger } from "./claims.ts";
 import { bindingIndexers, volsyncIndexers } from "./indexes.ts";
+import { bindingType } from "./resources.ts";
 import { SettingsHolder } from "./settings.ts";
 
 const te = new TextEncoder();
@@ -21,34 +22,11 @@ function fixture(opts: { invalidConfig?: boolean; refusing?: boolean } = {}) {
   const bindings = new MemoryStore<KubeObject>(bindingIndexers);
   const sources = new MemoryStore<KubeObject>(volsyncIndexers("ReplicationSource"));
   const destinations = new MemoryStore<KubeObject>(volsyncIndexers("ReplicationDestination"));
-  const secretsByKey = new Map<string, KubeObject>();
-  const writes: unknown[] = [];
-  let rv = 10;
-  let readFailure: Error | undefined;
-  let secretReads = 0;
+  const secretStore = new MemoryStore<KubeObject>();
+  // The reconciler reads Secrets and patches Binding status; the stand-in answers from these stores.
+  const fake = fakeKube({ [bindingType.resource]: bindings, [secrets.resource]: secretStore });
+  const kube = fake.client;
   let addRepoFailure: Error | undefined;
-  const kube = {
-    get: (_type: unknown, name: string, o?: { namespace?: string }) => {
-      secretReads++;
-      return readFailure
-        ? Promise.reject(readFailure)
-        : Promise.resolve(secretsByKey.get(`${o?.namespace}/${name}`) ?? null);
-    },
-    patchStatus: (_type: unknown, name: string, patch: unknown, o?: { namespace?: string }) => {
-      writes.push(patch);
-      const obj = bindings.getByName(o?.namespace, name)!;
-      const status = isRecord(patch) && isRecord(patch.status) ? patch.status : {};
-      const next: Record<string, unknown> = { ...(isRecord(obj.status) ? obj.status : {}) };
-      for (const [k, v] of Object.entries(status)) {
-        if (v === null) delete next[k];
-        else next[k] = v;
-      }
-      const updated = { ...obj, metadata: { ...obj.metadata, resourceVersion: String(rv++) }, status: next };
-      bindings.upsert(updated);
-      return Promise.resolve(updated);
-    },
-    patch: () => Promise.reject(new Error("unexpected patch")),
-  } as unknown as KubeClient; // a stand-in for the two verbs the reconciler uses here
   const calls: string[] = [];
   const applied: DesiredRepo[] = [];
   const api: BackrestApi = {
@@ -81,7 +59,7 @@ function fixture(opts: { invalidConfig?: boolean; refusing?: boolean } = {}) {
     release: (claim) => (held.delete(claim.id), Promise.resolve()),
   };
   const inBackrest = new Set<string>();
-  const events: string[] = [];
+  const log = eventLog();
   const settings = new SettingsHolder("ops", "backrest-volsync-operator");
   // No OperatorConfig: the defaults; or one invalid since the operator started.
   if (opts.invalidConfig) settings.invalid("spec.resyncPeriod: must be a duration");
@@ -93,7 +71,7 @@ function fixture(opts: { invalidConfig?: boolean; refusing?: boolean } = {}) {
     replicationDestinations: destinations,
     settings: () => settings.current,
     backrest: () => api,
-    events: { record: (_o, _t, reason) => events.push(reason) },
+    events: log.sink,
     drift,
     claims,
     ...(opts.refusing ? { backrestRefusing: () => true } : {}),
@@ -103,15 +81,10 @@ function fixture(opts: { invalidConfig?: boolean; refusing?: boolean } = {}) {
     },
     now: () => new Date("2026-11-25T12:00:00Z"),
   });
-  const ctx: ReconcileContext = {
-    signal: new AbortController().signal,
-    log: nullLogger(),
-    reconcileID: "t",
-    retries: 0,
-  };
+  const ctx = reconcileContext();
   const addSecret = (ns: string, name: string, data: Record<string, string>) =>
-    secretsByKey.set(`${ns}/${name}`, {
-      metadata: { namespace: ns, name },
+    secretStore.upsert({
+      metadata: { namespace: ns, name, resourceVersion: fake.nextResourceVersion() },
       data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, b64(v)])),
     });
   const addBinding = (ns: string, name: string, created: string, spec: Record<string, unknown>) =>
@@ -123,7 +96,7 @@ function fixture(opts: { invalidConfig?: boolean; refusing?: boolean } = {}) {
         name,
         uid: `uid-${ns}-${name}`,
         generation: 1,
-        resourceVersion: String(rv++),
+        resourceVersion: fake.nextResourceVersion(),
         creationTimestamp: created,
       },
       spec,
@@ -132,7 +105,7 @@ function fixture(opts: { invalidConfig?: boolean; refusing?: boolean } = {}) {
     sources.upsert({
       apiVersion: "volsync.backube/v1alpha1",
       kind: "ReplicationSource",
-      metadata: { namespace: ns, name, uid: `uid-${name}`, resourceVersion: String(rv++) },
+      metadata: { namespace: ns, name, uid: `uid-${name}`, resourceVersion: fake.nextResourceVersion() },
       spec: { restic: { repository: secret } },
       ...(lastSyncTime ? { status: { lastSyncTime } } : {}),
     });
@@ -141,8 +114,10 @@ function fixture(opts: { invalidConfig?: boolean; refusing?: boolean } = {}) {
     ctx,
     calls,
     applied,
-    writes,
-    events,
+    get writes() {
+      return fake.writes();
+    },
+    events: log.reasons,
     addSecret,
     addBinding,
     addSource,
@@ -150,8 +125,8 @@ function fixture(opts: { invalidConfig?: boolean; refusing?: boolean } = {}) {
     settings,
     held,
     inBackrest,
-    secretReads: () => secretReads,
-    failSecretReads: (e: Error) => readFailure = e,
+    secretReads: () => fake.calls.filter((c) => c.verb === "get").length,
+    failSecretReads: (e: Error) => fake.fail("get", e),
     failAddRepo: (e: Error) => addRepoFailure = e,
   };
 }
