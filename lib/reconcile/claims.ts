@@ -131,16 +131,18 @@ export class RepoClaims {
    * (deleted, then created again) passes to the new one. `url` is recorded when given.
    */
   async acquire(id: string, holder: Holder, url: string | undefined, signal: AbortSignal): Promise<Acquired> {
+    // The cache decides what to try; the apiserver decides what holds: a create of a Lease that exists is
+    // AlreadyExists, an update of a changed one a Conflict, and only then is the Lease read. So a new claim
+    // costs one create, not a GET first.
+    let current = this.get(id);
     for (let attempt = 0; attempt < 3; attempt++) {
-      const current = this.get(id) ?? await this.#read(id, signal);
       if (!current) {
         try {
           const created = await this.#kube.create(leases, this.#lease(id, holder, url), { signal });
           return { ok: true, claim: readClaim(created)! };
         } catch (e) {
           if (!isConflict(e)) throw e;
-          const fresh = await this.#read(id, signal);
-          if (fresh && fresh.holder.key !== holder.key) return { ok: false, holder: fresh.holder };
+          current = await this.#read(id, signal);
           continue;
         }
       }
@@ -156,11 +158,10 @@ export class RepoClaims {
       } catch (e) {
         // Changed since we read it (or gone): read again and decide again.
         if (!isConflict(e) && !isNotFound(e)) throw e;
-        await this.#read(id, signal);
+        current = await this.#read(id, signal);
       }
     }
-    const last = await this.#read(id, signal);
-    if (last && last.holder.key !== holder.key) return { ok: false, holder: last.holder };
+    if (current && current.holder.key !== holder.key) return { ok: false, holder: current.holder };
     throw new Error(`repo id claim for ${id} kept changing; retrying`);
   }
 
