@@ -4,8 +4,8 @@
  * Scenarios: secret-edit (real Backrest), cold-start (100 on the real Backrest; 1 000, and 5 000 with
  * BENCH_COLD_MAX=5000, on the stand-in), idle (after the 1 000 cold start), memory (separate operator
  * process), churn (stand-in), and the earlier runtime and backrest-client benchmarks as subprocesses.
- * Environment: BENCH_EDITS, BENCH_COLD_MAX (5000 adds the 5 000 run), BENCH_COLD_ONLY=5000 (that run alone),
- * BENCH_IDLE_MS, BENCH_MEM_MAX, BENCH_CHURN_MS, BENCH_HOSTILE_N, BENCH_NOISY_MS. Also: hostile (a separate
+ * Environment: BENCH_EDITS, BENCH_COLD_MAX (5000 adds the 5 000 run), BENCH_COLD_ONLY=1000 or 5000 (that
+ * run alone), BENCH_IDLE_MS, BENCH_MEM_MAX, BENCH_CHURN_MS, BENCH_HOSTILE_N, BENCH_NOISY_MS. Also: hostile (a separate
  * operator process beside a black-holed and a 200 MB Backrest) and noisy-neighbour (one namespace's churn
  * against another's edit latency).
  * The in-process scenarios run the operator under the V8 flags the binary ships with: this process starts
@@ -123,8 +123,14 @@ for (const name of selected) {
         await record(await secretEdit(), load0, started);
         break;
       case "cold-start": {
-        if (Deno.env.get("BENCH_COLD_ONLY") === "5000") {
-          await record(await coldStartStopped(5000, "standin", 60_000), load0, started);
+        // BENCH_COLD_ONLY=1000 or 5000: that cold start alone (on the stand-in).
+        const only = Deno.env.get("BENCH_COLD_ONLY");
+        if (only === "1000" || only === "5000") {
+          await record(
+            await coldStartStopped(Number(only), "standin", only === "1000" ? 20_000 : 60_000),
+            load0,
+            started,
+          );
           break;
         }
         await record(await coldStartStopped(100, "real"), load0, started);

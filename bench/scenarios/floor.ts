@@ -2,15 +2,18 @@
  * The floor of a cold start: a plain client makes the calls a cold start makes, and nothing else. It uses the
  * project's thin KubeClient and pooled Backrest client (the same transports), but no informer, queue, cache,
  * claim ledger or reconciler: one list of each resource the operator watches, then per Binding, at the
- * operator's concurrency, a Secret GET, CheckRepoExists, AddRepo, a status patch and an Event. Run in the same
+ * operator's concurrency, a Secret GET, the repo id's claim (one Lease created), CheckRepoExists, AddRepo, a
+ * status patch and an Event. Run in the same
  * process as the cold start, against the same apiserver and Backrest, on objects made the same way in a
  * namespace the operator does not watch: a cold start's time and CPU over the floor's is what the operator
  * adds.
  */
 import { backrestClient } from "../../lib/backrest/mod.ts";
-import { createClient, events, kubeconfigConnection, secrets } from "../../lib/kube/mod.ts";
+import { createClient, events, kubeconfigConnection, leases, secrets } from "../../lib/kube/mod.ts";
 import {
   bindingType,
+  claimName,
+  LABEL_REPO_CLAIM,
   operatorConfigType,
   replicationDestinationType,
   replicationSourceType,
@@ -50,11 +53,26 @@ export async function floor(
         kube.listAll(t, { namespace: ns })
       ),
       kube.listMetadata(secrets, { namespace: ns }),
+      kube.listAll(leases, { namespace: ns }),
     ]);
     await parallel([...Array(n).keys()], concurrency, async (i) => {
       const secret = await kube.get(secrets, `s-${i}`, { namespace: ns });
       if (!secret) throw new Error(`floor: Secret s-${i} is missing`);
       const id = `floor-${ns}-${i}`;
+      await kube.create(leases, {
+        apiVersion: "coordination.k8s.io/v1",
+        kind: "Lease",
+        metadata: {
+          name: claimName(id),
+          namespace: ns,
+          labels: { [LABEL_REPO_CLAIM]: "true" },
+          annotations: {
+            "backrest.garethgeorge.com/repo-id": id,
+            "backrest.garethgeorge.com/holder-uid": "u",
+          },
+        },
+        spec: { holderIdentity: `${ns}/b-${i}` },
+      });
       const repo = repoFor(id, repos[i]!);
       await backrest.checkRepoExists(repo);
       await backrest.addRepo(repo);
