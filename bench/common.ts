@@ -307,6 +307,11 @@ export async function startInClusterOperator(o: {
   namespaces: string[];
   configNamespace: string;
   inspectPort?: number;
+  /**
+   * With `inspectPort`: the operator waits for a debugger before running, and this is called once it
+   * listens, before /readyz is awaited (to start a profiler, then let it run).
+   */
+  attach?: () => Promise<void>;
   extraArgs?: string[];
 }): Promise<InClusterOperator> {
   const cp = await cluster();
@@ -327,7 +332,7 @@ export async function startInClusterOperator(o: {
     "mkdir -p /run/secrets/kubernetes.io/serviceaccount",
     `cp ${sa}/token ${sa}/ca.crt ${sa}/namespace /run/secrets/kubernetes.io/serviceaccount/`,
     `exec ${Deno.execPath()} run ${taskFlags("run").join(" ")} ${
-      o.inspectPort ? `--inspect=127.0.0.1:${o.inspectPort} ` : ""
+      o.inspectPort ? `--inspect${o.attach ? "-wait" : ""}=127.0.0.1:${o.inspectPort} ` : ""
     }main.ts ` +
     "--leader-elect=false " +
     `--namespace=${o.namespaces.join(",")} --operator-config-namespace=${o.configNamespace} ` +
@@ -344,6 +349,18 @@ export async function startInClusterOperator(o: {
     },
     logDir: await tempDir("bench-op-log"),
   });
+  if (o.attach && o.inspectPort) {
+    const port = o.inspectPort;
+    await waitUntil("operator inspector", async () => {
+      try {
+        await (await fetch(`http://127.0.0.1:${port}/json/list`)).body?.cancel();
+        return true;
+      } catch {
+        return false;
+      }
+    }, { proc, timeoutMs: 60_000, intervalMs: 50 });
+    await o.attach();
+  }
   await waitUntil("operator /readyz", async () => {
     const res = await fetch(`http://127.0.0.1:${probePort}/readyz`);
     await res.body?.cancel();
@@ -362,4 +379,51 @@ export async function readyCount(ns: string): Promise<number> {
     b.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")
   )
     .length;
+}
+
+/** A V8 inspector session (see {@linkcode inspector}). */
+export interface InspectorSession {
+  /** Sends a DevTools protocol command; resolves with its result. */
+  call(method: string, params?: Record<string, unknown>): Promise<Record<string, unknown>>;
+  /** Writes a .heapsnapshot (for Chrome DevTools) of the process to `path`. */
+  snapshot(path: string): Promise<void>;
+  close(): void;
+}
+
+/** A V8 inspector session with the process listening on `port` (its first target). */
+export async function inspector(port: number): Promise<InspectorSession> {
+  const list = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json() as {
+    webSocketDebuggerUrl: string;
+  }[];
+  const ws = new WebSocket(list[0]!.webSocketDebuggerUrl);
+  await new Promise((resolve, reject) => {
+    ws.onopen = resolve;
+    ws.onerror = reject;
+  });
+  let id = 0;
+  const waiting = new Map<number, (v: Record<string, unknown>) => void>();
+  const chunks: string[] = [];
+  ws.onmessage = (e) => {
+    const msg = JSON.parse(String(e.data)) as {
+      id?: number;
+      result?: Record<string, unknown>;
+      method?: string;
+      params?: { chunk?: string };
+    };
+    if (msg.id !== undefined) waiting.get(msg.id)?.(msg.result ?? {});
+    else if (msg.method === "HeapProfiler.addHeapSnapshotChunk") chunks.push(msg.params?.chunk ?? "");
+  };
+  const call = (method: string, params?: Record<string, unknown>) =>
+    new Promise<Record<string, unknown>>((resolve) => {
+      const n = ++id;
+      waiting.set(n, resolve);
+      ws.send(JSON.stringify({ id: n, method, ...(params ? { params } : {}) }));
+    });
+  /** Writes a .heapsnapshot (for Chrome DevTools) of the operator to `path`. */
+  const snapshot = async (path: string) => {
+    chunks.length = 0;
+    await call("HeapProfiler.takeHeapSnapshot");
+    await Deno.writeTextFile(path, chunks.join(""));
+  };
+  return { call, snapshot, close: () => ws.close() };
 }

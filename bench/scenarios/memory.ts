@@ -18,6 +18,7 @@ import { freePort, waitUntil } from "../../tests/harness/process.ts";
 import {
   cpuSeconds,
   createBindings,
+  inspector,
   parallel,
   post,
   procStatus,
@@ -30,43 +31,6 @@ import {
 
 const status = procStatus;
 const vmRss = (pid: number) => status(pid);
-
-async function inspector(port: number) {
-  const list = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json() as {
-    webSocketDebuggerUrl: string;
-  }[];
-  const ws = new WebSocket(list[0]!.webSocketDebuggerUrl);
-  await new Promise((resolve, reject) => {
-    ws.onopen = resolve;
-    ws.onerror = reject;
-  });
-  let id = 0;
-  const waiting = new Map<number, (v: Record<string, unknown>) => void>();
-  const chunks: string[] = [];
-  ws.onmessage = (e) => {
-    const msg = JSON.parse(String(e.data)) as {
-      id?: number;
-      result?: Record<string, unknown>;
-      method?: string;
-      params?: { chunk?: string };
-    };
-    if (msg.id !== undefined) waiting.get(msg.id)?.(msg.result ?? {});
-    else if (msg.method === "HeapProfiler.addHeapSnapshotChunk") chunks.push(msg.params?.chunk ?? "");
-  };
-  const call = (method: string, params?: Record<string, unknown>) =>
-    new Promise<Record<string, unknown>>((resolve) => {
-      const n = ++id;
-      waiting.set(n, resolve);
-      ws.send(JSON.stringify({ id: n, method, ...(params ? { params } : {}) }));
-    });
-  /** Writes a .heapsnapshot (for Chrome DevTools) of the operator to `path`. */
-  const snapshot = async (path: string) => {
-    chunks.length = 0;
-    await call("HeapProfiler.takeHeapSnapshot");
-    await Deno.writeTextFile(path, chunks.join(""));
-  };
-  return { call, snapshot, close: () => ws.close() };
-}
 
 export async function memory(max = Number(Deno.env.get("BENCH_MEM_MAX") ?? 1000)): Promise<ScenarioResult> {
   // BENCH_MEM_INSPECT=0 measures without the V8 inspector (no forced GC, no heap figures).

@@ -5,14 +5,18 @@
  * start to every Binding Ready (from /proc/<pid>/stat), and its resident memory then and after idling,
  * split into anonymous pages (heap and native allocations: what the program costs) and file pages (the
  * executable's, here the whole `deno` CLI rather than the compiled binary's smaller runtime).
+ * BENCH_SMALL_PROFILE=<file>.cpuprofile: the operator's CPU profile from its first line to every Binding
+ * Ready (it waits for the inspector before running; the inspector adds a little CPU of its own).
  */
 import { createResticRepo, startBackrest } from "../../tests/harness/backrest.ts";
 import { cluster } from "../../tests/harness/operator.ts";
 import { taskFlags } from "../../tests/harness/operator_process.ts";
-import { waitUntil } from "../../tests/harness/process.ts";
+import { freePort, waitUntil } from "../../tests/harness/process.ts";
 import {
   cpuSeconds,
   createBindings,
+  inspector,
+  type InspectorSession,
   parallel,
   procStatus,
   readyCount,
@@ -36,8 +40,25 @@ export async function small(n = 40): Promise<ScenarioResult> {
       RESTIC_REPOSITORY: repos[i]!.uri,
       RESTIC_PASSWORD: repos[i]!.password,
     }));
+    const profilePath = Deno.env.get("BENCH_SMALL_PROFILE");
+    const inspectPort = freePort();
+    let inspect: InspectorSession | undefined;
     const t0 = performance.now();
-    const op = await startInClusterOperator({ namespaces: [ns], configNamespace: ns });
+    const op = await startInClusterOperator({
+      namespaces: [ns],
+      configNamespace: ns,
+      ...(profilePath
+        ? {
+          inspectPort,
+          attach: async () => {
+            inspect = await inspector(inspectPort);
+            await inspect.call("Profiler.enable");
+            await inspect.call("Profiler.start");
+            await inspect.call("Runtime.runIfWaitingForDebugger");
+          },
+        }
+        : {}),
+    });
     try {
       const readyzMs = performance.now() - t0;
       const startupCpu = cpuSeconds(op.pid);
@@ -48,6 +69,11 @@ export async function small(n = 40): Promise<ScenarioResult> {
       });
       const allReadyMs = performance.now() - t0;
       const cpu = cpuSeconds(op.pid);
+      if (inspect && profilePath) {
+        const { profile } = await inspect.call("Profiler.stop");
+        await Deno.writeTextFile(profilePath, JSON.stringify(profile));
+        inspect.close();
+      }
       const at = () => ({
         rssMB: procStatus(op.pid),
         rssAnonMB: procStatus(op.pid, "RssAnon"),
@@ -72,6 +98,7 @@ export async function small(n = 40): Promise<ScenarioResult> {
             taskFlags("run").join(" ")
           } main.ts, in-cluster (ServiceAccount)`,
           settleMs,
+          profiled: Boolean(profilePath),
         },
         results: {
           readyzMs: Math.round(readyzMs),
