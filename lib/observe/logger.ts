@@ -129,28 +129,35 @@ class LoggerImpl implements Logger {
   #emit(level: LogLevel, msg: string, error: unknown, fields: LogFields | undefined): void {
     if (!this.enabled(level)) return;
     try {
-      const ts = this.sink.now();
-      const all: LogFields = { ...this.fields, ...fields };
-      const errText = error === undefined ? undefined : errorText(error);
-      this.sink.write(
-        this.sink.format === "json"
-          ? jsonLine(level, ts, this.name, msg, errText, all)
-          : consoleLine(level, ts, this.name, msg, errText, all),
-      );
+      const line: Line = {
+        level,
+        ts: this.sink.now(),
+        name: this.name,
+        msg,
+        error: error === undefined ? undefined : errorText(error),
+        fields: { ...this.fields, ...fields },
+      };
+      this.sink.write(this.sink.format === "json" ? jsonLine(line) : consoleLine(line));
     } catch { /* logging never throws */ }
   }
 }
 
 const RESERVED = new Set(["level", "ts", "logger", "msg", "error"]);
 
-function jsonLine(
-  level: LogLevel,
-  ts: number,
-  name: string,
-  msg: string,
-  error: string | undefined,
-  fields: LogFields,
-): string {
+/** One log line before it is formatted. */
+interface Line {
+  level: LogLevel;
+  /** Milliseconds since the epoch. */
+  ts: number;
+  /** The logger's name ("" for the root). */
+  name: string;
+  msg: string;
+  /** The error's text with its causes (`errorText`). */
+  error: string | undefined;
+  fields: LogFields;
+}
+
+function jsonLine({ level, ts, name, msg, error, fields }: Line): string {
   const record: Record<string, LogValue> = { level, ts: ts / 1000 };
   if (name) record.logger = name;
   record.msg = msg;
@@ -161,14 +168,7 @@ function jsonLine(
   return JSON.stringify(record);
 }
 
-function consoleLine(
-  level: LogLevel,
-  ts: number,
-  name: string,
-  msg: string,
-  error: string | undefined,
-  fields: LogFields,
-): string {
+function consoleLine({ level, ts, name, msg, error, fields }: Line): string {
   const parts = [new Date(ts).toISOString(), level.toUpperCase().padEnd(5)];
   if (name) parts.push(name);
   parts.push(msg);

@@ -14,8 +14,10 @@ import {
   type ListWatch,
   listWatch,
   metadataListWatch,
+  newWatcherStats,
   runWatcher,
   type Selectors,
+  type WatcherOptions,
   type WatcherStats,
 } from "./watcher.ts";
 
@@ -25,8 +27,14 @@ export type InformerEvent<T> = StoreChange<T> | { type: "resync"; object: T };
 /** Called synchronously for each event; must not throw (errors are logged) and must not block. */
 export type InformerHandler<T> = (event: InformerEvent<T>) => void;
 
+/** The watchers' tuning, passed through to each (see {@linkcode WatcherOptions}). */
+export type WatcherTuning = Pick<
+  WatcherOptions<KubeObject>,
+  "pageSize" | "watchTimeoutSeconds" | "watchTimeoutJitter" | "stallGraceMs" | "backoff"
+>;
+
 /** Options of {@linkcode Informer}. */
-export interface InformerOptions<T extends KubeObject> {
+export interface InformerOptions<T extends KubeObject> extends WatcherTuning {
   /** Name for logs (e.g. the resource). */
   name: string;
   /** Where lists and watches come from (see {@linkcode listWatch}). */
@@ -43,16 +51,6 @@ export interface InformerOptions<T extends KubeObject> {
   clock?: Clock | undefined;
   /** Logs handler failures and the watchers' lines, with an `informer` field (default: none). */
   logger?: Logger | undefined;
-  /** List page size; see {@linkcode WatcherOptions}. */
-  pageSize?: number | undefined;
-  /** Server-side watch timeout in seconds; see {@linkcode WatcherOptions}. */
-  watchTimeoutSeconds?: number | undefined;
-  /** Random stretch of the watch timeout; see {@linkcode WatcherOptions}. */
-  watchTimeoutJitter?: number | undefined;
-  /** How long a watch may outlive its timeout before it counts as stalled; see {@linkcode WatcherOptions}. */
-  stallGraceMs?: number | undefined;
-  /** Delay before a watcher's retry `attempt`; see {@linkcode WatcherOptions}. */
-  backoff?: ((attempt: number) => number) | undefined;
 }
 
 /** A transform that drops `metadata.managedFields` (often the largest part of an object). */
@@ -131,14 +129,7 @@ export class Informer<T extends KubeObject> {
   async start(signal: AbortSignal): Promise<void> {
     const log = this.#o.logger?.with({ informer: this.name });
     const runs = this.#scopes().map((namespace) => {
-      const stats: WatcherStats = {
-        lists: 0,
-        watches: 0,
-        stalls: 0,
-        expired: 0,
-        errors: 0,
-        resourceVersion: undefined,
-      };
+      const stats = newWatcherStats();
       this.stats.set(namespace ?? "", stats);
       return runWatcher(
         {

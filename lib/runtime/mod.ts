@@ -30,6 +30,7 @@ export {
   type InformerOptions,
   metadataInformerFor,
   type ResourceInformerOptions,
+  type WatcherTuning,
 } from "./informer.ts";
 export {
   type Action,

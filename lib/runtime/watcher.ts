@@ -120,6 +120,11 @@ export interface WatcherStats {
   resourceVersion: string | undefined;
 }
 
+/** Counters at zero, before a watcher's first list. */
+export function newWatcherStats(): WatcherStats {
+  return { lists: 0, watches: 0, stalls: 0, expired: 0, errors: 0, resourceVersion: undefined };
+}
+
 class Expired extends Error {}
 
 /**
@@ -130,14 +135,7 @@ class Expired extends Error {}
 export function runWatcher<T extends KubeObject>(
   options: WatcherOptions<T>,
   signal: AbortSignal,
-  stats: WatcherStats = {
-    lists: 0,
-    watches: 0,
-    stalls: 0,
-    expired: 0,
-    errors: 0,
-    resourceVersion: undefined,
-  },
+  stats: WatcherStats = newWatcherStats(),
 ): Promise<void> {
   if (signal.aborted) return Promise.resolve();
   const stopped = new Promise<void>((resolve) =>

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { KubeError, type KubeObject, type ListPage, type WatchEvent } from "../kube/mod.ts";
 import { FakeClock, settle } from "./clock.ts";
-import { type ListWatch, runWatcher, type WatcherStats } from "./watcher.ts";
+import { type ListWatch, newWatcherStats, runWatcher } from "./watcher.ts";
 
 function obj(name: string, rv: string): KubeObject {
   return { metadata: { namespace: "n", name, resourceVersion: rv } };
@@ -48,14 +48,7 @@ function harness(
   const clock = new FakeClock();
   const listed: string[][] = [];
   const events: string[] = [];
-  const stats: WatcherStats = {
-    lists: 0,
-    watches: 0,
-    stalls: 0,
-    expired: 0,
-    errors: 0,
-    resourceVersion: undefined,
-  };
+  const stats = newWatcherStats();
   const stop = new AbortController();
   const running = runWatcher(
     {
