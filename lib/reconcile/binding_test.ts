@@ -137,11 +137,17 @@ const spec = (source: string, repo: Record<string, unknown> = {}) => ({
   repo,
 });
 
-Deno.test("reconcile() applies once; an idle reconcile makes no Backrest call and no write", async () => {
-  const f = fixture();
+/** A fixture holding Binding app/b for ReplicationSource app/data, whose Secret `restic` has password `pw`. */
+function oneBinding(opts: Parameters<typeof fixture>[0] = {}) {
+  const f = fixture(opts);
   f.addSecret("app", "restic", { RESTIC_REPOSITORY: "rest:http://r/x", RESTIC_PASSWORD: "pw" });
   f.addSource("app", "data", "restic");
   f.addBinding("app", "b", "2026-01-01T00:00:00Z", spec("data"));
+  return f;
+}
+
+Deno.test("reconcile() applies once; an idle reconcile makes no Backrest call and no write", async () => {
+  const f = oneBinding();
   await f.reconcile("app/b", f.ctx);
   assert.deepEqual(f.calls, ["checkRepoExists", "addRepo"]);
   assert.equal(f.writes.length, 1);
@@ -154,10 +160,7 @@ Deno.test("reconcile() applies once; an idle reconcile makes no Backrest call an
 });
 
 Deno.test("reconcile() re-applies when the Secret rotates, and only then", async () => {
-  const f = fixture();
-  f.addSecret("app", "restic", { RESTIC_REPOSITORY: "rest:http://r/x", RESTIC_PASSWORD: "pw" });
-  f.addSource("app", "data", "restic");
-  f.addBinding("app", "b", "2026-01-01T00:00:00Z", spec("data"));
+  const f = oneBinding();
   await f.reconcile("app/b", f.ctx);
   f.addSecret("app", "restic", { RESTIC_REPOSITORY: "rest:http://r/x", RESTIC_PASSWORD: "pw2" });
   await f.reconcile("app/b", f.ctx);
@@ -218,10 +221,7 @@ Deno.test("reconcile() refuses an idOverride shaped like another namespace's def
 });
 
 Deno.test("reconcile() halts everything while the OperatorConfig has been invalid since start", async () => {
-  const f = fixture({ invalidConfig: true });
-  f.addSecret("app", "restic", { RESTIC_REPOSITORY: "rest:http://r/x", RESTIC_PASSWORD: "pw" });
-  f.addSource("app", "data", "restic");
-  f.addBinding("app", "b", "2026-01-01T00:00:00Z", spec("data"));
+  const f = oneBinding({ invalidConfig: true });
   await f.reconcile("app/b", f.ctx);
   assert.deepEqual(f.calls, []);
   assert.deepEqual(f.events, ["OperatorConfigInvalid"]);
@@ -236,10 +236,7 @@ Deno.test("reconcile() halts everything while the OperatorConfig has been invali
 });
 
 Deno.test("reconcile() while paused makes no Backrest call", async () => {
-  const f = fixture();
-  f.addSecret("app", "restic", { RESTIC_REPOSITORY: "rest:http://r/x", RESTIC_PASSWORD: "pw" });
-  f.addSource("app", "data", "restic");
-  f.addBinding("app", "b", "2026-01-01T00:00:00Z", spec("data"));
+  const f = oneBinding();
   f.settings.set({ ...f.settings.current.spec, paused: true });
   await f.reconcile("app/b", f.ctx);
   assert.deepEqual(f.calls, []);
@@ -259,10 +256,7 @@ Deno.test("reconcile() reports a Secret it may not read, and retries", async () 
 });
 
 Deno.test("reconcile() for a Backrest that stopped answering reads nothing, claims nothing, and retries", async () => {
-  const f = fixture({ refusing: true });
-  f.addSecret("app", "restic", { RESTIC_REPOSITORY: "rest:http://r/x", RESTIC_PASSWORD: "pw" });
-  f.addSource("app", "data", "restic");
-  f.addBinding("app", "b", "2026-01-01T00:00:00Z", spec("data"));
+  const f = oneBinding({ refusing: true });
   await assert.rejects(f.reconcile("app/b", f.ctx), RetryableError);
   await assert.rejects(f.reconcile("app/b", f.ctx), RetryableError);
   assert.deepEqual(f.calls, [], "no Backrest call");
