@@ -96,7 +96,7 @@ try {
 
 const enc = new TextEncoder();
 const mapping = await measure(() =>
-  Promise.resolve(desiredRepo({
+  desiredRepo({
     namespace: "apps",
     kind: "ReplicationSource",
     name: "data",
@@ -111,7 +111,7 @@ const mapping = await measure(() =>
       prunePolicy: { schedule: { cron: "0 3 * * *" }, maxUnusedPercent: 10 },
     },
     hashInputs: { url: "http://backrest:9898", auth: "fingerprint" },
-  }))
+  })
 );
 
 const result = {

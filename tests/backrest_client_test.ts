@@ -36,7 +36,7 @@ Deno.test("Backrest client against the real server (auth disabled)", async (t) =
     });
 
     await t.step("addRepo registers a local repository with its guid", async () => {
-      await api.addRepo(repoFor("local", local, { RESTIC_COMPRESSION: "max" }));
+      await api.addRepo(await repoFor("local", local, { RESTIC_COMPRESSION: "max" }));
       const repo = (await backrest.getConfig()).repos.find((r) => r.id === "local");
       assert.equal(repo?.uri, local.uri);
       assert.equal(repo?.password, local.password);
@@ -46,7 +46,7 @@ Deno.test("Backrest client against the real server (auth disabled)", async (t) =
     });
 
     await t.step("addRepo of the same id replaces the whole entry", async () => {
-      await api.addRepo(repoFor("local", local, {}, ["--no-lock"]));
+      await api.addRepo(await repoFor("local", local, {}, ["--no-lock"]));
       const repos = (await backrest.getConfig()).repos.filter((r) => r.id === "local");
       assert.equal(repos.length, 1);
       assert.deepEqual(repos[0]?.env, []);
@@ -58,17 +58,17 @@ Deno.test("Backrest client against the real server (auth disabled)", async (t) =
     });
 
     await t.step("checkRepoExists: true for a repository, false for an empty location", async () => {
-      assert.equal(await api.checkRepoExists(repoFor("local", local)), true);
+      assert.equal(await api.checkRepoExists(await repoFor("local", local)), true);
       const nowhere = `${await tempDir("nowhere")}/repo`;
       assert.equal(
-        await api.checkRepoExists(repoFor("nowhere", { uri: nowhere, password: "pw-nowhere" })),
+        await api.checkRepoExists(await repoFor("nowhere", { uri: nowhere, password: "pw-nowhere" })),
         false,
       );
     });
 
     await t.step("checkRepoExists with a wrong password is a failure, not 'missing'", async () => {
       await rejects(
-        api.checkRepoExists(repoFor("local", { uri: local.uri, password: "wrong-password" })),
+        api.checkRepoExists(await repoFor("local", { uri: local.uri, password: "wrong-password" })),
         "failed",
       );
     });
@@ -79,7 +79,7 @@ Deno.test("Backrest client against the real server (auth disabled)", async (t) =
     });
 
     await t.step("an id Backrest refuses is 'invalid' and terminal", async () => {
-      const e = await rejects(api.addRepo({ ...repoFor("x", local), id: "_reserved_" }), "invalid");
+      const e = await rejects(api.addRepo({ ...(await repoFor("x", local)), id: "_reserved_" }), "invalid");
       assert.equal(e.terminal, true);
       assert.match(e.message, /^AddRepo: invalid_argument: /);
     });
@@ -97,16 +97,19 @@ Deno.test("Backrest client against the real server (auth disabled)", async (t) =
           raw.addRepo({ repo: { id: "auto", uri, password: "pw-autoinit", autoInitialize: true } }),
           /auto_initialize set with guid/,
         );
-        assert.equal(await api.checkRepoExists(repoFor("auto", { uri, password: "pw-autoinit" })), true);
+        assert.equal(
+          await api.checkRepoExists(await repoFor("auto", { uri, password: "pw-autoinit" })),
+          true,
+        );
         assert.ok(!(await api.listRepoIds()).includes("auto"));
       },
     );
 
     await t.step("addRepo at an empty location initializes it (the path autoInitialize gates)", async () => {
       const fresh = { uri: `${await tempDir("fresh")}/repo`, password: "pw-fresh-repo" };
-      assert.equal(await api.checkRepoExists(repoFor("fresh", fresh)), false);
-      await api.addRepo(repoFor("fresh", fresh));
-      assert.equal(await api.checkRepoExists(repoFor("fresh", fresh)), true);
+      assert.equal(await api.checkRepoExists(await repoFor("fresh", fresh)), false);
+      await api.addRepo(await repoFor("fresh", fresh));
+      assert.equal(await api.checkRepoExists(await repoFor("fresh", fresh)), true);
     });
 
     await t.step("removeRepo removes the entry; an unknown id is a no-op", async () => {
@@ -126,12 +129,12 @@ Deno.test("Backrest client against the real server (auth disabled)", async (t) =
       try {
         const hang = { uri: `rest:http://127.0.0.1:${listener.addr.port}/`, password: "pw-hanging" };
         const started = Date.now();
-        const e = await rejects(api.addRepo(repoFor("hang", hang), { timeoutMs: 1500 }), "deadline");
+        const e = await rejects(api.addRepo(await repoFor("hang", hang), { timeoutMs: 1500 }), "deadline");
         assert.ok(Date.now() - started < 5000);
         assert.equal(e.terminal, false);
         const ac = new AbortController();
         setTimeout(() => ac.abort(), 300);
-        await rejects(api.checkRepoExists(repoFor("hang", hang), { signal: ac.signal }), "canceled");
+        await rejects(api.checkRepoExists(await repoFor("hang", hang), { signal: ac.signal }), "canceled");
       } finally {
         listener.close();
         for (const c of held) c.close();
@@ -144,7 +147,7 @@ Deno.test("Backrest client against the real server (auth disabled)", async (t) =
       async () => {
         const canary = crypto.randomUUID().replaceAll("-", "");
         const uri = `${await tempDir("canary")}/repo-uri${canary}`;
-        const repo = repoFor("canary", { uri, password: `pw${canary}` }, {
+        const repo = await repoFor("canary", { uri, password: `pw${canary}` }, {
           RESTIC_PACK_SIZE: `pack${canary}`, // restic quotes an invalid pack size back
           RESTIC_COMPRESSION: `comp${canary}`,
         });
@@ -154,7 +157,7 @@ Deno.test("Backrest client against the real server (auth disabled)", async (t) =
           // Backrest runs restic init before validating, so this one needs a valid env to reach validation.
           await rejects(
             api.addRepo({
-              ...repoFor("x", { uri: `${uri}-2`, password: `pw${canary}` }, { X: `x${canary}` }),
+              ...(await repoFor("x", { uri: `${uri}-2`, password: `pw${canary}` }, { X: `x${canary}` })),
               id: "_reserved_",
             }),
             "invalid",
@@ -200,7 +203,7 @@ Deno.test("Backrest client with authentication enabled", async (t) => {
           password: enc.encode(`${user.password}\n`),
         }),
       });
-      await api.addRepo(repoFor("authed", local));
+      await api.addRepo(await repoFor("authed", local));
       assert.deepEqual(await api.listRepoIds(), ["authed"]);
     });
 
@@ -210,7 +213,7 @@ Deno.test("Backrest client with authentication enabled", async (t) => {
         auth: { kind: "basic", username: user.username, password: new Sensitive("wrong-password") },
       });
       await rejects(wrong.listRepoIds(), "unauthenticated");
-      await rejects(wrong.addRepo(repoFor("authed", local)), "unauthenticated");
+      await rejects(wrong.addRepo(await repoFor("authed", local)), "unauthenticated");
       const none = createBackrestClient({ url: backrest.url });
       await rejects(none.listRepoIds(), "unauthenticated");
       await rejects(none.probe(), "unauthenticated");
@@ -258,7 +261,7 @@ Deno.test("probe refuses servers that are not Backrest v1.12.0+", async (t) => {
       await t.step(m, async () => {
         mode = m;
         const api = createBackrestClient({ url: `http://127.0.0.1:${port}` });
-        const repo = repoFor("x", { uri: "/tmp/x", password: "pw-123456" });
+        const repo = await repoFor("x", { uri: "/tmp/x", password: "pw-123456" });
         const e = await rejects(api.addRepo(repo), "unsupported");
         assert.match(e.message, /v1\.12\.0 or newer/);
         assert.equal(e.terminal, true);
@@ -305,7 +308,7 @@ Deno.test("a large AddRepo answer is not read past the drain limit; a small one 
   });
   try {
     const api = createBackrestClient({ url: `http://127.0.0.1:${port}` });
-    const repo = repoFor("x", { uri: "/tmp/x", password: "pw-123456" });
+    const repo = await repoFor("x", { uri: "/tmp/x", password: "pw-123456" });
     size = ADD_REPO_DRAIN_LIMIT / 4;
     await api.addRepo(repo);
     assert.equal(finished, true, "a small answer is read to its end (the connection can be reused)");
@@ -373,7 +376,7 @@ Deno.test("no answer is read past its limit: a 200 MB probe, listing, check or R
     assert.match(listing.message, /larger than \d+ bytes; not read/);
     assert.ok(pulled < limit, `the listing pulled ${pulled} bytes of 200 MB`);
     await rejects(api.listRepoIds(), "unavailable");
-    const repo = repoFor("x", { uri: "rest:http://r/x", password: "pw-123456" });
+    const repo = await repoFor("x", { uri: "rest:http://r/x", password: "pw-123456" });
     await rejects(fresh().checkRepoExists(repo), "unavailable");
     assert.ok(pulled < limit, `CheckRepoExists pulled ${pulled} bytes of 200 MB`);
     await fresh().removeRepo("x");

@@ -63,7 +63,7 @@ async function conformance(t: Deno.TestContext, target: Target): Promise<void> {
   });
 
   await t.step("addRepo stores the repo with a 64-hex guid", async () => {
-    await api.addRepo(repoFor("conf-a", one, { RESTIC_COMPRESSION: "max", AWS_DEFAULT_REGION: "eu" }));
+    await api.addRepo(await repoFor("conf-a", one, { RESTIC_COMPRESSION: "max", AWS_DEFAULT_REGION: "eu" }));
     const repo = (await target.getConfig()).repos.find((r) => r.id === "conf-a");
     assert.equal(repo?.uri, one.uri);
     assert.equal(repo?.password, one.password);
@@ -73,7 +73,7 @@ async function conformance(t: Deno.TestContext, target: Target): Promise<void> {
   });
 
   await t.step("addRepo of the same id replaces the whole entry", async () => {
-    await api.addRepo(repoFor("conf-a", one, {}, ["--no-lock"]));
+    await api.addRepo(await repoFor("conf-a", one, {}, ["--no-lock"]));
     const repos = (await target.getConfig()).repos.filter((r) => r.id === "conf-a");
     assert.equal(repos.length, 1);
     assert.deepEqual(repos[0]?.env, []);
@@ -81,13 +81,13 @@ async function conformance(t: Deno.TestContext, target: Target): Promise<void> {
   });
 
   await t.step("listRepoIds lists every repo id", async () => {
-    await api.addRepo(repoFor("conf-b", two));
+    await api.addRepo(await repoFor("conf-b", two));
     assert.deepEqual((await api.listRepoIds()).sort(), ["conf-a", "conf-b"]);
   });
 
   await t.step("checkRepoExists: true where a repository is, false where none is", async () => {
-    assert.equal(await api.checkRepoExists(repoFor("conf-a", one)), true);
-    assert.equal(await api.checkRepoExists(repoFor("conf-x", target.absent)), false);
+    assert.equal(await api.checkRepoExists(await repoFor("conf-a", one)), true);
+    assert.equal(await api.checkRepoExists(await repoFor("conf-x", target.absent)), false);
   });
 
   await t.step("doRepoTask schedules on a known repo; an unknown repo is not_found", async () => {
@@ -96,7 +96,7 @@ async function conformance(t: Deno.TestContext, target: Target): Promise<void> {
   });
 
   await t.step("an id Backrest refuses is 'invalid' and terminal", async () => {
-    const e = await rejects(api.addRepo({ ...repoFor("x", one), id: "_reserved_" }), "invalid");
+    const e = await rejects(api.addRepo({ ...(await repoFor("x", one)), id: "_reserved_" }), "invalid");
     assert.equal(e.terminal, true);
     assert.match(e.message, /^AddRepo: invalid_argument: /);
   });

@@ -28,14 +28,14 @@ Deno.test("README: every YAML example applies to the real apiserver", async () =
   assert.ok(list.items.length >= 1);
 });
 
-Deno.test("README: the example Binding's repo settings map to a Backrest Repo", () => {
+Deno.test("README: the example Binding's repo settings map to a Backrest Repo", async () => {
   const docs = blocks.flatMap((b) => parseAllDocuments(b).map((d) => d.toJS() as Record<string, unknown>));
   const bindings = docs.filter((d) => d.kind === "BackrestVolSyncBinding");
   assert.ok(bindings.length >= 1);
   for (const doc of bindings) {
     const parsed = parseBinding(doc);
     assert.ok(parsed.ok, JSON.stringify(!parsed.ok && parsed.errors));
-    const repo = desiredRepo({
+    const repo = await desiredRepo({
       namespace: "backups",
       kind: parsed.value.spec.source.kind,
       name: parsed.value.spec.source.name,

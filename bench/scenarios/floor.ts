@@ -73,7 +73,7 @@ export async function floor(
         },
         spec: { holderIdentity: `${ns}/b-${i}` },
       });
-      const repo = repoFor(id, repos[i]!);
+      const repo = await repoFor(id, repos[i]!);
       await backrest.checkRepoExists(repo);
       await backrest.addRepo(repo);
       const now = new Date().toISOString();

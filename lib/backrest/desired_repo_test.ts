@@ -18,9 +18,9 @@ const base = (over: Partial<DesiredRepoInput> = {}): DesiredRepoInput => ({
   ...over,
 });
 
-function mappingError(fn: () => unknown): RepoMappingError {
+async function mappingError(fn: () => unknown): Promise<RepoMappingError> {
   try {
-    fn();
+    await fn();
   } catch (e) {
     assert.ok(e instanceof RepoMappingError, String(e));
     return e;
@@ -28,8 +28,8 @@ function mappingError(fn: () => unknown): RepoMappingError {
   assert.fail("expected a RepoMappingError");
 }
 
-Deno.test("desiredRepo() maps the required keys and builds the prototype's default id", () => {
-  const r = desiredRepo(base());
+Deno.test("desiredRepo() maps the required keys and builds the prototype's default id", async () => {
+  const r = await desiredRepo(base());
   assert.equal(r.id, "volsync-apps-replicationsource-data");
   assert.equal(r.uri.reveal(), "rest:https://rest.example/repo");
   assert.equal(r.password.reveal(), "hunter2-long");
@@ -38,12 +38,12 @@ Deno.test("desiredRepo() maps the required keys and builds the prototype's defau
   assert.equal(r.mayInitialize, false);
   assert.match(r.hash, /^[0-9a-f]{64}$/);
   assert.equal(
-    desiredRepo(base({ kind: "ReplicationDestination" })).id,
+    (await desiredRepo(base({ kind: "ReplicationDestination" }))).id,
     "volsync-apps-replicationdestination-data",
   );
 });
 
-Deno.test("desiredRepo() passes exactly the keys VolSync's mover passes, sorted, narrowed by the allowlist; names the rest", () => {
+Deno.test("desiredRepo() passes exactly the keys VolSync's mover passes, sorted, narrowed by the allowlist; names the rest", async () => {
   const data = secret({
     RESTIC_REPOSITORY: "rest:http://rest:8000/",
     RESTIC_PASSWORD: "pw-123456",
@@ -66,7 +66,7 @@ Deno.test("desiredRepo() passes exactly the keys VolSync's mover passes, sorted,
     AWS_PROFILE: "backrest-admin",
     AZURE_FEDERATED_TOKEN_FILE: "/var/run/secrets/azure/tokens/azure-identity-token",
   });
-  const all = desiredRepo(base({ secretData: data }));
+  const all = await desiredRepo(base({ secretData: data }));
   assert.deepEqual(all.env.map((e) => `${e.name}=${e.value.reveal()}`), [
     "AWS_ACCESS_KEY_ID=AKIA",
     "AWS_SECRET_ACCESS_KEY=aws-secret",
@@ -87,7 +87,7 @@ Deno.test("desiredRepo() passes exactly the keys VolSync's mover passes, sorted,
     "XDG_CACHE_HOME",
     "ca.crt",
   ]);
-  const some = desiredRepo(
+  const some = await desiredRepo(
     base({ secretData: data, settings: { envAllowlist: ["RESTIC_COMPRESSION", "LD_PRELOAD", "NOPE"] } }),
   );
   assert.deepEqual(some.env.map((e) => e.name), ["RESTIC_COMPRESSION"]);
@@ -95,7 +95,7 @@ Deno.test("desiredRepo() passes exactly the keys VolSync's mover passes, sorted,
   assert.equal(VOLSYNC_ENV_KEYS.length, 47, "VolSync v0.16.0's mover passes 47 optional keys");
 });
 
-Deno.test("desiredRepo() refuses what Backrest would expand from its own environment, naming the key", () => {
+Deno.test("desiredRepo() refuses what Backrest would expand from its own environment, naming the key", async () => {
   const cases: [Record<string, string>, string][] = [
     [
       { RESTIC_REPOSITORY: "rest:http://[${AWS_SECRET_ACCESS_KEY}", RESTIC_PASSWORD: "p-123456" },
@@ -111,20 +111,20 @@ Deno.test("desiredRepo() refuses what Backrest would expand from its own environ
     ],
   ];
   for (const [data, key] of cases) {
-    const e = mappingError(() => desiredRepo(base({ secretData: secret(data) })));
+    const e = await mappingError(() => desiredRepo(base({ secretData: secret(data) })));
     assert.equal(e.kind, "secret_invalid");
     assert.equal(e.key, key);
     assert.match(e.message, /Backrest would replace/);
     assert.ok(!e.message.includes("AWS_SECRET") && !e.message.includes("HOME"), e.message);
   }
   // What Backrest leaves alone passes: `$NAME`, a lone `${`, and any password (never expanded).
-  const ok = desiredRepo(base({
+  const ok = await desiredRepo(base({
     secretData: secret({ RESTIC_REPOSITORY: "rest:http://r/$HOME/${x", RESTIC_PASSWORD: "p-${HOME}-1" }),
   }));
   assert.equal(ok.password.reveal(), "p-${HOME}-1");
 });
 
-Deno.test("desiredRepo() registers only the backends the policy allows, and only with the repository's own credentials", () => {
+Deno.test("desiredRepo() registers only the backends the policy allows, and only with the repository's own credentials", async () => {
   const d = (uri: string, extra: Record<string, string> = {}, policy?: RepositoryPolicy) =>
     desiredRepo(base({
       secretData: secret({ RESTIC_REPOSITORY: uri, RESTIC_PASSWORD: "p-123456", ...extra }),
@@ -133,35 +133,41 @@ Deno.test("desiredRepo() registers only the backends the policy allows, and only
   for (
     const local of ["/var/lib/backrest", "local:/etc", "relative/dir", "C:\\x", "sftp:h:/p", "rclone:r:/p"]
   ) {
-    const e = mappingError(() => d(local));
+    const e = await mappingError(() => d(local));
     assert.equal(e.kind, "not_allowed", local);
     assert.equal(e.key, "RESTIC_REPOSITORY");
   }
   const aws = { AWS_ACCESS_KEY_ID: "AKIA", AWS_SECRET_ACCESS_KEY: "s3cret-1" };
-  assert.equal(d("s3:s3.amazonaws.com/bucket", aws).env.length, 2);
-  assert.equal(mappingError(() => d("s3:s3.amazonaws.com/bucket")).key, "AWS_ACCESS_KEY_ID");
+  assert.equal((await d("s3:s3.amazonaws.com/bucket", aws)).env.length, 2);
+  assert.equal((await mappingError(() => d("s3:s3.amazonaws.com/bucket"))).key, "AWS_ACCESS_KEY_ID");
   assert.equal(
-    mappingError(() => d("s3:s3.amazonaws.com/bucket", { AWS_PROFILE: "admin" })).kind,
+    (await mappingError(() => d("s3:s3.amazonaws.com/bucket", { AWS_PROFILE: "admin" }))).kind,
     "secret_invalid",
   );
-  assert.equal(mappingError(() => d("gs:bucket:/")).kind, "secret_invalid");
-  assert.equal(mappingError(() => d("azure:c:/", { AZURE_ACCOUNT_NAME: "n" })).key, "AZURE_ACCOUNT_KEY");
-  assert.equal(d("azure:c:/", { AZURE_ACCOUNT_NAME: "n", AZURE_ACCOUNT_SAS: "sas-123" }).env.length, 2);
-  assert.equal(mappingError(() => d("b2:bucket:/")).kind, "secret_invalid");
-  assert.equal(mappingError(() => d("swift:c:/")).kind, "secret_invalid");
-  assert.equal(d("rest:http://r/").env.length, 0, "rest needs no ambient identity");
+  assert.equal((await mappingError(() => d("gs:bucket:/"))).kind, "secret_invalid");
+  assert.equal(
+    (await mappingError(() => d("azure:c:/", { AZURE_ACCOUNT_NAME: "n" }))).key,
+    "AZURE_ACCOUNT_KEY",
+  );
+  assert.equal(
+    (await d("azure:c:/", { AZURE_ACCOUNT_NAME: "n", AZURE_ACCOUNT_SAS: "sas-123" })).env.length,
+    2,
+  );
+  assert.equal((await mappingError(() => d("b2:bucket:/"))).kind, "secret_invalid");
+  assert.equal((await mappingError(() => d("swift:c:/"))).kind, "secret_invalid");
+  assert.equal((await d("rest:http://r/")).env.length, 0, "rest needs no ambient identity");
 
   const open: RepositoryPolicy = {
     allowedBackends: ["local", "sftp", "rclone", "s3", "gs"],
     allowAmbientCredentials: true,
     allowAdoption: false,
   };
-  assert.equal(d("/srv/repo", {}, open).id, "volsync-apps-replicationsource-data");
-  assert.equal(d("s3:s3.amazonaws.com/bucket", {}, open).env.length, 0);
-  assert.equal(d("gs:bucket:/", {}, open).env.length, 0);
-  assert.ok(d("sftp:user@host:/srv/repo", {}, open));
-  assert.ok(d("sftp://user@host:2222//srv/repo", {}, open));
-  assert.ok(d("rclone:remote:bucket/path", {}, open));
+  assert.equal((await d("/srv/repo", {}, open)).id, "volsync-apps-replicationsource-data");
+  assert.equal((await d("s3:s3.amazonaws.com/bucket", {}, open)).env.length, 0);
+  assert.equal((await d("gs:bucket:/", {}, open)).env.length, 0);
+  assert.ok(await d("sftp:user@host:/srv/repo", {}, open));
+  assert.ok(await d("sftp://user@host:2222//srv/repo", {}, open));
+  assert.ok(await d("rclone:remote:bucket/path", {}, open));
   // Even where allowed, a location that another program would read as its option is refused.
   for (
     const bad of [
@@ -172,12 +178,12 @@ Deno.test("desiredRepo() registers only the backends the policy allows, and only
       "rclone:--rc-addr=0.0.0.0:1",
     ]
   ) {
-    assert.equal(mappingError(() => d(bad, {}, open)).kind, "secret_invalid", bad);
+    assert.equal((await mappingError(() => d(bad, {}, open))).kind, "secret_invalid", bad);
   }
-  assert.equal(mappingError(() => d("rest:http://r/", {}, open)).kind, "not_allowed");
+  assert.equal((await mappingError(() => d("rest:http://r/", {}, open))).kind, "not_allowed");
 });
 
-Deno.test("desiredRepo() rejects missing, empty, non-UTF-8 and multi-line values, naming the key only", () => {
+Deno.test("desiredRepo() rejects missing, empty, non-UTF-8 and multi-line values, naming the key only", async () => {
   const R = "rest:http://rest.example/r";
   const cases: [Record<string, string | Uint8Array>, string][] = [
     [{ RESTIC_PASSWORD: "secret-value-1" }, "RESTIC_REPOSITORY"],
@@ -195,7 +201,7 @@ Deno.test("desiredRepo() rejects missing, empty, non-UTF-8 and multi-line values
     ],
   ];
   for (const [data, key] of cases) {
-    const e = mappingError(() => desiredRepo(base({ secretData: secret(data) })));
+    const e = await mappingError(() => desiredRepo(base({ secretData: secret(data) })));
     assert.equal(e.kind, "secret_invalid");
     assert.equal(e.key, key);
     assert.ok(e.message.includes(key), e.message);
@@ -204,15 +210,15 @@ Deno.test("desiredRepo() rejects missing, empty, non-UTF-8 and multi-line values
   }
 });
 
-Deno.test("desiredRepo() keeps a trailing newline in the password (VolSync passes it to restic as is)", () => {
-  const r = desiredRepo(
+Deno.test("desiredRepo() keeps a trailing newline in the password (VolSync passes it to restic as is)", async () => {
+  const r = await desiredRepo(
     base({ secretData: secret({ RESTIC_REPOSITORY: "rest:http://r/", RESTIC_PASSWORD: "pw-123456\n" }) }),
   );
   assert.equal(r.password.reveal(), "pw-123456\n");
 });
 
-Deno.test("desiredRepo() refuses GOOGLE_APPLICATION_CREDENTIALS and customCA as unsupported", () => {
-  const gac = mappingError(() =>
+Deno.test("desiredRepo() refuses GOOGLE_APPLICATION_CREDENTIALS and customCA as unsupported", async () => {
+  const gac = await mappingError(() =>
     desiredRepo(base({
       secretData: secret({
         RESTIC_REPOSITORY: "gs:b:/",
@@ -224,9 +230,9 @@ Deno.test("desiredRepo() refuses GOOGLE_APPLICATION_CREDENTIALS and customCA as 
   const ambient: RepositoryPolicy = { ...DEFAULT_REPOSITORY_POLICY, allowAmbientCredentials: true };
   assert.equal(gac.kind, "unsupported");
   assert.equal(gac.key, "GOOGLE_APPLICATION_CREDENTIALS");
-  assert.equal(mappingError(() => desiredRepo(base({ customCA: true }))).kind, "unsupported");
+  assert.equal((await mappingError(() => desiredRepo(base({ customCA: true })))).kind, "unsupported");
   // Left out by the allowlist: not passed, so no error.
-  const r = desiredRepo(base({
+  const r = await desiredRepo(base({
     secretData: secret({
       RESTIC_REPOSITORY: "gs:b:/",
       RESTIC_PASSWORD: "p-123456",
@@ -238,16 +244,19 @@ Deno.test("desiredRepo() refuses GOOGLE_APPLICATION_CREDENTIALS and customCA as 
   assert.deepEqual(r.env, []);
 });
 
-Deno.test("repoId() honours idOverride and enforces Backrest's id rules", () => {
+Deno.test("repoId() honours idOverride and enforces Backrest's id rules", async () => {
   assert.equal(repoId("ns", "ReplicationSource", "n", "my.repo-1_x"), "my.repo-1_x");
   for (const bad of ["has space", "_both_", "slash/no", "ünï"]) {
-    assert.equal(mappingError(() => repoId("ns", "ReplicationSource", "n", bad)).kind, "spec_invalid");
+    assert.equal(
+      (await mappingError(() => repoId("ns", "ReplicationSource", "n", bad))).kind,
+      "spec_invalid",
+    );
   }
   assert.equal(repoId("ns", "ReplicationSource", "n", "_start"), "_start");
 });
 
-Deno.test("desiredRepo() sends allowed flags in one spelling, sorted, and parses policies from Backrest's JSON form", () => {
-  const r = desiredRepo(base({
+Deno.test("desiredRepo() sends allowed flags in one spelling, sorted, and parses policies from Backrest's JSON form", async () => {
+  const r = await desiredRepo(base({
     settings: {
       extraFlags: ["--no-cache", "-o s3.connections=2", "--limit-upload 100", "--option=rest.connections=3"],
       autoUnlock: true,
@@ -278,47 +287,47 @@ Deno.test("desiredRepo() sends allowed flags in one spelling, sorted, and parses
       ["commandPrefix", "fast"],
     ] as const
   ) {
-    const e = mappingError(() => desiredRepo(base({ settings: { [key]: value } })));
+    const e = await mappingError(() => desiredRepo(base({ settings: { [key]: value } })));
     assert.equal(e.kind, "spec_invalid");
     assert.equal(e.key, key);
   }
   for (const bad of [["a\nb"], ["--verbose"], ["--limit-upload=1", "--limit-upload=2"]]) {
-    const e = mappingError(() => desiredRepo(base({ settings: { extraFlags: bad } })));
+    const e = await mappingError(() => desiredRepo(base({ settings: { extraFlags: bad } })));
     assert.equal(e.kind, "spec_invalid");
     assert.equal(e.key, "extraFlags");
   }
 });
 
-Deno.test("desiredRepo() hash is stable and moves with every input, secret or not", () => {
-  const h = (over: Partial<DesiredRepoInput>) => desiredRepo(base(over)).hash;
-  const first = h({});
-  assert.equal(h({}), first);
+Deno.test("desiredRepo() hash is stable and moves with every input, secret or not", async () => {
+  const h = async (over: Partial<DesiredRepoInput>) => (await desiredRepo(base(over))).hash;
+  const first = await h({});
+  assert.equal(await h({}), first);
   const variants = [
-    h({
+    await h({
       secretData: secret({
         RESTIC_REPOSITORY: "rest:https://rest.example/repo",
         RESTIC_PASSWORD: "hunter2-lonG",
       }),
     }),
-    h({
+    await h({
       secretData: secret({
         RESTIC_REPOSITORY: "rest:https://rest.example/repo",
         RESTIC_PASSWORD: "hunter2-long",
         RESTIC_COMPRESSION: "max",
       }),
     }),
-    h({ settings: { autoUnlock: true } }),
-    h({ settings: { autoInitialize: true } }),
-    h({ settings: { extraFlags: ["--no-cache"] } }),
-    h({ settings: { prunePolicy: { maxUnusedPercent: 5 } } }),
-    h({ settings: { idOverride: "other" } }),
-    h({ hashInputs: { authFingerprint: "abc" } }),
-    h({ hashInputs: { url: "http://a" } }),
+    await h({ settings: { autoUnlock: true } }),
+    await h({ settings: { autoInitialize: true } }),
+    await h({ settings: { extraFlags: ["--no-cache"] } }),
+    await h({ settings: { prunePolicy: { maxUnusedPercent: 5 } } }),
+    await h({ settings: { idOverride: "other" } }),
+    await h({ hashInputs: { authFingerprint: "abc" } }),
+    await h({ hashInputs: { url: "http://a" } }),
   ];
   assert.equal(new Set([first, ...variants]).size, variants.length + 1);
   // Key order of the Secret does not matter.
   assert.equal(
-    h({
+    await h({
       secretData: secret({
         RESTIC_PASSWORD: "hunter2-long",
         RESTIC_REPOSITORY: "rest:https://rest.example/repo",
@@ -328,8 +337,8 @@ Deno.test("desiredRepo() hash is stable and moves with every input, secret or no
   );
 });
 
-Deno.test("desiredRepo() output shows no secret in JSON, inspect or template strings", () => {
-  const r = desiredRepo(base({
+Deno.test("desiredRepo() output shows no secret in JSON, inspect or template strings", async () => {
+  const r = await desiredRepo(base({
     secretData: secret({
       RESTIC_REPOSITORY: "rest:http://r/canary-uri",
       RESTIC_PASSWORD: "canary-pw",
@@ -348,9 +357,17 @@ Deno.test("desiredRepo() output shows no secret in JSON, inspect or template str
   }
 });
 
-Deno.test("desiredRepo() hash: remembered results equal fresh ones", () => {
-  const h = (i: number) => desiredRepo(base({ hashInputs: { url: `http://backrest-${i}` } })).hash;
-  const first = Array.from({ length: 300 }, (_, i) => h(i));
+Deno.test("desiredRepo() hash: remembered results equal fresh ones", async () => {
+  const h = async (i: number) =>
+    (await desiredRepo(base({ hashInputs: { url: `http://backrest-${i}` } }))).hash;
+  const first = await Promise.all(Array.from({ length: 300 }, (_, i) => h(i)));
   assert.equal(new Set(first).size, first.length);
-  for (const i of [0, 5, 299, 140, 0]) assert.equal(h(i), first[i], `input ${i} again`);
+  for (const i of [0, 5, 299, 140, 0]) assert.equal(await h(i), first[i], `input ${i} again`);
+});
+
+Deno.test("desiredRepo() hashes are the ones the release before WebCrypto wrote to status (nothing re-applies)", async () => {
+  // Computed with node:crypto's pbkdf2Sync, the stretch this release replaced.
+  const r = await desiredRepo(base({ hashInputs: { url: "http://backrest:9898" } }));
+  assert.equal(r.hash, "4c9facd6dcdee7630360773a24c0c035a92931113ce4a2c32ded1e0a53e29c7d");
+  assert.equal(r.repositoryHash, "59532f77246f2ae5cb77e69995653313985f076af4559378e95252ed61f6d6e8");
 });

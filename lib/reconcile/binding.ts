@@ -192,9 +192,9 @@ export function bindingReconciler(
   }
 
   /** The repo the Secrets map to, under the OperatorConfig's repositoryPolicy. */
-  function desire(t: Target, secretName: string, read: Inputs): DesiredRepo | Stop {
+  async function desire(t: Target, secretName: string, read: Inputs): Promise<DesiredRepo | Stop> {
     try {
-      return desiredRepo({
+      return await desiredRepo({
         namespace: t.namespace,
         kind: t.b.spec.source.kind,
         name: t.b.spec.source.name,
@@ -354,7 +354,7 @@ export function bindingReconciler(
     const read = await inputs.read(t.b, t.settings, t.url, src.secretName, t.ctx.signal);
     if (isStop(read)) return end(t, read);
 
-    const desired = desire(t, src.secretName, read);
+    const desired = await desire(t, src.secretName, read);
     if (isStop(desired)) return end(t, { ...desired, extra: resolved });
 
     const connection: BackrestConnection = { url: t.url, auth: read.auth, timeoutMs };

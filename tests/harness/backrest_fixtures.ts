@@ -22,7 +22,7 @@ export function repoFor(
   repo: { uri: string; password: string },
   extra: Record<string, string> = {},
   flags: string[] = [],
-): DesiredRepo {
+): Promise<DesiredRepo> {
   const data: Record<string, Uint8Array> = {
     RESTIC_REPOSITORY: enc.encode(repo.uri),
     RESTIC_PASSWORD: enc.encode(repo.password),
