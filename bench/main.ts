@@ -2,12 +2,14 @@
  * `deno task bench`: runs every scenario (or those named: `deno run -A bench/main.ts secret-edit churn`),
  * writes `bench/results/<scenario>.json` and `bench/results/summary.json`, prints a summary table.
  * Scenarios: secret-edit (real Backrest), cold-start (100 on the real Backrest; 1 000, and 5 000 with
- * BENCH_COLD_MAX=5000, on the stand-in), idle (after the 1 000 cold start), memory (separate operator
- * process), churn (stand-in), and the earlier runtime and backrest-client benchmarks as subprocesses.
+ * BENCH_COLD_MAX=5000, on the stand-in; each beside its floor), idle (after the 1 000 cold start), small (40
+ * Bindings on the real Backrest, the operator as a process), memory (separate operator process), churn
+ * (stand-in), hostile (a separate operator process beside a black-holed and a 200 MB Backrest),
+ * noisy-neighbour (one namespace's churn against another's edit latency), backrest-concurrency (what one real
+ * Backrest sustains at 1 to 8 calls in flight), and the runtime and backrest-client benchmarks as subprocesses.
  * Environment: BENCH_EDITS, BENCH_COLD_MAX (5000 adds the 5 000 run), BENCH_COLD_ONLY=1000 or 5000 (that
- * run alone), BENCH_IDLE_MS, BENCH_MEM_MAX, BENCH_CHURN_MS, BENCH_HOSTILE_N, BENCH_NOISY_MS. Also: hostile (a separate
- * operator process beside a black-holed and a 200 MB Backrest) and noisy-neighbour (one namespace's churn
- * against another's edit latency).
+ * run alone), BENCH_IDLE_MS, BENCH_SMALL_SETTLE_MS, BENCH_SMALL_PROFILE, BENCH_MEM_MAX, BENCH_CHURN_MS,
+ * BENCH_HOSTILE_N, BENCH_NOISY_MS, BENCH_BACKREST_REPOS.
  * The in-process scenarios run the operator under the V8 flags the binary ships with: this process starts
  * itself again with the run task's `--v8-flags` (read from deno.json) when it was started without them.
  */
@@ -16,6 +18,7 @@ import { taskFlags } from "../tests/harness/operator_process.ts";
 import { loadAverage, machine, say, type ScenarioResult, writeResult } from "./common.ts";
 import { renderChart } from "./chart.ts";
 import { autoBinding } from "./scenarios/auto_binding.ts";
+import { backrestConcurrency } from "./scenarios/backrest_concurrency.ts";
 import { churn } from "./scenarios/churn.ts";
 import { coldStart, type ColdStartRun } from "./scenarios/cold_start.ts";
 import { hostileScenario } from "./scenarios/hostile.ts";
@@ -37,6 +40,7 @@ const ALL = [
   "noisy-neighbour",
   "runtime",
   "backrest-client",
+  "backrest-concurrency",
 ] as const;
 type Name = typeof ALL[number];
 
@@ -162,6 +166,9 @@ for (const name of selected) {
       case "small":
         await record(await small(), load0, started);
         break;
+      case "backrest-concurrency":
+        await record(await backrestConcurrency(), load0, started);
+        break;
       case "memory":
         await record(await memory(), load0, started);
         break;
@@ -252,6 +259,8 @@ function headline(r: ScenarioResult): Record<string, unknown> {
         writesPerBinding: res.apiserver?.writesPerBinding,
         backrestCallsPerBinding: res.backrestCallsPerBinding,
       };
+    case r.scenario === "backrest-concurrency":
+      return { fastestInFlight: res.fastestInFlight, speedupAt4Over1: res.speedupAt4Over1 };
     case r.scenario === "small":
       return {
         allReadyMs: res.allReadyMs,
