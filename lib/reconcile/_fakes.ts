@@ -7,9 +7,11 @@
  *   resourceVersion or a failed uid precondition, a merge patch of the status) and records every call. It is
  *   not the apiserver: no admission, no defaults, no finalizers, no garbage collector; any verb it does not
  *   implement rejects, so a reconcile that starts using one fails its tests.
+ * - `fakeBackrest`: a stand-in for the Backrest clients (every call recorded, repos kept by id).
  * - `eventLog`: a stand-in for the Event recorder (an EventSink that keeps what it is given).
  * - `reconcileContext`: what a controller hands a reconcile (no logging, a signal that never aborts).
  */
+import type { BackrestApi, BackrestConnection, DesiredRepo } from "../backrest/mod.ts";
 import { isRecord, type KubeClient, KubeError, type KubeObject, objectKey } from "../kube/mod.ts";
 import { nullLogger } from "../observe/mod.ts";
 import type { MemoryStore, ReconcileContext } from "../runtime/mod.ts";
@@ -193,6 +195,58 @@ export function fakeKube(stores: Record<string, MemoryStore<KubeObject>>): FakeK
     writes: () => calls.filter((c) => c.verb !== "get"),
     nextResourceVersion,
     fail: (verb, error) => error ? failures.set(verb, error) : failures.delete(verb),
+  };
+}
+
+/** The fake Backrest and what it records. */
+export interface FakeBackrest {
+  /** The client factory the reconciler and `createOperator` take (`backrest`). */
+  connect: (connection: BackrestConnection) => BackrestApi;
+  /** Every call by RPC name (`addRepo`, `checkRepoExists`, ...), in order; `probe` is not recorded. */
+  calls: string[];
+  /** Each repo an AddRepo that succeeded was given, in order. */
+  applied: DesiredRepo[];
+  /** The connection (URL, credentials) of each entry of `applied`. */
+  connections: BackrestConnection[];
+  /** The repos held now, by id (added, not removed since). */
+  repos: Map<string, DesiredRepo>;
+  /** Makes every later AddRepo reject with `error` (undefined: succeed again). */
+  failAddRepo(error: Error | undefined): void;
+}
+
+/**
+ * A stand-in for the Backrest clients: every call recorded, AddRepo kept by id, CheckRepoExists always
+ * true, DoRepoTask answering operation 0, ListRepoIds the ids it holds. No restic, no HTTP, no auth check.
+ */
+export function fakeBackrest(): FakeBackrest {
+  const calls: string[] = [];
+  const applied: DesiredRepo[] = [];
+  const connections: BackrestConnection[] = [];
+  const repos = new Map<string, DesiredRepo>();
+  let addRepoFailure: Error | undefined;
+  const connect = (connection: BackrestConnection): BackrestApi => ({
+    url: connection.url,
+    addRepo: (r) => {
+      calls.push("addRepo");
+      if (addRepoFailure) return Promise.reject(addRepoFailure);
+      applied.push(r);
+      connections.push(connection);
+      repos.set(r.id, r);
+      return Promise.resolve();
+    },
+    removeRepo: (id) => (calls.push("removeRepo"), repos.delete(id), Promise.resolve()),
+    checkRepoExists: () => (calls.push("checkRepoExists"), Promise.resolve(true)),
+    doRepoTask: () => (calls.push("doRepoTask"), Promise.resolve(0n)),
+    listRepoIds: () => (calls.push("listRepoIds"), Promise.resolve([...repos.keys()])),
+    probe: () => Promise.resolve(),
+  });
+  return {
+    connect,
+    calls,
+    applied,
+    connections,
+    repos,
+    failAddRepo: (e) => addRepoFailure = e,
   };
 }
 

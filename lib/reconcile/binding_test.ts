@@ -1,13 +1,13 @@
 /**
  * Unit tests of the Binding reconciler's own logic with fakes (the store-backed KubeClient stand-in of
- * _fakes.ts and a counting Backrest stand-in). The behaviour against the real apiserver and Backrest is in
+ * _fakes.ts and its Backrest stand-in). The behaviour against the real apiserver and Backrest is in
  * tests/binding_test.ts; these pin what must hold call by call: idle reconciles cost nothing.
  */
 import assert from "node:assert/strict";
-import { type BackrestApi, BackrestError, type DesiredRepo } from "../backrest/mod.ts";
+import { BackrestError } from "../backrest/mod.ts";
 import { isRecord, KubeError, type KubeObject, secrets } from "../kube/mod.ts";
 import { MemoryStore } from "../runtime/mod.ts";
-import { eventLog, fakeKube, reconcileContext } from "./_fakes.ts";
+import { eventLog, fakeBackrest, fakeKube, reconcileContext } from "./_fakes.ts";
 import { bindingReconciler, type DriftState } from "./binding.ts";
 import { RetryableError } from "./binding_finalizer.ts";
 import type { Claim, ClaimLedger } from "./claims.ts";
@@ -26,23 +26,8 @@ function fixture(opts: { invalidConfig?: boolean; refusing?: boolean } = {}) {
   // The reconciler reads Secrets and patches Binding status; the stand-in answers from these stores.
   const fake = fakeKube({ [bindingType.resource]: bindings, [secrets.resource]: secretStore });
   const kube = fake.client;
-  let addRepoFailure: Error | undefined;
-  const calls: string[] = [];
-  const applied: DesiredRepo[] = [];
-  const api: BackrestApi = {
-    url: "http://backrest:9898",
-    addRepo: (r) => {
-      calls.push("addRepo");
-      if (addRepoFailure) return Promise.reject(addRepoFailure);
-      applied.push(r);
-      return Promise.resolve();
-    },
-    removeRepo: () => (calls.push("removeRepo"), Promise.resolve()),
-    checkRepoExists: () => (calls.push("checkRepoExists"), Promise.resolve(true)),
-    doRepoTask: () => (calls.push("doRepoTask"), Promise.resolve(0n)),
-    listRepoIds: () => (calls.push("listRepoIds"), Promise.resolve([])),
-    probe: () => Promise.resolve(),
-  };
+  const backrest = fakeBackrest();
+  const calls = backrest.calls;
   const drift: DriftState = { isMissing: () => false, markPresent: () => {} };
   // A stand-in for the Lease ledger (claims.ts): same answers, a Map instead of the apiserver.
   const held = new Map<string, Claim>();
@@ -70,7 +55,7 @@ function fixture(opts: { invalidConfig?: boolean; refusing?: boolean } = {}) {
     replicationSources: sources,
     replicationDestinations: destinations,
     settings: () => settings.current,
-    backrest: () => api,
+    backrest: backrest.connect,
     events: log.sink,
     drift,
     claims,
@@ -113,7 +98,7 @@ function fixture(opts: { invalidConfig?: boolean; refusing?: boolean } = {}) {
     reconcile,
     ctx,
     calls,
-    applied,
+    applied: backrest.applied,
     get writes() {
       return fake.writes();
     },
@@ -127,7 +112,7 @@ function fixture(opts: { invalidConfig?: boolean; refusing?: boolean } = {}) {
     inBackrest,
     secretReads: () => fake.calls.filter((c) => c.verb === "get").length,
     failSecretReads: (e: Error) => fake.fail("get", e),
-    failAddRepo: (e: Error) => addRepoFailure = e,
+    failAddRepo: (e: Error) => backrest.failAddRepo(e),
   };
 }
 
