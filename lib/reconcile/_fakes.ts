@@ -1,18 +1,35 @@
 /**
  * Stand-ins the reconcilers' unit tests share (test code, never imported by the operator):
- * - `fakeKube`: a stand-in for the KubeClient whose objects live in the same `MemoryStore`s the reconciler
- *   reads as its informer caches, so a write is seen by the next reconcile as its watch event would make it
- *   seen. It answers like the apiserver where the reconcilers rely on it (a new resourceVersion per write,
- *   a uid per created object, `null` / `false` for what is gone, 409 on a name taken, a stale
- *   resourceVersion or a failed uid precondition, a merge patch of the status) and records every call. It is
- *   not the apiserver: no admission, no defaults, no finalizers, no garbage collector; any verb it does not
- *   implement rejects, so a reconcile that starts using one fails its tests.
+ * - `fakeKube`: a stand-in for the KubeClient whose objects live in `MemoryStore`s, one per resource. A
+ *   reconciler's unit test hands the same stores to the reconciler as its informer caches, so a write is
+ *   seen by the next reconcile as its watch event would make it seen. The operator's wiring tests keep the
+ *   stores as the apiserver's storage instead and let the operator's informers list and watch them: every
+ *   write made through the stand-in (or through its `put` / `remove`, a client other than the operator)
+ *   becomes an ADDED, MODIFIED or DELETED event for the watches open on its resource. It answers like the
+ *   apiserver where the operator relies on it (one resourceVersion counter for every write, a uid and
+ *   creationTimestamp per created object, `null` / `false` for what is gone, 409 on a name taken, a stale
+ *   resourceVersion or a failed uid or resourceVersion precondition, a merge patch of an object or of its
+ *   status, lists at a resourceVersion a watch continues from, label selectors `k=v`, `k!=v`, `k`, field
+ *   selectors on `metadata.name` and `metadata.namespace`, metadata-only lists and watches that carry no
+ *   data) and records every call. It is not the apiserver: no admission, no defaults, no finalizers, no
+ *   garbage collector, no bookmarks, no 410 (every event is kept), continue tokens that are offsets rather
+ *   than a snapshot, watches that stay open until their signal aborts; any verb, patch type or selector it
+ *   does not implement rejects, so code that starts using one fails its tests.
  * - `fakeBackrest`: a stand-in for the Backrest clients (every call recorded, repos kept by id).
  * - `eventLog`: a stand-in for the Event recorder (an EventSink that keeps what it is given).
  * - `reconcileContext`: what a controller hands a reconcile (no logging, a signal that never aborts).
  */
 import type { BackrestApi, BackrestConnection, DesiredRepo } from "../backrest/mod.ts";
-import { isRecord, type KubeClient, KubeError, type KubeObject, objectKey } from "../kube/mod.ts";
+import {
+  isRecord,
+  type KubeClient,
+  KubeError,
+  type KubeObject,
+  type ListPage,
+  objectKey,
+  parsePartialObjectMetadata,
+  type WatchEvent,
+} from "../kube/mod.ts";
 import { nullLogger } from "../observe/mod.ts";
 import type { MemoryStore, ReconcileContext } from "../runtime/mod.ts";
 import type { EventSink } from "./binding_status.ts";
@@ -20,35 +37,123 @@ import { sameJSON } from "./same.ts";
 
 /** One call the fake KubeClient received. */
 export interface KubeCall {
-  verb: "get" | "create" | "update" | "patchStatus" | "delete";
+  verb: "get" | "list" | "watch" | "create" | "update" | "patch" | "patchStatus" | "delete";
   /** The resource's plural name, e.g. `backrestvolsyncbindings`. */
   resource: string;
   namespace: string | undefined;
+  /** The object's name; "" for lists and watches. */
   name: string;
-  /** The object or patch sent (writes), the preconditions (delete). */
+  /** The object or patch sent (writes), the preconditions (delete), the selectors (list, watch). */
   body?: unknown;
 }
+
+/** The verbs that only read. */
+const READS: ReadonlySet<KubeCall["verb"]> = new Set(["get", "list", "watch"]);
 
 /** The fake KubeClient and what it records. */
 export interface FakeKube {
   client: KubeClient;
   /** Every call, in order. */
   calls: KubeCall[];
-  /** The calls that write (everything but `get`), in order. */
+  /** The calls that write (everything but `get`, `list` and `watch`), in order. */
   writes(): KubeCall[];
   /** The next resourceVersion, for objects a test puts in a store itself. */
   nextResourceVersion(): string;
   /** Makes every later call of `verb` reject with `error` (undefined: answer again). */
   fail(verb: KubeCall["verb"], error: Error | undefined): void;
+  /**
+   * Holds every later call of `verb` (a write, or `get`) unanswered, as a slow apiserver would, until the
+   * returned function is called; then they go on in order.
+   */
+  hold(verb: KubeCall["verb"]): () => void;
+  /**
+   * Writes `obj` as a client other than the one under test would (a user's kubectl, VolSync): creates it,
+   * or replaces the stored object keeping its uid and creationTimestamp, and its status unless `obj`
+   * carries one. Watches hear it; `calls` does not record it. Returns the stored object.
+   */
+  put(type: { resource: string }, obj: KubeObject): KubeObject;
+  /** Deletes `namespace/name` as another client would; watches hear it. False when it was not there. */
+  remove(type: { resource: string }, namespace: string | undefined, name: string): boolean;
+  /** Watches open now (a watch closes when its signal aborts). */
+  readonly openWatches: number;
+}
+
+/** A stored change, as watches replay it. */
+interface Change {
+  rv: number;
+  type: "ADDED" | "MODIFIED" | "DELETED";
+  object: KubeObject;
+  /** The object before a MODIFIED (to tell selector transitions). */
+  old?: KubeObject | undefined;
+}
+
+type Type = { resource: string; parse?: (value: unknown) => KubeObject };
+type Where = { namespace?: string | undefined };
+type Selection = Where & { labelSelector?: string | undefined; fieldSelector?: string | undefined };
+
+/** A predicate for `selector` (the apiserver's label selector syntax, equality and existence only). */
+function labelMatcher(selector: string | undefined): (obj: KubeObject) => boolean {
+  if (!selector) return () => true;
+  const terms = selector.split(",").map((t) => {
+    const m = /^\s*(!?)([\w./-]+)\s*(?:(==|=|!=)\s*([\w.-]*))?\s*$/.exec(t);
+    if (!m || (m[1] && m[3])) throw new Error(`fake KubeClient: label selector "${selector}" not understood`);
+    const [, not, key, op, value] = m;
+    return (labels: Record<string, string>) => {
+      const has = Object.hasOwn(labels, key!);
+      if (!op) return not ? !has : has;
+      return op === "!=" ? labels[key!] !== value : labels[key!] === value;
+    };
+  });
+  return (obj) => terms.every((t) => t(obj.metadata.labels ?? {}));
+}
+
+/** A predicate for `selector` (field selectors on metadata.name and metadata.namespace only). */
+function fieldMatcher(selector: string | undefined): (obj: KubeObject) => boolean {
+  if (!selector) return () => true;
+  const terms = selector.split(",").map((t) => {
+    const m = /^\s*metadata\.(name|namespace)\s*(==|=|!=)\s*([\w.-]*)\s*$/.exec(t);
+    if (!m) throw new Error(`fake KubeClient: field selector "${selector}" not understood`);
+    const [, field, op, value] = m;
+    return (obj: KubeObject) => {
+      const v = field === "name" ? obj.metadata.name : obj.metadata.namespace;
+      return op === "!=" ? v !== value : v === value;
+    };
+  });
+  return (obj) => terms.every((t) => t(obj));
+}
+
+/** A predicate for the namespace and selectors of a list or watch. */
+function matcher(o: Selection | undefined): (obj: KubeObject) => boolean {
+  const labels = labelMatcher(o?.labelSelector);
+  const fields = fieldMatcher(o?.fieldSelector);
+  const ns = o?.namespace;
+  return (obj) => (ns === undefined || obj.metadata.namespace === ns) && labels(obj) && fields(obj);
+}
+
+/** RFC 7386 JSON merge patch of `target` by `patch` (a new value; `target` is left alone). */
+function mergePatch(target: unknown, patch: unknown): unknown {
+  if (!isRecord(patch)) return structuredClone(patch);
+  const out: Record<string, unknown> = isRecord(target) ? { ...target } : {};
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete out[k];
+    else out[k] = mergePatch(out[k], v);
+  }
+  return out;
 }
 
 /** A KubeClient stand-in over `stores`, keyed by resource plural (`secrets`, `backrestvolsyncbindings`). */
 export function fakeKube(stores: Record<string, MemoryStore<KubeObject>>): FakeKube {
   const calls: KubeCall[] = [];
   const failures = new Map<KubeCall["verb"], Error>();
+  const holds = new Map<KubeCall["verb"], Promise<void>>();
+  const history = new Map<string, Change[]>();
+  const listeners = new Map<string, Set<() => void>>();
+  let openWatches = 0;
   let rv = 10;
   let uids = 0;
   const nextResourceVersion = () => String(rv++);
+  /** The resourceVersion of the latest write (a list's). */
+  const currentResourceVersion = () => String(rv - 1);
   const storeOf = (resource: string) => {
     const store = stores[resource];
     if (!store) throw new Error(`fake KubeClient: no store for ${resource}`);
@@ -63,18 +168,141 @@ export function fakeKube(stores: Record<string, MemoryStore<KubeObject>>): FakeK
   const notFound = (c: KubeCall) => new KubeError(404, "NotFound", `${c.resource} "${c.name}" not found`);
   const conflict = (c: KubeCall, why: string) =>
     new KubeError(409, "Conflict", `Operation cannot be fulfilled on ${c.resource} "${c.name}": ${why}`);
+  /** Runs `fn` now, or once the hold on `verb` is let go (`hold`). */
+  const answer = <T>(verb: KubeCall["verb"], fn: () => T): Promise<T> => {
+    const held = holds.get(verb);
+    return held ? held.then(fn) : Promise.try(fn);
+  };
   const unexpected = (verb: string) => () => Promise.reject(new Error(`fake KubeClient: unexpected ${verb}`));
-  type Type = { resource: string };
-  type Where = { namespace?: string | undefined };
+
+  /** Stores `obj` (or deletes it) and tells the watches of `resource`. */
+  const commit = (resource: string, type: Change["type"], obj: KubeObject) => {
+    const store = storeOf(resource);
+    const old = store.get(objectKey(obj));
+    if (type === "DELETED") store.delete(obj);
+    else store.upsert(obj);
+    const changes = history.get(resource) ?? [];
+    history.set(resource, changes);
+    changes.push({ rv: Number(obj.metadata.resourceVersion), type, object: obj, old });
+    for (const wake of listeners.get(resource) ?? []) wake();
+    return obj;
+  };
+  const created = (obj: KubeObject): KubeObject => {
+    const made: KubeObject = structuredClone(obj);
+    made.metadata = {
+      ...made.metadata,
+      uid: `uid-${++uids}`,
+      resourceVersion: nextResourceVersion(),
+      generation: 1,
+      creationTimestamp: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+    };
+    return made;
+  };
+  /** `next` stored in place of `old`: same identity, a new resourceVersion, generation bumped by spec. */
+  const replaced = (old: KubeObject, next: KubeObject): KubeObject => ({
+    ...next,
+    metadata: {
+      ...next.metadata,
+      uid: old.metadata.uid,
+      ...(old.metadata.creationTimestamp ? { creationTimestamp: old.metadata.creationTimestamp } : {}),
+      resourceVersion: nextResourceVersion(),
+      generation: (old.metadata.generation ?? 1) + (sameJSON(old.spec, next.spec) ? 0 : 1),
+    },
+  });
+  /** The status subresource is written apart: a write of the object keeps the stored status. */
+  const keepStatus = (old: KubeObject, obj: KubeObject): KubeObject => {
+    const { status: _ignored, ...rest } = structuredClone(obj);
+    return { ...rest, ...(old.status !== undefined ? { status: old.status } : {}) };
+  };
+  const parsed = (type: Type, obj: KubeObject, metadataOnly: boolean): KubeObject =>
+    metadataOnly
+      ? parsePartialObjectMetadata(structuredClone(obj))
+      : (type.parse ?? ((v: unknown) => v as KubeObject))(structuredClone(obj));
+
+  const list = (type: Type, o: Selection & { limit?: number; continue?: string } = {}, meta = false) =>
+    Promise.try((): ListPage<KubeObject> => {
+      const { signal: _s, ...selectors } = o as typeof o & { signal?: unknown };
+      const store = call({
+        verb: "list",
+        resource: type.resource,
+        namespace: o.namespace,
+        name: "",
+        body: selectors,
+      });
+      const match = matcher(o);
+      const all = store.list().filter(match).sort((a, b) => objectKey(a).localeCompare(objectKey(b)));
+      const from = o.continue ? Number(o.continue) : 0;
+      const to = o.limit ? from + o.limit : all.length;
+      return {
+        items: all.slice(from, to).map((obj) => parsed(type, obj, meta)),
+        resourceVersion: currentResourceVersion(),
+        ...(to < all.length ? { continue: String(to) } : {}),
+      };
+    });
+
+  async function* watch(
+    type: Type,
+    o: Selection & { resourceVersion?: string; signal?: AbortSignal } = {},
+    meta = false,
+  ): AsyncGenerator<WatchEvent<KubeObject>> {
+    const { signal, ...selectors } = o;
+    call({ verb: "watch", resource: type.resource, namespace: o.namespace, name: "", body: selectors });
+    const match = matcher(o);
+    if (signal?.aborted) return;
+    let wake: (() => void) | undefined;
+    const poke = () => wake?.();
+    const waiting = listeners.get(type.resource) ?? new Set();
+    listeners.set(type.resource, waiting);
+    waiting.add(poke);
+    signal?.addEventListener("abort", poke);
+    openWatches++;
+    try {
+      let since: number;
+      if (!o.resourceVersion || o.resourceVersion === "0") {
+        // No version: the current objects as ADDED first, then what follows.
+        since = Number(currentResourceVersion());
+        for (const obj of storeOf(type.resource).list().filter(match)) {
+          yield { type: "ADDED", object: parsed(type, obj, meta) };
+        }
+      } else since = Number(o.resourceVersion);
+      while (!signal?.aborted) {
+        const due = (history.get(type.resource) ?? []).filter((c) => c.rv > since);
+        for (const c of due) {
+          since = c.rv;
+          const now = match(c.object);
+          const before = c.old !== undefined && match(c.old);
+          // A selector the object enters or leaves turns its change into an ADDED or a DELETED.
+          const seen = c.type === "MODIFIED"
+            ? (now && before ? "MODIFIED" : now ? "ADDED" : before ? "DELETED" : undefined)
+            : now
+            ? c.type
+            : undefined;
+          if (seen) yield { type: seen, object: parsed(type, c.object, meta) };
+          if (signal?.aborted) return;
+        }
+        if (due.length === 0) await new Promise<void>((resolve) => wake = resolve);
+        wake = undefined;
+      }
+    } finally {
+      openWatches--;
+      waiting.delete(poke);
+      signal?.removeEventListener("abort", poke);
+    }
+  }
 
   const client = {
     get: (type: Type, name: string, o?: Where) =>
-      Promise.try(() => {
+      answer("get", () => {
         const store = call({ verb: "get", resource: type.resource, namespace: o?.namespace, name });
         return store.getByName(o?.namespace, name) ?? null;
       }),
+    list: (type: Type, o?: Selection) => list(type, o),
+    listAll: (type: Type, o?: Selection) => list(type, { ...o, limit: 0 }),
+    listMetadata: (type: Type, o?: Selection) => list(type, o, true),
+    watch: (type: Type, o?: Selection) => watch(type, o),
+    watchMetadata: (type: Type, o?: Selection) => watch(type, o, true),
     create: (type: Type, obj: KubeObject) =>
-      Promise.try(() => {
+      answer("create", () => {
         const c: KubeCall = {
           verb: "create",
           resource: type.resource,
@@ -86,18 +314,10 @@ export function fakeKube(stores: Record<string, MemoryStore<KubeObject>>): FakeK
         if (store.get(objectKey(obj))) {
           throw new KubeError(409, "AlreadyExists", `"${c.name}" already exists`);
         }
-        const created: KubeObject = structuredClone(obj);
-        created.metadata = {
-          ...created.metadata,
-          uid: `uid-${++uids}`,
-          resourceVersion: nextResourceVersion(),
-          generation: 1,
-        };
-        store.upsert(created);
-        return created;
+        return commit(type.resource, "ADDED", created(obj));
       }),
     update: (type: Type, obj: KubeObject) =>
-      Promise.try(() => {
+      answer("update", () => {
         const c: KubeCall = {
           verb: "update",
           resource: type.resource,
@@ -112,23 +332,32 @@ export function fakeKube(stores: Record<string, MemoryStore<KubeObject>>): FakeK
         if (sent !== undefined && sent !== old.metadata.resourceVersion) {
           throw conflict(c, "the object has been modified");
         }
-        // The status subresource is written apart: an update keeps the stored status.
-        const { status: _ignored, ...rest } = structuredClone(obj);
-        const updated: KubeObject = {
-          ...rest,
-          ...(old.status !== undefined ? { status: old.status } : {}),
-          metadata: {
-            ...rest.metadata,
-            uid: old.metadata.uid,
-            resourceVersion: nextResourceVersion(),
-            generation: (old.metadata.generation ?? 1) + (sameJSON(old.spec, obj.spec) ? 0 : 1),
-          },
+        return commit(type.resource, "MODIFIED", replaced(old, keepStatus(old, obj)));
+      }),
+    patch: (type: Type, name: string, patch: unknown, o?: Where & { patchType?: string }) =>
+      answer("patch", () => {
+        const c: KubeCall = {
+          verb: "patch",
+          resource: type.resource,
+          namespace: o?.namespace,
+          name,
+          body: patch,
         };
-        store.upsert(updated);
-        return updated;
+        const store = call(c);
+        if ((o?.patchType ?? "merge") !== "merge") {
+          throw new Error(`fake KubeClient: unexpected ${o?.patchType} patch`);
+        }
+        const old = store.getByName(o?.namespace, name);
+        if (!old) throw notFound(c);
+        const sent = isRecord(patch) && isRecord(patch.metadata) ? patch.metadata.resourceVersion : undefined;
+        if (sent !== undefined && sent !== old.metadata.resourceVersion) {
+          throw conflict(c, "the object has been modified");
+        }
+        const next = mergePatch(old, patch) as KubeObject;
+        return commit(type.resource, "MODIFIED", replaced(old, keepStatus(old, next)));
       }),
     patchStatus: (type: Type, name: string, patch: unknown, o?: Where) =>
-      Promise.try(() => {
+      answer("patchStatus", () => {
         const c: KubeCall = {
           verb: "patchStatus",
           resource: type.resource,
@@ -145,20 +374,18 @@ export function fakeKube(stores: Record<string, MemoryStore<KubeObject>>): FakeK
           if (v === null) delete next[k];
           else next[k] = v;
         }
-        const updated = {
+        return commit(type.resource, "MODIFIED", {
           ...obj,
           metadata: { ...obj.metadata, resourceVersion: nextResourceVersion() },
           status: next,
-        };
-        store.upsert(updated);
-        return updated;
+        });
       }),
     delete: (
       type: Type,
       name: string,
-      o?: Where & { preconditions?: { uid?: string | undefined } | undefined },
+      o?: Where & { preconditions?: { uid?: string | undefined; resourceVersion?: string | undefined } },
     ) =>
-      Promise.try(() => {
+      answer("delete", () => {
         const c: KubeCall = {
           verb: "delete",
           resource: type.resource,
@@ -169,32 +396,54 @@ export function fakeKube(stores: Record<string, MemoryStore<KubeObject>>): FakeK
         const store = call(c);
         const obj = store.getByName(o?.namespace, name);
         if (!obj) return false;
-        const uid = o?.preconditions?.uid;
+        const { uid, resourceVersion } = o?.preconditions ?? {};
         if (uid !== undefined && uid !== obj.metadata.uid) throw conflict(c, "Precondition failed: UID");
-        store.delete(obj);
+        if (resourceVersion !== undefined && resourceVersion !== obj.metadata.resourceVersion) {
+          throw conflict(c, "Precondition failed: ResourceVersion");
+        }
+        commit(type.resource, "DELETED", {
+          ...obj,
+          metadata: { ...obj.metadata, resourceVersion: nextResourceVersion() },
+        });
         return true;
       }),
-    list: unexpected("list"),
-    listAll: unexpected("listAll"),
-    listMetadata: unexpected("listMetadata"),
-    patch: unexpected("patch"),
     apply: unexpected("apply"),
     updateStatus: unexpected("updateStatus"),
     applyStatus: unexpected("applyStatus"),
-    watch: () => {
-      throw new Error("fake KubeClient: unexpected watch");
-    },
-    watchMetadata: () => {
-      throw new Error("fake KubeClient: unexpected watchMetadata");
-    },
   } as unknown as KubeClient; // the generic signatures, answered with plain KubeObjects
 
   return {
     client,
     calls,
-    writes: () => calls.filter((c) => c.verb !== "get"),
+    writes: () => calls.filter((c) => !READS.has(c.verb)),
     nextResourceVersion,
     fail: (verb, error) => error ? failures.set(verb, error) : failures.delete(verb),
+    hold: (verb) => {
+      let go = () => {};
+      holds.set(verb, new Promise<void>((resolve) => go = resolve));
+      return () => {
+        holds.delete(verb);
+        go();
+      };
+    },
+    put: (type, obj) => {
+      const old = storeOf(type.resource).get(objectKey(obj));
+      if (!old) return commit(type.resource, "ADDED", created(obj));
+      const next = obj.status !== undefined ? structuredClone(obj) : keepStatus(old, obj);
+      return commit(type.resource, "MODIFIED", replaced(old, next));
+    },
+    remove: (type, namespace, name) => {
+      const obj = storeOf(type.resource).getByName(namespace, name);
+      if (!obj) return false;
+      commit(type.resource, "DELETED", {
+        ...obj,
+        metadata: { ...obj.metadata, resourceVersion: nextResourceVersion() },
+      });
+      return true;
+    },
+    get openWatches() {
+      return openWatches;
+    },
   };
 }
 
