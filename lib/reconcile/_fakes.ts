@@ -67,6 +67,11 @@ export interface FakeKube {
    */
   hold(verb: KubeCall["verb"]): () => void;
   /**
+   * Holds back what the watches of `type` hear, as a watch lagging behind the apiserver would, until the
+   * returned function is called; then they hear it all, in order.
+   */
+  lag(type: { resource: string }): () => void;
+  /**
    * Writes `obj` as a client other than the one under test would (a user's kubectl, VolSync): creates it,
    * or replaces the stored object keeping its uid and creationTimestamp, and its status unless `obj`
    * carries one. Watches hear it; `calls` does not record it. Returns the stored object.
@@ -148,6 +153,7 @@ export function fakeKube(stores: Record<string, MemoryStore<KubeObject>>): FakeK
   const holds = new Map<KubeCall["verb"], Promise<void>>();
   const history = new Map<string, Change[]>();
   const listeners = new Map<string, Set<() => void>>();
+  const lagging = new Set<string>();
   let openWatches = 0;
   let rv = 10;
   let uids = 0;
@@ -266,7 +272,9 @@ export function fakeKube(stores: Record<string, MemoryStore<KubeObject>>): FakeK
         }
       } else since = Number(o.resourceVersion);
       while (!signal?.aborted) {
-        const due = (history.get(type.resource) ?? []).filter((c) => c.rv > since);
+        const due = lagging.has(type.resource)
+          ? []
+          : (history.get(type.resource) ?? []).filter((c) => c.rv > since);
         for (const c of due) {
           since = c.rv;
           const now = match(c.object);
@@ -424,6 +432,13 @@ export function fakeKube(stores: Record<string, MemoryStore<KubeObject>>): FakeK
       return () => {
         holds.delete(verb);
         go();
+      };
+    },
+    lag: (type) => {
+      lagging.add(type.resource);
+      return () => {
+        lagging.delete(type.resource);
+        for (const wake of listeners.get(type.resource) ?? []) wake();
       };
     },
     put: (type, obj) => {

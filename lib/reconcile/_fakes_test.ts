@@ -31,7 +31,7 @@ async function events(stream: AsyncIterable<WatchEvent<KubeObject>>, stop: Abort
   return seen;
 }
 
-Deno.test("fakeKube: a watch continues its list at the list's resourceVersion, and ends when its signal aborts", async () => {
+Deno.test("fakeKube: a watch continues its list at the list's resourceVersion, hears nothing while it lags, and ends when its signal aborts", async () => {
   const { fake, secret } = stand();
   secret("a", "before");
   const page = await fake.client.list(secrets, { namespace: "a" });
@@ -55,6 +55,24 @@ Deno.test("fakeKube: a watch continues its list at the list's resourceVersion, a
   secret("a", "late");
   assert.deepEqual(await watched, ["ADDED after", "MODIFIED before", "DELETED after", "ADDED late"]);
   assert.equal(fake.openWatches, 0);
+  // A lagging watch hears nothing until it catches up, then everything in order.
+  const lagging = new AbortController();
+  const from = (await fake.client.list(secrets)).resourceVersion;
+  const heard: string[] = [];
+  const catchUp = fake.lag(secrets);
+  const done = events(
+    fake.client.watch(secrets, { resourceVersion: from, signal: lagging.signal }),
+    lagging,
+    2,
+  )
+    .then((e) => heard.push(...e));
+  secret("a", "one");
+  secret("a", "two");
+  await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(heard, []);
+  catchUp();
+  await done;
+  assert.deepEqual(heard, ["ADDED one", "ADDED two"]);
   // An idle watch ends on abort too.
   const idle = new AbortController();
   const rv = (await fake.client.list(secrets)).resourceVersion;
