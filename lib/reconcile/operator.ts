@@ -246,7 +246,9 @@ export function createOperator(o: OperatorOptions): Operator {
   });
   const binding = new Controller({
     name: "backrestvolsyncbinding",
-    reconcile: reconcileBinding,
+    // A reconcile that starts before the event of our last status write came back reads the object from
+    // before it: that event must wake the Binding again, whatever this reconcile concludes.
+    reconcile: (key, ctx) => (ownWrites.reconciling(key), reconcileBinding(key, ctx)),
     concurrency: o.concurrency,
     logger: log,
     metrics: o.metrics,

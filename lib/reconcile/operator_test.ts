@@ -404,6 +404,31 @@ Deno.test("operator wiring: pausing and resuming in the OperatorConfig reaches e
   );
 });
 
+Deno.test("operator wiring: a status write whose watch event arrives after a later reconcile still wakes the Binding (pause, then resume)", async () => {
+  await using op = await runningOperator((kube) => volsyncWithRepo(kube, "app"));
+  op.kube.put(bindingType, binding("app", "b", "data"));
+  await op.reason("app/b", "Applied");
+  const queue = op.operator.controllers.binding.queue;
+  const idle = () => queue.length === 0 && queue.inFlight === 0;
+  const cached = () => op.operator.bindings.store.get("app/b")?.metadata.resourceVersion;
+  const stored = () => op.stores[bindingType.resource]!.get("app/b")?.metadata.resourceVersion;
+  await op.until("the Applied status in the cache, the queue idle", () => cached() === stored() && idle());
+
+  // The Binding watch lags: the Paused write reaches the apiserver, not yet the cache, when the resume
+  // comes; that reconcile reads the Applied status still cached and finds nothing to do.
+  const catchUp = op.kube.lag(bindingType);
+  op.kube.put(operatorConfigType, operatorConfig({ paused: true }));
+  await op.reason("app/b", "Paused");
+  op.kube.put(operatorConfigType, operatorConfig({ paused: false }));
+  await op.until(
+    "the resume reconciled against the lagging cache",
+    () => op.operator.settings.current.spec.paused === false && idle(),
+  );
+  assert.equal(op.ready("app/b")?.reason, "Paused", "the apiserver still says Paused");
+  catchUp();
+  await op.reason("app/b", "Applied");
+});
+
 Deno.test("operator wiring: under policy Annotated an annotated ReplicationSource gets a managed Binding, kept in line and gone on opt-out; policy All reaches the others", async () => {
   await using op = await runningOperator((kube) => {
     kube.put(

@@ -7,7 +7,9 @@
  * An update event is our echo only when it changes nothing but the status (and resourceVersion) and the
  * status is exactly the one we wrote; anyone else's change, status included, wakes the reconciler as
  * before. The first event for the key after a write settles the entry either way, and a failed write
- * drops it, so no entry outlives the next change.
+ * drops it, so no entry outlives the next change. A reconcile of the key that starts before the event
+ * arrived drops it too: it reads the cached object from before the write and may conclude that nothing is
+ * to be done (a pause lifted before the Paused status came back), so the event must wake the next one.
  */
 import type { KubeObject } from "../kube/mod.ts";
 import type { StoreChange } from "../runtime/mod.ts";
@@ -30,6 +32,11 @@ export class OwnWrites {
 
   /** The write to `key` failed (or may not have happened): wake on whatever comes next. */
   failed(key: string): void {
+    this.#pending.delete(key);
+  }
+
+  /** A reconcile of `key` starts: its view may predate a write not seen back yet, whose event must wake. */
+  reconciling(key: string): void {
     this.#pending.delete(key);
   }
 

@@ -44,3 +44,17 @@ Deno.test("OwnWrites: a failed write leaves nothing behind", () => {
   own.failed("ns/b");
   assert.equal(own.isEcho("ns/b", update(obj("1", {}), obj("2", status))), false);
 });
+
+Deno.test("OwnWrites: a reconcile that starts before the write came back makes its event wake", () => {
+  const own = new OwnWrites();
+  own.writing("ns/b", status);
+  own.reconciling("ns/b");
+  assert.equal(own.isEcho("ns/b", update(obj("1", {}), obj("2", status))), false);
+  own.writing("ns/b", status);
+  own.reconciling("ns/other");
+  assert.equal(
+    own.isEcho("ns/b", update(obj("2", {}), obj("3", status))),
+    true,
+    "other keys' reconciles do not",
+  );
+});
