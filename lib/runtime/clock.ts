@@ -1,6 +1,9 @@
 /**
- * Time as a dependency: everything in the runtime that waits takes a `Clock`, so tests drive timers by
- * hand (`FakeClock`) instead of sleeping. Rule: no module here calls `setTimeout` or `Date.now` directly.
+ * Time as a dependency: everything in the runtime and the reconcilers that waits takes a `Clock`, so tests
+ * drive timers by hand (`FakeClock`) instead of sleeping. Rule: no module in lib/runtime or lib/reconcile
+ * calls `setTimeout` or `Date.now` directly. The one exception is by design: the clients' I/O deadlines and
+ * caches in lib/kube and lib/backrest (a request's timeout, a probe answer's lifetime, a pooled client's
+ * grace) race a real socket, which a fake clock cannot make answer, and sit below this layer.
  */
 
 /** A source of time and timers. */
