@@ -57,6 +57,16 @@ function caCerts(data: Record<string, Uint8Array>): string[] | undefined {
   if (certs.length === 0) {
     throw new BackrestError("invalid", "Auth", `auth Secret key ${CA_KEY} holds no PEM certificate`);
   }
+  // Parsed here, where the problem can be named on the Binding, rather than when a client is built.
+  try {
+    Deno.createHttpClient({ caCerts: certs }).close();
+  } catch {
+    throw new BackrestError(
+      "invalid",
+      "Auth",
+      `auth Secret key ${CA_KEY} holds a certificate that cannot be read`,
+    );
+  }
   return certs;
 }
 
