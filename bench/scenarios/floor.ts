@@ -18,6 +18,7 @@ import {
   replicationDestinationType,
   replicationSourceType,
 } from "../../lib/reconcile/mod.ts";
+import { ANNOTATION_HOLDER_UID, ANNOTATION_REPO_ID } from "../../lib/reconcile/claims.ts";
 import { repoFor } from "../../tests/harness/backrest_fixtures.ts";
 import { cluster } from "../../tests/harness/operator.ts";
 import { cpuSeconds, parallel, round } from "../common.ts";
@@ -67,8 +68,8 @@ export async function floor(
           namespace: ns,
           labels: { [LABEL_REPO_CLAIM]: "true" },
           annotations: {
-            "backrest.garethgeorge.com/repo-id": id,
-            "backrest.garethgeorge.com/holder-uid": "u",
+            [ANNOTATION_REPO_ID]: id,
+            [ANNOTATION_HOLDER_UID]: "u",
           },
         },
         spec: { holderIdentity: `${ns}/b-${i}` },
