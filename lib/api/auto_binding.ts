@@ -5,7 +5,7 @@
  * return, except where the prototype's name would be shared by two objects ({@linkcode uniqueBindingName}).
  */
 
-import { createHash } from "node:crypto";
+import { sha256 } from "../sha256.ts";
 import { ANNOTATION_BINDING, type VolSyncKind } from "./constants.ts";
 import type { BindingPolicy } from "./operator_config.ts";
 
@@ -55,7 +55,7 @@ export function bindingNameFor(kind: VolSyncKind, volsyncName: string): string {
   const prefix = bindingNamePrefix(kind);
   const name = dns1123Safe(prefix + volsyncName);
   if (name.length <= MAX_NAME) return name;
-  const suffix = createHash("sha256").update(prefix + volsyncName, "utf8").digest("hex").slice(0, SUFFIX_HEX);
+  const suffix = sha256().update(prefix + volsyncName).digest("hex").slice(0, SUFFIX_HEX);
   return `${name.slice(0, MAX_NAME - 1 - SUFFIX_HEX)}-${suffix}`;
 }
 
@@ -72,7 +72,7 @@ export function uniqueBindingName(kind: VolSyncKind, volsyncName: string, others
   if (name === prefix + volsyncName) return name;
   const shared = others.some((o) => o !== volsyncName && bindingNameFor(kind, o) === name);
   if (!shared) return name;
-  const suffix = createHash("sha256").update(prefix + volsyncName, "utf8").digest("hex").slice(0, SUFFIX_HEX);
+  const suffix = sha256().update(prefix + volsyncName).digest("hex").slice(0, SUFFIX_HEX);
   return `${
     dns1123Safe(prefix + volsyncName).slice(0, MAX_NAME - 1 - SUFFIX_HEX).replace(/-+$/, "")
   }-${suffix}`;

@@ -6,7 +6,7 @@
  * what callers may store or compare.
  */
 
-import { createHash } from "node:crypto";
+import { sha256 } from "../sha256.ts";
 import { Sensitive } from "../api/sensitive.ts";
 import { BackrestError } from "./errors.ts";
 
@@ -106,7 +106,7 @@ export function authSecrets(auth: BackrestAuth): string[] {
 
 /** A stable hex digest of the credentials (kind, user, secret, CAs); says nothing about the values. */
 export function authFingerprint(auth: BackrestAuth): string {
-  const h = createHash("sha256").update("backrest-volsync-operator/auth/v1\0").update(auth.kind);
+  const h = sha256().update("backrest-volsync-operator/auth/v1\0").update(auth.kind);
   if (auth.kind === "bearer") h.update("\0").update(auth.token.reveal());
   if (auth.kind === "basic") h.update("\0").update(auth.username).update("\0").update(auth.password.reveal());
   // Without CAs the digest is what it was before they existed, so an upgrade re-applies nothing.

@@ -11,7 +11,7 @@ import { create, type DescMethodUnary, type MessageInitShape } from "@bufbuild/p
 import { EmptySchema } from "@bufbuild/protobuf/wkt";
 import { Code, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
-import { createHash } from "node:crypto";
+import { sha256 } from "../sha256.ts";
 import { type Repo, RepoSchema } from "../../gen/v1/config_pb.ts";
 import {
   AddRepoRequestSchema,
@@ -222,7 +222,7 @@ export function createBackrestClient(
   // A tenant's own CA that does not fit the server fails only the calls made trusting it: its breaker is
   // not the one every other Binding of this Backrest shares.
   const breaker = auth.caCerts?.length
-    ? `${url} ca=${createHash("sha256").update(auth.caCerts.join("\0")).digest("hex").slice(0, 16)}`
+    ? `${url} ca=${sha256().update(auth.caCerts.join("\0")).digest("hex").slice(0, 16)}`
     : url;
   const defaultTimeout = conn.timeoutMs ?? DEFAULT_TIMEOUT_MS;
 
@@ -439,7 +439,7 @@ const POOL_MAX = 64;
 const CLOSE_GRACE_MS = 5 * 60_000;
 
 function poolKey(conn: BackrestConnection): string {
-  const h = createHash("sha256").update(conn.url).update("\0");
+  const h = sha256().update(conn.url).update("\0");
   h.update(authFingerprint(conn.auth ?? { kind: "none" })); // covers the CAs too
   h.update(`\0${conn.timeoutMs ?? ""}`);
   return h.digest("hex");

@@ -9,7 +9,7 @@
  * lib/api/restic_flags.ts's allowlist, the URI and env through repository_policy.ts.
  */
 
-import { createHash } from "node:crypto";
+import { sha256 } from "../sha256.ts";
 import { create, fromJson, type JsonValue, toBinary } from "@bufbuild/protobuf";
 import {
   type CheckPolicy,
@@ -392,7 +392,7 @@ async function digest(
   }
   // Every reconcile (resyncs, status echoes) recomputes the hash of unchanged inputs: remember the last
   // results by a plain SHA-256 of the inputs (in memory only).
-  const fingerprint = createHash("sha256").update(buf).digest("base64");
+  const fingerprint = sha256().update(buf).digest("base64");
   const known = stretched.get(fingerprint);
   if (known !== undefined) {
     stretched.delete(fingerprint); // re-insert: the Map's order is the LRU order

@@ -9,7 +9,7 @@
  * reasons and names only, never Secret values.
  */
 
-import { createHash } from "node:crypto";
+import { sha256 } from "../sha256.ts";
 import type { KubeClient } from "./contract.ts";
 import { isConflict, isNotFound } from "./errors.ts";
 import type { KubeObject } from "./object.ts";
@@ -122,7 +122,7 @@ export class EventRecorder {
     const now = this.#o.now();
     const msg = message.length > 1024 ? message.slice(0, 1021) + "..." : message;
     // A digest, not the fields: 4 096 remembered series would otherwise keep a few hundred bytes each.
-    const key = createHash("sha256")
+    const key = sha256()
       .update(JSON.stringify([ref.namespace, ref.kind, ref.name, ref.uid, type, reason, msg]))
       .digest("base64");
     let s = this.#series.get(key);

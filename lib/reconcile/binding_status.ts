@@ -4,7 +4,7 @@
  * differs from what the object holds (our own write's watch event then wakes nothing: own_writes.ts); an
  * Event is recorded when Ready's status or reason changes, not on every retry.
  */
-import { createHash } from "node:crypto";
+import { sha256 } from "../sha256.ts";
 import {
   type BindingStatus,
   type Condition,
@@ -48,7 +48,7 @@ export interface StatusOwner {
 
 /** sha256 hex of an error text (the prototype's `lastErrorHash`). */
 export function errorHash(text: string): string {
-  return createHash("sha256").update(text).digest("hex");
+  return sha256().update(text).digest("hex");
 }
 
 /** The Ready message of an applied Binding, naming Secret keys that were not passed (key names only). */

@@ -11,7 +11,7 @@
  *   (DNS aliases, IPs, proxies), so one id has one owner across every Backrest this operator serves.
  */
 import { GROUP } from "../api/mod.ts";
-import { createHash } from "node:crypto";
+import { sha256 } from "../sha256.ts";
 import { isConflict, isNotFound, type KubeClient, type Lease, leases } from "../kube/mod.ts";
 import { intern, type Store } from "../runtime/mod.ts";
 
@@ -48,7 +48,7 @@ export interface Claim {
 
 /** The Lease name of an id: `repo-` and 40 hex chars of its SHA-256 (ids may be longer than a name). */
 export function claimName(id: string): string {
-  return `repo-${createHash("sha256").update(id).digest("hex").slice(0, 40)}`;
+  return `repo-${sha256().update(id).digest("hex").slice(0, 40)}`;
 }
 
 /** A claim Lease as a {@linkcode Claim}, or undefined when it is not one. */

@@ -1,0 +1,50 @@
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { sha256 } from "./sha256.ts";
+
+const hex = (b: ArrayBuffer) => [...new Uint8Array(b)].map((x) => x.toString(16).padStart(2, "0")).join("");
+
+Deno.test("sha256: the FIPS 180-4 examples", () => {
+  assert.equal(
+    sha256().update("").digest("hex"),
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+  );
+  assert.equal(
+    sha256().update("abc").digest("hex"),
+    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+  );
+  assert.equal(
+    sha256().update("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq").digest("hex"),
+    "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1",
+  );
+});
+
+Deno.test("sha256: the bytes Web Crypto and node:crypto give, every length across three blocks, in pieces", async () => {
+  const data = crypto.getRandomValues(new Uint8Array(200));
+  for (let n = 0; n <= data.length; n++) {
+    const input = data.subarray(0, n);
+    const expected = hex(await crypto.subtle.digest("SHA-256", input));
+    assert.equal(sha256().update(input).digest("hex"), expected, `length ${n}`);
+    const cut = n >> 1;
+    assert.equal(
+      sha256().update(input.subarray(0, cut)).update(input.subarray(cut)).digest("hex"),
+      expected,
+      `length ${n} in two pieces`,
+    );
+    assert.equal(
+      sha256().update(input).digest("base64"),
+      createHash("sha256").update(input).digest("base64"),
+      `length ${n}, base64`,
+    );
+  }
+});
+
+Deno.test("sha256: strings are their UTF-8 bytes, as node:crypto's update(string) takes them", () => {
+  for (const s of ["", "ns/b\0x", "päßwörd ✓ 🔑", "a".repeat(1000), "\u{10ffff}\ud800"]) {
+    assert.equal(sha256().update(s).digest("hex"), createHash("sha256").update(s).digest("hex"), s);
+    assert.equal(
+      sha256().update(s).update("\0").update(s).digest("base64"),
+      createHash("sha256").update(s).update("\0").update(s).digest("base64"),
+    );
+  }
+});
