@@ -89,7 +89,14 @@ class FetchClient implements KubeClient {
     this.#userAgent = options.userAgent ?? "backrest-volsync-operator";
   }
 
-  async #request(spec: RequestSpec): Promise<Response> {
+  /**
+   * Sends `spec`. Resolves with the answer's text, read whole under the timeout; a streaming request (a
+   * watch) resolves with the Response once its headers are in, the body left to the caller. The text is
+   * handed on as it is, not wrapped in a new Response to be read again.
+   */
+  #request(spec: RequestSpec & { streaming: true }): Promise<Response>;
+  #request(spec: RequestSpec): Promise<string>;
+  async #request(spec: RequestSpec): Promise<Response | string> {
     const what = `${spec.method} ${spec.path}`;
     for (let attempt = 0;; attempt++) {
       // One controller per request, fed by the caller's signal and our timer. Not AbortSignal.any(): a
@@ -107,6 +114,7 @@ class FetchClient implements KubeClient {
       else spec.signal?.addEventListener("abort", onCallerAbort, { once: true });
       const signal = abort.signal;
       let res: Response;
+      let text = "";
       try {
         const { client, headers } = await this.#conn.prepare();
         const h: Record<string, string> = {
@@ -128,12 +136,10 @@ class FetchClient implements KubeClient {
         });
         if (!res.ok) {
           // An error answer is read only as far as a Status needs (a proxy's page may be anything).
-          const text = await readTextCapped(res, ERROR_BODY_LIMIT);
-          res = new Response(text, { status: res.status, statusText: res.statusText, headers: res.headers });
+          text = await readTextCapped(res, ERROR_BODY_LIMIT);
         } else if (!spec.streaming) {
           // Read the whole body under the timeout; streaming callers read it under their own watchdog.
-          const text = await res.text();
-          res = new Response(text, { status: res.status, statusText: res.statusText, headers: res.headers });
+          text = await res.text();
         }
       } catch (e) {
         if (spec.signal?.aborted) throw spec.signal.reason;
@@ -149,8 +155,7 @@ class FetchClient implements KubeClient {
         // and a long-lived caller signal must not collect one listener per request.
         if (!spec.streaming) spec.signal?.removeEventListener("abort", onCallerAbort);
       }
-      if (res.ok) return res;
-      const text = await res.text().catch(() => "");
+      if (res.ok) return spec.streaming ? res : text;
       if (res.status === 401 && attempt === 0) {
         this.#conn.invalidate(); // a rotated token or expired exec credential: reload once
         continue;
@@ -170,12 +175,11 @@ class FetchClient implements KubeClient {
   }
 
   async #json(spec: RequestSpec): Promise<unknown> {
-    const res = await this.#request(spec);
-    const text = await res.text();
+    const text = await this.#request(spec);
     try {
       return JSON.parse(text);
     } catch (e) {
-      throw new KubeError(res.status, "BadResponse", `${spec.method} ${spec.path}: answer is not JSON`, {
+      throw new KubeError(200, "BadResponse", `${spec.method} ${spec.path}: answer is not JSON`, {
         cause: e,
       });
     }
