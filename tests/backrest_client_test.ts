@@ -387,6 +387,71 @@ Deno.test("no answer is read past its limit: a 200 MB probe, listing, check or R
   }
 });
 
+Deno.test("an answer is framed by its Content-Length: a server sending more than it declared is read no further", async () => {
+  // A raw HTTP/1.1 server (Deno.serve frames answers correctly): the probe gets Backrest's 400; a
+  // CheckRepoExists gets `Content-Length: 2`, the two bytes of {exists: true}, then a megabyte of junk. The
+  // client takes the declared two bytes as the whole answer (the junk parsed as protobuf would fail the
+  // call); answers within the limit skip the limiting stream on the strength of that framing.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const te = new TextEncoder();
+  const serving = (async () => {
+    for await (const conn of listener) {
+      (async () => {
+        const buf = new Uint8Array(64 * 1024);
+        let pending = new Uint8Array(0);
+        try {
+          for (;;) {
+            const n = await conn.read(buf);
+            if (n === null) break;
+            const next = new Uint8Array(pending.length + n);
+            next.set(pending);
+            next.set(buf.subarray(0, n), pending.length);
+            pending = next;
+            for (;;) {
+              const text = new TextDecoder().decode(pending);
+              const end = text.indexOf("\r\n\r\n");
+              if (end < 0) break;
+              const length = Number(/content-length: *(\d+)/i.exec(text.slice(0, end))?.[1] ?? 0);
+              if (pending.length < end + 4 + length) break;
+              const body = pending.subarray(end + 4, end + 4 + length);
+              pending = pending.slice(end + 4 + length);
+              if (body.length === 1 && body[0] === 0xff) {
+                const msg = JSON.stringify({
+                  code: "invalid_argument",
+                  message: "unmarshal into *v1.AddRepoRequest",
+                });
+                await conn.write(te.encode(
+                  `HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${msg.length}\r\n\r\n${msg}`,
+                ));
+              } else {
+                await conn.write(
+                  te.encode(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/proto\r\ncontent-length: 2\r\n\r\n",
+                  ),
+                );
+                await conn.write(Uint8Array.of(0x08, 0x01));
+                conn.write(new Uint8Array(1024 * 1024).fill(0xff)).catch(() => {});
+              }
+            }
+          }
+        } catch { /* the client closed the connection */ }
+        try {
+          conn.close();
+        } catch { /* closed */ }
+      })();
+    }
+  })();
+  const api = createBackrestClient({ url: `http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}` });
+  try {
+    const repo = await repoFor("x", { uri: "rest:http://r/x", password: "pw-123456" });
+    assert.equal(await api.checkRepoExists(repo), true);
+  } finally {
+    api.close();
+    listener.close();
+    await serving.catch(() => {});
+  }
+});
+
 Deno.test("ca.crt: https to a server whose certificate only the auth Secret's CA vouches for", async () => {
   const { ca, cert, key } = await servingCertificate();
   const server = Deno.serve(

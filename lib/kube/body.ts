@@ -26,8 +26,13 @@ export class AnswerTooLargeError extends Error {
 export function limitBody(res: Response, limit: number): Response {
   const body = res.body;
   if (!body) return res;
+  // A Content-Length within the limit bounds the body already: the HTTP client frames the answer by it and
+  // hands on no byte past it (the rest of a lying peer's bytes are a broken connection, not a longer body).
+  // Most answers are small and declared, so most skip the extra stream.
+  const declared = res.headers.get("content-length");
+  if (declared !== null && /^\d{1,15}$/.test(declared) && Number(declared) <= limit) return res;
   const reader = body.getReader();
-  let seen = Number(res.headers.get("content-length") ?? 0) > limit ? limit + 1 : 0;
+  let seen = Number(declared ?? 0) > limit ? limit + 1 : 0;
   const stream = new ReadableStream<Uint8Array>({
     async pull(controller) {
       if (seen > limit) {
