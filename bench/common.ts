@@ -75,6 +75,33 @@ export function cpuSeconds(pid: number | "self" = "self"): number {
   return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
 }
 
+/**
+ * CPU seconds of `pid` by kind of thread, from /proc/<pid>/task/<tid>/stat: `main` (the JavaScript thread,
+ * with Deno's event loop and its I/O), `v8Workers` (V8's background GC and compilers), `other` (Tokio's
+ * blocking pool, e.g. Web Crypto, and any other thread). Threads that have ended are not counted.
+ */
+export function cpuByThread(
+  pid: number | "self" = "self",
+): { main: number; v8Workers: number; other: number } {
+  const out = { main: 0, v8Workers: 0, other: 0 };
+  const main = pid === "self" ? Deno.pid : pid;
+  for (const task of Deno.readDirSync(`/proc/${main}/task`)) {
+    let stat: string;
+    try {
+      stat = Deno.readTextFileSync(`/proc/${main}/task/${task.name}/stat`);
+    } catch {
+      continue; // ended meanwhile
+    }
+    const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const seconds = (Number(fields[11]) + Number(fields[12])) / 100;
+    if (Number(task.name) === main) out.main += seconds;
+    else if (comm.startsWith("V8 ")) out.v8Workers += seconds;
+    else out.other += seconds;
+  }
+  return { main: round(out.main, 2), v8Workers: round(out.v8Workers, 2), other: round(out.other, 2) };
+}
+
 /** nproc, memory, kernel, Deno version. */
 export async function machine(): Promise<Record<string, unknown>> {
   const mem = Deno.systemMemoryInfo();

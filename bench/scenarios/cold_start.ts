@@ -3,13 +3,14 @@
  * starts; then the operator starts (in-process, wired as main.ts wires it, concurrency 4) and we measure
  * the time until every Binding is Ready (read from the operator's own Binding informer), the apiserver
  * calls per Binding (a counting Proxy over the KubeClient) and the Backrest calls.
- * N = 100 runs on the real Backrest with real restic repositories; larger N on the stand-in.
+ * N = 100 runs on the real Backrest with real restic repositories; larger N on the stand-in, served by a
+ * process of its own (bench/standin_process.ts) so this process's CPU is the operator's and its clients'.
  * Before it, in the same process against the same apiserver and Backrest, the floor (floor.ts): a plain client
  * making the same calls on objects made the same way; the cold start is reported as a ratio to it, in time
- * and in CPU seconds (this process's, so an in-process stand-in's share is in both).
+ * and in CPU seconds.
  */
 import { createResticRepo, startBackrest } from "../../tests/harness/backrest.ts";
-import { type BackrestStandin, startBackrestStandin } from "../../tests/harness/backrest_standin.ts";
+import { type StandinProcess, startStandinProcess } from "../standin_process.ts";
 import { cluster } from "../../tests/harness/operator.ts";
 import { floor } from "./floor.ts";
 import {
@@ -29,7 +30,7 @@ export interface ColdStartRun {
   result: ScenarioResult;
   /** Still running, for the idle scenario; the caller stops both. */
   op: BenchOperator;
-  standin?: BackrestStandin;
+  standin?: StandinProcess;
   stopBackrest: () => Promise<void>;
 }
 
@@ -41,7 +42,7 @@ export async function coldStart(
   const cp = await cluster();
   const ns = await cp.namespace(`bench-cold-${n}`);
   let url: string;
-  let standin: BackrestStandin | undefined;
+  let standin: StandinProcess | undefined;
   let stopBackrest: () => Promise<void>;
   let repos: { uri: string; password: string }[];
   const prepStart = performance.now();
@@ -54,7 +55,7 @@ export async function coldStart(
       repos[i] = await createResticRepo();
     });
   } else {
-    standin = startBackrestStandin();
+    standin = await startStandinProcess();
     url = standin.url;
     stopBackrest = () => standin!.stop();
     repos = Array.from(
@@ -71,7 +72,7 @@ export async function coldStart(
   // The floor's Bindings get a stand-in of their own, so both runs start from an empty Backrest (AddRepo
   // answers with every repo it holds); on the real Backrest they share it (100 more repos).
   const floorNs = await cp.namespace(`bench-floor-${n}`);
-  const floorStandin = kind === "standin" ? startBackrestStandin() : undefined;
+  const floorStandin = kind === "standin" ? await startStandinProcess() : undefined;
   const floorUrl = floorStandin?.url ?? url;
   await createBindings(floorNs, 0, n, floorUrl, secretData);
   await createBindings(ns, 0, n, url, secretData);
@@ -110,7 +111,7 @@ export async function coldStart(
   await sleep(2000);
   const snap = op.counts.snapshot();
   const bc = op.backrestCalls();
-  const storeCalls = standin ? { ...standin.calls } : undefined;
+  const storeCalls = standin ? await standin.calls() : undefined;
   say(
     `cold-start ${n} (${kind}): ${ready}/${n} Ready in ${Math.round(allReadyMs)} ms; ${snap.writes} writes`,
   );
@@ -119,7 +120,7 @@ export async function coldStart(
     scenario: `cold-start-${n}`,
     backrest: kind === "real"
       ? "real Backrest v1.14.1 + real restic repositories on local disk"
-      : "stand-in (tests/harness/backrest_standin.ts)",
+      : "stand-in (tests/harness/backrest_standin.ts) in a process of its own",
     params: { n, concurrency: 4, namespaces: 1, operatorWatches: "the benchmark namespace only" },
     results: {
       prepareMs: Math.round(prepMs),

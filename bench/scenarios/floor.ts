@@ -26,7 +26,7 @@ import { cpuSeconds, parallel, round } from "../common.ts";
 export interface FloorResult {
   /** Wall time from the first list to the last Event written. */
   ms: number;
-  /** CPU seconds this process used meanwhile (the in-process stand-in's share included, as in the cold start). */
+  /** CPU seconds this process used meanwhile (its clients; the stand-in, when used, serves from its own process). */
   cpuSeconds: number;
   cpuSecondsPerBinding: number;
 }

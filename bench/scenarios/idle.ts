@@ -1,7 +1,7 @@
 /**
  * (c) idle: after a cold start has settled, count Backrest calls (the operator's client and the
  * stand-in's own counters), apiserver requests and writes, and CPU seconds over an idle window. The
- * bench process also hosts the stand-in, which gets no calls while idle, so its CPU is the operator's.
+ * stand-in runs in a process of its own, so the bench process's CPU is the operator's.
  */
 import { cpuSeconds, round, say, type ScenarioResult, sleep } from "../common.ts";
 import type { ColdStartRun } from "./cold_start.ts";
@@ -18,7 +18,7 @@ export async function idle(run: ColdStartRun, windowMs: number): Promise<Scenari
   }
   op.counts.reset();
   const spans0 = op.spans.length;
-  standin?.resetCalls();
+  await standin?.resetCalls();
   const cpu0 = cpuSeconds();
   const t0 = performance.now();
   await sleep(windowMs);
@@ -26,7 +26,7 @@ export async function idle(run: ColdStartRun, windowMs: number): Promise<Scenari
   const cpu = round(cpuSeconds() - cpu0, 2);
   const snap = op.counts.snapshot();
   const backrestCalls = op.spans.length - spans0;
-  const standinCalls = standin?.totalCalls() ?? null;
+  const standinCalls = (await standin?.totalCalls()) ?? null;
   say(
     `idle ${
       Math.round(elapsed / 1000)

@@ -13,6 +13,7 @@ import { cluster } from "../../tests/harness/operator.ts";
 import { taskFlags } from "../../tests/harness/operator_process.ts";
 import { freePort, waitUntil } from "../../tests/harness/process.ts";
 import {
+  cpuByThread,
   cpuSeconds,
   createBindings,
   inspector,
@@ -69,6 +70,7 @@ export async function small(n = 40): Promise<ScenarioResult> {
       });
       const allReadyMs = performance.now() - t0;
       const cpu = cpuSeconds(op.pid);
+      const cpuThreads = cpuByThread(op.pid);
       if (inspect && profilePath) {
         const { profile } = await inspect.call("Profiler.stop");
         await Deno.writeTextFile(profilePath, JSON.stringify(profile));
@@ -105,6 +107,7 @@ export async function small(n = 40): Promise<ScenarioResult> {
           allReadyMs: Math.round(allReadyMs),
           cpuSecondsAtReadyz: startupCpu,
           cpuSecondsToAllReady: round(cpu, 2),
+          cpuSecondsToAllReadyByThread: cpuThreads,
           atAllReady: atReady,
           afterSettle: { ...settled, cpuSeconds: cpuSeconds(op.pid) },
         },
