@@ -75,46 +75,49 @@ const K = new Uint32Array([
   0xbef9a3f7,
   0xc67178f2,
 ]);
-const H0 = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
-const W = new Uint32Array(64);
+const H0 = new Int32Array([
+  0x6a09e667,
+  0xbb67ae85,
+  0x3c6ef372,
+  0xa54ff53a,
+  0x510e527f,
+  0x9b05688c,
+  0x1f83d9ab,
+  0x5be0cd19,
+]);
+const W = new Int32Array(64);
 const encoder = new TextEncoder();
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 
-/** The SHA-256 digest of `data`. */
-function digestBytes(data: Uint8Array): Uint8Array {
-  // The message, a 1 bit, zeros, and its length in bits as a 64-bit big-endian number, in 64-byte blocks.
-  const blocks = Math.ceil((data.length + 9) / 64);
-  const msg = new Uint8Array(blocks * 64);
-  msg.set(data);
-  msg[data.length] = 0x80;
-  const view = new DataView(msg.buffer);
-  view.setUint32(msg.length - 8, Math.floor(data.length / 0x20000000));
-  view.setUint32(msg.length - 4, (data.length << 3) >>> 0);
-  const h = H0.slice();
-  for (let b = 0; b < msg.length; b += 64) {
-    for (let t = 0; t < 16; t++) W[t] = view.getUint32(b + 4 * t);
+/** Runs the compression function over the 64-byte blocks of `data` from `at` to `end`, updating `h`. */
+function blocks(h: Int32Array, data: Uint8Array, at: number, end: number): void {
+  for (; at < end; at += 64) {
+    for (let t = 0, i = at; t < 16; t++, i += 4) {
+      W[t] = (data[i]! << 24) | (data[i + 1]! << 16) | (data[i + 2]! << 8) | data[i + 3]!;
+    }
     for (let t = 16; t < 64; t++) {
       const w15 = W[t - 15]!, w2 = W[t - 2]!;
       const s0 = ((w15 >>> 7) | (w15 << 25)) ^ ((w15 >>> 18) | (w15 << 14)) ^ (w15 >>> 3);
       const s1 = ((w2 >>> 17) | (w2 << 15)) ^ ((w2 >>> 19) | (w2 << 13)) ^ (w2 >>> 10);
-      W[t] = W[t - 16]! + s0 + W[t - 7]! + s1;
+      W[t] = (W[t - 16]! + s0 + W[t - 7]! + s1) | 0;
     }
-    let [a, bb, c, d, e, f, g, hh] = h as [number, number, number, number, number, number, number, number];
+    let a = h[0]!, b = h[1]!, c = h[2]!, d = h[3]!, e = h[4]!, f = h[5]!, g = h[6]!, hh = h[7]!;
     for (let t = 0; t < 64; t++) {
       const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
       const t1 = (hh + S1 + ((e & f) ^ (~e & g)) + K[t]! + W[t]!) | 0;
       const S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
-      const t2 = (S0 + ((a & bb) ^ (a & c) ^ (bb & c))) | 0;
+      const t2 = (S0 + ((a & b) ^ (a & c) ^ (b & c))) | 0;
       hh = g;
       g = f;
       f = e;
       e = (d + t1) | 0;
       d = c;
-      c = bb;
-      bb = a;
+      c = b;
+      b = a;
       a = (t1 + t2) | 0;
     }
     h[0] = (h[0]! + a) | 0;
-    h[1] = (h[1]! + bb) | 0;
+    h[1] = (h[1]! + b) | 0;
     h[2] = (h[2]! + c) | 0;
     h[3] = (h[3]! + d) | 0;
     h[4] = (h[4]! + e) | 0;
@@ -122,9 +125,29 @@ function digestBytes(data: Uint8Array): Uint8Array {
     h[6] = (h[6]! + g) | 0;
     h[7] = (h[7]! + hh) | 0;
   }
+}
+
+/** The SHA-256 digest of `data`. */
+function digestBytes(data: Uint8Array): Uint8Array {
+  const h = H0.slice();
+  // Whole blocks straight from the input; the rest, a 1 bit, zeros and the length in bits (64-bit
+  // big-endian) in one or two final blocks.
+  const whole = data.length - (data.length % 64);
+  blocks(h, data, 0, whole);
+  const tail = new Uint8Array(data.length - whole < 56 ? 64 : 128);
+  tail.set(data.subarray(whole));
+  tail[data.length - whole] = 0x80;
+  const view = new DataView(tail.buffer);
+  view.setUint32(tail.length - 8, Math.floor(data.length / 0x20000000));
+  view.setUint32(tail.length - 4, (data.length << 3) >>> 0);
+  blocks(h, tail, 0, tail.length);
   const out = new Uint8Array(32);
-  const outView = new DataView(out.buffer);
-  h.forEach((word, i) => outView.setUint32(4 * i, word >>> 0));
+  for (let i = 0; i < 8; i++) {
+    out[4 * i] = h[i]! >>> 24;
+    out[4 * i + 1] = h[i]! >>> 16;
+    out[4 * i + 2] = h[i]! >>> 8;
+    out[4 * i + 3] = h[i]!;
+  }
   return out;
 }
 
@@ -161,7 +184,7 @@ export function sha256(): Sha256 {
       const d = digestBytes(all);
       if (encoding === "base64") return btoa(String.fromCharCode(...d));
       let hex = "";
-      for (const byte of d) hex += byte.toString(16).padStart(2, "0");
+      for (const byte of d) hex += HEX[byte];
       return hex;
     },
   };
