@@ -12,6 +12,7 @@ import { Backrest } from "../gen/v1/service_pb.ts";
 import { Sensitive } from "../lib/api/sensitive.ts";
 import {
   ADD_REPO_DRAIN_LIMIT,
+  ADD_REPO_DRAIN_LIMIT_PLAIN,
   authFromSecret,
   backrestClient,
   BackrestError,
@@ -279,8 +280,10 @@ Deno.test("a large AddRepo answer is not read past the drain limit; a small one 
   let size = 0;
   let pulled = 0;
   let finished = false;
+  /** The client's port of each AddRepo's connection: the same port twice means the connection was reused. */
+  const clientPorts: number[] = [];
   const port = freePort();
-  const server = Deno.serve({ hostname: "127.0.0.1", port, onListen() {} }, async (req) => {
+  const server = Deno.serve({ hostname: "127.0.0.1", port, onListen() {} }, async (req, info) => {
     const body = new Uint8Array(await req.arrayBuffer());
     if (body.length === 1 && body[0] === 0xff) {
       return Response.json({
@@ -289,6 +292,7 @@ Deno.test("a large AddRepo answer is not read past the drain limit; a small one 
           "unmarshal message: unmarshal into *v1.AddRepoRequest: proto: cannot parse invalid wire-format data",
       }, { status: 400 });
     }
+    clientPorts.push(info.remoteAddr.port);
     pulled = 0;
     finished = false;
     const chunk = new Uint8Array(16 * 1024);
@@ -309,14 +313,23 @@ Deno.test("a large AddRepo answer is not read past the drain limit; a small one 
   try {
     const api = createBackrestClient({ url: `http://127.0.0.1:${port}` });
     const repo = await repoFor("x", { uri: "/tmp/x", password: "pw-123456" });
-    size = ADD_REPO_DRAIN_LIMIT / 4;
+    size = ADD_REPO_DRAIN_LIMIT_PLAIN / 4;
     await api.addRepo(repo);
     assert.equal(finished, true, "a small answer is read to its end (the connection can be reused)");
+    await api.addRepo(repo);
+    assert.equal(clientPorts.at(-1), clientPorts.at(-2), "after a drained answer the connection is reused");
+    // Over http, an answer past 16 KiB is dropped rather than drained (reconnecting costs less than reading
+    // it): the next call comes on a new connection.
+    size = ADD_REPO_DRAIN_LIMIT_PLAIN * 4;
+    await api.addRepo(repo);
+    size = ADD_REPO_DRAIN_LIMIT_PLAIN / 4;
+    await api.addRepo(repo);
+    assert.notEqual(clientPorts.at(-1), clientPorts.at(-2), "after a dropped answer the client reconnects");
     size = 256 * 1024 * 1024;
     await api.addRepo(repo);
     assert.ok(pulled < 32 * 1024 * 1024, `pulled ${pulled} bytes of a 256 MB answer`);
     assert.equal(finished, false);
-    size = ADD_REPO_DRAIN_LIMIT / 4;
+    size = ADD_REPO_DRAIN_LIMIT_PLAIN / 4;
     await api.addRepo(repo);
     assert.equal(finished, true, "the next call works");
     api.close();

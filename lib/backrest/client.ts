@@ -108,21 +108,33 @@ const PROBE_ANSWER_LIMIT = 16 * 1024;
 
 /**
  * How much of a successful AddRepo or RemoveRepo answer is read and thrown away so the connection can be
- * used again;
- * past it the rest is not read and the connection closes. A new connection costs a handshake (a TLS one
- * about as much CPU as reading a megabyte); reading Backrest's Config costs O(repos) bytes on every call,
- * about 350 per repo: at 5 000 repos that is 1.7 MB per AddRepo and 4 GB over a cold start.
+ * used again, over https; past it the rest is not read and the connection closes. A new connection costs
+ * a handshake (a TLS one about as much CPU as reading a megabyte); reading Backrest's Config costs
+ * O(repos) bytes on every call, about 350 per repo: at 5 000 repos that is 1.7 MB per AddRepo and 4 GB
+ * over a cold start.
  */
 export const ADD_REPO_DRAIN_LIMIT = 256 * 1024;
+/**
+ * The same over plain http, where a new connection costs only a TCP connect: enough for the Config of a
+ * few dozen repos, so a small Backrest keeps its connection. Reading more cost more than reconnecting:
+ * draining up to 256 KiB per call made a 5 000-Binding cold start allocate about 250 KB per AddRepo,
+ * which the garbage collector paid for.
+ */
+export const ADD_REPO_DRAIN_LIMIT_PLAIN = 16 * 1024;
+
+/** How much of an AddRepo or RemoveRepo answer from `url` is drained before the connection is dropped. */
+export function addRepoDrainLimit(url: string): number {
+  return new URL(url).protocol === "https:" ? ADD_REPO_DRAIN_LIMIT : ADD_REPO_DRAIN_LIMIT_PLAIN;
+}
 
 /**
  * Wraps `fetch` so that no answer is read past a limit: a successful AddRepo or RemoveRepo answer is never
  * collected (Connect gets an empty body, an empty Empty; the answer is drained up to
- * {@linkcode ADD_REPO_DRAIN_LIMIT}, then cancelled: Backrest answers only once the change is stored, so
+ * `drainLimit` ({@linkcode addRepoDrainLimit}), then cancelled: Backrest answers only once the change is stored, so
  * the status alone says it worked); a listing is read up to {@linkcode LISTING_ANSWER_LIMIT} and anything
  * else up to {@linkcode SMALL_ANSWER_LIMIT}, past which it fails with `AnswerTooLargeError`.
  */
-function boundedAnswers(fetchImpl: typeof globalThis.fetch): typeof globalThis.fetch {
+function boundedAnswers(fetchImpl: typeof globalThis.fetch, drainLimit: number): typeof globalThis.fetch {
   return async (input, init) => {
     const res = await fetchImpl(input, init);
     const href = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
@@ -135,7 +147,7 @@ function boundedAnswers(fetchImpl: typeof globalThis.fetch): typeof globalThis.f
       const chunk = await reader.read();
       if (chunk.done) break;
       read += chunk.value.byteLength;
-      if (read > ADD_REPO_DRAIN_LIMIT) {
+      if (read > drainLimit) {
         await reader.cancel();
         break;
       }
@@ -244,7 +256,7 @@ export function createBackrestClient(
   const transport = createConnectTransport({
     baseUrl: url,
     useBinaryFormat: true,
-    fetch: boundedAnswers(fetchImpl),
+    fetch: boundedAnswers(fetchImpl, addRepoDrainLimit(url)),
     interceptors: [authInterceptor],
     // Nothing we read needs unknown fields.
     binaryOptions: { readUnknownFields: false },

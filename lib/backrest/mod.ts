@@ -6,6 +6,8 @@
 
 export {
   ADD_REPO_DRAIN_LIMIT,
+  ADD_REPO_DRAIN_LIMIT_PLAIN,
+  addRepoDrainLimit,
   type BackrestApi,
   backrestClient,
   type BackrestConnection,
