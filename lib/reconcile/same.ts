@@ -15,7 +15,34 @@ export function stableJSON(v: unknown): string {
   return JSON.stringify(v) ?? "null";
 }
 
-/** Whether `a` and `b` are the same JSON value, whatever their key order. */
+/**
+ * Whether `a` and `b` are the same JSON value, whatever their key order: what comparing their
+ * {@linkcode stableJSON} texts says, without building them (a reconcile compares statuses and specs on
+ * every run; the texts were 10% of what a cold start allocated).
+ */
 export function sameJSON(a: unknown, b: unknown): boolean {
-  return stableJSON(a) === stableJSON(b);
+  if (a === b) return true;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) {
+      // An undefined element is written as null.
+      if (!sameJSON(a[i] === undefined ? null : a[i], b[i] === undefined ? null : b[i])) return false;
+    }
+    return true;
+  }
+  if (isRecord(a)) {
+    if (!isRecord(b)) return false;
+    let members = 0;
+    for (const k of Object.keys(a)) {
+      const v = a[k];
+      if (v === undefined) continue;
+      members++;
+      if (!Object.hasOwn(b, k) || b[k] === undefined || !sameJSON(v, b[k])) return false;
+    }
+    for (const k of Object.keys(b)) if (b[k] !== undefined) members--;
+    return members === 0;
+  }
+  if (Array.isArray(b) || isRecord(b)) return false;
+  // Primitives that differ may still be written alike (NaN and null, undefined and null).
+  return (JSON.stringify(a) ?? "null") === (JSON.stringify(b) ?? "null");
 }
