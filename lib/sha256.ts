@@ -127,30 +127,6 @@ function blocks(h: Int32Array, data: Uint8Array, at: number, end: number): void 
   }
 }
 
-/** The SHA-256 digest of `data`. */
-function digestBytes(data: Uint8Array): Uint8Array {
-  const h = H0.slice();
-  // Whole blocks straight from the input; the rest, a 1 bit, zeros and the length in bits (64-bit
-  // big-endian) in one or two final blocks.
-  const whole = data.length - (data.length % 64);
-  blocks(h, data, 0, whole);
-  const tail = new Uint8Array(data.length - whole < 56 ? 64 : 128);
-  tail.set(data.subarray(whole));
-  tail[data.length - whole] = 0x80;
-  const view = new DataView(tail.buffer);
-  view.setUint32(tail.length - 8, Math.floor(data.length / 0x20000000));
-  view.setUint32(tail.length - 4, (data.length << 3) >>> 0);
-  blocks(h, tail, 0, tail.length);
-  const out = new Uint8Array(32);
-  for (let i = 0; i < 8; i++) {
-    out[4 * i] = h[i]! >>> 24;
-    out[4 * i + 1] = h[i]! >>> 16;
-    out[4 * i + 2] = h[i]! >>> 8;
-    out[4 * i + 3] = h[i]!;
-  }
-  return out;
-}
-
 /** A SHA-256 in progress: feed it with `update`, then read it once with `digest`. */
 export interface Sha256 {
   /** Adds `data` (a string is taken as its UTF-8 bytes). */
@@ -159,33 +135,70 @@ export interface Sha256 {
   digest(encoding: "hex" | "base64"): string;
 }
 
+/** Strings are encoded here when they fit (3 bytes per UTF-16 unit at most), so `update` allocates nothing. */
+const scratch = new Uint8Array(4096);
+
 /** A new SHA-256, used like `node:crypto`'s `createHash("sha256")`: `sha256().update(x).digest("hex")`. */
 export function sha256(): Sha256 {
-  const parts: Uint8Array[] = [];
-  let size = 0;
+  const h = H0.slice();
+  // Input not yet compressed (less than a block), and the length so far in bytes.
+  const pending = new Uint8Array(64);
+  let fill = 0;
+  let length = 0;
+  const absorb = (data: Uint8Array) => {
+    length += data.length;
+    let at = 0;
+    if (fill > 0) {
+      at = Math.min(64 - fill, data.length);
+      pending.set(data.subarray(0, at), fill);
+      fill += at;
+      if (fill < 64) return;
+      blocks(h, pending, 0, 64);
+      fill = 0;
+    }
+    const whole = at + ((data.length - at) & ~63);
+    blocks(h, data, at, whole);
+    if (whole < data.length) {
+      pending.set(data.subarray(whole));
+      fill = data.length - whole;
+    }
+  };
   const hasher: Sha256 = {
     update(data) {
-      const bytes = typeof data === "string" ? encoder.encode(data) : data;
-      parts.push(bytes);
-      size += bytes.length;
+      if (typeof data !== "string") absorb(data);
+      else if (data.length * 3 <= scratch.length) {
+        absorb(scratch.subarray(0, encoder.encodeInto(data, scratch).written));
+      } else absorb(encoder.encode(data));
       return hasher;
     },
     digest(encoding) {
-      let all: Uint8Array;
-      if (parts.length === 1) all = parts[0]!;
-      else {
-        all = new Uint8Array(size);
-        let at = 0;
-        for (const p of parts) {
-          all.set(p, at);
-          at += p.length;
-        }
+      // A 1 bit, zeros, and the length in bits as a 64-bit big-endian number, ending a block.
+      pending[fill++] = 0x80;
+      if (fill > 56) {
+        pending.fill(0, fill);
+        blocks(h, pending, 0, 64);
+        fill = 0;
       }
-      const d = digestBytes(all);
-      if (encoding === "base64") return btoa(String.fromCharCode(...d));
-      let hex = "";
-      for (const byte of d) hex += HEX[byte];
-      return hex;
+      pending.fill(0, fill, 56);
+      const view = new DataView(pending.buffer);
+      view.setUint32(56, Math.floor(length / 0x20000000));
+      view.setUint32(60, (length << 3) >>> 0);
+      blocks(h, pending, 0, 64);
+      if (encoding === "hex") {
+        let hex = "";
+        for (const w of h) {
+          hex += HEX[(w >>> 24) & 255]! + HEX[(w >>> 16) & 255] + HEX[(w >>> 8) & 255] + HEX[w & 255];
+        }
+        return hex;
+      }
+      const out = new Uint8Array(32);
+      for (let i = 0; i < 8; i++) {
+        out[4 * i] = h[i]! >>> 24;
+        out[4 * i + 1] = h[i]! >>> 16;
+        out[4 * i + 2] = h[i]! >>> 8;
+        out[4 * i + 3] = h[i]!;
+      }
+      return btoa(String.fromCharCode(...out));
     },
   };
   return hasher;

@@ -48,3 +48,20 @@ Deno.test("sha256: strings are their UTF-8 bytes, as node:crypto's update(string
     );
   }
 });
+
+Deno.test("sha256: fed a byte at a time, or in pieces that straddle blocks, it gives the same digest", async () => {
+  const data = crypto.getRandomValues(new Uint8Array(300));
+  for (const n of [0, 1, 55, 56, 63, 64, 65, 119, 120, 127, 128, 129, 300]) {
+    const input = data.subarray(0, n);
+    const expected = hex(await crypto.subtle.digest("SHA-256", input));
+    const bytewise = sha256();
+    for (const b of input) bytewise.update(Uint8Array.of(b));
+    assert.equal(bytewise.digest("hex"), expected, `length ${n}, a byte at a time`);
+    const pieces = sha256();
+    for (let at = 0; at < n; at += 37) pieces.update(input.subarray(at, at + 37));
+    assert.equal(pieces.digest("hex"), expected, `length ${n}, in pieces of 37`);
+  }
+  // A string too long for the encoding buffer goes through the encoder as a whole.
+  const long = "ä".repeat(5000);
+  assert.equal(sha256().update(long).digest("hex"), createHash("sha256").update(long).digest("hex"));
+});
