@@ -13,21 +13,24 @@
  */
 import type { KubeObject } from "../kube/mod.ts";
 import type { StoreChange } from "../runtime/mod.ts";
-import { sameJSON, stableJSON } from "./same.ts";
+import { sameJSON } from "./same.ts";
 
 /** The Binding status writes in flight or not yet seen back, one per Binding key. */
 export class OwnWrites {
-  /** Binding key -> the status we are writing or wrote (stable JSON), until its watch event arrives. */
-  readonly #pending = new Map<string, string>();
+  /**
+   * Binding key -> the status we are writing or wrote, until its watch event arrives. The writer hands over
+   * an object it built for this write and does not change afterwards; it is compared with `sameJSON`.
+   */
+  readonly #pending = new Map<string, unknown>();
 
   /** Writes not yet seen back. */
   get size(): number {
     return this.#pending.size;
   }
 
-  /** About to write `status` to the Binding `key`. */
+  /** About to write `status` to the Binding `key` (kept as it is: the caller must not change it later). */
   writing(key: string, status: unknown): void {
-    this.#pending.set(key, stableJSON(status));
+    this.#pending.set(key, status);
   }
 
   /** The write to `key` failed (or may not have happened): wake on whatever comes next. */
@@ -42,12 +45,12 @@ export class OwnWrites {
 
   /** Whether `change` (for `key`) is only the echo of our own status write. */
   isEcho(key: string, change: StoreChange<KubeObject>): boolean {
+    if (!this.#pending.has(key)) return false;
     const status = this.#pending.get(key);
-    if (status === undefined) return false;
     this.#pending.delete(key);
     if (change.type !== "update") return false;
     const { old, object } = change;
-    return onlyStatusChanged(old, object) && stableJSON(object.status ?? {}) === status;
+    return onlyStatusChanged(old, object) && sameJSON(object.status ?? {}, status);
   }
 }
 
