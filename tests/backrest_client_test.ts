@@ -13,6 +13,7 @@ import { Sensitive } from "../lib/api/sensitive.ts";
 import {
   ADD_REPO_DRAIN_LIMIT,
   ADD_REPO_DRAIN_LIMIT_PLAIN,
+  addRepoDrainLimit,
   authFromSecret,
   backrestClient,
   BackrestError,
@@ -336,6 +337,12 @@ Deno.test("a large AddRepo answer is not read past the drain limit; a small one 
   } finally {
     await server.shutdown();
   }
+});
+
+Deno.test("how much of an AddRepo answer is drained: 256 KiB over https (a TLS handshake costs more), 16 KiB over http", () => {
+  assert.equal(addRepoDrainLimit("https://backrest.backups.svc:9898"), ADD_REPO_DRAIN_LIMIT);
+  assert.equal(addRepoDrainLimit("http://backrest.backups.svc:9898"), ADD_REPO_DRAIN_LIMIT_PLAIN);
+  assert.ok(ADD_REPO_DRAIN_LIMIT_PLAIN < ADD_REPO_DRAIN_LIMIT);
 });
 
 Deno.test("backrestClient() pools one client per connection", () => {
