@@ -225,10 +225,16 @@ export class EventRecorder {
   async start(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       if (this.#pending.size === 0) {
+        // One abort listener per wait, removed when the wait ends: the signal outlives every wait, and a
+        // listener left on it per idle spell grew without bound (and made every request on the signal
+        // slower, since adding and removing a listener walks the list).
+        let onAbort = () => {};
         await new Promise<void>((resolve) => {
           this.#wake = resolve;
-          signal.addEventListener("abort", () => resolve(), { once: true });
+          onAbort = () => resolve();
+          signal.addEventListener("abort", onAbort, { once: true });
         });
+        signal.removeEventListener("abort", onAbort);
         this.#wake = undefined;
       }
       if (!signal.aborted) await this.flush(signal);

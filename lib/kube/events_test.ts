@@ -98,3 +98,32 @@ Deno.test("events: after the window a repeat starts a new Event; messages are cu
   assert.ok(body && typeof body === "object" && "message" in body && typeof body.message === "string");
   assert.equal(body.message.length, 1024);
 });
+
+Deno.test("events: start() leaves no listener on its signal per idle spell", async () => {
+  // The signal lives as long as the operator; the recorder waits on it each time it runs out of Events.
+  const calls: Call[] = [];
+  const stop = new AbortController();
+  const signal = stop.signal;
+  let listeners = 0;
+  const add = signal.addEventListener.bind(signal);
+  const remove = signal.removeEventListener.bind(signal);
+  signal.addEventListener = ((type: string, l: EventListener, o?: AddEventListenerOptions) => {
+    listeners++;
+    add(type, l, o);
+  }) as typeof signal.addEventListener;
+  signal.removeEventListener = ((type: string, l: EventListener) => {
+    listeners--;
+    remove(type, l);
+  }) as typeof signal.removeEventListener;
+  const r = new EventRecorder({ client: fakeClient(calls), component: "op" });
+  const running = r.start(signal);
+  for (let i = 0; i < 50; i++) {
+    r.record({ ...subject, metadata: { ...subject.metadata, name: `b-${i}` } }, "Normal", "Applied", "ok");
+    while (r.pending > 0) await new Promise((resolve) => setTimeout(resolve, 0));
+    await new Promise((resolve) => setTimeout(resolve, 0)); // back to waiting
+  }
+  assert.equal(calls.length, 50);
+  assert.ok(listeners <= 2, `${listeners} listeners left on the signal after 50 idle spells`);
+  stop.abort();
+  await running;
+});
