@@ -68,11 +68,15 @@ export function loadAverage(): number[] {
   }
 }
 
-/** CPU seconds (user + system) this process has used, from /proc/self/stat. */
-export function cpuSeconds(pid: number | "self" = "self"): number {
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+/** User + system CPU seconds in a /proc `stat` line (of a process or of one of its threads). */
+function statCpuSeconds(stat: string): number {
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
+
+/** CPU seconds (user + system) this process has used, from /proc/self/stat. */
+export function cpuSeconds(pid: number | "self" = "self"): number {
+  return statCpuSeconds(Deno.readTextFileSync(`/proc/${pid}/stat`));
 }
 
 /**
@@ -93,8 +97,7 @@ export function cpuByThread(
       continue; // ended meanwhile
     }
     const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const seconds = (Number(fields[11]) + Number(fields[12])) / 100;
+    const seconds = statCpuSeconds(stat);
     if (Number(task.name) === main) out.main += seconds;
     else if (comm.startsWith("V8 ")) out.v8Workers += seconds;
     else out.other += seconds;

@@ -3,8 +3,7 @@
  * CPU figures (its own process's) hold the operator's work, or the floor's, and not the stand-in's serving:
  * in the same process the stand-in took about a quarter of a 1 000 cold start's CPU. Imported,
  * {@linkcode startStandinProcess} spawns it; run as a script (`<control port>`), it serves the stand-in and,
- * on the control port, `GET /state` (its URL, calls per method, repos held) and `POST /reset` (zeroes the
- * calls).
+ * on the control port, `GET /state` (its URL and calls per method) and `POST /reset` (zeroes the calls).
  */
 import { type StandinMethod, startBackrestStandin } from "../tests/harness/backrest_standin.ts";
 import { freePort, spawn, tempDir, waitUntil } from "../tests/harness/process.ts";
@@ -13,22 +12,18 @@ import { freePort, spawn, tempDir, waitUntil } from "../tests/harness/process.ts
 interface StandinState {
   url: string;
   calls: Record<StandinMethod, number>;
-  repos: number;
 }
 
 /** A stand-in served by a child process. */
 export interface StandinProcess {
   /** `http://127.0.0.1:<port>` */
   readonly url: string;
-  readonly pid: number;
   /** Requests per method so far. */
   calls(): Promise<Record<StandinMethod, number>>;
   /** Sum of `calls()`. */
   totalCalls(): Promise<number>;
   /** Zeroes the calls. */
   resetCalls(): Promise<void>;
-  /** How many repos it holds. */
-  repoCount(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -51,14 +46,12 @@ export async function startStandinProcess(): Promise<StandinProcess> {
   }, { proc, timeoutMs: 60_000, intervalMs: 50 });
   return {
     url,
-    pid: proc.child.pid,
     calls: async () => (await state()).calls,
     totalCalls: async () => Object.values((await state()).calls).reduce((a, b) => a + b, 0),
     async resetCalls() {
       const res = await fetch(`${control}/reset`, { method: "POST" });
       await res.body?.cancel();
     },
-    repoCount: async () => (await state()).repos,
     stop: () => proc.stop(),
   };
 }
@@ -68,7 +61,7 @@ if (import.meta.main) {
   Deno.serve({ hostname: "127.0.0.1", port: Number(Deno.args[0]), onListen() {} }, (req) => {
     const path = new URL(req.url).pathname;
     if (path === "/state") {
-      return Response.json({ url: standin.url, calls: standin.calls, repos: standin.repos.size });
+      return Response.json({ url: standin.url, calls: standin.calls });
     }
     if (path === "/reset" && req.method === "POST") {
       standin.resetCalls();
