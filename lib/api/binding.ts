@@ -82,7 +82,10 @@ export interface BindingStatus {
   backrestURL?: string;
   /** `DesiredRepo.hash` of the last successful apply: while it matches (and Ready holds), no new apply. */
   lastAppliedInputHash?: string;
-  /** The repository location last applied (`DesiredRepo.repositoryHash`): it exists, no need to ask. */
+  /**
+   * A repository location this Binding applied (`DesiredRepo.repositoryHash`): it exists, no need to ask.
+   * Recorded by an apply while the VolSync object reports no completed sync (which says as much).
+   */
   appliedRepositoryHash?: string;
   /** When the repo was last applied to Backrest (RFC 3339). */
   lastApplyTime?: string;

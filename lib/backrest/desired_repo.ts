@@ -162,8 +162,9 @@ export interface DesiredRepo {
   /**
    * 64 hex chars of the repository's location alone (the URI): the same while only credentials rotate, so
    * a Binding that applied this location before knows the repository exists without asking Backrest.
+   * Computed on the first call (a second stretch, about as costly as `hash`), then remembered.
    */
-  repositoryHash: string;
+  repositoryHash(): Promise<string>;
 }
 
 /** The ids Backrest's UI accepts; the server itself checks less. */
@@ -341,10 +342,11 @@ export async function desiredRepo(input: DesiredRepoInput): Promise<DesiredRepo>
     ...(forgetPolicy ? { forgetPolicy } : {}),
     ...(commandPrefix ? { commandPrefix } : {}),
   });
-  const [hash, repositoryHash] = await Promise.all([
-    digest(toBinary(RepoSchema, wire), mayInitialize, input.hashInputs ?? {}),
-    digest(new TextEncoder().encode(uri), false, { part: "repository location" }),
-  ]);
+  const hash = await digest(toBinary(RepoSchema, wire), mayInitialize, input.hashInputs ?? {});
+  // Stretched only when asked: most reconciles decide without it (an unchanged repo, a reported sync).
+  let location: Promise<string> | undefined;
+  const repositoryHash = () =>
+    location ??= digest(new TextEncoder().encode(uri), false, { part: "repository location" });
 
   return {
     id,

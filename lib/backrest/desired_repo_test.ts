@@ -369,5 +369,29 @@ Deno.test("desiredRepo() hashes are the ones the release before WebCrypto wrote 
   // Computed with node:crypto's pbkdf2Sync, the stretch this release replaced.
   const r = await desiredRepo(base({ hashInputs: { url: "http://backrest:9898" } }));
   assert.equal(r.hash, "4c9facd6dcdee7630360773a24c0c035a92931113ce4a2c32ded1e0a53e29c7d");
-  assert.equal(r.repositoryHash, "59532f77246f2ae5cb77e69995653313985f076af4559378e95252ed61f6d6e8");
+  assert.equal(await r.repositoryHash(), "59532f77246f2ae5cb77e69995653313985f076af4559378e95252ed61f6d6e8");
+});
+
+Deno.test("desiredRepo() stretches the location only when asked, once", async () => {
+  const subtle = crypto.subtle;
+  const derive = subtle.deriveBits.bind(subtle);
+  let stretches = 0;
+  subtle.deriveBits = (...args: Parameters<SubtleCrypto["deriveBits"]>) => {
+    stretches++;
+    return derive(...args);
+  };
+  try {
+    const uri = `rest:https://rest.example/lazy-${crypto.randomUUID()}`;
+    const r = await desiredRepo(
+      base({ secretData: secret({ RESTIC_REPOSITORY: uri, RESTIC_PASSWORD: "pw" }) }),
+    );
+    assert.equal(stretches, 1, "the input hash only");
+    const [a, b] = await Promise.all([r.repositoryHash(), r.repositoryHash()]);
+    assert.equal(stretches, 2, "the location once, however often asked");
+    assert.equal(a, b);
+    assert.match(a, /^[0-9a-f]{64}$/);
+    assert.notEqual(a, r.hash);
+  } finally {
+    subtle.deriveBits = derive;
+  }
 });

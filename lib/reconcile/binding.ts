@@ -232,11 +232,13 @@ export function bindingReconciler(
    * server, and AddRepo runs it again): this Binding applied this very location before, or the VolSync
    * object reports a completed sync, which VolSync records only after its mover used the repository. Were
    * that status forged, AddRepo would create a repository at the tenant's own location: what
-   * `autoInitialize: true`, theirs to set, does anyway.
+   * `autoInitialize: true`, theirs to set, does anyway. The location's hash is stretched only when the
+   * status holds one to compare.
    */
-  function knownToExist(b: Binding, desired: DesiredRepo, source: VolSyncObject): boolean {
-    return b.status.appliedRepositoryHash === desired.repositoryHash ||
-      completedSyncMarker(source) !== undefined;
+  async function knownToExist(b: Binding, desired: DesiredRepo, source: VolSyncObject): Promise<boolean> {
+    if (completedSyncMarker(source) !== undefined) return true;
+    const applied = b.status.appliedRepositoryHash;
+    return applied !== undefined && applied === await desired.repositoryHash();
   }
 
   /**
@@ -262,7 +264,7 @@ export function bindingReconciler(
       return { applyTime: b.status.lastApplyTime, appliedNow: false };
     }
     try {
-      const ask = !desired.mayInitialize && !knownToExist(b, desired, source);
+      const ask = !desired.mayInitialize && !(await knownToExist(b, desired, source));
       if (ask && !(await api.checkRepoExists(desired, { signal: ctx.signal }))) {
         const attempt = notInitializedAttempts.get(key) ?? 0;
         notInitializedAttempts.set(key, attempt + 1);
@@ -376,6 +378,11 @@ export function bindingReconciler(
     }
 
     const tasks = await snapshotTasks(t, src.source, api);
+    // The location applied now, for a later reconcile to skip CheckRepoExists; needless (and not stretched)
+    // while the VolSync object reports a completed sync, which tells that reconcile as much.
+    const location = applied.appliedNow && completedSyncMarker(src.source) === undefined
+      ? { appliedRepositoryHash: await desired.repositoryHash() }
+      : {};
     await status.report(
       t.obj,
       t.b,
@@ -393,7 +400,7 @@ export function bindingReconciler(
         repoId: t.repoId,
         backrestURL: t.url,
         lastAppliedInputHash: desired.hash,
-        ...(applied.appliedNow ? { appliedRepositoryHash: desired.repositoryHash } : {}),
+        ...location,
         ...(applied.applyTime ? { lastApplyTime: applied.applyTime } : {}),
         ...tasks,
       },

@@ -291,6 +291,9 @@ Deno.test("reconcile() asks Backrest whether the repository exists only when nob
     ["addRepo"],
     "the VolSync object reports a completed sync: the repository exists",
   );
+  const synced = f.bindings.get("app/done")?.status;
+  assert.ok(isRecord(synced) && typeof synced.lastAppliedInputHash === "string");
+  assert.equal(synced.appliedRepositoryHash, undefined, "the reported sync tells later reconciles as much");
   f.calls.length = 0;
   await f.reconcile("app/fresh", f.ctx);
   assert.deepEqual(f.calls, ["checkRepoExists", "addRepo"], "not synced, not applied before: ask first");
