@@ -343,6 +343,8 @@ export async function startInClusterOperator(o: {
    */
   attach?: () => Promise<void>;
   extraArgs?: string[];
+  /** Where /metrics listens; default none. */
+  metricsAddress?: string;
 }): Promise<InClusterOperator> {
   const cp = await cluster();
   const account = `bench-op-${crypto.randomUUID().slice(0, 8)}`;
@@ -366,7 +368,9 @@ export async function startInClusterOperator(o: {
     }main.ts ` +
     "--leader-elect=false " +
     `--namespace=${o.namespaces.join(",")} --operator-config-namespace=${o.configNamespace} ` +
-    `--metrics-bind-address=0 --health-probe-bind-address=127.0.0.1:${probePort} --log-level=error ` +
+    `--metrics-bind-address=${
+      o.metricsAddress ?? "0"
+    } --health-probe-bind-address=127.0.0.1:${probePort} --log-level=error ` +
     (o.extraArgs ?? []).join(" "),
   ].join(" && ");
   const proc = await spawn("operator", "unshare", {

@@ -267,6 +267,7 @@ function headline(r: ScenarioResult): Record<string, unknown> {
         cpuSecondsToAllReady: res.cpuSecondsToAllReady,
         rssAnonMB: res.afterSettle?.rssAnonMB,
         rssFileMB: res.afterSettle?.rssFileMB,
+        restartCpuSeconds: res.restart?.cpuSeconds,
       };
     case r.scenario === "idle":
       return {

@@ -7,6 +7,7 @@
  * executable's, here the whole `deno` CLI rather than the compiled binary's smaller runtime).
  * BENCH_SMALL_PROFILE=<file>.cpuprofile: the operator's CPU profile from its first line to every Binding
  * Ready (it waits for the inspector before running; the inspector adds a little CPU of its own).
+ * Then the same for a restart: a new operator process over the Ready Bindings, until each was reconciled.
  */
 import { createResticRepo, startBackrest } from "../../tests/harness/backrest.ts";
 import { cluster } from "../../tests/harness/operator.ts";
@@ -86,6 +87,9 @@ export async function small(n = 40): Promise<ScenarioResult> {
       const settleMs = Number(Deno.env.get("BENCH_SMALL_SETTLE_MS") ?? 30_000);
       await sleep(settleMs);
       const settled = at();
+      const settledCpu = cpuSeconds(op.pid);
+      await op.stop();
+      const restart = await restarted(ns, n);
       say(
         `small: ${n} Ready in ${
           Math.round(allReadyMs)
@@ -109,7 +113,8 @@ export async function small(n = 40): Promise<ScenarioResult> {
           cpuSecondsToAllReady: round(cpu, 2),
           cpuSecondsToAllReadyByThread: cpuThreads,
           atAllReady: atReady,
-          afterSettle: { ...settled, cpuSeconds: cpuSeconds(op.pid) },
+          afterSettle: { ...settled, cpuSeconds: settledCpu },
+          restart,
         },
         targets: {
           rssAnon: {
@@ -127,5 +132,36 @@ export async function small(n = 40): Promise<ScenarioResult> {
     }
   } finally {
     await backrest.stop();
+  }
+}
+
+/**
+ * A restart over Bindings already Ready (every upgrade and rescheduling): a new operator process's CPU
+ * seconds from its start until each Binding was reconciled once and the queue is empty (its /metrics).
+ */
+async function restarted(ns: string, n: number): Promise<Record<string, number>> {
+  const metricsPort = freePort();
+  const op = await startInClusterOperator({
+    namespaces: [ns],
+    configNamespace: ns,
+    metricsAddress: `127.0.0.1:${metricsPort}`,
+  });
+  try {
+    const sum = (text: string, re: RegExp) => [...text.matchAll(re)].reduce((a, m) => a + Number(m[1]), 0);
+    let reconciles = 0;
+    await waitUntil(`${n} Bindings reconciled after the restart`, async () => {
+      const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      reconciles = sum(
+        text,
+        /^controller_runtime_reconcile_total\{controller="backrestvolsyncbinding",.*\} (\d+)$/gm,
+      );
+      const depth = sum(text, /^workqueue_depth\{.*"backrestvolsyncbinding".*\} (\d+)$/gm);
+      return reconciles >= n && depth === 0;
+    }, { proc: op.proc, timeoutMs: 120_000, intervalMs: 100 });
+    const cpu = cpuSeconds(op.pid);
+    say(`small restart: ${reconciles} reconciles, ${cpu} CPU s`);
+    return { cpuSeconds: round(cpu, 2), reconciles, ready: await readyCount(ns) };
+  } finally {
+    await op.stop();
   }
 }
