@@ -359,6 +359,7 @@ export async function startInClusterOperator(o: {
   await Deno.writeTextFile(`${sa}/ca.crt`, cp.ca);
   await Deno.writeTextFile(`${sa}/namespace`, o.configNamespace);
   const probePort = freePort();
+  const metrics = o.metricsAddress ?? "0";
   const script = [
     "mount -t tmpfs none /run",
     "mkdir -p /run/secrets/kubernetes.io/serviceaccount",
@@ -368,9 +369,7 @@ export async function startInClusterOperator(o: {
     }main.ts ` +
     "--leader-elect=false " +
     `--namespace=${o.namespaces.join(",")} --operator-config-namespace=${o.configNamespace} ` +
-    `--metrics-bind-address=${
-      o.metricsAddress ?? "0"
-    } --health-probe-bind-address=127.0.0.1:${probePort} --log-level=error ` +
+    `--metrics-bind-address=${metrics} --health-probe-bind-address=127.0.0.1:${probePort} --log-level=error ` +
     (o.extraArgs ?? []).join(" "),
   ].join(" && ");
   const proc = await spawn("operator", "unshare", {
