@@ -76,7 +76,11 @@ Deno.test("binding: a VolSync restic repository is registered in Backrest with t
   assert.equal(b.status.repoId, id);
   assert.equal(b.status.backrestURL, backrest.url);
   assert.equal(b.status.resolvedRepositorySecret, "restic-app");
-  assert.match(b.status.lastAppliedInputHash ?? "", /^[0-9a-f]{64}$/);
+  assert.match(
+    b.status.lastAppliedInputHash ?? "",
+    /^hmac:[0-9a-f]{64}$/,
+    "keyed under the installation's key",
+  );
   assert.ok(b.status.lastApplyTime);
   assert.ok(op.logs.some((l) => l.includes('"msg":"Backrest repo applied"') && l.includes(id)));
   // One status write says Applied, and its own watch event wakes nothing: no reconcile reads the Secret

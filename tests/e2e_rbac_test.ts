@@ -277,6 +277,7 @@ Deno.test("e2e rbac: every shipped rule the operator's requests need, and no req
         "patch backrest.garethgeorge.com/backrestvolsyncbindings/status",
         "patch backrest.garethgeorge.com/backrestvolsyncoperatorconfigs/status",
         "get core/secrets",
+        "create core/secrets",
         "create core/events",
         "create coordination.k8s.io/leases",
         "update coordination.k8s.io/leases",
@@ -321,12 +322,13 @@ Deno.test("e2e rbac: every shipped rule the operator's requests need, and no req
           intervalMs: 50,
         },
       );
-      if (v.leaseRules.length > 0) {
+      const leaseRule = v.leaseRules[0];
+      if (leaseRule) {
         await waitUntil(`lease role ${i} visible`, () =>
           allowed(cp, who.user, opNs, {
-            verb: "get",
-            group: "coordination.k8s.io",
-            resource: "leases",
+            verb: leaseRule.verbs[0]!,
+            group: leaseRule.apiGroups[0]!,
+            resource: leaseRule.resources[0]!,
             namespace: opNs,
           }), { timeoutMs: 10_000, intervalMs: 50 });
       }

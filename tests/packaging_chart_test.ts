@@ -455,7 +455,10 @@ Deno.test("chart: helm install onto the real apiserver", async (t) => {
     await cp.json("GET", `/apis/rbac.authorization.k8s.io/v1/clusterroles/${fullname}`);
     const sa = `system:serviceaccount:${ns}:${fullname}`;
     assert.ok(await can(cp, sa, { verb: "list", group: "", resource: "secrets" }));
-    assert.ok(!(await can(cp, sa, { verb: "create", group: "", resource: "secrets", namespace: ns })));
+    // Secrets are created only in the release namespace (the status hash key), nowhere else.
+    assert.ok(await can(cp, sa, { verb: "create", group: "", resource: "secrets", namespace: ns }));
+    assert.ok(!(await can(cp, sa, { verb: "create", group: "", resource: "secrets", namespace: "default" })));
+    assert.ok(!(await can(cp, sa, { verb: "update", group: "", resource: "secrets", namespace: ns })));
     assert.ok(
       await can(cp, sa, { verb: "update", group: "coordination.k8s.io", resource: "leases", namespace: ns }),
     );

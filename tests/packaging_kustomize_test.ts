@@ -53,6 +53,11 @@ const LEASE_RULES = [{
   apiGroups: ["coordination.k8s.io"],
   resources: ["leases"],
   verbs: ["get", "list", "watch", "create", "update", "delete"],
+}, {
+  // The status hash key Secret, made once in the operator's namespace (lib/reconcile/hash_key.ts).
+  apiGroups: [""],
+  resources: ["secrets"],
+  verbs: ["create"],
 }];
 
 function container(objects: Obj[]): Obj {

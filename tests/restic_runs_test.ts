@@ -5,6 +5,7 @@
  * unchanged resync none.
  */
 import assert from "node:assert/strict";
+import { stretchedHasher } from "../lib/backrest/mod.ts";
 import { createResticRepo, startBackrest } from "./harness/backrest.ts";
 import {
   binding,
@@ -47,7 +48,8 @@ Deno.test("restic runs: one per change when the repository is known to exist, tw
   const ns = await cp.namespace("runs");
   const [backrest, op] = await Promise.all([
     startBackrest({ recordResticRuns: true }),
-    startOperator({ configNamespace: configNs, backrestTimeoutMs: 30_000 }),
+    // Only its namespace: the operator of another test here must not be the one applying.
+    startOperator({ configNamespace: configNs, backrestTimeoutMs: 30_000, namespaces: [ns] }),
   ]);
   const apply = async (obj: Record<string, unknown>) => await cp.apply(JSON.stringify(obj), ns);
   const putSecret = async (name: string, obj: Record<string, unknown>) =>
@@ -126,4 +128,113 @@ Deno.test("restic runs: one per change when the repository is known to exist, tw
   );
   await new Promise((r) => setTimeout(r, 1000)); // whatever that reconcile would call, it has called by now
   assert.deepEqual(await newOpens(), [], "idle: no restic run");
+});
+
+Deno.test("restic runs: an upgrade over the stretched hashes of builds before keys runs nothing; a lost key costs one apply each", async () => {
+  const cp = await cluster();
+  const configNs = await cp.namespace("cfg");
+  const ns = await cp.namespace("upgrade");
+  const backrest = await startBackrest({ recordResticRuns: true });
+  const apply = async (obj: Record<string, unknown>) => await cp.apply(JSON.stringify(obj), ns);
+  let seen = 0;
+  const newOpens = async () => {
+    const all = await backrest.resticRuns();
+    const fresh = all.slice(seen);
+    seen = all.length;
+    return opens(fresh).sort();
+  };
+  type Status = { lastAppliedInputHash?: string; appliedRepositoryHash?: string };
+  const statusOf = async (name: string) =>
+    ((await cp.json("GET", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/${name}`)) as {
+      status?: Status;
+    }).status ?? {};
+  const repos = { synced: await createResticRepo(), fresh: await createResticRepo() };
+  for (const [name, repo] of Object.entries(repos)) {
+    await apply(secret(name, { RESTIC_REPOSITORY: repo.uri, RESTIC_PASSWORD: repo.password }));
+    await apply(replicationSource(name, name));
+  }
+  await cp.json("PATCH", `/apis/volsync.backube/v1alpha1/namespaces/${ns}/replicationsources/synced/status`, {
+    status: { lastSyncTime: "2026-11-25T10:00:00Z" },
+  }, { "content-type": "application/merge-patch+json" });
+
+  // A build before keys applies both and writes its stretched hashes.
+  let op = await startOperator({
+    configNamespace: configNs,
+    backrestTimeoutMs: 30_000,
+    namespaces: [ns],
+    statusHasher: stretchedHasher(),
+  });
+  for (const name of Object.keys(repos)) await apply(binding(name, { url: backrest.url, source: name }));
+  for (const name of Object.keys(repos)) await waitForReason(cp, ns, name, "Applied");
+  const stretched = { synced: await statusOf("synced"), fresh: await statusOf("fresh") };
+  assert.match(stretched.synced.lastAppliedInputHash ?? "", /^[0-9a-f]{64}$/);
+  assert.match(stretched.fresh.appliedRepositoryHash ?? "", /^[0-9a-f]{64}$/);
+  await op.stop();
+  await newOpens();
+
+  // This one starts over them: it makes its key, recognises every stretched hash, and rewrites the
+  // input hashes in its keyed form without a single restic run.
+  op = await startOperator({ configNamespace: configNs, backrestTimeoutMs: 30_000, namespaces: [ns] });
+  const keyed = /^hmac:[0-9a-f]{64}$/;
+  await waitUntil("both input hashes rewritten keyed", async () => {
+    const [a, b] = [await statusOf("synced"), await statusOf("fresh")];
+    return keyed.test(a.lastAppliedInputHash ?? "") && keyed.test(b.lastAppliedInputHash ?? "");
+  }, { timeoutMs: 30_000 });
+  await new Promise((r) => setTimeout(r, 1000)); // whatever those reconciles would call, they have by now
+  assert.deepEqual(await newOpens(), [], "upgrade: no restic run");
+  const key = await cp.json(
+    "GET",
+    `/api/v1/namespaces/${configNs}/secrets/backrest-volsync-operator-hash-key`,
+  ) as {
+    data?: { key?: string };
+  };
+  assert.equal(atob(key.data?.key ?? "").length, 32);
+  assert.ok(op.logs.some((l) => l.includes("Made the status hash key")));
+  assert.ok(!op.logs.some((l) => l.includes(key.data!.key!)), "the key is never logged");
+  // The location hash an earlier build recorded still spares CheckRepoExists on a rotation.
+  const rotatedFrom = (await statusOf("fresh")).lastAppliedInputHash;
+  await addKey(repos.fresh.uri, repos.fresh.password, "rotated-password");
+  await cp.json("PUT", `/api/v1/namespaces/${ns}/secrets/fresh`, {
+    ...secret("fresh", { RESTIC_REPOSITORY: repos.fresh.uri, RESTIC_PASSWORD: "rotated-password" }),
+  });
+  await waitUntil("fresh applied again", async () => {
+    const s = await statusOf("fresh");
+    return keyed.test(s.lastAppliedInputHash ?? "") && s.lastAppliedInputHash !== rotatedFrom;
+  }, { timeoutMs: 30_000 });
+  assert.deepEqual(await newOpens(), ["cat config"], "rotated after the upgrade: AddRepo only");
+  await op.stop();
+
+  // A restart reads the same key: nothing to do.
+  const before = { synced: await statusOf("synced"), fresh: await statusOf("fresh") };
+  op = await startOperator({ configNamespace: configNs, backrestTimeoutMs: 30_000, namespaces: [ns] });
+  await waitUntil("both reconciled after the restart", () =>
+    Promise.resolve(
+      ["synced", "fresh"].every((name) => op.calls.some((c) => c.verb === "get" && c.args[1] === name)),
+    ), { timeoutMs: 30_000 });
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.deepEqual(await newOpens(), [], "restart: no restic run");
+  assert.deepEqual({ synced: await statusOf("synced"), fresh: await statusOf("fresh") }, before);
+  await op.stop();
+
+  // A deleted key: the next start makes a new one, and each Binding is applied once more (the one that
+  // has not synced is asked first: its recorded location can no longer be recognised).
+  await cp.json("DELETE", `/api/v1/namespaces/${configNs}/secrets/backrest-volsync-operator-hash-key`);
+  op = await startOperator({ configNamespace: configNs, backrestTimeoutMs: 30_000, namespaces: [ns] });
+  try {
+    await waitUntil("both applied under the new key", async () => {
+      const [a, b] = [await statusOf("synced"), await statusOf("fresh")];
+      return a.lastAppliedInputHash !== before.synced.lastAppliedInputHash &&
+        b.lastAppliedInputHash !== before.fresh.lastAppliedInputHash &&
+        keyed.test(a.lastAppliedInputHash ?? "") && keyed.test(b.lastAppliedInputHash ?? "");
+    }, { timeoutMs: 30_000 });
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.deepEqual(
+      await newOpens(),
+      ["cat config", "cat config", "cat config"],
+      "lost key: one apply each",
+    );
+  } finally {
+    await op.stop();
+    await backrest.stop();
+  }
 });

@@ -1,7 +1,7 @@
 /**
  * The pure mapping from a VolSync repository Secret plus a Binding's repo settings to the Backrest `Repo`
  * the operator wants, with a stable hash of everything that would be sent. Rules: secret values leave this
- * module only inside `Sensitive`; errors name keys, never values; the hash is a one-way, stretched digest.
+ * module only inside `Sensitive`; errors name keys, never values; the hash is one-way and keyed (status_hash.ts).
  * `autoInitialize` is never sent to Backrest (v1.14.1 rejects AddRepo with `auto_initialize=true`: it
  * demands either a guid or auto-initialize, and AddRepo always derives a guid); it only tells the
  * reconciler whether it may let AddRepo create a repository that CheckRepoExists reported missing.
@@ -9,7 +9,7 @@
  * lib/api/restic_flags.ts's allowlist, the URI and env through repository_policy.ts.
  */
 
-import { sha256 } from "../sha256.ts";
+import { type StatusHasher, stretchedHasher } from "./status_hash.ts";
 import { create, fromJson, type JsonValue, toBinary } from "@bufbuild/protobuf";
 import {
   type CheckPolicy,
@@ -105,6 +105,8 @@ export interface DesiredRepoInput {
   policy?: RepositoryPolicy;
   /** More inputs for the hash (e.g. the Backrest URL, the auth Secret's fingerprint); values are not kept. */
   hashInputs?: Record<string, string>;
+  /** How the hashes are made (default: stretched, the format before keys; the operator passes its keyed one). */
+  hasher?: StatusHasher;
 }
 
 /** One environment variable for restic. */
@@ -157,14 +159,18 @@ export interface DesiredRepo {
    * @ignore
    */
   commandPrefix?: CommandPrefix;
-  /** 64 hex chars; changes whenever anything above or any hash input changes. */
+  /** The hash status records (status_hash.ts); changes whenever anything above or any hash input changes. */
   hash: string;
+  /** Whether `stored` (status, in any build's format) is `hash` of these very inputs. */
+  hashMatches(stored: string | undefined): Promise<boolean>;
   /**
-   * 64 hex chars of the repository's location alone (the URI): the same while only credentials rotate, so
-   * a Binding that applied this location before knows the repository exists without asking Backrest.
-   * Computed on the first call (a second stretch, about as costly as `hash`), then remembered.
+   * The hash of the repository's location alone (the URI): the same while only credentials rotate, so a
+   * Binding that applied this location before knows the repository exists without asking Backrest.
+   * Computed on the first call, then remembered.
    */
   repositoryHash(): Promise<string>;
+  /** Whether `stored` (status, in any build's format) is the hash of this location. */
+  repositoryHashMatches(stored: string | undefined): Promise<boolean>;
 }
 
 /** The ids Backrest's UI accepts; the server itself checks less. */
@@ -342,11 +348,15 @@ export async function desiredRepo(input: DesiredRepoInput): Promise<DesiredRepo>
     ...(forgetPolicy ? { forgetPolicy } : {}),
     ...(commandPrefix ? { commandPrefix } : {}),
   });
-  const hash = await digest(toBinary(RepoSchema, wire), mayInitialize, input.hashInputs ?? {});
-  // Stretched only when asked: most reconciles decide without it (an unchanged repo, a reported sync).
-  let location: Promise<string> | undefined;
-  const repositoryHash = () =>
-    location ??= digest(new TextEncoder().encode(uri), false, { part: "repository location" });
+  const hasher = input.hasher ?? STRETCHED;
+  const inputs = encode(toBinary(RepoSchema, wire), mayInitialize, input.hashInputs ?? {});
+  const hash = await hasher.hash(inputs);
+  // Made only when asked: most reconciles decide without it (an unchanged repo, a reported sync).
+  let location: Uint8Array | undefined;
+  const locationInput = () =>
+    location ??= encode(new TextEncoder().encode(uri), false, { part: "repository location" });
+  let locationHash: Promise<string> | undefined;
+  const repositoryHash = () => locationHash ??= hasher.hash(locationInput());
 
   return {
     id,
@@ -362,26 +372,22 @@ export async function desiredRepo(input: DesiredRepoInput): Promise<DesiredRepo>
     ...(forgetPolicy ? { forgetPolicy } : {}),
     ...(commandPrefix ? { commandPrefix } : {}),
     hash,
+    hashMatches: async (stored) =>
+      stored !== undefined && (stored === hash || await hasher.matches(stored, inputs)),
     repositoryHash,
+    repositoryHashMatches: async (stored) =>
+      stored !== undefined &&
+      (stored === await repositoryHash() || await hasher.matches(stored, locationInput())),
   };
 }
 
-const HASH_SALT = "backrest-volsync-operator/desired-repo/v1";
-// The hash lands in status, readable by anyone who can read the Binding: stretching it makes testing
-// password guesses against it expensive. PBKDF2-HMAC-SHA256 through WebCrypto: the same bytes as
-// node:crypto's pbkdf2Sync gave (hashes in status stay valid), at 0.4 ms instead of 1.2 ms, off the event loop.
-const HASH_ROUNDS = 2048;
-const SALT = new TextEncoder().encode(HASH_SALT);
+const STRETCHED = stretchedHasher();
 
-async function digest(
-  repo: Uint8Array,
-  mayInitialize: boolean,
-  extra: Record<string, string>,
-): Promise<string> {
+/** The inputs of a hash, length-prefixed so no two different input lists encode alike. */
+function encode(repo: Uint8Array, mayInitialize: boolean, extra: Record<string, string>): Uint8Array {
   const enc = new TextEncoder();
   const parts: Uint8Array[] = [repo, enc.encode(mayInitialize ? "1" : "0")];
   for (const key of Object.keys(extra).sort()) parts.push(enc.encode(key), enc.encode(extra[key]!));
-  // Length-prefixed, so no two different input lists encode alike.
   let size = 0;
   for (const p of parts) size += 4 + p.length;
   const buf = new Uint8Array(size);
@@ -392,27 +398,5 @@ async function digest(
     buf.set(p, at + 4);
     at += 4 + p.length;
   }
-  // Every reconcile (resyncs, status echoes) recomputes the hash of unchanged inputs: remember the last
-  // results by a plain SHA-256 of the inputs (in memory only).
-  const fingerprint = sha256().update(buf).digest("base64");
-  const known = stretched.get(fingerprint);
-  if (known !== undefined) {
-    stretched.delete(fingerprint); // re-insert: the Map's order is the LRU order
-    stretched.set(fingerprint, known);
-    return known;
-  }
-  const key = await crypto.subtle.importKey("raw", buf, "PBKDF2", false, ["deriveBits"]);
-  const bits = await crypto.subtle.deriveBits(
-    { name: "PBKDF2", hash: "SHA-256", salt: SALT, iterations: HASH_ROUNDS },
-    key,
-    256,
-  );
-  const hash = Array.from(new Uint8Array(bits), (b) => b.toString(16).padStart(2, "0")).join("");
-  stretched.set(fingerprint, hash);
-  if (stretched.size > STRETCHED_MAX) stretched.delete(stretched.keys().next().value!);
-  return hash;
+  return buf;
 }
-
-/** Stretched hashes by the SHA-256 of their input, least recently used first; about 170 bytes each. */
-const stretched = new Map<string, string>();
-const STRETCHED_MAX = 65_536; // above the Bindings one operator serves, so a resync never thrashes it

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { desiredRepo, type DesiredRepoInput, repoId, RepoMappingError } from "./desired_repo.ts";
+import { importHashKey, keyedHasher, newHashKeyBytes } from "./status_hash.ts";
 import { DEFAULT_REPOSITORY_POLICY, type RepositoryPolicy, VOLSYNC_ENV_KEYS } from "./repository_policy.ts";
 import { Schedule_Clock } from "../../gen/v1/config_pb.ts";
 
@@ -394,4 +395,83 @@ Deno.test("desiredRepo() stretches the location only when asked, once", async ()
   } finally {
     subtle.deriveBits = derive;
   }
+});
+
+/** Counts PBKDF2 stretches (Web Crypto `deriveBits`) while `fn` runs. */
+async function countingStretches<T>(fn: () => Promise<T>): Promise<{ value: T; stretches: number }> {
+  const subtle = crypto.subtle;
+  const derive = subtle.deriveBits.bind(subtle);
+  let stretches = 0;
+  subtle.deriveBits = (...args: Parameters<SubtleCrypto["deriveBits"]>) => {
+    stretches++;
+    return derive(...args);
+  };
+  try {
+    return { value: await fn(), stretches };
+  } finally {
+    subtle.deriveBits = derive;
+  }
+}
+
+const keyed = (bytes: Uint8Array) => keyedHasher(() => importHashKey(bytes));
+
+Deno.test("desiredRepo() keyed hashes: HMAC under the installation's key, no stretch, another key another hash", async () => {
+  const key = newHashKeyBytes();
+  const input = base({ hashInputs: { url: "http://backrest:9898" }, hasher: keyed(key) });
+  const { value: r, stretches } = await countingStretches(async () => {
+    const r = await desiredRepo(input);
+    await r.repositoryHash();
+    assert.equal(await r.hashMatches(r.hash), true);
+    assert.equal(await r.repositoryHashMatches(await r.repositoryHash()), true);
+    return r;
+  });
+  assert.equal(stretches, 0);
+  assert.match(r.hash, /^hmac:[0-9a-f]{64}$/);
+  assert.match(await r.repositoryHash(), /^hmac:[0-9a-f]{64}$/);
+  assert.notEqual(await r.repositoryHash(), r.hash);
+  // The same key (the Secret read again after a restart) gives the same hashes.
+  const again = await desiredRepo({ ...input, hasher: keyed(new Uint8Array(key)) });
+  assert.equal(again.hash, r.hash);
+  assert.equal(await again.repositoryHash(), await r.repositoryHash());
+  // Another installation's key: nothing in common, so one status cannot be tested against another's.
+  const other = await desiredRepo({ ...input, hasher: keyed(newHashKeyBytes()) });
+  assert.notEqual(other.hash, r.hash);
+  assert.equal(await other.hashMatches(r.hash), false);
+  assert.equal(await other.repositoryHashMatches(await r.repositoryHash()), false);
+  // A change of any input moves the hash.
+  const rotated = await desiredRepo({
+    ...input,
+    secretData: secret({ RESTIC_REPOSITORY: "rest:https://rest.example/repo", RESTIC_PASSWORD: "rotated" }),
+  });
+  assert.notEqual(rotated.hash, r.hash);
+  assert.equal(await rotated.hashMatches(r.hash), false);
+  assert.equal(await rotated.repositoryHashMatches(await r.repositoryHash()), true, "same location");
+});
+
+Deno.test("desiredRepo() keyed hashes recognise what a build before keys wrote (an upgrade applies nothing again)", async () => {
+  // The stretched values of the compatibility test above.
+  const legacy = "4c9facd6dcdee7630360773a24c0c035a92931113ce4a2c32ded1e0a53e29c7d";
+  const legacyLocation = "59532f77246f2ae5cb77e69995653313985f076af4559378e95252ed61f6d6e8";
+  const r = await desiredRepo(
+    base({ hashInputs: { url: "http://backrest:9898" }, hasher: keyed(newHashKeyBytes()) }),
+  );
+  assert.notEqual(r.hash, legacy);
+  assert.equal(await r.hashMatches(legacy), true);
+  assert.equal(await r.repositoryHashMatches(legacyLocation), true);
+  const flipped = legacy.slice(0, -1) + (legacy.endsWith("d") ? "e" : "d");
+  assert.equal(await r.hashMatches(flipped), false);
+  assert.equal(await r.hashMatches(undefined), false);
+  assert.equal(await r.hashMatches(legacy.toUpperCase()), false, "only the exact format");
+  assert.equal(await r.hashMatches(`hmac:${legacy}`), false);
+  // A keyed status value never costs a stretch, matching or not.
+  const { stretches } = await countingStretches(async () => {
+    await r.hashMatches(r.hash);
+    await r.hashMatches(`hmac:${"0".repeat(64)}`);
+  });
+  assert.equal(stretches, 0);
+});
+
+Deno.test("desiredRepo() with a key that cannot be had fails, and writes no hash", async () => {
+  const failing = keyedHasher(() => Promise.reject(new Error("key Secret unreadable")));
+  await assert.rejects(desiredRepo(base({ hasher: failing })), /key Secret unreadable/);
 });

@@ -38,6 +38,15 @@ export {
   type RepoMappingErrorKind,
 } from "./desired_repo.ts";
 export {
+  importHashKey,
+  KEY_BYTES,
+  KEYED_PREFIX,
+  keyedHasher,
+  newHashKeyBytes,
+  type StatusHasher,
+  stretchedHasher,
+} from "./status_hash.ts";
+export {
   type Backend,
   backendOf,
   BACKENDS,

@@ -43,6 +43,7 @@ import {
   failureOutcome,
   REFUSED,
   RepoMappingError,
+  type StatusHasher,
 } from "../backrest/mod.ts";
 import type { KubeClient, KubeObject } from "../kube/mod.ts";
 import { type Action, done, type ReconcileContext, requeueAfter, type Store } from "../runtime/mod.ts";
@@ -101,6 +102,8 @@ export interface BindingReconcilerDeps {
   backrestTimeoutMs?: number;
   /** Whether calls to a Backrest URL are being refused (its breaker is open); default: never. */
   backrestRefusing?: (url: string) => boolean;
+  /** How status hashes are made (default: stretched, the format before keys; the operator's is keyed). */
+  hasher?: StatusHasher;
   /** Clock for status times (default: the system clock). */
   now?: () => Date;
 }
@@ -203,6 +206,7 @@ export function bindingReconciler(
         customCA: false,
         policy: t.settings.spec.repositoryPolicy,
         hashInputs: { url: t.url, auth: authFingerprint(read.auth) },
+        ...(deps.hasher ? { hasher: deps.hasher } : {}),
       });
     } catch (e) {
       if (!(e instanceof RepoMappingError)) throw e;
@@ -232,13 +236,12 @@ export function bindingReconciler(
    * server, and AddRepo runs it again): this Binding applied this very location before, or the VolSync
    * object reports a completed sync, which VolSync records only after its mover used the repository. Were
    * that status forged, AddRepo would create a repository at the tenant's own location: what
-   * `autoInitialize: true`, theirs to set, does anyway. The location's hash is stretched only when the
-   * status holds one to compare.
+   * `autoInitialize: true`, theirs to set, does anyway. The location's hash is made only when the status
+   * holds one to compare.
    */
   async function knownToExist(b: Binding, desired: DesiredRepo, source: VolSyncObject): Promise<boolean> {
     if (completedSyncMarker(source) !== undefined) return true;
-    const applied = b.status.appliedRepositoryHash;
-    return applied !== undefined && applied === await desired.repositoryHash();
+    return await desired.repositoryHashMatches(b.status.appliedRepositoryHash);
   }
 
   /**
@@ -253,11 +256,13 @@ export function bindingReconciler(
     api: BackrestApi,
   ): Promise<{ applyTime: string | undefined; appliedNow: boolean } | Stop> {
     const { b, key, ctx } = t;
-    const upToDate = b.status.lastAppliedInputHash === desired.hash &&
-      isConditionTrue(b.status.conditions, ConditionType.Ready) &&
+    // A hash an earlier build wrote (stretched, not keyed) still counts: the status below then records
+    // the keyed one, and an upgrade applies nothing again.
+    const upToDate = isConditionTrue(b.status.conditions, ConditionType.Ready) &&
       b.status.observedGeneration === b.metadata.generation &&
       b.status.repoId === t.repoId &&
-      !deps.drift.isMissing(key);
+      !deps.drift.isMissing(key) &&
+      await desired.hashMatches(b.status.lastAppliedInputHash);
     if (upToDate) {
       // Applied with these very credentials: a candidate for the shared listings.
       deps.listings.remember(connection, false);
@@ -378,7 +383,7 @@ export function bindingReconciler(
     }
 
     const tasks = await snapshotTasks(t, src.source, api);
-    // The location applied now, for a later reconcile to skip CheckRepoExists; needless (and not stretched)
+    // The location applied now, for a later reconcile to skip CheckRepoExists; needless (and not hashed)
     // while the VolSync object reports a completed sync, which tells that reconcile as much.
     const location = applied.appliedNow && completedSyncMarker(src.source) === undefined
       ? { appliedRepositoryHash: await desired.repositoryHash() }

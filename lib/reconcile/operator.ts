@@ -9,6 +9,8 @@ import {
   backrestClient,
   type BackrestConnection,
   backrestRefusing,
+  keyedHasher,
+  type StatusHasher,
 } from "../backrest/mod.ts";
 import {
   EventRecorder,
@@ -51,6 +53,7 @@ import {
 } from "./indexes.ts";
 import { claimIndexers, LABEL_REPO_CLAIM, readClaim, RepoClaims, slimClaim } from "./claims.ts";
 import { DriftRepair } from "./drift.ts";
+import { hashKeyLoader } from "./hash_key.ts";
 import { countedBackrest, createOperatorMetrics, ReadyGauge } from "./metrics.ts";
 import { OwnWrites } from "./own_writes.ts";
 import { operatorConfigReconciler, putInForce } from "./operator_config.ts";
@@ -88,6 +91,11 @@ export interface OperatorOptions {
   events?: (EventSink & Partial<Runnable>) | undefined;
   /** Deadline of each Backrest call. */
   backrestTimeoutMs?: number | undefined;
+  /**
+   * How status hashes are made. Default: keyed, under the key Secret in `configNamespace` (made when
+   * absent; hash_key.ts). Tests pass `stretchedHasher()` to write status as the builds before keys did.
+   */
+  statusHasher?: StatusHasher | undefined;
   /** Informer resync (re-enqueue everything), default 10 min. */
   resyncMs?: number | undefined;
   /** Extra runnables on every replica (the HTTP server). */
@@ -243,6 +251,7 @@ export function createOperator(o: OperatorOptions): Operator {
     // Only the real clients share breakers; a stand-in given for tests never refuses.
     ...(o.backrest ? {} : { backrestRefusing }),
     ...(o.backrestTimeoutMs ? { backrestTimeoutMs: o.backrestTimeoutMs } : {}),
+    hasher: o.statusHasher ?? keyedHasher(hashKeyLoader(o.kube, o.configNamespace, log)),
   });
   const binding = new Controller({
     name: "backrestvolsyncbinding",

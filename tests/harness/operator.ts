@@ -6,7 +6,7 @@
  */
 import { type Connection, createClient, type KubeClient, kubeconfigConnection } from "../../lib/kube/mod.ts";
 import { createLogger, createRuntimeMetrics, type RuntimeMetrics } from "../../lib/observe/mod.ts";
-import type { BackrestApi, BackrestConnection } from "../../lib/backrest/mod.ts";
+import type { BackrestApi, BackrestConnection, StatusHasher } from "../../lib/backrest/mod.ts";
 import { createOperator, type Operator } from "../../lib/reconcile/mod.ts";
 import { type ControlPlane, controlPlane } from "./control_plane.ts";
 import { type BackrestInstance, type BackrestOptions, startBackrest } from "./backrest.ts";
@@ -59,6 +59,8 @@ export interface StartOptions {
   /** A kubeconfig other than the admin one (e.g. a ServiceAccount token). */
   kubeconfigPath?: string;
   resyncMs?: number;
+  /** How status hashes are made (default: the operator's keyed hashes; `stretchedHasher()` as before keys). */
+  statusHasher?: StatusHasher;
 }
 
 /** One operator and one real Backrest serving a whole test file; each test works in a namespace of its own. */
@@ -141,6 +143,7 @@ export async function startOperator(opts: StartOptions = {}): Promise<RunningOpe
     ...(opts.backrest ? { backrest: opts.backrest } : {}),
     ...(opts.backrestTimeoutMs ? { backrestTimeoutMs: opts.backrestTimeoutMs } : {}),
     ...(opts.resyncMs ? { resyncMs: opts.resyncMs } : {}),
+    ...(opts.statusHasher ? { statusHasher: opts.statusHasher } : {}),
   });
   const stop = new AbortController();
   const running = operator.manager.start(stop.signal);
