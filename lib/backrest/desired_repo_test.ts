@@ -373,7 +373,10 @@ Deno.test("desiredRepo() hashes are the ones the release before WebCrypto wrote 
   assert.equal(await r.repositoryHash(), "59532f77246f2ae5cb77e69995653313985f076af4559378e95252ed61f6d6e8");
 });
 
-Deno.test("desiredRepo() stretches the location only when asked, once", async () => {
+/** Counts PBKDF2 stretches (Web Crypto `deriveBits`) while `fn` runs; `fn` can read the count so far. */
+async function countingStretches<T>(
+  fn: (stretches: () => number) => Promise<T>,
+): Promise<{ value: T; stretches: number }> {
   const subtle = crypto.subtle;
   const derive = subtle.deriveBits.bind(subtle);
   let stretches = 0;
@@ -382,36 +385,26 @@ Deno.test("desiredRepo() stretches the location only when asked, once", async ()
     return derive(...args);
   };
   try {
-    const uri = `rest:https://rest.example/lazy-${crypto.randomUUID()}`;
-    const r = await desiredRepo(
-      base({ secretData: secret({ RESTIC_REPOSITORY: uri, RESTIC_PASSWORD: "pw" }) }),
-    );
-    assert.equal(stretches, 1, "the input hash only");
-    const [a, b] = await Promise.all([r.repositoryHash(), r.repositoryHash()]);
-    assert.equal(stretches, 2, "the location once, however often asked");
-    assert.equal(a, b);
-    assert.match(a, /^[0-9a-f]{64}$/);
-    assert.notEqual(a, r.hash);
-  } finally {
-    subtle.deriveBits = derive;
-  }
-});
-
-/** Counts PBKDF2 stretches (Web Crypto `deriveBits`) while `fn` runs. */
-async function countingStretches<T>(fn: () => Promise<T>): Promise<{ value: T; stretches: number }> {
-  const subtle = crypto.subtle;
-  const derive = subtle.deriveBits.bind(subtle);
-  let stretches = 0;
-  subtle.deriveBits = (...args: Parameters<SubtleCrypto["deriveBits"]>) => {
-    stretches++;
-    return derive(...args);
-  };
-  try {
-    return { value: await fn(), stretches };
+    return { value: await fn(() => stretches), stretches };
   } finally {
     subtle.deriveBits = derive;
   }
 }
+
+Deno.test("desiredRepo() stretches the location only when asked, once", async () => {
+  await countingStretches(async (stretches) => {
+    const uri = `rest:https://rest.example/lazy-${crypto.randomUUID()}`;
+    const r = await desiredRepo(
+      base({ secretData: secret({ RESTIC_REPOSITORY: uri, RESTIC_PASSWORD: "pw" }) }),
+    );
+    assert.equal(stretches(), 1, "the input hash only");
+    const [a, b] = await Promise.all([r.repositoryHash(), r.repositoryHash()]);
+    assert.equal(stretches(), 2, "the location once, however often asked");
+    assert.equal(a, b);
+    assert.match(a, /^[0-9a-f]{64}$/);
+    assert.notEqual(a, r.hash);
+  });
+});
 
 const keyed = (bytes: Uint8Array) => keyedHasher(() => importHashKey(bytes));
 
