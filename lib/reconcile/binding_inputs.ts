@@ -38,7 +38,7 @@ export function isStop(v: unknown): v is Stop {
 
 /** Reading a Secret failed for a reason other than its absence (RBAC, apiserver trouble): retried. */
 export class SecretReadError extends Error {
-  override readonly name = "SecretReadError";
+  override readonly name: string = "SecretReadError";
 }
 
 /** The VolSync object and the name of its repository Secret. */

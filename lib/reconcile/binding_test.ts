@@ -4,13 +4,14 @@
  * tests/binding_test.ts; these pin what must hold call by call: idle reconciles cost nothing.
  */
 import assert from "node:assert/strict";
-import { BackrestError } from "../backrest/mod.ts";
+import { BackrestError, keyedHasher, type StatusHasher } from "../backrest/mod.ts";
 import { isRecord, KubeError, type KubeObject, secrets } from "../kube/mod.ts";
 import { MemoryStore } from "../runtime/mod.ts";
 import { eventLog, fakeBackrest, fakeKube, reconcileContext } from "./_fakes.ts";
 import { bindingReconciler, type DriftState } from "./binding.ts";
 import { RetryableError } from "./binding_finalizer.ts";
 import type { Claim, ClaimLedger } from "./claims.ts";
+import { HashKeyError } from "./hash_key.ts";
 import { bindingIndexers, volsyncIndexers } from "./indexes.ts";
 import { bindingType } from "./resources.ts";
 import { SettingsHolder } from "./settings.ts";
@@ -18,7 +19,7 @@ import { SettingsHolder } from "./settings.ts";
 const te = new TextEncoder();
 const b64 = (s: string) => btoa(String.fromCharCode(...te.encode(s)));
 
-function fixture(opts: { invalidConfig?: boolean; refusing?: boolean } = {}) {
+function fixture(opts: { invalidConfig?: boolean; refusing?: boolean; hasher?: StatusHasher } = {}) {
   const bindings = new MemoryStore<KubeObject>(bindingIndexers);
   const sources = new MemoryStore<KubeObject>(volsyncIndexers("ReplicationSource"));
   const destinations = new MemoryStore<KubeObject>(volsyncIndexers("ReplicationDestination"));
@@ -50,6 +51,7 @@ function fixture(opts: { invalidConfig?: boolean; refusing?: boolean } = {}) {
   if (opts.invalidConfig) settings.invalid("spec.resyncPeriod: must be a duration");
   else settings.set(undefined);
   const reconcile = bindingReconciler({
+    ...(opts.hasher ? { hasher: opts.hasher } : {}),
     kube,
     bindings,
     replicationSources: sources,
@@ -238,6 +240,19 @@ Deno.test("reconcile() reports a Secret it may not read, and retries", async () 
   assert.deepEqual(f.events, ["SecretUnreadable"]);
   const status = f.bindings.get("app/b")?.status;
   assert.match(JSON.stringify(status), /cannot read Secret app\/restic: 403 Forbidden/);
+});
+
+Deno.test("reconcile() without the status hash key says so on the Binding, calls no Backrest, and retries", async () => {
+  const why =
+    "cannot create the status hash key Secret ops/backrest-volsync-operator-hash-key: 403 Forbidden";
+  const f = oneBinding({ hasher: keyedHasher(() => Promise.reject(new HashKeyError(why))) });
+  await assert.rejects(f.reconcile("app/b", f.ctx), RetryableError);
+  assert.deepEqual(f.calls, []);
+  assert.deepEqual(f.events, ["SecretUnreadable"]);
+  assert.match(
+    JSON.stringify(f.bindings.get("app/b")?.status),
+    /"reason":"SecretUnreadable","message":"cannot create the status hash key Secret ops\/backrest-volsync-operator-hash-key: 403 Forbidden"/,
+  );
 });
 
 Deno.test("reconcile() for a Backrest that stopped answering reads nothing, claims nothing, and retries", async () => {

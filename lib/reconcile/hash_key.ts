@@ -11,6 +11,7 @@
 import { importHashKey, KEY_BYTES, newHashKeyBytes } from "../backrest/mod.ts";
 import { isRecord, type KubeClient, KubeError, type KubeObject, secrets } from "../kube/mod.ts";
 import type { Logger } from "../observe/mod.ts";
+import { SecretReadError } from "./binding_inputs.ts";
 
 /** The key Secret's name, in the operator's (OperatorConfig's) namespace. */
 export const HASH_KEY_SECRET = "backrest-volsync-operator-hash-key";
@@ -19,8 +20,11 @@ const DATA_KEY = "key";
 /** After a failed load, how long callers get the same error before the next attempt. */
 const RETRY_AFTER_MS = 5_000;
 
-/** Thrown when the key cannot be had; its text names the Secret and what to do, never key bytes. */
-export class HashKeyError extends Error {
+/**
+ * Thrown when the key cannot be had; its text names the Secret and what to do, never key bytes. A Secret
+ * the operator could not read: the Binding that needed it says `SecretUnreadable` with this text, retried.
+ */
+export class HashKeyError extends SecretReadError {
   /** Always `"HashKeyError"`. */
   override readonly name = "HashKeyError";
 }
