@@ -386,8 +386,9 @@ export async function startInClusterOperator(o: {
     const port = o.inspectPort;
     await waitUntil("operator inspector", async () => {
       try {
-        await (await fetch(`http://127.0.0.1:${port}/json/list`)).body?.cancel();
-        return true;
+        // The listener answers before the main module's target is listed: wait for the target itself.
+        const targets = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json() as unknown[];
+        return targets.length > 0;
       } catch {
         return false;
       }
