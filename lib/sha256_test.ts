@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
-import { sha256 } from "./sha256.ts";
+import { createHash, createHmac } from "node:crypto";
+import { hmacSha256, sha256 } from "./sha256.ts";
 
 const hex = (b: ArrayBuffer) => [...new Uint8Array(b)].map((x) => x.toString(16).padStart(2, "0")).join("");
 
@@ -64,4 +64,39 @@ Deno.test("sha256: fed a byte at a time, or in pieces that straddle blocks, it g
   // A string too long for the encoding buffer goes through the encoder as a whole.
   const long = "ä".repeat(5000);
   assert.equal(sha256().update(long).digest("hex"), createHash("sha256").update(long).digest("hex"));
+});
+
+Deno.test("hmacSha256: the MACs Web Crypto gives, for keys shorter, as long as and longer than a block, every message length across three blocks", async () => {
+  const data = crypto.getRandomValues(new Uint8Array(200));
+  for (const keyLength of [0, 1, 32, 63, 64, 65, 100]) {
+    const keyBytes = crypto.getRandomValues(new Uint8Array(keyLength));
+    const mac = hmacSha256(keyBytes);
+    if (keyLength === 0) {
+      // Web Crypto refuses an empty HMAC key; RFC 4231's definition pads it with zeros like any other.
+      assert.equal(
+        mac(new TextEncoder().encode("The quick brown fox jumps over the lazy dog")),
+        createHmac("sha256", "").update("The quick brown fox jumps over the lazy dog").digest("hex"),
+      );
+      continue;
+    }
+    const key = await crypto.subtle.importKey("raw", keyBytes, { name: "HMAC", hash: "SHA-256" }, false, [
+      "sign",
+    ]);
+    for (let n = 0; n <= data.length; n++) {
+      const message = data.subarray(0, n);
+      assert.equal(
+        mac(message),
+        hex(await crypto.subtle.sign("HMAC", key, message)),
+        `key ${keyLength}, length ${n}`,
+      );
+    }
+  }
+});
+
+Deno.test("hmacSha256: RFC 4231 test case 2, and the same MAC however often it is asked", () => {
+  const mac = hmacSha256(new TextEncoder().encode("Jefe"));
+  const message = new TextEncoder().encode("what do ya want for nothing?");
+  const expected = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
+  assert.equal(mac(message), expected);
+  assert.equal(mac(message), expected, "the key's states are not consumed by a MAC");
 });

@@ -8,7 +8,7 @@ import { importHashKey, keyedHasher, newHashKeyBytes, stretchedHasher } from "..
 import { cpuByThread, cpuSeconds, say } from "../common.ts";
 
 const N = 4000;
-const key = await importHashKey(newHashKeyBytes());
+const key = importHashKey(newHashKeyBytes());
 const hashers = { keyed: keyedHasher(() => Promise.resolve(key)), stretched: stretchedHasher() };
 const rows: Record<string, unknown>[] = [];
 for (const name of ["keyed", "stretched", "keyed", "stretched"] as const) {

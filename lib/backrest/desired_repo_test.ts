@@ -406,7 +406,7 @@ Deno.test("desiredRepo() stretches the location only when asked, once", async ()
   });
 });
 
-const keyed = (bytes: Uint8Array) => keyedHasher(() => importHashKey(bytes));
+const keyed = (bytes: Uint8Array) => keyedHasher(() => Promise.resolve(importHashKey(bytes)));
 
 Deno.test("desiredRepo() keyed hashes: HMAC under the installation's key, no stretch, another key another hash", async () => {
   const key = newHashKeyBytes();

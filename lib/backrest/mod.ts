@@ -38,6 +38,7 @@ export {
   type RepoMappingErrorKind,
 } from "./desired_repo.ts";
 export {
+  type HashKey,
   importHashKey,
   KEY_BYTES,
   KEYED_PREFIX,

@@ -12,7 +12,7 @@
  *   applies nothing again (`matches`).
  */
 
-import { sha256 } from "../sha256.ts";
+import { hmacSha256, sha256 } from "../sha256.ts";
 
 /** Hashes the inputs of an apply for status, and recognises the hashes earlier builds wrote. */
 export interface StatusHasher {
@@ -30,9 +30,8 @@ const STRETCHED_FORMAT = /^[0-9a-f]{64}$/;
  * Keyed hashes under the key `key` resolves to (asked on every hash, so a key still loading or failed to
  * load holds up, or fails, the reconcile that needs it); stretched ones of earlier builds are recognised.
  */
-export function keyedHasher(key: () => Promise<CryptoKey>): StatusHasher {
-  const hash = async (input: Uint8Array) =>
-    KEYED_PREFIX + hex(await crypto.subtle.sign("HMAC", await key(), input as Uint8Array<ArrayBuffer>));
+export function keyedHasher(key: () => Promise<HashKey>): StatusHasher {
+  const hash = async (input: Uint8Array) => KEYED_PREFIX + (await key()).mac(input);
   return {
     hash,
     async matches(stored, input) {
@@ -60,19 +59,18 @@ export function newHashKeyBytes(): Uint8Array {
 /** How long the key must be: HMAC-SHA256's block-size-bounded key, as long as its output. */
 export const KEY_BYTES = 32;
 
-/** `bytes` as an HMAC-SHA256 key usable only to sign, not exportable. */
-export function importHashKey(bytes: Uint8Array): Promise<CryptoKey> {
-  return crypto.subtle.importKey(
-    "raw",
-    bytes as Uint8Array<ArrayBuffer>,
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    ["sign"],
-  );
+/** An imported status hash key: what it can do, never what it is (its states stay in a closure). */
+export interface HashKey {
+  /** HMAC-SHA256 of `input` under the key, as lowercase hex. */
+  mac(input: Uint8Array): string;
 }
 
-function hex(bits: ArrayBuffer): string {
-  return Array.from(new Uint8Array(bits), (b) => b.toString(16).padStart(2, "0")).join("");
+/**
+ * `bytes` as a status hash key. The MAC is computed synchronously in JavaScript (lib/sha256.ts), the bytes
+ * Web Crypto's HMAC gives, so hashes written by builds that used Web Crypto still match.
+ */
+export function importHashKey(bytes: Uint8Array): HashKey {
+  return { mac: hmacSha256(bytes) };
 }
 
 const SALT = new TextEncoder().encode("backrest-volsync-operator/desired-repo/v1");
@@ -107,3 +105,7 @@ async function stretch(input: Uint8Array): Promise<string> {
 /** Stretched hashes by the SHA-256 of their input, least recently used first; about 170 bytes each. */
 const stretched = new Map<string, string>();
 const STRETCHED_MAX = 65_536; // above the Bindings one operator serves, so a resync never thrashes it
+
+function hex(bits: ArrayBuffer): string {
+  return Array.from(new Uint8Array(bits), (b) => b.toString(16).padStart(2, "0")).join("");
+}

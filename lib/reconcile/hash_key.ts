@@ -4,11 +4,11 @@
  * none and read by every later one, so hashes in status stay valid across restarts and upgrades.
  *
  * Namespace users have no rights in that namespace; the key never leaves the Secret and this process's
- * memory (imported as a non-exportable Web Crypto key, never logged). Deleting the Secret is harmless: the
+ * memory (held only as its HMAC states, never logged). Deleting the Secret is harmless: the
  * next start makes a new key, and each Binding is applied once more (AddRepo, one restic run on Backrest).
  */
 
-import { importHashKey, KEY_BYTES, newHashKeyBytes } from "../backrest/mod.ts";
+import { type HashKey, importHashKey, KEY_BYTES, newHashKeyBytes } from "../backrest/mod.ts";
 import { isRecord, type KubeClient, KubeError, type KubeObject, secrets } from "../kube/mod.ts";
 import type { Logger } from "../observe/mod.ts";
 import { SecretReadError } from "./binding_inputs.ts";
@@ -38,8 +38,8 @@ export function hashKeyLoader(
   namespace: string,
   log?: Logger,
   now: () => number = Date.now,
-): () => Promise<CryptoKey> {
-  let loading: Promise<CryptoKey> | undefined;
+): () => Promise<HashKey> {
+  let loading: Promise<HashKey> | undefined;
   let failedAt = 0;
   return () => {
     if (loading && failedAt && now() - failedAt >= RETRY_AFTER_MS) loading = undefined;
@@ -49,7 +49,7 @@ export function hashKeyLoader(
     });
   };
 
-  async function load(): Promise<CryptoKey> {
+  async function load(): Promise<HashKey> {
     failedAt = 0;
     const where = `Secret ${namespace}/${HASH_KEY_SECRET}`;
     const failure = (verb: string, e: unknown) => {
@@ -89,7 +89,7 @@ export function hashKeyLoader(
       );
     }
     try {
-      return await importHashKey(bytes);
+      return importHashKey(bytes);
     } finally {
       bytes.fill(0);
     }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { keyedHasher } from "../backrest/mod.ts";
+import { type HashKey, keyedHasher } from "../backrest/mod.ts";
 import { KubeError, type KubeObject, secrets } from "../kube/mod.ts";
 import { MemoryStore } from "../runtime/mod.ts";
 import { fakeKube } from "./_fakes.ts";
@@ -7,7 +7,7 @@ import { HASH_KEY_SECRET, HashKeyError, hashKeyLoader } from "./hash_key.ts";
 
 const NS = "backups";
 const input = new TextEncoder().encode("inputs of an apply");
-const hashWith = async (load: () => Promise<CryptoKey>) => await keyedHasher(load).hash(input);
+const hashWith = async (load: () => Promise<HashKey>) => await keyedHasher(load).hash(input);
 const apiserver = () => {
   const store = new MemoryStore<KubeObject>();
   return { store, fake: fakeKube({ [secrets.resource]: store }) };
