@@ -28,7 +28,6 @@ const H0 = new Int32Array([
 ]);
 const W = new Int32Array(64);
 const encoder = new TextEncoder();
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 
 /** Runs the compression function over the 64-byte blocks of `data` from `at` to `end`, updating `h`. */
 function blocks(h: Int32Array, data: Uint8Array, at: number, end: number): void {
@@ -81,7 +80,7 @@ const scratch = new Uint8Array(4096);
 
 /** A new SHA-256, used like `node:crypto`'s `createHash("sha256")`: `sha256().update(x).digest("hex")`. */
 export function sha256(): Sha256 {
-  return resume(H0.slice(), 0);
+  return new Running(H0.slice(), 0);
 }
 
 /**
@@ -92,7 +91,7 @@ export function sha256(): Sha256 {
  */
 export function hmacSha256(key: Uint8Array): (message: Uint8Array) => string {
   const block = new Uint8Array(64);
-  if (key.length > 64) block.set(words(resume(H0.slice(), 0).update(key).finish()));
+  if (key.length > 64) block.set(words(new Running(H0.slice(), 0).update(key).finish()));
   else block.set(key);
   const inner = H0.slice();
   const outer = H0.slice();
@@ -100,90 +99,101 @@ export function hmacSha256(key: Uint8Array): (message: Uint8Array) => string {
   blocks(outer, block.map((b) => b ^ 0x5c), 0, 64);
   block.fill(0);
   return (message) => {
-    const innerDigest = resume(inner.slice(), 64).update(message).finish();
-    return hex(resume(outer.slice(), 64).update(words(innerDigest)).finish());
+    const innerDigest = new Running(inner.slice(), 64).update(message).finish();
+    return hex(new Running(outer.slice(), 64).update(words(innerDigest)).finish());
   };
 }
 
-/** A SHA-256 in progress that can also end with its state words. */
-interface Running extends Sha256 {
-  update(data: string | Uint8Array): Running;
-  /** Pads and compresses the last block; the state words are then the digest. */
-  finish(): Int32Array;
-}
+/**
+ * A SHA-256 in progress whose state `h` (updated in place) has taken `length` bytes, a multiple of 64, and
+ * that can also end with its state words. A class: a hash is one object, no closures.
+ */
+class Running implements Sha256 {
+  readonly #h: Int32Array;
+  #length: number;
+  /** Input not yet compressed (less than a block): `#fill` bytes of `#pending`. */
+  readonly #pending = new Uint8Array(64);
+  #fill = 0;
 
-/** A SHA-256 in progress whose state `h` (updated in place) has taken `length` bytes, a multiple of 64. */
-function resume(h: Int32Array, length: number): Running {
-  // Input not yet compressed (less than a block), and the length so far in bytes.
-  const pending = new Uint8Array(64);
-  let fill = 0;
-  const absorb = (data: Uint8Array) => {
-    length += data.length;
-    let at = 0;
-    if (fill > 0) {
-      at = Math.min(64 - fill, data.length);
-      pending.set(data.subarray(0, at), fill);
-      fill += at;
-      if (fill < 64) return;
-      blocks(h, pending, 0, 64);
-      fill = 0;
-    }
-    const whole = at + ((data.length - at) & ~63);
-    blocks(h, data, at, whole);
-    if (whole < data.length) {
-      pending.set(data.subarray(whole));
-      fill = data.length - whole;
-    }
-  };
-  const finish = () => {
-    // A 1 bit, zeros, and the length in bits as a 64-bit big-endian number, ending a block.
-    pending[fill++] = 0x80;
-    if (fill > 56) {
-      pending.fill(0, fill);
-      blocks(h, pending, 0, 64);
-      fill = 0;
-    }
-    pending.fill(0, fill, 56);
-    const view = new DataView(pending.buffer);
-    view.setUint32(56, Math.floor(length / 0x20000000));
-    view.setUint32(60, (length << 3) >>> 0);
-    blocks(h, pending, 0, 64);
-    return h;
-  };
-  const hasher: Running = {
-    update(data) {
-      if (typeof data !== "string") absorb(data);
-      else if (data.length * 3 <= scratch.length) {
-        absorb(scratch.subarray(0, encoder.encodeInto(data, scratch).written));
-      } else absorb(encoder.encode(data));
-      return hasher;
-    },
-    digest(encoding) {
-      const digest = finish();
-      return encoding === "hex" ? hex(digest) : btoa(String.fromCharCode(...words(digest)));
-    },
-    finish,
-  };
-  return hasher;
-}
-
-/** The state words `h` as lowercase hex. */
-function hex(h: Int32Array): string {
-  let out = "";
-  for (const w of h) {
-    out += HEX[(w >>> 24) & 255]! + HEX[(w >>> 16) & 255] + HEX[(w >>> 8) & 255] + HEX[w & 255];
+  constructor(h: Int32Array, length: number) {
+    this.#h = h;
+    this.#length = length;
   }
-  return out;
+
+  update(data: string | Uint8Array): Running {
+    if (typeof data !== "string") this.#absorb(data, data.length);
+    else if (data.length * 3 <= scratch.length) {
+      this.#absorb(scratch, encoder.encodeInto(data, scratch).written);
+    } else {
+      const bytes = encoder.encode(data);
+      this.#absorb(bytes, bytes.length);
+    }
+    return this;
+  }
+
+  digest(encoding: "hex" | "base64"): string {
+    const digest = this.finish();
+    return encoding === "hex" ? hex(digest) : btoa(String.fromCharCode(...words(digest)));
+  }
+
+  /** Pads and compresses the last block; the state words are then the digest. */
+  finish(): Int32Array {
+    const pending = this.#pending;
+    // A 1 bit, zeros, and the length in bits as a 64-bit big-endian number, ending a block.
+    pending[this.#fill++] = 0x80;
+    if (this.#fill > 56) {
+      pending.fill(0, this.#fill);
+      blocks(this.#h, pending, 0, 64);
+      this.#fill = 0;
+    }
+    pending.fill(0, this.#fill, 56);
+    putWord(pending, 56, Math.floor(this.#length / 0x20000000));
+    putWord(pending, 60, this.#length << 3);
+    blocks(this.#h, pending, 0, 64);
+    return this.#h;
+  }
+
+  /** Adds the first `end` bytes of `data`. */
+  #absorb(data: Uint8Array, end: number): void {
+    this.#length += end;
+    let at = 0;
+    if (this.#fill > 0) {
+      at = Math.min(64 - this.#fill, end);
+      for (let i = 0; i < at; i++) this.#pending[this.#fill + i] = data[i]!;
+      this.#fill += at;
+      if (this.#fill < 64) return;
+      blocks(this.#h, this.#pending, 0, 64);
+      this.#fill = 0;
+    }
+    const whole = at + ((end - at) & ~63);
+    blocks(this.#h, data, at, whole);
+    for (let i = whole; i < end; i++) this.#pending[i - whole] = data[i]!;
+    this.#fill = end - whole;
+  }
+}
+
+/** The state words `h` as lowercase hex: one flat string, built from character codes. */
+function hex(h: Int32Array): string {
+  for (let i = 0; i < 8; i++) {
+    const w = h[i]!;
+    for (let j = 0; j < 8; j++) HEX_CODES[8 * i + j] = HEX_DIGITS[(w >>> (28 - 4 * j)) & 15]!;
+  }
+  return String.fromCharCode.apply(null, HEX_CODES as unknown as number[]);
+}
+const HEX_DIGITS = new Uint16Array(Array.from("0123456789abcdef", (c) => c.charCodeAt(0)));
+const HEX_CODES = new Uint16Array(64);
+
+/** `w` as 4 big-endian bytes at `at` of `out`. */
+function putWord(out: Uint8Array, at: number, w: number): void {
+  out[at] = w >>> 24;
+  out[at + 1] = w >>> 16;
+  out[at + 2] = w >>> 8;
+  out[at + 3] = w;
 }
 
 /** The state words `h` as big-endian bytes. */
 function words(h: Int32Array): Uint8Array {
   const out = new Uint8Array(32);
-  for (let i = 0; i < 8; i++) {
-    out[4 * i] = h[i]! >>> 24;
-    out[4 * i + 1] = h[i]! >>> 16;
-    out[4 * i + 2] = h[i]! >>> 8;
-    out[4 * i + 3] = h[i]!;
-  }
+  for (let i = 0; i < 8; i++) putWord(out, 4 * i, h[i]!);
   return out;
 }
