@@ -21,11 +21,15 @@ function goLowerAsciiOnly(ch: string): string {
   return ch >= "A" && ch <= "Z" ? ch.toLowerCase() : ch;
 }
 
+const DNS1123_ALREADY = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
+
 /**
  * The prototype's `dns1123Safe`: lowercase, every run of characters outside `[a-z0-9]` becomes one `-`,
  * leading and trailing `-` removed, `x` when nothing is left.
  */
 export function dns1123Safe(s: string): string {
+  // Most names already are (every VolSync object's is indexed by it): no character-by-character copy.
+  if (DNS1123_ALREADY.test(s)) return s;
   let out = "";
   let lastDash = false;
   for (const raw of s) {

@@ -106,6 +106,11 @@ Deno.test("dns1123Safe() collapses runs, trims dashes, and never returns empty",
   assert.equal(dns1123Safe("A__B..c"), "a-b-c");
   assert.equal(dns1123Safe("---"), "x");
   assert.equal(dns1123Safe(""), "x");
+  // Names already safe come back as they are; near misses do not.
+  assert.equal(dns1123Safe("bvsb-rs-db-data-0"), "bvsb-rs-db-data-0");
+  assert.equal(dns1123Safe("a--b"), "a-b");
+  assert.equal(dns1123Safe("-a-"), "a");
+  assert.equal(dns1123Safe("a\nb"), "a-b");
 });
 
 Deno.test("volsyncRefValue() lowercases the kind", () => {
