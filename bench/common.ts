@@ -80,6 +80,29 @@ export function cpuSeconds(pid: number | "self" = "self"): number {
 }
 
 /**
+ * CPU seconds used so far by the control plane this process started (its child processes `kube-apiserver`
+ * and `etcd`, found in /proc by parent and name): what the apiserver had to do for a run is the difference.
+ */
+export function controlPlaneCpuSeconds(): { apiserver: number; etcd: number } {
+  const out = { apiserver: 0, etcd: 0 };
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    let stat: string;
+    try {
+      stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
+    } catch {
+      continue; // ended meanwhile
+    }
+    const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    if (ppid !== Deno.pid) continue;
+    if (comm === "kube-apiserver") out.apiserver += statCpuSeconds(stat);
+    else if (comm === "etcd") out.etcd += statCpuSeconds(stat);
+  }
+  return out;
+}
+
+/**
  * CPU seconds of `pid` by kind of thread, from /proc/<pid>/task/<tid>/stat: `main` (the JavaScript thread,
  * with Deno's event loop and its I/O), `v8Workers` (V8's background GC and compilers), `other` (Tokio's
  * blocking pool, e.g. Web Crypto, and any other thread). Threads that have ended are not counted.
