@@ -95,9 +95,12 @@ export function hmacSha256(key: Uint8Array): (message: Uint8Array) => string {
   else block.set(key);
   const inner = H0.slice();
   const outer = H0.slice();
-  blocks(inner, block.map((b) => b ^ 0x36), 0, 64);
-  blocks(outer, block.map((b) => b ^ 0x5c), 0, 64);
-  block.fill(0);
+  const ipad = block.map((b) => b ^ 0x36);
+  const opad = block.map((b) => b ^ 0x5c);
+  blocks(inner, ipad, 0, 64);
+  blocks(outer, opad, 0, 64);
+  // Only the states are kept; the copies of the key made here are wiped.
+  for (const copy of [block, ipad, opad]) copy.fill(0);
   return (message) => {
     const innerDigest = new Running(inner.slice(), 64).update(message).finish();
     return hex(new Running(outer.slice(), 64).update(words(innerDigest)).finish());
