@@ -102,9 +102,17 @@ export async function spawn(name: string, cmd: string, opts: SpawnOptions): Prom
   }).spawn();
   live.add(child);
   Deno.writeTextFileSync(pidFile, `${child.pid}\n`, { append: true });
+  // Both streams through `log.write` (the file is opened to append): piping stdout to `log.writable` beside
+  // it lost every byte of stdout here (Deno 2.9.6).
+  const toLog = () =>
+    new WritableStream<Uint8Array>({
+      async write(chunk) {
+        for (let off = 0; off < chunk.length;) off += await log.write(chunk.subarray(off));
+      },
+    });
   const pump = Promise.all([
-    child.stdout.pipeTo(log.writable, { preventClose: true }).catch(() => {}),
-    child.stderr.pipeTo(new WritableStream({ write: (c) => log.write(c).then(() => {}) })).catch(() => {}),
+    child.stdout.pipeTo(toLog()).catch(() => {}),
+    child.stderr.pipeTo(toLog()).catch(() => {}),
   ]).finally(() => log.close());
   const exited = child.status.then(async (s) => {
     live.delete(child);
