@@ -10,6 +10,8 @@ import { createOperator, type Operator } from "../lib/reconcile/mod.ts";
 import { binding, BINDINGS, cluster, replicationSource, secret } from "../tests/harness/operator.ts";
 import { freePort, type Proc, spawn, tempDir, waitUntil } from "../tests/harness/process.ts";
 import { imageEnv, taskFlags } from "../tests/harness/operator_process.ts";
+import { parallel } from "./parallel.ts";
+export { parallel };
 import { countingKube, type KubeCounts } from "../tests/harness/kube_counts.ts";
 
 export { BINDINGS };
@@ -269,18 +271,6 @@ export function isReady(b: KubeObject): boolean {
   return status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
 }
 
-/** Runs `fn` over `items` with `width` at a time. */
-export async function parallel<T>(
-  items: readonly T[],
-  width: number,
-  fn: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: width }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  }));
-}
-
 /** POST with a retry on transient apiserver errors (429/5xx). */
 export async function post(path: string, body: Record<string, unknown>): Promise<void> {
   const cp = await cluster();
@@ -352,9 +342,8 @@ export interface InClusterOperator {
 
 /**
  * Runs the real `main.ts` as a SEPARATE process with the run task's flags (the compile task's permission
- * set and V8 flags) and the image's ENV, in-cluster mode: a ServiceAccount token (bound to cluster-admin;
- * RBAC parity is tested elsewhere) and CA mounted on a private tmpfs over /run inside `unshare -m`, so the
- * process starts as in a pod. Resolves once /readyz answers.
+ * set and V8 flags) and the image's ENV, in-cluster mode (see {@linkcode startInClusterProgram}). Resolves
+ * once /readyz answers.
  */
 export async function startInClusterOperator(o: {
   namespaces: string[];
@@ -369,41 +358,21 @@ export async function startInClusterOperator(o: {
   /** Where /metrics listens; default none. */
   metricsAddress?: string;
 }): Promise<InClusterOperator> {
-  const cp = await cluster();
-  const account = `bench-op-${crypto.randomUUID().slice(0, 8)}`;
-  const token = await cp.serviceAccountToken(o.configNamespace, account, 7200);
-  await post("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", {
-    metadata: { name: account },
-    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "cluster-admin" },
-    subjects: [{ kind: "ServiceAccount", name: account, namespace: o.configNamespace }],
-  });
-  const sa = await tempDir("bench-sa");
-  await Deno.writeTextFile(`${sa}/token`, token);
-  await Deno.writeTextFile(`${sa}/ca.crt`, cp.ca);
-  await Deno.writeTextFile(`${sa}/namespace`, o.configNamespace);
   const probePort = freePort();
-  const metrics = o.metricsAddress ?? "0";
-  const script = [
-    "mount -t tmpfs none /run",
-    "mkdir -p /run/secrets/kubernetes.io/serviceaccount",
-    `cp ${sa}/token ${sa}/ca.crt ${sa}/namespace /run/secrets/kubernetes.io/serviceaccount/`,
-    `exec ${Deno.execPath()} run ${taskFlags("run").join(" ")} ${
-      o.inspectPort ? `--inspect${o.attach ? "-wait" : ""}=127.0.0.1:${o.inspectPort} ` : ""
-    }main.ts ` +
-    "--leader-elect=false " +
-    `--namespace=${o.namespaces.join(",")} --operator-config-namespace=${o.configNamespace} ` +
-    `--metrics-bind-address=${metrics} --health-probe-bind-address=127.0.0.1:${probePort} --log-level=error ` +
-    (o.extraArgs ?? []).join(" "),
-  ].join(" && ");
-  const proc = await spawn("operator", "unshare", {
-    args: ["-m", "sh", "-c", script],
-    cwd: new URL("../", import.meta.url).pathname,
-    env: {
-      ...imageEnv(),
-      KUBERNETES_SERVICE_HOST: "127.0.0.1",
-      KUBERNETES_SERVICE_PORT: new URL(cp.server).port,
-    },
-    logDir: await tempDir("bench-op-log"),
+  const proc = await startInClusterProgram({
+    name: "operator",
+    namespace: o.configNamespace,
+    ...(o.inspectPort ? { inspect: `--inspect${o.attach ? "-wait" : ""}=127.0.0.1:${o.inspectPort}` } : {}),
+    entry: "main.ts",
+    args: [
+      "--leader-elect=false",
+      `--namespace=${o.namespaces.join(",")}`,
+      `--operator-config-namespace=${o.configNamespace}`,
+      `--metrics-bind-address=${o.metricsAddress ?? "0"}`,
+      `--health-probe-bind-address=127.0.0.1:${probePort}`,
+      "--log-level=error",
+      ...(o.extraArgs ?? []),
+    ],
   });
   if (o.attach && o.inspectPort) {
     const port = o.inspectPort;
@@ -424,6 +393,52 @@ export async function startInClusterOperator(o: {
     return res.ok;
   }, { proc, timeoutMs: 60_000, intervalMs: 100 });
   return { proc, pid: proc.child.pid, probePort, stop: () => proc.stop() };
+}
+
+/**
+ * Runs `entry` (a path from the repository's root) as a SEPARATE process with the run task's flags and the
+ * image's ENV, in-cluster mode: a ServiceAccount token (bound to cluster-admin; RBAC parity is tested
+ * elsewhere) and CA mounted on a private tmpfs over /run inside `unshare -m`, so the process starts as in
+ * a pod. `inspect` is a `--inspect...` flag for the runtime.
+ */
+export async function startInClusterProgram(o: {
+  name: string;
+  /** The ServiceAccount's namespace (the pod's). */
+  namespace: string;
+  entry: string;
+  args: string[];
+  inspect?: string;
+}): Promise<Proc> {
+  const cp = await cluster();
+  const account = `bench-${o.name}-${crypto.randomUUID().slice(0, 8)}`;
+  const token = await cp.serviceAccountToken(o.namespace, account, 7200);
+  await post("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", {
+    metadata: { name: account },
+    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "cluster-admin" },
+    subjects: [{ kind: "ServiceAccount", name: account, namespace: o.namespace }],
+  });
+  const sa = await tempDir("bench-sa");
+  await Deno.writeTextFile(`${sa}/token`, token);
+  await Deno.writeTextFile(`${sa}/ca.crt`, cp.ca);
+  await Deno.writeTextFile(`${sa}/namespace`, o.namespace);
+  const script = [
+    "mount -t tmpfs none /run",
+    "mkdir -p /run/secrets/kubernetes.io/serviceaccount",
+    `cp ${sa}/token ${sa}/ca.crt ${sa}/namespace /run/secrets/kubernetes.io/serviceaccount/`,
+    `exec ${Deno.execPath()} run ${taskFlags("run").join(" ")} ${o.inspect ?? ""} ${o.entry} ${
+      o.args.join(" ")
+    }`,
+  ].join(" && ");
+  return await spawn(o.name, "unshare", {
+    args: ["-m", "sh", "-c", script],
+    cwd: new URL("../", import.meta.url).pathname,
+    env: {
+      ...imageEnv(),
+      KUBERNETES_SERVICE_HOST: "127.0.0.1",
+      KUBERNETES_SERVICE_PORT: new URL(cp.server).port,
+    },
+    logDir: await tempDir(`bench-${o.name}-log`),
+  });
 }
 
 /** How many Bindings of `ns` are Ready, read from the apiserver. */

@@ -3,9 +3,9 @@
  * writes `bench/results/<scenario>.json` and `bench/results/summary.json`, prints a summary table.
  * Scenarios: secret-edit (real Backrest), cold-start (100 on the real Backrest; 1 000, and 5 000 with
  * BENCH_COLD_MAX=5000, on the stand-in; each beside its floor), idle (after the 1 000 cold start), small (40
- * Bindings on the real Backrest, the operator as a process), memory (separate operator process), churn
- * (stand-in), hostile (a separate operator process beside a black-holed and a 200 MB Backrest),
- * noisy-neighbour (one namespace's churn against another's edit latency), backrest-concurrency (what one real
+ * Bindings on the real Backrest, the operator and its floor each as a process), memory (separate operator
+ * process), churn (stand-in), hostile (a separate operator process beside a black-holed and a 200 MB
+ * Backrest), noisy-neighbour (one namespace's churn against another's edit latency), backrest-concurrency (what one real
  * Backrest sustains at 1 to 8 calls in flight), and the runtime and backrest-client benchmarks as subprocesses.
  * Environment: BENCH_EDITS, BENCH_COLD_MAX (5000 adds the 5 000 run), BENCH_COLD_ONLY=1000 or 5000 (that
  * run alone), BENCH_IDLE_MS, BENCH_SMALL_SETTLE_MS, BENCH_SMALL_PROFILE, BENCH_MEM_MAX, BENCH_CHURN_MS,
@@ -265,6 +265,8 @@ function headline(r: ScenarioResult): Record<string, unknown> {
       return {
         allReadyMs: res.allReadyMs,
         cpuSecondsToAllReady: res.cpuSecondsToAllReady,
+        floorCpuSeconds: res.floor?.cpuSeconds,
+        cpuRatioToFloor: res.cpuRatioToFloor,
         rssAnonMB: res.afterSettle?.rssAnonMB,
         rssFileMB: res.afterSettle?.rssFileMB,
         restartCpuSeconds: res.restart?.cpuSeconds,

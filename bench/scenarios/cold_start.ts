@@ -85,7 +85,7 @@ export async function coldStart(
   );
 
   const cpFloor0 = controlPlaneCpuSeconds();
-  const floorRun = await floor(floorNs, n, floorUrl, repos);
+  const floorRun = await floor(floorNs, n, floorUrl);
   const cpFloor = cpDelta(cpFloor0);
   await floorStandin?.stop();
   say(
