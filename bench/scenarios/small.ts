@@ -11,7 +11,8 @@
  * Last, the floor (bench/floor_process.ts) started the same way on 40 more Bindings made the same way: a
  * plain client's process making the calls a cold start makes and nothing else, whose CPU seconds from exec
  * to its last write are the reference the operator's are reported against (a ratio measured in the same run,
- * so it holds when the machine's speed drifts).
+ * so it holds when the machine's speed drifts), and once more with no Binding: the runtime's start, the
+ * modules and the lists, which no Binding adds to.
  */
 import { createResticRepo, startBackrest } from "../../tests/harness/backrest.ts";
 import { cluster } from "../../tests/harness/operator.ts";
@@ -96,6 +97,7 @@ export async function small(n = 40): Promise<ScenarioResult> {
       await op.stop();
       const restart = await restarted(ns, n);
       const floorRun = await floorProcess(n, backrest.url, repos);
+      const floorFixed = await floorProcess(0, backrest.url, repos);
       const floorRatio = round(cpu / floorRun.cpuSeconds, 2);
       say(
         `small: ${n} Ready in ${
@@ -124,6 +126,7 @@ export async function small(n = 40): Promise<ScenarioResult> {
           restart,
           floor: floorRun,
           cpuRatioToFloor: floorRatio,
+          floorWithoutBindings: floorFixed,
         },
         targets: {
           cpuHalved: {
