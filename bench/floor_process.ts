@@ -3,8 +3,8 @@
  * run task's flags, the image's ENV, in-cluster mode), so its CPU seconds from exec are comparable with an
  * operator process's: the runtime's start, loading the clients' modules and the floor's calls
  * (bench/floor_calls.ts), nothing else. Usage: `floor_process.ts <namespace> <n> <backrest url>
- * <concurrency>`. Prints `floor done <ms>` (on stderr) once the last Event is written, then waits for SIGTERM (the
- * bench reads its CPU seconds from /proc, which the run task's permissions keep from the program itself).
+ * <concurrency>`. Prints `floor done <ms>` on stderr once the last Event is written, then waits for SIGTERM
+ * (the bench reads its CPU seconds from /proc, which the run task's permissions keep from the program).
  */
 import { backrestClient } from "../lib/backrest/mod.ts";
 import { connect, createClient } from "../lib/kube/mod.ts";

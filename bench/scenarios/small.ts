@@ -99,10 +99,10 @@ export async function small(n = 40): Promise<ScenarioResult> {
       const floorRun = await floorProcess(n, backrest.url, repos);
       const floorFixed = await floorProcess(0, backrest.url, repos);
       const floorRatio = round(cpu / floorRun.cpuSeconds, 2);
+      const ms = Math.round(allReadyMs);
+      const memory = `${settled.rssAnonMB} MB anonymous + ${settled.rssFileMB} MB file resident`;
       say(
-        `small: ${n} Ready in ${
-          Math.round(allReadyMs)
-        } ms, ${cpu} CPU s (${floorRatio}x the floor's ${floorRun.cpuSeconds}); ${settled.rssAnonMB} MB anonymous + ${settled.rssFileMB} MB file resident`,
+        `small: ${n} Ready in ${ms} ms, ${cpu} CPU s (${floorRatio}x the floor's ${floorRun.cpuSeconds}); ${memory}`,
       );
       return {
         scenario: "small",
