@@ -12,17 +12,23 @@ import {
   replicationSourceType,
 } from "../lib/reconcile/resources.ts";
 import {
+  ANNOTATION_BACKREST_URL,
   ANNOTATION_HOLDER_UID,
   ANNOTATION_REPO_ID,
   claimName,
   LABEL_REPO_CLAIM,
 } from "../lib/reconcile/claims.ts";
+import { appliedMessage, type StatusWriter, statusWriter } from "../lib/reconcile/binding_status.ts";
+import { type BindingStatus, Reason } from "../lib/api/mod.ts";
 import { parallel } from "./parallel.ts";
 
 /**
  * The floor's calls for `n` Bindings `b-i` (Secret `s-i`, ReplicationSource `rs-i`) in `ns`: the lists,
  * then per Binding its Secret GET, the claim Lease, CheckRepoExists and AddRepo of the repository the
- * Secret names (repo id `floor-<ns>-<i>`), the status patch and the Event.
+ * Secret names (repo id `floor-<ns>-<i>`), the status patch and the Event. The Lease and the status are
+ * the operator's own (its annotations; its four conditions and applied fields, built by its status code):
+ * the apiserver's cost of a status patch grows with the status (with one condition instead of four, the
+ * floor's patches cost it about 0.6 ms less each in a CPU profile).
  */
 export async function floorCalls(
   kube: KubeClient,
@@ -30,6 +36,7 @@ export async function floorCalls(
   o: { ns: string; n: number; url: string; concurrency: number },
 ): Promise<void> {
   const { ns, n, url, concurrency } = o;
+  const status = statusWriter({ kube, events: { record() {} }, now: () => new Date() });
   await Promise.all([
     ...[operatorConfigType, bindingType, replicationSourceType, replicationDestinationType].map((t) =>
       kube.listAll(t, { namespace: ns })
@@ -50,7 +57,8 @@ export async function floorCalls(
         labels: { [LABEL_REPO_CLAIM]: "true" },
         annotations: {
           [ANNOTATION_REPO_ID]: id,
-          [ANNOTATION_HOLDER_UID]: "u",
+          [ANNOTATION_HOLDER_UID]: crypto.randomUUID(),
+          [ANNOTATION_BACKREST_URL]: url,
         },
       },
       spec: { holderIdentity: `${ns}/b-${i}` },
@@ -65,25 +73,10 @@ export async function floorCalls(
     });
     await backrest.checkRepoExists(repo);
     await backrest.addRepo(repo);
+    const b = await kube.patchStatus(bindingType, `b-${i}`, { status: appliedStatus(status, i, id, url) }, {
+      namespace: ns,
+    });
     const now = new Date().toISOString();
-    const b = await kube.patchStatus(bindingType, `b-${i}`, {
-      status: {
-        observedGeneration: 1,
-        repoId: id,
-        backrestURL: url,
-        resolvedRepositorySecret: `s-${i}`,
-        lastAppliedInputHash: "0".repeat(64),
-        lastApplyTime: now,
-        conditions: [{
-          type: "Ready",
-          status: "True",
-          reason: "Applied",
-          message: `Backrest holds repo ${id}`,
-          lastTransitionTime: now,
-          observedGeneration: 1,
-        }],
-      },
-    }, { namespace: ns });
     await kube.create(events, {
       apiVersion: "v1",
       kind: "Event",
@@ -106,6 +99,30 @@ export async function floorCalls(
       reportingInstance: "",
     });
   });
+}
+
+/**
+ * The status the operator writes when it applies a Binding (built by its own status code): four conditions
+ * and the applied fields, so the floor's patch costs the apiserver what the operator's does.
+ */
+function appliedStatus(writer: StatusWriter, i: number, id: string, url: string): BindingStatus {
+  const status = writer.statusWith({ metadata: { generation: 1 }, status: { conditions: [] } }, {
+    ready: true,
+    reason: Reason.Applied,
+    message: appliedMessage([]),
+    sourceResolved: true,
+    secretResolved: true,
+    applied: true,
+  });
+  return {
+    ...status,
+    resolvedRepositorySecret: `s-${i}`,
+    repoId: id,
+    backrestURL: url,
+    lastAppliedInputHash: `hmac:${"0".repeat(64)}`,
+    appliedRepositoryHash: `hmac:${"1".repeat(64)}`,
+    lastApplyTime: status.conditions[0]!.lastTransitionTime,
+  };
 }
 
 /** A Secret's `data` (base64 values) as bytes. */
