@@ -105,7 +105,7 @@ export async function floorCalls(
  * The status the operator writes when it applies a Binding (built by its own status code): four conditions
  * and the applied fields, so the floor's patch costs the apiserver what the operator's does.
  */
-function appliedStatus(writer: StatusWriter, i: number, id: string, url: string): BindingStatus {
+export function appliedStatus(writer: StatusWriter, i: number, id: string, url: string): BindingStatus {
   const status = writer.statusWith({ metadata: { generation: 1 }, status: { conditions: [] } }, {
     ready: true,
     reason: Reason.Applied,
