@@ -254,6 +254,7 @@ function headline(r: ScenarioResult): Record<string, unknown> {
         ratioToFloor: res.ratioToFloor,
         cpuSecondsPerBinding: res.cpuSecondsPerBinding,
         cpuRatioToFloor: res.cpuRatioToFloor,
+        machineCpuRatioToFloor: res.machineCpuRatioToFloor,
         ready: res.ready,
         requestsPerBinding: res.apiserver?.requestsPerBinding,
         writesPerBinding: res.apiserver?.writesPerBinding,
