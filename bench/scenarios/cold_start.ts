@@ -119,7 +119,8 @@ export async function coldStart(
   say(
     `cold-start ${n} (${kind}): ${ready}/${n} Ready in ${
       Math.round(allReadyMs)
-    } ms; ${snap.writes} writes; apiserver ${cpOperator.apiserver}, etcd ${cpOperator.etcd} CPU s; ${ratioToFloor}x the floor's time, ${machineCpuRatioToFloor}x its CPU with the control plane's`,
+    } ms; ${snap.writes} writes; apiserver ${cpOperator.apiserver}, etcd ${cpOperator.etcd} CPU s; ` +
+      `${ratioToFloor}x the floor's time, ${machineCpuRatioToFloor}x its CPU with the control plane's`,
   );
   // The installation's one write that is no Binding's: its status hash key Secret, made on the first start.
   const installWrites = snap.byVerbResource["create:secrets"] ?? 0;
@@ -138,8 +139,8 @@ export async function coldStart(
       cpuSecondsPerBinding: round(cpu / n, 5),
       floor: { ...floorRun, controlPlaneCpuSeconds: cpFloor },
       ratioToFloor,
-      // What the apiserver and etcd did meanwhile (CPU seconds), beside the floor's: the operator's watches
-      // make the apiserver send back every write it makes.
+      // What the apiserver and etcd did meanwhile (CPU seconds), beside the floor's: the same writes, and
+      // the operator's watches sending every one of them back.
       controlPlaneCpuSeconds: cpOperator,
       cpuRatioToFloor,
       // The bench process (operator), apiserver and etcd together, beside the floor's three.

@@ -3,11 +3,11 @@
  * project's thin KubeClient and pooled Backrest client (the same transports), but no informer, queue, cache,
  * claim ledger or reconciler: one list of each resource the operator watches, then per Binding, at the
  * operator's concurrency, a Secret GET, the repo id's claim (one Lease created), CheckRepoExists, AddRepo, a
- * status patch and an Event, with the operator's own bodies (floor_calls.ts). {@linkcode floor} runs it in the bench's process (the cold starts, beside the
- * in-process operator); bench/floor_process.ts runs it as a separate process in-cluster mode (the small
- * scenario, beside the operator's process). Either way against the same apiserver and Backrest, on objects
- * made the same way in a namespace the operator does not watch: the operator's time and CPU over the
- * floor's is what it adds.
+ * status patch and an Event, with the operator's own bodies (floor_calls.ts). {@linkcode floor} runs it in
+ * the bench's process (the cold starts, beside the in-process operator); bench/floor_process.ts runs it as
+ * a separate process in-cluster mode (the small scenario, beside the operator's process). Either way against
+ * the same apiserver and Backrest, on objects made the same way in a namespace the operator does not watch:
+ * the operator's time and CPU over the floor's is what it adds.
  */
 import { backrestClient } from "../../lib/backrest/mod.ts";
 import { createClient, kubeconfigConnection } from "../../lib/kube/mod.ts";
