@@ -45,14 +45,18 @@ function oneCondition(i: number, id: string): Record<string, unknown> {
   };
 }
 
-const kinds = {
-  "one condition": (i: number, id: string) => oneCondition(i, id),
-  "the operator's": (i: number, id: string) => appliedStatus(writer, i, id, URL_),
-};
+const kinds = [
+  { kind: "one condition", short: "one", status: oneCondition },
+  {
+    kind: "the operator's",
+    short: "four",
+    status: (i: number, id: string) => appliedStatus(writer, i, id, URL_),
+  },
+];
 const total: Record<string, { cpu: number; n: number }> = {};
 for (let round = 0; round < ROUNDS; round++) {
-  for (const [kind, status] of Object.entries(kinds)) {
-    const ns = await cp.namespace(`patch-cost-${round}-${kind === "one condition" ? "one" : "four"}`);
+  for (const { kind, short, status } of kinds) {
+    const ns = await cp.namespace(`patch-cost-${round}-${short}`);
     await createBindings(ns, 0, PER_ROUND, URL_, secretData);
     const c0 = controlPlaneCpuSeconds();
     const t0 = performance.now();
