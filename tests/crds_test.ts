@@ -15,6 +15,7 @@ import {
   BINDING_POLICIES,
   CLOCKS,
   CPU_NICE_LEVELS,
+  CRON_PATTERN_SOURCE,
   DELETION_POLICIES,
   EXTRA_FLAG_PATTERN_SOURCE,
   GROUP,
@@ -375,7 +376,17 @@ const BAD_BINDINGS: [string, unknown, RegExp][] = [
   [
     "cron of one field",
     { ...MINIMAL_SPEC, repo: { checkPolicy: { schedule: { cron: "daily" } } } },
-    /spec\.repo\.checkPolicy\.schedule\.cron.*cron expression/,
+    /spec\.repo\.checkPolicy\.schedule\.cron.*must be five cron fields/,
+  ],
+  [
+    "cron that Backrest's library would loop on forever (step 0)",
+    { ...MINIMAL_SPEC, repo: { checkPolicy: { schedule: { cron: "*/0 * * * *" } } } },
+    /spec\.repo\.checkPolicy\.schedule\.cron.*must be five cron fields/,
+  ],
+  [
+    "cron with seconds (Backrest reads five fields)",
+    { ...MINIMAL_SPEC, repo: { checkPolicy: { schedule: { cron: "0 0 0 * * *" } } } },
+    /spec\.repo\.checkPolicy\.schedule\.cron.*must be five cron fields/,
   ],
   [
     "bad clock enum",
@@ -399,7 +410,7 @@ const BAD_BINDINGS: [string, unknown, RegExp][] = [
   ],
   [
     "forget schedule without retention",
-    { ...MINIMAL_SPEC, repo: { forgetPolicy: { schedule: { cron: "@daily" } } } },
+    { ...MINIMAL_SPEC, repo: { forgetPolicy: { schedule: { cron: "0 0 * * *" } } } },
     /spec\.repo\.forgetPolicy.*an active schedule needs a retention policy/,
   ],
   [
@@ -535,11 +546,16 @@ Deno.test("crds: specs the apiserver accepts, lib/api accepts too", async () => 
     { ...MINIMAL_SPEC, repo: { idOverride: "_leading-only" } },
     { ...MINIMAL_SPEC, repo: { prunePolicy: { schedule: { disabled: true } } } },
     { ...MINIMAL_SPEC, repo: { prunePolicy: { schedule: { clock: "CLOCK_UTC" } } } },
-    { ...MINIMAL_SPEC, repo: { checkPolicy: { schedule: { cron: "@weekly" }, structureOnly: true } } },
+    { ...MINIMAL_SPEC, repo: { checkPolicy: { schedule: { cron: "0 3 * * SUN" }, structureOnly: true } } },
     { ...MINIMAL_SPEC, repo: { forgetPolicy: { schedule: { disabled: true } } } },
     {
       ...MINIMAL_SPEC,
-      repo: { forgetPolicy: { schedule: { cron: "0 0 * * * *" }, retention: { policyKeepAll: true } } },
+      repo: {
+        forgetPolicy: {
+          schedule: { cron: "0,30 9-17/2 1-15 JAN-jun mon-FRI" },
+          retention: { policyKeepAll: true },
+        },
+      },
     },
   ];
   for (const [i, spec] of good.entries()) {
@@ -777,6 +793,7 @@ Deno.test("crds: the URL and restic flag rules are lib/api's expressions, charac
         `self.matches(${literal(BACKREST_URL_PATTERN_SOURCE)})`,
         `!self.matches(${literal(BACKREST_URL_DOT_SEGMENT_SOURCE)})`,
         `self.matches(${literal(EXTRA_FLAG_PATTERN_SOURCE)})`,
+        `self.matches(${literal(CRON_PATTERN_SOURCE)})`,
       ]
     ) assert.ok(text.includes(JSON.stringify(rule).slice(1, -1)), `${file} carries ${rule.slice(0, 60)}...`);
   }

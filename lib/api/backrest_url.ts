@@ -53,6 +53,17 @@ export function canonicalBackrestURL(url: string): string | undefined {
   return `${parsed.protocol}//${parsed.hostname}:${port}${path}`;
 }
 
+/**
+ * The origin of an acceptable URL, `<scheme>://<lowercase host>:<port>` (the canonical form without its
+ * path): what names a Backrest where tenants' paths must not show, such as metric labels.
+ */
+export function backrestOrigin(url: string): string | undefined {
+  const canonical = canonicalBackrestURL(url);
+  if (canonical === undefined) return undefined;
+  const path = canonical.indexOf("/", canonical.indexOf("//") + 2);
+  return path < 0 ? canonical : canonical.slice(0, path);
+}
+
 function segments(pathname: string): string[] {
   return pathname.split("/").filter((s) => s !== "");
 }

@@ -113,7 +113,17 @@ Deno.test("parseBindingSpec() enforces Backrest's oneofs and value ranges", () =
     "spec.repo.prunePolicy.schedule.disabled: must be true when set; omit it otherwise",
   ]);
   assert.deepEqual(repo({ checkPolicy: { schedule: { cron: "daily" } } }), [
-    "spec.repo.checkPolicy.schedule.cron: must be a cron expression of 5 to 7 fields or a descriptor such as @daily",
+    "spec.repo.checkPolicy.schedule.cron: must be five fields (minute hour day-of-month month day-of-week) of *, " +
+    "N, N-M, names and /step, as Backrest reads them (no seconds, no @descriptors)",
+  ]);
+  // Backrest's cron library loops from low to high by the step while it validates: never step 0, never a
+  // range past the field.
+  assert.deepEqual(repo({ checkPolicy: { schedule: { cron: "0-99 * * * *" } } }), [
+    'spec.repo.checkPolicy.schedule.cron: minute: "0-99" must lie within 0-59, low to high',
+  ]);
+  assert.equal(repo({ checkPolicy: { schedule: { cron: "*/0 * * * *" } } }).length, 1);
+  assert.deepEqual(repo({ prunePolicy: { schedule: { maxFrequencyDays: 106_752 } } }), [
+    "spec.repo.prunePolicy.schedule.maxFrequencyDays: must be at most 36500",
   ]);
   assert.deepEqual(repo({ checkPolicy: { structureOnly: true, readDataSubsetPercent: 1 } }), [
     "spec.repo.checkPolicy: set at most one of structureOnly, readDataSubsetPercent",
@@ -130,7 +140,7 @@ Deno.test("parseBindingSpec() enforces Backrest's oneofs and value ranges", () =
   assert.deepEqual(repo({ prunePolicy: { schedule: { clock: "LOCAL" } } }), [
     'spec.repo.prunePolicy.schedule.clock: must be one of "CLOCK_DEFAULT", "CLOCK_LOCAL", "CLOCK_UTC", "CLOCK_LAST_RUN_TIME"',
   ]);
-  assert.deepEqual(repo({ forgetPolicy: { schedule: { cron: "@daily" } } }), [
+  assert.deepEqual(repo({ forgetPolicy: { schedule: { cron: "0 0 * * *" } } }), [
     "spec.repo.forgetPolicy: an active schedule needs a retention policy (policyKeepLastN, policyTimeBucketed or policyKeepAll)",
   ]);
   assert.deepEqual(repo({ forgetPolicy: { retention: { policyKeepLastN: 3, policyKeepAll: true } } }), [

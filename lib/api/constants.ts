@@ -133,6 +133,13 @@ export const Reason = {
   RepoExistsInBackrest: "RepoExistsInBackrest",
   /** The repository's restic backend is not in the OperatorConfig's repositoryPolicy.allowedBackends. */
   RepositoryBackendNotAllowed: "RepositoryBackendNotAllowed",
+  /**
+   * The repository (or a URL its Secret names) is on a loopback, link-local or unspecified address, which is
+   * Backrest's own pod or node rather than storage, or on a cloud metadata service.
+   */
+  RepositoryLocationNotAllowed: "RepositoryLocationNotAllowed",
+  /** A repo setting asks more of the shared Backrest than the OperatorConfig's repositoryPolicy.taskLimits. */
+  RepoSettingsNotAllowed: "RepoSettingsNotAllowed",
   /** The OperatorConfig has been invalid since the operator started: nothing is done (fail closed). */
   OperatorConfigInvalid: "OperatorConfigInvalid",
   /** The VolSync object has no `spec.restic` (rclone, rsync, ... movers): nothing to register. */

@@ -17,6 +17,7 @@ export { type ParsedResource } from "./_resource.ts";
 export {
   BACKREST_URL_DOT_SEGMENT_SOURCE,
   BACKREST_URL_PATTERN_SOURCE,
+  backrestOrigin,
   backrestURLAllowed,
   backrestURLProblem,
   canonicalBackrestURL,
@@ -64,7 +65,9 @@ export {
   type BindingPolicy,
   DEFAULT_ALLOWED_BACKENDS,
   DEFAULT_RESYNC_PERIOD,
+  DEFAULT_TASK_LIMITS,
   defaultOperatorConfigSpec,
+  defaultRepositoryPolicy,
   kindAllowed,
   type OperatorConfig,
   type OperatorConfigSpec,
@@ -75,7 +78,10 @@ export {
   type RepositoryPolicy,
   RESYNC_PERIOD_MAX_MS,
   RESYNC_PERIOD_MIN_MS,
+  TASK_LIMIT_DURATION_MAX_MS,
+  type TaskLimits,
 } from "./operator_config.ts";
+export { type Cron, CRON_PATTERN_SOURCE, cronMinGapMinutes, parseCron } from "./cron.ts";
 export {
   type CheckPolicy,
   type Clock,
@@ -83,7 +89,6 @@ export {
   type CommandPrefix,
   CPU_NICE_LEVELS,
   type CPUNiceLevel,
-  CRON_PATTERN,
   type ForgetPolicy,
   IO_NICE_LEVELS,
   type IONiceLevel,

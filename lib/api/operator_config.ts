@@ -13,6 +13,7 @@ import {
   optNumber,
   readBoolean,
   readEnum,
+  readNumber,
   readObject,
   readString,
   readStringArray,
@@ -50,6 +51,35 @@ export type Backend = typeof BACKENDS[number];
  */
 export const DEFAULT_ALLOWED_BACKENDS: readonly Backend[] = ["rest", "s3", "b2", "azure", "gs", "swift"];
 
+/**
+ * `spec.repositoryPolicy.taskLimits`: what one tenant's repo settings may ask of a Backrest that runs one task
+ * at a time for every namespace. Durations are in milliseconds here, as written in the `*Text` fields.
+ */
+export interface TaskLimits {
+  /** Prune, check and forget may be scheduled at most this often (`minScheduleInterval`). */
+  minScheduleIntervalMs: number;
+  /** Whether `commandPrefix` may raise restic above Backrest's default priority (CPU_HIGH, IO_BEST_EFFORT_HIGH). */
+  allowRaisedPriority: boolean;
+  /** The longest `--stuck-request-timeout` a repo may set (`maxStuckRequestTimeout`). */
+  maxStuckRequestTimeoutMs: number;
+  /** The longest `--retry-lock` a repo may set (`maxRetryLock`). */
+  maxRetryLockMs: number;
+  /** The most connections `-o <backend>.connections` may ask for. */
+  maxConnections: number;
+  /** The largest `checkPolicy.readDataSubsetPercent`. */
+  maxReadDataSubsetPercent: number;
+}
+
+/** The task limits no OperatorConfig (or one without `taskLimits`) means; the README states them. */
+export const DEFAULT_TASK_LIMITS: Readonly<TaskLimits> = {
+  minScheduleIntervalMs: 24 * 3_600_000,
+  allowRaisedPriority: false,
+  maxStuckRequestTimeoutMs: 30 * 60_000,
+  maxRetryLockMs: 30 * 60_000,
+  maxConnections: 16,
+  maxReadDataSubsetPercent: 10,
+};
+
 /** `spec.repositoryPolicy`: what tenants' repositories may make Backrest do. */
 export interface RepositoryPolicy {
   /** Backends that may be registered (never empty after parsing: empty means the default list). */
@@ -58,6 +88,21 @@ export interface RepositoryPolicy {
   allowAmbientCredentials: boolean;
   /** Whether a Binding with `spec.repo.adopt: true` may take over a repo no Binding applied. */
   allowAdoption: boolean;
+  /** Whether a repository may be on a loopback, unspecified or link-local address (never a metadata service). */
+  allowLocalAddresses: boolean;
+  /** Bounds on the repo settings that cost every other namespace time in Backrest's one task loop. */
+  taskLimits: TaskLimits;
+}
+
+/** The default policy (what no OperatorConfig, or one without `repositoryPolicy`, means). */
+export function defaultRepositoryPolicy(): RepositoryPolicy {
+  return {
+    allowedBackends: DEFAULT_ALLOWED_BACKENDS,
+    allowAmbientCredentials: false,
+    allowAdoption: false,
+    allowLocalAddresses: false,
+    taskLimits: { ...DEFAULT_TASK_LIMITS },
+  };
 }
 
 /** `spec.bindingGeneration`. */
@@ -119,11 +164,7 @@ export function defaultOperatorConfigSpec(): OperatorConfigSpec {
     backrestURLAllowlist: [],
     defaultBackrest: { url: "" },
     bindingGeneration: { policy: "Disabled", kinds: [], defaultRepo: {} },
-    repositoryPolicy: {
-      allowedBackends: DEFAULT_ALLOWED_BACKENDS,
-      allowAmbientCredentials: false,
-      allowAdoption: false,
-    },
+    repositoryPolicy: defaultRepositoryPolicy(),
   };
 }
 
@@ -206,11 +247,7 @@ export function parseOperatorConfigSpec(v: unknown, path = "spec"): Parsed<Opera
     }
   }
 
-  const repositoryPolicy: RepositoryPolicy = {
-    allowedBackends: DEFAULT_ALLOWED_BACKENDS,
-    allowAmbientCredentials: false,
-    allowAdoption: false,
-  };
+  const repositoryPolicy = defaultRepositoryPolicy();
   const rp = readObject(v, "repositoryPolicy", path, errors);
   if (rp !== undefined) {
     const at = join(path, "repositoryPolicy");
@@ -228,6 +265,9 @@ export function parseOperatorConfigSpec(v: unknown, path = "spec"): Parsed<Opera
     repositoryPolicy.allowAmbientCredentials = readBoolean(rp, "allowAmbientCredentials", at, errors) ??
       false;
     repositoryPolicy.allowAdoption = readBoolean(rp, "allowAdoption", at, errors) ?? false;
+    repositoryPolicy.allowLocalAddresses = readBoolean(rp, "allowLocalAddresses", at, errors) ?? false;
+    const tl = readObject(rp, "taskLimits", at, errors);
+    if (tl !== undefined) repositoryPolicy.taskLimits = readTaskLimits(tl, join(at, "taskLimits"), errors);
   }
 
   if (!errors.empty || resyncPeriod === undefined || resyncPeriodMs === undefined) {
@@ -245,6 +285,42 @@ export function parseOperatorConfigSpec(v: unknown, path = "spec"): Parsed<Opera
       repositoryPolicy,
     },
   };
+}
+
+/** Bounds of the task limits' durations, as the CRD's CEL rules state them. */
+export const TASK_LIMIT_DURATION_MAX_MS = 365 * 24 * 3_600_000;
+
+/** `taskLimits`, each field defaulted from {@linkcode DEFAULT_TASK_LIMITS}. */
+function readTaskLimits(v: Record<string, unknown>, path: string, errors: Errors): TaskLimits {
+  const out = { ...DEFAULT_TASK_LIMITS };
+  const duration = (key: string, fallback: number): number => {
+    const text = readString(v, key, path, errors, {
+      maxLength: 32,
+      pattern: DURATION_PATTERN,
+      patternMessage: "must be a duration such as 30s, 10m or 1h30m",
+    });
+    if (text === undefined) return fallback;
+    const ms = parseDuration(text);
+    if (ms === undefined || ms > TASK_LIMIT_DURATION_MAX_MS) {
+      errors.add(join(path, key), "must be at most 8760h");
+      return fallback;
+    }
+    return ms;
+  };
+  out.minScheduleIntervalMs = duration("minScheduleInterval", out.minScheduleIntervalMs);
+  out.maxStuckRequestTimeoutMs = duration("maxStuckRequestTimeout", out.maxStuckRequestTimeoutMs);
+  out.maxRetryLockMs = duration("maxRetryLock", out.maxRetryLockMs);
+  out.allowRaisedPriority = readBoolean(v, "allowRaisedPriority", path, errors) ?? out.allowRaisedPriority;
+  out.maxConnections = readNumber(v, "maxConnections", path, errors, {
+    integer: true,
+    minimum: 1,
+    maximum: 1000,
+  }) ?? out.maxConnections;
+  out.maxReadDataSubsetPercent = readNumber(v, "maxReadDataSubsetPercent", path, errors, {
+    minimum: 0,
+    maximum: 100,
+  }) ?? out.maxReadDataSubsetPercent;
+  return out;
 }
 
 /** Reads `status` leniently. */

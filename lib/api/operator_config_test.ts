@@ -38,6 +38,15 @@ Deno.test("parseOperatorConfig() reads the seed README's sample and applies defa
       allowedBackends: ["rest", "s3", "b2", "azure", "gs", "swift"],
       allowAmbientCredentials: false,
       allowAdoption: false,
+      allowLocalAddresses: false,
+      taskLimits: {
+        minScheduleIntervalMs: 86_400_000,
+        allowRaisedPriority: false,
+        maxStuckRequestTimeoutMs: 1_800_000,
+        maxRetryLockMs: 1_800_000,
+        maxConnections: 16,
+        maxReadDataSubsetPercent: 10,
+      },
     },
   });
 });
@@ -64,6 +73,15 @@ Deno.test("parseOperatorConfigSpec() reads every field", () => {
       allowedBackends: ["local", "s3", "local"],
       allowAmbientCredentials: true,
       allowAdoption: true,
+      allowLocalAddresses: true,
+      taskLimits: {
+        minScheduleInterval: "1h30m",
+        allowRaisedPriority: true,
+        maxStuckRequestTimeout: "2h",
+        maxRetryLock: "90s",
+        maxConnections: 64,
+        maxReadDataSubsetPercent: 100,
+      },
     },
   });
   assert.ok(r.ok, r.ok ? "" : JSON.stringify(r.errors));
@@ -71,7 +89,21 @@ Deno.test("parseOperatorConfigSpec() reads every field", () => {
     allowedBackends: ["local", "s3"],
     allowAmbientCredentials: true,
     allowAdoption: true,
+    allowLocalAddresses: true,
+    taskLimits: {
+      minScheduleIntervalMs: 5_400_000,
+      allowRaisedPriority: true,
+      maxStuckRequestTimeoutMs: 7_200_000,
+      maxRetryLockMs: 90_000,
+      maxConnections: 64,
+      maxReadDataSubsetPercent: 100,
+    },
   });
+  // A partial taskLimits keeps the other defaults.
+  const partial = parseOperatorConfigSpec({ repositoryPolicy: { taskLimits: { maxConnections: 4 } } });
+  assert.ok(partial.ok);
+  assert.equal(partial.value.repositoryPolicy.taskLimits.maxConnections, 4);
+  assert.equal(partial.value.repositoryPolicy.taskLimits.minScheduleIntervalMs, 86_400_000);
   assert.equal(r.value.resyncPeriodMs, 5_400_000);
   assert.equal(r.value.defaultBackrest.authRef?.name, "auth");
   assert.equal(kindAllowed(r.value.bindingGeneration, "ReplicationSource"), true);
@@ -101,6 +133,26 @@ Deno.test("parseOperatorConfigSpec() refuses bad input with precise paths", () =
     errorsOf({ bindingGeneration: { defaultRepo: { prunePolicy: { maxUnusedBytes: -1 } } } }),
     [
       "spec.bindingGeneration.defaultRepo.prunePolicy.maxUnusedBytes: must be at least 0",
+    ],
+  );
+  assert.deepEqual(
+    errorsOf({
+      repositoryPolicy: {
+        allowLocalAddresses: "yes",
+        taskLimits: {
+          minScheduleInterval: "1d",
+          maxRetryLock: "9000h",
+          maxConnections: 0,
+          maxReadDataSubsetPercent: 101,
+        },
+      },
+    }),
+    [
+      "spec.repositoryPolicy.allowLocalAddresses: must be a boolean",
+      "spec.repositoryPolicy.taskLimits.minScheduleInterval: must be a duration such as 30s, 10m or 1h30m",
+      "spec.repositoryPolicy.taskLimits.maxRetryLock: must be at most 8760h",
+      "spec.repositoryPolicy.taskLimits.maxConnections: must be at least 1",
+      "spec.repositoryPolicy.taskLimits.maxReadDataSubsetPercent: must be at most 100",
     ],
   );
   assert.deepEqual(errorsOf({ repositoryPolicy: { allowedBackends: ["ftp"] } }), [

@@ -6,6 +6,7 @@
  * CRD, a test fake) is refused with the same message instead of reaching Backrest.
  */
 
+import { parseCron } from "./cron.ts";
 import type { Parsed } from "./result.ts";
 import { normalizeExtraFlags } from "./restic_flags.ts";
 import {
@@ -41,7 +42,7 @@ export type CPUNiceLevel = typeof CPU_NICE_LEVELS[number];
 export interface Schedule {
   /** Never run; true when set. */
   disabled?: boolean;
-  /** Cron expression of 5 to 7 fields or an `@descriptor` ({@link CRON_PATTERN}); Backrest parses it. */
+  /** Cron expression of five fields, as Backrest reads it (lib/api/cron.ts). */
   cron?: string;
   /** Run at most once every this many days (1 to int32 max). */
   maxFrequencyDays?: number;
@@ -141,8 +142,13 @@ export interface RepoSettings {
 }
 
 const INT32_MAX = 2147483647;
-/** The CRD's cron check: 5 to 7 fields or an @descriptor (Backrest parses the expression itself). */
-export const CRON_PATTERN = /^\s*(@[a-z]+|\S+(\s+\S+){4,6})\s*$/;
+/**
+ * The longest `maxFrequencyDays` / `maxFrequencyHours` (a hundred years): Backrest adds them to a time as
+ * a Go duration, which overflows past 106 751 days and would put the next run in the past.
+ */
+export const MAX_FREQUENCY_DAYS = 36_500;
+/** See {@linkcode MAX_FREQUENCY_DAYS}. */
+export const MAX_FREQUENCY_HOURS = MAX_FREQUENCY_DAYS * 24;
 
 function count(...present: boolean[]): number {
   return present.filter((p) => p).length;
@@ -153,22 +159,22 @@ function parseSchedule(obj: JsonObject, path: string, errors: Errors): Schedule 
   const disabled = readBoolean(obj, "disabled", path, errors);
   if (disabled === false) errors.add(join(path, "disabled"), "must be true when set; omit it otherwise");
   if (disabled !== undefined) out.disabled = disabled;
-  const cron = readString(obj, "cron", path, errors, {
-    maxLength: 256,
-    pattern: CRON_PATTERN,
-    patternMessage: "must be a cron expression of 5 to 7 fields or a descriptor such as @daily",
-  });
-  if (cron !== undefined) out.cron = cron;
+  const cron = readString(obj, "cron", path, errors, { maxLength: 256 });
+  if (cron !== undefined) {
+    const parsed = parseCron(cron);
+    if (parsed.ok) out.cron = cron;
+    else errors.add(join(path, "cron"), parsed.problem);
+  }
   const days = readNumber(obj, "maxFrequencyDays", path, errors, {
     integer: true,
     minimum: 1,
-    maximum: INT32_MAX,
+    maximum: MAX_FREQUENCY_DAYS,
   });
   if (days !== undefined) out.maxFrequencyDays = days;
   const hours = readNumber(obj, "maxFrequencyHours", path, errors, {
     integer: true,
     minimum: 1,
-    maximum: INT32_MAX,
+    maximum: MAX_FREQUENCY_HOURS,
   });
   if (hours !== undefined) out.maxFrequencyHours = hours;
   const clock = readEnum(obj, "clock", path, errors, CLOCKS);
