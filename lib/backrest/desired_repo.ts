@@ -26,12 +26,13 @@ import { normalizeExtraFlags } from "../api/restic_flags.ts";
 import { Sensitive } from "../api/sensitive.ts";
 import {
   backrestWouldExpand,
+  confineRepository,
   DEFAULT_REPOSITORY_POLICY,
   expansionProblem,
   PASSED_ENV_KEYS,
   type RepositoryPolicy,
-  repositoryProblem,
 } from "./repository_policy.ts";
+import { taskLimitProblem } from "./task_limits.ts";
 
 /** Why a mapping failed; `key` names the Secret key or setting involved, never a value. */
 export type RepoMappingErrorKind =
@@ -42,7 +43,11 @@ export type RepoMappingErrorKind =
   /** The Binding's repo settings (id, flags, policies) are invalid. */
   | "spec_invalid"
   /** The OperatorConfig's repository policy does not admit the repository's backend. */
-  | "not_allowed";
+  | "not_allowed"
+  /** The repository, or a URL its Secret names, is Backrest's own pod or node, or a metadata service. */
+  | "location_not_allowed"
+  /** A repo setting asks more of the shared Backrest than the OperatorConfig's task limits allow. */
+  | "settings_not_allowed";
 
 /** The mapping's only error: terminal until the Secret or the Binding changes. */
 export class RepoMappingError extends Error {
@@ -111,11 +116,23 @@ export interface DesiredRepoInput {
 
 /** One environment variable for restic. */
 export interface RepoEnv {
-  /** The variable's name: a Secret key among {@linkcode PASSED_ENV_KEYS}. */
+  /**
+   * The variable's name: a Secret key among {@linkcode PASSED_ENV_KEYS}, or a variable the repository's
+   * backend reads that the Secret does not supply (sent empty: repository_policy.ts).
+   */
   name: string;
-  /** The Secret key's value; no line break or NUL. */
+  /** The Secret key's value (no line break or NUL), or empty for a masked variable. */
   value: Sensitive;
 }
+
+/**
+ * The most bytes one value (the URI, the password, one env value) may hold: well above what real credentials
+ * need (an AWS session token is under 4 KiB, an Azure SAS or an OpenStack token well under 1 KiB). Every
+ * value sent lives in Backrest's config, which every GetConfig returns and every AddRepo rewrites.
+ */
+export const MAX_VALUE_BYTES = 8192;
+/** The most bytes a whole repo (id, URI, password, env entries and flags together) may hold. */
+export const MAX_REPO_BYTES = 32768;
 
 /**
  * The Repo the operator wants in Backrest. Secret parts are `Sensitive`; everything else is plain. The
@@ -304,24 +321,25 @@ export async function desiredRepo(input: DesiredRepoInput): Promise<DesiredRepo>
     }
     env.push({ name: key, value });
   }
-  const problem = repositoryProblem(
-    uri,
-    new Set(env.map((e) => e.name)),
-    input.policy ?? DEFAULT_REPOSITORY_POLICY,
-  );
-  if (problem) {
-    throw new RepoMappingError(
-      problem.kind === "backend_not_allowed" ? "not_allowed" : "secret_invalid",
-      problem.message,
-      problem.key,
-    );
+  const policyInForce = input.policy ?? DEFAULT_REPOSITORY_POLICY;
+  const confined = confineRepository(uri, new Map(env.map((e) => [e.name, e.value])), policyInForce);
+  if ("kind" in confined) {
+    const kind = confined.kind === "backend_not_allowed"
+      ? "not_allowed"
+      : confined.kind === "location_not_allowed"
+      ? "location_not_allowed"
+      : "secret_invalid";
+    throw new RepoMappingError(kind, confined.message, confined.key);
   }
+  for (const name of confined.masked) env.push({ name, value: "" });
+  env.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
   const normalized = normalizeExtraFlags(settings.extraFlags ?? []);
   if (!normalized.ok) {
     throw new RepoMappingError("spec_invalid", `extraFlags: ${normalized.problem}`, "extraFlags");
   }
   const flags = normalized.flags;
+  checkSize(id, uri, password, env, flags);
 
   const prunePolicy = policy("prunePolicy", settings.prunePolicy, (j) => fromJson(PrunePolicySchema, j));
   const checkPolicy = policy("checkPolicy", settings.checkPolicy, (j) => fromJson(CheckPolicySchema, j));
@@ -331,6 +349,11 @@ export async function desiredRepo(input: DesiredRepoInput): Promise<DesiredRepo>
     settings.commandPrefix,
     (j) => fromJson(CommandPrefixSchema, j),
   );
+  const limited = taskLimitProblem(
+    { flags, prunePolicy, checkPolicy, forgetPolicy, commandPrefix },
+    policyInForce.taskLimits,
+  );
+  if (limited) throw new RepoMappingError("settings_not_allowed", limited.message, limited.field);
   const autoUnlock = settings.autoUnlock ?? false;
   const mayInitialize = settings.autoInitialize ?? false;
 
@@ -382,6 +405,43 @@ export async function desiredRepo(input: DesiredRepoInput): Promise<DesiredRepo>
 }
 
 const STRETCHED = stretchedHasher();
+
+/** Refuses a repo whose values would weigh on Backrest's config beyond {@linkcode MAX_VALUE_BYTES} / {@linkcode MAX_REPO_BYTES}. */
+function checkSize(
+  id: string,
+  uri: string,
+  password: string,
+  env: readonly { name: string; value: string }[],
+  flags: readonly string[],
+): void {
+  const enc = new TextEncoder();
+  let total = enc.encode(id).length;
+  const values: [string, string][] = [
+    ["RESTIC_REPOSITORY", uri],
+    ["RESTIC_PASSWORD", password],
+    ...env.map((e): [string, string] => [e.name, e.value]),
+  ];
+  for (const [key, value] of values) {
+    const bytes = enc.encode(value).length;
+    if (bytes > MAX_VALUE_BYTES) {
+      throw new RepoMappingError(
+        "secret_invalid",
+        `Secret key ${key} holds ${bytes} bytes; at most ${MAX_VALUE_BYTES} are sent to Backrest for one value`,
+        key,
+      );
+    }
+    total += bytes + enc.encode(key).length + 1;
+  }
+  for (const f of flags) total += enc.encode(f).length;
+  if (total > MAX_REPO_BYTES) {
+    throw new RepoMappingError(
+      "secret_invalid",
+      `the repository Secret's values add up to ${total} bytes; at most ${MAX_REPO_BYTES} are sent to ` +
+        "Backrest for one repo",
+      "RESTIC_REPOSITORY",
+    );
+  }
+}
 
 /** The inputs of a hash, length-prefixed so no two different input lists encode alike. */
 function encode(repo: Uint8Array, mayInitialize: boolean, extra: Record<string, string>): Uint8Array {

@@ -2,6 +2,11 @@ import assert from "node:assert/strict";
 import { desiredRepo, type DesiredRepoInput, repoId, RepoMappingError } from "./desired_repo.ts";
 import { importHashKey, keyedHasher, newHashKeyBytes } from "./status_hash.ts";
 import { DEFAULT_REPOSITORY_POLICY, type RepositoryPolicy, VOLSYNC_ENV_KEYS } from "./repository_policy.ts";
+
+/** What a rest repository without credentials of its own sends besides the Secret's keys: masks. */
+const REST_MASKS = ["RESTIC_REST_PASSWORD=", "RESTIC_REST_USERNAME=", "RESTIC_TLS_CLIENT_CERT="];
+const envOf = (r: { env: { name: string; value: { reveal(): string } }[] }) =>
+  r.env.map((e) => `${e.name}=${e.value.reveal()}`);
 import { Schedule_Clock } from "../../gen/v1/config_pb.ts";
 
 const enc = new TextEncoder();
@@ -34,7 +39,7 @@ Deno.test("desiredRepo() maps the required keys and builds the prototype's defau
   assert.equal(r.id, "volsync-apps-replicationsource-data");
   assert.equal(r.uri.reveal(), "rest:https://rest.example/repo");
   assert.equal(r.password.reveal(), "hunter2-long");
-  assert.deepEqual(r.env, []);
+  assert.deepEqual(envOf(r), REST_MASKS, "rest's credential variables are sent empty");
   assert.equal(r.autoUnlock, false);
   assert.equal(r.mayInitialize, false);
   assert.match(r.hash, /^[0-9a-f]{64}$/);
@@ -68,11 +73,13 @@ Deno.test("desiredRepo() passes exactly the keys VolSync's mover passes, sorted,
     AZURE_FEDERATED_TOKEN_FILE: "/var/run/secrets/azure/tokens/azure-identity-token",
   });
   const all = await desiredRepo(base({ secretData: data }));
-  assert.deepEqual(all.env.map((e) => `${e.name}=${e.value.reveal()}`), [
+  assert.deepEqual(envOf(all), [
     "AWS_ACCESS_KEY_ID=AKIA",
     "AWS_SECRET_ACCESS_KEY=aws-secret",
     "RESTIC_COMPRESSION=max",
     "RESTIC_REST_PASSWORD=restpw",
+    "RESTIC_REST_USERNAME=",
+    "RESTIC_TLS_CLIENT_CERT=",
   ]);
   assert.deepEqual(all.ignoredKeys, [
     "A=B",
@@ -91,7 +98,7 @@ Deno.test("desiredRepo() passes exactly the keys VolSync's mover passes, sorted,
   const some = await desiredRepo(
     base({ secretData: data, settings: { envAllowlist: ["RESTIC_COMPRESSION", "LD_PRELOAD", "NOPE"] } }),
   );
-  assert.deepEqual(some.env.map((e) => e.name), ["RESTIC_COMPRESSION"]);
+  assert.deepEqual(envOf(some), ["RESTIC_COMPRESSION=max", ...REST_MASKS], "what is left out is masked");
   assert.deepEqual(some.ignoredKeys, ["LD_PRELOAD"], "the allowlist cannot widen VolSync's list");
   assert.equal(VOLSYNC_ENV_KEYS.length, 47, "VolSync v0.16.0's mover passes 47 optional keys");
 });
@@ -139,7 +146,7 @@ Deno.test("desiredRepo() registers only the backends the policy allows, and only
     assert.equal(e.key, "RESTIC_REPOSITORY");
   }
   const aws = { AWS_ACCESS_KEY_ID: "AKIA", AWS_SECRET_ACCESS_KEY: "s3cret-1" };
-  assert.equal((await d("s3:s3.amazonaws.com/bucket", aws)).env.length, 2);
+  assert.ok(await d("s3:s3.amazonaws.com/bucket", aws));
   assert.equal((await mappingError(() => d("s3:s3.amazonaws.com/bucket"))).key, "AWS_ACCESS_KEY_ID");
   assert.equal(
     (await mappingError(() => d("s3:s3.amazonaws.com/bucket", { AWS_PROFILE: "admin" }))).kind,
@@ -147,25 +154,22 @@ Deno.test("desiredRepo() registers only the backends the policy allows, and only
   );
   assert.equal((await mappingError(() => d("gs:bucket:/"))).kind, "secret_invalid");
   assert.equal(
-    (await mappingError(() => d("azure:c:/", { AZURE_ACCOUNT_NAME: "n" }))).key,
+    (await mappingError(() => d("azure:c:/", { AZURE_ACCOUNT_NAME: "acct" }))).key,
     "AZURE_ACCOUNT_KEY",
   );
-  assert.equal(
-    (await d("azure:c:/", { AZURE_ACCOUNT_NAME: "n", AZURE_ACCOUNT_SAS: "sas-123" })).env.length,
-    2,
-  );
+  assert.ok(await d("azure:c:/", { AZURE_ACCOUNT_NAME: "acct", AZURE_ACCOUNT_SAS: "sas-123" }));
   assert.equal((await mappingError(() => d("b2:bucket:/"))).kind, "secret_invalid");
   assert.equal((await mappingError(() => d("swift:c:/"))).kind, "secret_invalid");
-  assert.equal((await d("rest:http://r/")).env.length, 0, "rest needs no ambient identity");
+  assert.ok(await d("rest:http://r/"), "rest needs no credentials");
 
   const open: RepositoryPolicy = {
+    ...DEFAULT_REPOSITORY_POLICY,
     allowedBackends: ["local", "sftp", "rclone", "s3", "gs"],
     allowAmbientCredentials: true,
-    allowAdoption: false,
   };
   assert.equal((await d("/srv/repo", {}, open)).id, "volsync-apps-replicationsource-data");
-  assert.equal((await d("s3:s3.amazonaws.com/bucket", {}, open)).env.length, 0);
-  assert.equal((await d("gs:bucket:/", {}, open)).env.length, 0);
+  assert.deepEqual(envOf(await d("s3:s3.amazonaws.com/bucket", {}, open)), [], "ambient: nothing masked");
+  assert.deepEqual(envOf(await d("gs:bucket:/", {}, open)), []);
   assert.ok(await d("sftp:user@host:/srv/repo", {}, open));
   assert.ok(await d("sftp://user@host:2222//srv/repo", {}, open));
   assert.ok(await d("rclone:remote:bucket/path", {}, open));
@@ -367,9 +371,10 @@ Deno.test("desiredRepo() hash: remembered results equal fresh ones", async () =>
 });
 
 Deno.test("desiredRepo() hashes are the ones the release before WebCrypto wrote to status (nothing re-applies)", async () => {
-  // Computed with node:crypto's pbkdf2Sync, the stretch this release replaced.
+  // Computed with node:crypto's pbkdf2Sync, the stretch this release replaced, over the Repo message with
+  // rest's masks (which changed the input hash once: the masks must reach Backrest); the location's is as before.
   const r = await desiredRepo(base({ hashInputs: { url: "http://backrest:9898" } }));
-  assert.equal(r.hash, "4c9facd6dcdee7630360773a24c0c035a92931113ce4a2c32ded1e0a53e29c7d");
+  assert.equal(r.hash, "80e645f4c9954dc911ad6631aba8add2dd17fcd2a04d75418c78dd0edb90ee45");
   assert.equal(await r.repositoryHash(), "59532f77246f2ae5cb77e69995653313985f076af4559378e95252ed61f6d6e8");
 });
 
@@ -443,7 +448,7 @@ Deno.test("desiredRepo() keyed hashes: HMAC under the installation's key, no str
 
 Deno.test("desiredRepo() keyed hashes recognise what a build before keys wrote (an upgrade applies nothing again)", async () => {
   // The stretched values of the compatibility test above.
-  const legacy = "4c9facd6dcdee7630360773a24c0c035a92931113ce4a2c32ded1e0a53e29c7d";
+  const legacy = "80e645f4c9954dc911ad6631aba8add2dd17fcd2a04d75418c78dd0edb90ee45";
   const legacyLocation = "59532f77246f2ae5cb77e69995653313985f076af4559378e95252ed61f6d6e8";
   const r = await desiredRepo(
     base({ hashInputs: { url: "http://backrest:9898" }, hasher: keyed(newHashKeyBytes()) }),
@@ -467,4 +472,108 @@ Deno.test("desiredRepo() keyed hashes recognise what a build before keys wrote (
 Deno.test("desiredRepo() with a key that cannot be had fails, and writes no hash", async () => {
   const failing = keyedHasher(() => Promise.reject(new Error("key Secret unreadable")));
   await assert.rejects(desiredRepo(base({ hasher: failing })), /key Secret unreadable/);
+});
+
+Deno.test("desiredRepo() refuses a value or a repo too large for Backrest's shared config, naming the key only", async () => {
+  const big = "x".repeat(8193);
+  const e = await mappingError(() =>
+    desiredRepo(base({
+      secretData: secret({
+        RESTIC_REPOSITORY: "rest:https://r/",
+        RESTIC_PASSWORD: "p-123456",
+        RESTIC_REST_PASSWORD: big,
+      }),
+    }))
+  );
+  assert.equal(e.kind, "secret_invalid");
+  assert.equal(e.key, "RESTIC_REST_PASSWORD");
+  assert.match(e.message, /holds 8193 bytes; at most 8192/);
+  assert.ok(!e.message.includes("xxxx"));
+  // Each value within bounds, all together not: eight AWS-session-token-sized values.
+  const many = Object.fromEntries(
+    ["AWS_SESSION_TOKEN", "OS_AUTH_TOKEN", "OS_PASSWORD", "ST_KEY", "B2_ACCOUNT_KEY"].map((
+      k,
+    ) => [k, "y".repeat(8000)]),
+  );
+  const total = await mappingError(() =>
+    desiredRepo(
+      base({
+        secretData: secret({ RESTIC_REPOSITORY: "rest:https://r/", RESTIC_PASSWORD: "p-123456", ...many }),
+      }),
+    )
+  );
+  assert.match(total.message, /add up to \d+ bytes; at most 32768/);
+  // A real session token passes.
+  assert.ok(
+    await desiredRepo(base({
+      secretData: secret({
+        RESTIC_REPOSITORY: "s3:s3.amazonaws.com/b",
+        RESTIC_PASSWORD: "p-123456",
+        AWS_ACCESS_KEY_ID: "ASIA",
+        AWS_SECRET_ACCESS_KEY: "s".repeat(40),
+        AWS_SESSION_TOKEN: "t".repeat(4096),
+      }),
+    })),
+  );
+});
+
+Deno.test("desiredRepo() holds repo settings to the OperatorConfig's task limits, naming the field and the limit", async () => {
+  const d = (
+    settings: NonNullable<DesiredRepoInput["settings"]>,
+    limits: Partial<RepositoryPolicy["taskLimits"]> = {},
+  ) =>
+    desiredRepo(base({
+      settings,
+      policy: {
+        ...DEFAULT_REPOSITORY_POLICY,
+        taskLimits: { ...DEFAULT_REPOSITORY_POLICY.taskLimits, ...limits },
+      },
+    }));
+  const refused: [NonNullable<DesiredRepoInput["settings"]>, RegExp][] = [
+    [
+      { prunePolicy: { schedule: { cron: "* * * * *" } } },
+      /prunePolicy\.schedule runs as often as every 1m;.*every 24h/,
+    ],
+    [
+      { checkPolicy: { schedule: { maxFrequencyHours: 6 } } },
+      /checkPolicy\.schedule runs as often as every 6h/,
+    ],
+    [
+      { forgetPolicy: { schedule: { cron: "0 */12 * * *" }, retention: { policyKeepAll: true } } },
+      /forgetPolicy\.schedule runs as often as every 12h/,
+    ],
+    [
+      { checkPolicy: { readDataSubsetPercent: 50 } },
+      /readDataSubsetPercent 50 is above .*maxReadDataSubsetPercent \(10\)/,
+    ],
+    [{ commandPrefix: { cpuNice: "CPU_HIGH" } }, /allowRaisedPriority/],
+    [{ commandPrefix: { ioNice: "IO_BEST_EFFORT_HIGH" } }, /allowRaisedPriority/],
+    [
+      { extraFlags: ["--stuck-request-timeout=999999h"] },
+      /--stuck-request-timeout=999999h is longer than .*\(30m\)/,
+    ],
+    [{ extraFlags: ["--retry-lock=2h"] }, /--retry-lock=2h is longer than .*maxRetryLock \(30m\)/],
+    [
+      { extraFlags: ["-o s3.connections=1000000"] },
+      /s3\.connections=1000000 is above .*maxConnections \(16\)/,
+    ],
+  ];
+  for (const [settings, message] of refused) {
+    const e = await mappingError(() => d(settings));
+    assert.equal(e.kind, "settings_not_allowed", JSON.stringify(settings));
+    assert.match(e.message, message);
+  }
+  // Within the defaults, and what an admin raises.
+  for (
+    const ok of [
+      { prunePolicy: { schedule: { cron: "0 3 * * *" } } },
+      { checkPolicy: { schedule: { maxFrequencyDays: 7 }, readDataSubsetPercent: 10 } },
+      { commandPrefix: { cpuNice: "CPU_LOW", ioNice: "IO_IDLE" } },
+      { extraFlags: ["--stuck-request-timeout=30m", "-o rest.connections=16"] },
+    ]
+  ) assert.ok(await d(ok), JSON.stringify(ok));
+  assert.ok(
+    await d({ prunePolicy: { schedule: { cron: "*/5 * * * *" } } }, { minScheduleIntervalMs: 300_000 }),
+  );
+  assert.ok(await d({ commandPrefix: { cpuNice: "CPU_HIGH" } }, { allowRaisedPriority: true }));
 });

@@ -31,6 +31,8 @@ export {
   desiredRepo,
   type DesiredRepoInput,
   type DesiredRepoSettings,
+  MAX_REPO_BYTES,
+  MAX_VALUE_BYTES,
   REPO_ID_PATTERN,
   type RepoEnv,
   repoId,
@@ -53,9 +55,14 @@ export {
   BACKENDS,
   BACKREST_FILE_KEYS,
   backrestWouldExpand,
+  type Confinement,
+  confineRepository,
   DEFAULT_ALLOWED_BACKENDS,
   DEFAULT_REPOSITORY_POLICY,
   PASSED_ENV_KEYS,
+  type PolicyProblem,
   type RepositoryPolicy,
   VOLSYNC_ENV_KEYS,
 } from "./repository_policy.ts";
+export { type BackendEnv, EVERY_BACKEND_READS, RESTIC_ENV } from "./restic_env.ts";
+export { type HostKind, hostKind } from "./repository_hosts.ts";

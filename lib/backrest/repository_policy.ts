@@ -1,7 +1,7 @@
 /**
  * What a tenant's repository Secret may make restic in Backrest do, decided before anything is sent.
- * restic in Backrest runs with Backrest's own environment, files and identity, and Backrest expands
- * `${NAME}` in the URI and every env entry from that environment. Rules:
+ * restic in Backrest runs with Backrest's own environment, files, network and identity, and Backrest
+ * expands `${NAME}` in the URI and every env entry from that environment. Rules:
  * - nothing that Backrest would expand (`${...}`) is sent: the value would change, and could carry
  *   Backrest's environment to the tenant or off-cluster;
  * - env holds only the keys VolSync's restic mover itself passes (VolSync v0.16.0), minus those that name a
@@ -10,26 +10,30 @@
  * - only the backends the OperatorConfig allows (default: the network ones VolSync users back up to) are
  *   registered; `local` (Backrest's own disk), `sftp` (Backrest's SSH keys; a host that starts with `-`
  *   becomes an ssh option) and `rclone` (runs a program) must be allowed explicitly;
- * - a backend that falls back to Backrest's own cloud identity when the Secret carries no credentials
- *   (s3, azure, gs, b2, swift) needs them in the Secret, unless the OperatorConfig allows ambient ones.
+ * - a repository reaches only storage: `rest:` and every URL in the Secret are http or https (restic also
+ *   speaks to unix sockets), and no host is Backrest's own pod or node (repository_hosts.ts);
+ * - credentials are the Secret's own (restic_env.ts lists, from restic's source, what each backend reads):
+ *   each one supplied is non-empty, a backend that falls back to Backrest's identity needs one whole set
+ *   unless the OperatorConfig allows ambient credentials, and every other variable the backend reads is sent
+ *   empty, so Backrest's own value of it never fills the gap (Backrest appends the repo's env after its own,
+ *   and the last value of a key wins).
  * Errors name keys and backends, never values.
  */
 import {
   type Backend,
   BACKENDS,
   DEFAULT_ALLOWED_BACKENDS,
+  defaultRepositoryPolicy,
   type RepositoryPolicy,
 } from "../api/operator_config.ts";
+import { hostProblem, repositoryHosts, URL_ENV_KEYS } from "./repository_hosts.ts";
+import { EVERY_BACKEND_READS, RESTIC_ENV } from "./restic_env.ts";
 
 export type { Backend, RepositoryPolicy };
 export { BACKENDS, DEFAULT_ALLOWED_BACKENDS };
 
 /** The default policy (what no OperatorConfig, or one without `repositoryPolicy`, means). */
-export const DEFAULT_REPOSITORY_POLICY: RepositoryPolicy = {
-  allowedBackends: DEFAULT_ALLOWED_BACKENDS,
-  allowAmbientCredentials: false,
-  allowAdoption: false,
-};
+export const DEFAULT_REPOSITORY_POLICY: RepositoryPolicy = defaultRepositoryPolicy();
 
 /**
  * The optional keys VolSync v0.16.0's restic mover passes from the repository Secret to restic
@@ -110,37 +114,87 @@ export function backendOf(uri: string): Backend {
   return BACKENDS.find((b) => b === prefix) ?? "local";
 }
 
-/** Credentials in the Secret that keep restic off Backrest's own identity, per backend (any one set). */
-const OWN_CREDENTIALS: Partial<Record<Backend, string[][]>> = {
-  s3: [["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]],
-  b2: [["B2_ACCOUNT_ID", "B2_ACCOUNT_KEY"]],
-  azure: [["AZURE_ACCOUNT_NAME", "AZURE_ACCOUNT_KEY"], ["AZURE_ACCOUNT_NAME", "AZURE_ACCOUNT_SAS"]],
-  // restic's gs backend reads a credentials file or the metadata server only: nothing a Secret can give.
-  gs: [],
-  swift: [
-    ["ST_AUTH", "ST_USER", "ST_KEY"],
-    ["OS_AUTH_URL", "OS_PASSWORD"],
-    ["OS_AUTH_URL", "OS_APPLICATION_CREDENTIAL_SECRET"],
-    ["OS_STORAGE_URL", "OS_AUTH_TOKEN"],
-  ],
-};
-
 /** A refusal: which rule, and a message naming keys and backends only. */
 export interface PolicyProblem {
-  kind: "backend_not_allowed" | "secret_invalid";
+  /** Which rule refused: the backend, where the repository points, or the Secret's contents. */
+  kind: "backend_not_allowed" | "location_not_allowed" | "secret_invalid";
+  /** The Secret key the refusal is about. */
   key: string;
+  /** Names keys, backends and kinds of address; never a value. */
   message: string;
 }
 
-/**
- * The first reason the repository at `uri`, with the env keys that will be passed, breaks `policy`, or
- * `undefined`. The URI's expansion check comes first (it names RESTIC_REPOSITORY).
- */
-export function repositoryProblem(
+/** What may be sent: the variables to send empty so Backrest's own never reach restic. */
+export interface Confinement {
+  /** Variables the backend reads that the Secret does not supply, sorted: each sent as `KEY=`. */
+  masked: string[];
+}
+
+/** An Azure storage account name (3 to 24 lowercase letters and digits). */
+const AZURE_ACCOUNT = /^[a-z0-9]{3,24}$/;
+/** A DNS suffix: labels of letters, digits and hyphens. */
+const DNS_SUFFIX = /^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*$/;
+
+/** Why the URL-valued parts of the repository break the rules on where restic may connect, or `undefined`. */
+function locationProblem(
   uri: string,
-  passedKeys: ReadonlySet<string>,
+  backend: Backend,
+  env: ReadonlyMap<string, string>,
   policy: RepositoryPolicy,
 ): PolicyProblem | undefined {
+  const invalid = (key: string, message: string): PolicyProblem => ({ kind: "secret_invalid", key, message });
+  // restic's HTTP transport also speaks http+unix and https+unix: any socket in Backrest's pod.
+  if (backend === "rest" && !/^rest:https?:\/\//i.test(uri)) {
+    return invalid(
+      "RESTIC_REPOSITORY",
+      "RESTIC_REPOSITORY: a rest repository must be an http:// or https:// URL",
+    );
+  }
+  if (backend === "s3" && /^s3:http/i.test(uri) && !/^s3:https?:\/\//i.test(uri)) {
+    return invalid("RESTIC_REPOSITORY", "RESTIC_REPOSITORY: an s3 endpoint URL must be http:// or https://");
+  }
+  for (const key of URL_ENV_KEYS) {
+    const v = env.get(key);
+    if (v !== undefined && v !== "" && !/^https?:\/\//i.test(v)) {
+      return invalid(key, `Secret key ${key} must be an http:// or https:// URL`);
+    }
+  }
+  const hosts = repositoryHosts(uri, backend, env);
+  if (backend === "azure") {
+    const account = env.get("AZURE_ACCOUNT_NAME");
+    const suffix = env.get("AZURE_ENDPOINT_SUFFIX");
+    // restic builds https://<account>.blob.<suffix>/ from both without checking either (azure.go:72).
+    if (account !== undefined && account !== "" && !AZURE_ACCOUNT.test(account)) {
+      return invalid(
+        "AZURE_ACCOUNT_NAME",
+        "Secret key AZURE_ACCOUNT_NAME must be 3 to 24 lowercase letters and digits",
+      );
+    }
+    if (suffix !== undefined && suffix !== "" && !DNS_SUFFIX.test(suffix)) {
+      return invalid(
+        "AZURE_ENDPOINT_SUFFIX",
+        "Secret key AZURE_ENDPOINT_SUFFIX must be a DNS name such as core.windows.net",
+      );
+    }
+    if (suffix) hosts.push({ key: "AZURE_ENDPOINT_SUFFIX", host: `${account || "account"}.blob.${suffix}` });
+  }
+  const where = hostProblem(hosts, policy.allowLocalAddresses);
+  return where && { kind: "location_not_allowed", key: where.key, message: where.message };
+}
+
+/**
+ * The first reason the repository at `uri`, with the env the Secret supplies (keys VolSync's mover passes,
+ * values as given), breaks `policy`; or what to mask. The URI's expansion check comes first (it names
+ * RESTIC_REPOSITORY). Credentials: any credential the Secret supplies must be non-empty (restic reads an
+ * empty one as none and falls back); a backend that can fall back to Backrest's identity needs one whole set
+ * of the Secret's own, unless the OperatorConfig allows ambient credentials; with its own set (or for a
+ * backend that needs none) every other variable the backend reads is masked.
+ */
+export function confineRepository(
+  uri: string,
+  env: ReadonlyMap<string, string>,
+  policy: RepositoryPolicy,
+): PolicyProblem | Confinement {
   if (backrestWouldExpand(uri)) return expansionProblem("RESTIC_REPOSITORY");
   const backend = backendOf(uri);
   if (!policy.allowedBackends.includes(backend)) {
@@ -177,19 +231,35 @@ export function repositoryProblem(
         "RESTIC_REPOSITORY: an rclone remote must start with a letter, digit, '_' or ':' (rclone reads '-' as a flag)",
     };
   }
-  const sets = OWN_CREDENTIALS[backend];
-  if (sets && !policy.allowAmbientCredentials && !sets.some((set) => set.every((k) => passedKeys.has(k)))) {
+  const location = locationProblem(uri, backend, env, policy);
+  if (location) return location;
+
+  const facts = RESTIC_ENV[backend];
+  const sets = facts.own;
+  for (const key of new Set(sets?.flat())) {
+    if (env.get(key) === "") {
+      return {
+        kind: "secret_invalid",
+        key,
+        message: `Secret key ${key} is empty: restic reads an empty credential as none and would fall back ` +
+          "to Backrest's own; give it a value, or leave the key out",
+      };
+    }
+  }
+  if (sets !== undefined && !sets.some((set) => set.every((k) => (env.get(k) ?? "") !== ""))) {
+    if (policy.allowAmbientCredentials) return { masked: [] };
     const needs = sets.length === 0
-      ? "restic's gs backend can only use Backrest's own Google identity"
+      ? `restic's ${backend} backend can only use ${facts.ambient}`
       : `the Secret needs ${sets.map((s) => s.join(" + ")).join(", or ")}`;
     return {
       kind: "secret_invalid",
-      key: sets[0]?.find((k) => !passedKeys.has(k)) ?? "RESTIC_REPOSITORY",
-      message: `${needs}: without its own credentials restic in Backrest would use Backrest's identity; ` +
+      key: sets[0]?.find((k) => !env.has(k)) ?? "RESTIC_REPOSITORY",
+      message: `${needs}: without its own credentials restic in Backrest would use ${facts.ambient}; ` +
         "the OperatorConfig's spec.repositoryPolicy.allowAmbientCredentials decides",
     };
   }
-  return undefined;
+  const masked = [...new Set([...facts.reads, ...EVERY_BACKEND_READS])].filter((k) => !env.has(k)).sort();
+  return { masked };
 }
 
 /** The refusal of a value Backrest would expand. */

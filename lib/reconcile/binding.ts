@@ -111,6 +111,16 @@ export interface BindingReconcilerDeps {
 /** When a repository that VolSync has not created yet is looked for again, attempt by attempt. */
 const NOT_INITIALIZED_RECHECK_MS = [15_000, 30_000, 60_000, 120_000, 300_000, 600_000];
 
+/** The Ready reason of each way the mapping to a Backrest repo can fail. */
+const REASON_OF_MAPPING: Record<RepoMappingError["kind"], Reason> = {
+  secret_invalid: Reason.RepositorySecretInvalid,
+  unsupported: Reason.UnsupportedSecretKey,
+  not_allowed: Reason.RepositoryBackendNotAllowed,
+  location_not_allowed: Reason.RepositoryLocationNotAllowed,
+  settings_not_allowed: Reason.RepoSettingsNotAllowed,
+  spec_invalid: Reason.InvalidSpec,
+};
+
 /** What the steps after the gate share: the Binding, where its repo goes, and what it is called. */
 interface Target {
   obj: KubeObject;
@@ -210,14 +220,8 @@ export function bindingReconciler(
       });
     } catch (e) {
       if (!(e instanceof RepoMappingError)) throw e;
-      const specInvalid = e.kind === "spec_invalid";
-      const reason = e.kind === "secret_invalid"
-        ? Reason.RepositorySecretInvalid
-        : e.kind === "unsupported"
-        ? Reason.UnsupportedSecretKey
-        : e.kind === "not_allowed"
-        ? Reason.RepositoryBackendNotAllowed
-        : Reason.InvalidSpec;
+      const specInvalid = e.kind === "spec_invalid" || e.kind === "settings_not_allowed";
+      const reason = REASON_OF_MAPPING[e.kind];
       const where = specInvalid ? "spec.repo" : `repository Secret ${t.namespace}/${secretName}`;
       return {
         stop: {
