@@ -100,6 +100,18 @@ export abstract class Base<S> implements Metric {
     this.series.delete(JSON.stringify(this.labelNames.map((l) => labels[l] ?? "")));
   }
 
+  /** Drops every series whose labels include all of `labels` (e.g. everything about one Backrest). */
+  removeWhere(labels: Labels): void {
+    for (const [key, e] of this.series) {
+      if (Object.entries(labels).every(([k, v]) => e.labels[k] === v)) this.series.delete(key);
+    }
+  }
+
+  /** The label values `name` takes across the series. */
+  labelValues(name: string): Set<string> {
+    return new Set([...this.series.values()].map((e) => e.labels[name] ?? ""));
+  }
+
   /** `{k="v",...}` with values escaped and `extra` (e.g. `le`) last; `""` without labels. */
   protected labelText(labels: Labels, extra?: [string, string]): string {
     const pairs = Object.entries(labels).map(([k, v]) => `${k}="${escapeLabel(v)}"`);

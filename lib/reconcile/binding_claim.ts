@@ -1,6 +1,7 @@
 /**
  * The claim step of the Binding pipeline: a Binding applies a repo id only while it holds the id's claim
- * (claims.ts). Rules: an id held by another Binding is `RepoIdConflict`, whatever the ages; a free id is
+ * (claims.ts). Rules: an id held by another Binding is `RepoIdConflict`, whatever the ages (the message
+ * names the holder only within the tenant's own namespace); a free id is
  * taken at once when it is the Binding's own namespace's default id, one it (or an earlier version of this
  * operator) applied before claims existed, or one it adopts with the OperatorConfig's consent; any other
  * free id is first looked up in the shared listing and left alone when Backrest already holds it; an
@@ -70,14 +71,24 @@ export function bindingClaim(deps: {
   return async function claim(b, key, id, connection, settings, ctx) {
     const holder: Holder = { key, uid: b.metadata.uid ?? "" };
     const current = deps.claims.get(id);
-    const conflict = (other: Holder): Stop => ({
-      stop: {
-        ready: false,
-        reason: Reason.RepoIdConflict,
-        message: `Binding ${other.key} holds repo id ${id} (it applied it first); set spec.repo.idOverride ` +
-          "to a free id (neither Binding overwrites the other)",
-      },
-    });
+    // A tenant reads this message and its Event: it names the holder only when the holder is in the same
+    // namespace; another namespace's Binding is named in the operator's log, for the admin.
+    const conflict = (other: Holder): Stop => {
+      const slash = other.key.indexOf("/");
+      const sameNamespace = other.key.slice(0, slash) === (b.metadata.namespace ?? "");
+      if (!sameNamespace) {
+        ctx.log.info("Repo id held by a Binding in another namespace", { repoId: id, holder: other.key });
+      }
+      const holder = sameNamespace ? `Binding ${other.key.slice(slash + 1)}` : "another Binding";
+      return {
+        stop: {
+          ready: false,
+          reason: Reason.RepoIdConflict,
+          message: `${holder} holds repo id ${id} (it applied it first); set spec.repo.idOverride ` +
+            "to a free id (neither Binding overwrites the other)",
+        },
+      };
+    };
     if (current && current.holder.key !== key) return conflict(current.holder);
     if (current && current.holder.uid === holder.uid && current.url === connection.url) return true;
     // Free, or held by this Binding under an older uid or URL.

@@ -1,10 +1,14 @@
 /**
  * The operator's own metrics, beside controller-runtime's: whether each Binding is Ready (and why not),
  * every Backrest call by outcome, and the repos drift repair found missing. Rules: labels carry namespaces,
- * names, reasons, RPC names, Connect codes and canonical Backrest URLs (which never carry credentials);
- * never a Secret value or Backrest's text. A Binding's series goes when the Binding goes.
+ * names, reasons, RPC names, Connect codes and Backrest origins (scheme, host and port: a URL's path is a
+ * tenant's to write, and would make one series per path, forever); never a Secret value or Backrest's
+ * text. A Binding's series goes when the Binding goes, a Backrest's when no Binding names it any more.
  */
+import { backrestOrigin } from "../api/mod.ts";
 import type { BackrestApi, BackrestConnection } from "../backrest/mod.ts";
+import { isRecord, type KubeObject } from "../kube/mod.ts";
+import type { InformerHandler, Store } from "../runtime/mod.ts";
 import { BackrestError } from "../backrest/mod.ts";
 import type { Counter, Gauge, Registry } from "../observe/mod.ts";
 
@@ -36,6 +40,51 @@ export function createOperatorMetrics(registry: Registry): OperatorMetrics {
       help: "Repos drift repair found missing from a Backrest and re-enqueued",
       labelNames: ["backrest"],
     }),
+  };
+}
+
+/** The `backrest` label of a Backrest URL: its origin. */
+export function backrestLabel(url: string): string {
+  return backrestOrigin(url) ?? "invalid";
+}
+
+/** Drops the series of every Backrest whose origin is not in `used` (the origins current Bindings name). */
+export function dropUnusedBackrests(m: OperatorMetrics, used: ReadonlySet<string>): void {
+  for (const metric of [m.backrestRequests, m.driftRepairs]) {
+    for (const origin of metric.labelValues("backrest")) {
+      if (!used.has(origin)) metric.removeWhere({ backrest: origin });
+    }
+  }
+}
+
+/** What the sweeper reads of a Binding: the Backrest URLs it names (spec, and status while it holds a repo). */
+function urlsOf(obj: KubeObject): string[] {
+  const spec = isRecord(obj.spec) && isRecord(obj.spec.backrest) ? obj.spec.backrest.url : undefined;
+  const status = isRecord(obj.status) ? obj.status.backrestURL : undefined;
+  return [spec, status].filter((u): u is string => typeof u === "string");
+}
+
+/**
+ * An informer handler that, a second after a Binding goes or changes its Backrest, drops the series of
+ * every Backrest no Binding in `bindings` names any more (one pass for a burst of deletions).
+ */
+export function unusedBackrestSweeper(
+  m: OperatorMetrics,
+  bindings: Store<KubeObject>,
+): InformerHandler<KubeObject> {
+  let pending: ReturnType<typeof setTimeout> | undefined;
+  const sweep = () => {
+    pending = undefined;
+    const used = new Set(bindings.list().flatMap(urlsOf).map(backrestLabel));
+    dropUnusedBackrests(m, used);
+  };
+  return (e) => {
+    const moved = e.type === "update" && urlsOf(e.old).some((u) => !urlsOf(e.object).includes(u));
+    if ((e.type === "delete" || moved) && pending === undefined) {
+      const timer = setTimeout(sweep, 1000);
+      Deno.unrefTimer(timer);
+      pending = timer;
+    }
   };
 }
 
@@ -95,7 +144,7 @@ export function countedBackrest(
 ): (connection: BackrestConnection) => BackrestApi {
   return (connection) => {
     const api = factory(connection);
-    const backrest = connection.url;
+    const backrest = backrestLabel(connection.url);
     async function counted<T>(method: string, call: () => Promise<T>): Promise<T> {
       try {
         const out = await call();

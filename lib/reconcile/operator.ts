@@ -54,7 +54,13 @@ import {
 import { claimIndexers, LABEL_REPO_CLAIM, readClaim, RepoClaims, slimClaim } from "./claims.ts";
 import { DriftRepair } from "./drift.ts";
 import { hashKeyLoader } from "./hash_key.ts";
-import { countedBackrest, createOperatorMetrics, ReadyGauge } from "./metrics.ts";
+import {
+  backrestLabel,
+  countedBackrest,
+  createOperatorMetrics,
+  ReadyGauge,
+  unusedBackrestSweeper,
+} from "./metrics.ts";
 import { OwnWrites } from "./own_writes.ts";
 import { operatorConfigReconciler, putInForce } from "./operator_config.ts";
 import { RepoListings } from "./repo_listings.ts";
@@ -224,6 +230,7 @@ export function createOperator(o: OperatorOptions): Operator {
   const clients = o.backrest ?? ((c: BackrestConnection) => backrestClient(c));
   const backrest = own ? countedBackrest(clients, own.backrestRequests) : clients;
   const listings = new RepoListings({ backrest });
+  if (own) bindings.addHandler(unusedBackrestSweeper(own, bindings.store));
 
   const drift = new DriftRepair({
     bindings: bindings.store,
@@ -231,7 +238,7 @@ export function createOperator(o: OperatorOptions): Operator {
     periodMs: () => settings.current.spec.resyncPeriodMs,
     active: () => !settings.current.spec.paused,
     enqueue: (key) => binding.enqueue(key),
-    ...(own ? { repaired: (url: string) => own.driftRepairs.inc({ backrest: url }) } : {}),
+    ...(own ? { repaired: (url: string) => own.driftRepairs.inc({ backrest: backrestLabel(url) }) } : {}),
     logger: log.named("drift"),
   });
   const ownWrites = new OwnWrites();
