@@ -7,7 +7,14 @@ import { type BackrestApi, backrestClient, type BackrestConnection } from "../li
 import { createClient, kubeconfigConnection, type KubeObject } from "../lib/kube/mod.ts";
 import { createLogger } from "../lib/observe/mod.ts";
 import { createOperator, type Operator } from "../lib/reconcile/mod.ts";
-import { binding, BINDINGS, cluster, replicationSource, secret } from "../tests/harness/operator.ts";
+import {
+  binding,
+  BINDINGS,
+  cluster,
+  ensureOperatorConfig,
+  replicationSource,
+  secret,
+} from "../tests/harness/operator.ts";
 import { freePort, type Proc, spawn, tempDir, waitUntil } from "../tests/harness/process.ts";
 import { imageEnv, taskFlags } from "../tests/harness/operator_process.ts";
 import { parallel } from "./parallel.ts";
@@ -230,6 +237,8 @@ export async function benchOperator(o: {
   let lines = 0;
   const logger = createLogger({ level: "info", format: "json", write: () => lines++ });
   const configNamespace = await cp.namespace("bench-cfg");
+  // The benchmarks' real repositories are on a loopback rest-server: the tests' baseline config admits them.
+  await ensureOperatorConfig(configNamespace);
   const operator = createOperator({
     kube,
     namespaces: o.namespaces,
@@ -359,6 +368,7 @@ export async function startInClusterOperator(o: {
   metricsAddress?: string;
 }): Promise<InClusterOperator> {
   const probePort = freePort();
+  await ensureOperatorConfig(o.configNamespace);
   const proc = await startInClusterProgram({
     name: "operator",
     namespace: o.configNamespace,

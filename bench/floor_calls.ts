@@ -3,7 +3,7 @@
  * neither the test harness nor the reconcilers: bench/floor_process.ts runs it in a process that loads only
  * what a plain client needs.
  */
-import { BACKENDS, type BackrestApi, desiredRepo } from "../lib/backrest/mod.ts";
+import { BACKENDS, type BackrestApi, DEFAULT_REPOSITORY_POLICY, desiredRepo } from "../lib/backrest/mod.ts";
 import { events, type KubeClient, leases, secrets } from "../lib/kube/mod.ts";
 import {
   bindingType,
@@ -69,7 +69,13 @@ export async function floorCalls(
       name: `rs-${i}`,
       secretData: decoded(secret.data),
       settings: { idOverride: id, extraFlags: [] },
-      policy: { allowedBackends: BACKENDS, allowAmbientCredentials: true, allowAdoption: false },
+      // Anything goes, loopback storage included (the test repositories live there).
+      policy: {
+        ...DEFAULT_REPOSITORY_POLICY,
+        allowedBackends: BACKENDS,
+        allowAmbientCredentials: true,
+        allowLocalAddresses: true,
+      },
     });
     await backrest.checkRepoExists(repo);
     await backrest.addRepo(repo);

@@ -7,13 +7,15 @@
  */
 import assert from "node:assert/strict";
 import { bindingNameFor, uniqueBindingName } from "../lib/api/mod.ts";
-import { createResticRepo } from "./harness/backrest.ts";
+import { createResticRepo, restEnv } from "./harness/backrest.ts";
 import type { BackrestInstance } from "./harness/backrest.ts";
 import {
   binding,
   BINDINGS,
   cluster,
+  CONFIG_NAME,
   create,
+  putOperatorConfig,
   replicationDestination,
   replicationSource,
   secret,
@@ -26,7 +28,6 @@ import { waitUntil } from "./harness/process.ts";
 
 const OPT_IN = "backrest.garethgeorge.com/binding";
 const MANAGED = "backrest.garethgeorge.com/managed";
-const CONFIG_NAME = "backrest-volsync-operator";
 const AUTH_SECRET = "backrest-auth";
 const USER = { username: "operator", password: `pw-${crypto.randomUUID()}` };
 
@@ -42,28 +43,7 @@ const configPath = (configNs: string) =>
 /** Puts `spec` in the OperatorConfig and waits until the operator has accepted that generation. */
 async function configure(e: SharedOperator, spec: Record<string, unknown>) {
   const cp = await cluster();
-  const res = await cp.api("GET", configPath(e.configNs));
-  let generation: number;
-  if (res.status === 404) {
-    await res.body?.cancel();
-    const made = await cp.json(
-      "POST",
-      `${BINDINGS}/namespaces/${e.configNs}/backrestvolsyncoperatorconfigs`,
-      {
-        apiVersion: "backrest.garethgeorge.com/v1alpha1",
-        kind: "BackrestVolSyncOperatorConfig",
-        metadata: { name: CONFIG_NAME },
-        spec,
-      },
-    ) as { metadata: { generation: number } };
-    generation = made.metadata.generation;
-  } else {
-    const current = await res.json() as Record<string, unknown>;
-    const put = await cp.json("PUT", configPath(e.configNs), { ...current, spec }) as {
-      metadata: { generation: number };
-    };
-    generation = put.metadata.generation;
-  }
+  const generation = await putOperatorConfig(e.configNs, spec);
   await waitUntil(`OperatorConfig generation ${generation} accepted`, async () => {
     const c = await cp.json("GET", configPath(e.configNs)) as {
       status?: { conditions?: { type: string; reason: string; observedGeneration?: number }[] };
@@ -306,7 +286,7 @@ Deno.test("auto-binding: defaults reach managed Bindings, drift is repaired, and
   const id = `volsync-${ns}-replicationsource-app`;
   await waitForReason(cp, ns, "bvsb-rs-app", "Applied", 60_000);
   let stored = await backrestRepo(e.backrest, id);
-  assert.deepEqual(stored?.env, ["RESTIC_COMPRESSION=max"]);
+  assert.deepEqual(stored?.env, restEnv("RESTIC_COMPRESSION=max"));
   assert.equal(stored?.autoUnlock, true);
   assert.equal(stored?.prunePolicy?.schedule?.schedule.value, "0 3 * * *");
   // The generated spec equals what the apiserver stores, so there is no update loop.
@@ -319,7 +299,7 @@ Deno.test("auto-binding: defaults reach managed Bindings, drift is repaired, and
   await configure(e, withDefaults(e, { policy: "All", defaultRepo: { envAllowlist: ["RESTIC_PACK_SIZE"] } }));
   await waitUntil("Backrest holds the new defaults", async () => {
     stored = await backrestRepo(e.backrest, id);
-    return stored?.env.join() === "RESTIC_PACK_SIZE=16" && stored.autoUnlock === false;
+    return stored?.env.join() === restEnv("RESTIC_PACK_SIZE=16").join() && stored.autoUnlock === false;
   }, { timeoutMs: 60_000 });
   const b = (await getBinding(ns, "bvsb-rs-app"))!;
   assert.deepEqual(b.spec.repo?.envAllowlist, ["RESTIC_PACK_SIZE"]);
@@ -343,7 +323,7 @@ Deno.test("auto-binding: defaults reach managed Bindings, drift is repaired, and
       now.spec.deletionPolicy === "Retain";
   }, { timeoutMs: 20_000 });
   await waitForReason(cp, ns, "bvsb-rs-app", "Applied", 60_000);
-  assert.deepEqual((await backrestRepo(e.backrest, id))?.env, ["RESTIC_PACK_SIZE=16"]);
+  assert.deepEqual((await backrestRepo(e.backrest, id))?.env, restEnv("RESTIC_PACK_SIZE=16"));
 
   // A Binding without the managed label holding the generated name stays exactly as its owner wrote it.
   await create(

@@ -20,7 +20,7 @@ import {
   Breakers,
   createBackrestClient,
 } from "../lib/backrest/mod.ts";
-import { createResticRepo, startBackrest } from "./harness/backrest.ts";
+import { createResticRepo, restEnv, startBackrest } from "./harness/backrest.ts";
 import { freePort, tempDir } from "./harness/process.ts";
 import { rejectsWith as rejects, repoFor } from "./harness/backrest_fixtures.ts";
 import { servingCertificate } from "./harness/tls.ts";
@@ -42,7 +42,7 @@ Deno.test("Backrest client against the real server (auth disabled)", async (t) =
       const repo = (await backrest.getConfig()).repos.find((r) => r.id === "local");
       assert.equal(repo?.uri, local.uri);
       assert.equal(repo?.password, local.password);
-      assert.deepEqual(repo?.env, ["RESTIC_COMPRESSION=max"]);
+      assert.deepEqual(repo?.env, restEnv("RESTIC_COMPRESSION=max"));
       assert.match(repo?.guid ?? "", /^[0-9a-f]{64}$/);
       assert.equal(repo?.autoInitialize, false);
     });
@@ -51,7 +51,7 @@ Deno.test("Backrest client against the real server (auth disabled)", async (t) =
       await api.addRepo(await repoFor("local", local, {}, ["--no-lock"]));
       const repos = (await backrest.getConfig()).repos.filter((r) => r.id === "local");
       assert.equal(repos.length, 1);
-      assert.deepEqual(repos[0]?.env, []);
+      assert.deepEqual(repos[0]?.env, restEnv());
       assert.deepEqual(repos[0]?.flags, ["--no-lock"]);
     });
 

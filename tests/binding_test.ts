@@ -4,18 +4,20 @@
  * and one Backrest serve the whole file; each test works in its own namespace.
  */
 import assert from "node:assert/strict";
-import { createResticRepo, restLocation, startBackrest } from "./harness/backrest.ts";
+import { createResticRepo, createS3Repo, restEnv, restLocation, startBackrest } from "./harness/backrest.ts";
 import type { BackrestInstance } from "./harness/backrest.ts";
 import {
   binding,
   BINDINGS,
   cluster,
   create,
+  putOperatorConfig,
   readyCondition,
   type RecordedWrite,
   replicationSource,
   secret,
   sharedOperator,
+  startOperator,
   waitForReason,
 } from "./harness/operator.ts";
 import { freePort, waitUntil } from "./harness/process.ts";
@@ -66,11 +68,15 @@ Deno.test("binding: a VolSync restic repository is registered in Backrest with t
   assert.ok(stored, `Backrest holds ${id}`);
   assert.equal(stored.uri, repo.uri);
   assert.equal(stored.password, repo.password);
-  assert.deepEqual(stored.env, [
-    "AWS_ACCESS_KEY_ID=AKIAEXAMPLE",
-    "AWS_SECRET_ACCESS_KEY=secret-example",
-    "RESTIC_COMPRESSION=max",
-  ]);
+  assert.deepEqual(
+    stored.env,
+    restEnv(
+      "AWS_ACCESS_KEY_ID=AKIAEXAMPLE",
+      "AWS_SECRET_ACCESS_KEY=secret-example",
+      "RESTIC_COMPRESSION=max",
+    ),
+    "the Secret's keys, and rest's credential variables sent empty",
+  );
   assert.match(stored.guid, /^[0-9a-f]{64}$/);
   const b = await bindingObject(ns, "app");
   assert.equal(b.status.repoId, id);
@@ -301,7 +307,7 @@ Deno.test("binding: each bad input ends in a precise reason, and fixing it recov
       "keys left out are named, briefly",
     );
     const r = await backrestRepo(backrest, `volsync-${ns}-replicationsource-big`);
-    assert.deepEqual(r?.env, [`AWS_SESSION_TOKEN=${"t".repeat(2000)}`]);
+    assert.deepEqual(r?.env, restEnv(`AWS_SESSION_TOKEN=${"t".repeat(2000)}`));
   });
   await t.step("other Bindings were unaffected", async () => {
     assert.equal((await readyCondition(cp, ns, "no-src"))?.reason, "Applied");
@@ -391,7 +397,7 @@ Deno.test("binding: two Bindings claiming one repo id: the later gets RepoIdConf
     binding("second", { url: backrest.url, source: "b", repo: { idOverride: id } }),
   );
   const c = await waitForReason(cp, ns, "second", "RepoIdConflict");
-  assert.match(c.message, new RegExp(`${ns}/first`));
+  assert.match(c.message, /^Binding first holds repo id/, "named within its own namespace");
   assert.equal((await backrestRepo(backrest, id))?.uri, a.uri);
   // The first lets go: the second takes the id.
   await cp.api("DELETE", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/first`).then((r) =>
@@ -472,15 +478,7 @@ Deno.test("binding: a shorter resyncPeriod applies at once, not after the wait a
   const ns = await cp.namespace("period");
   const repo = await createResticRepo();
   const id = `period-${ns}`;
-  const configPath =
-    `${BINDINGS}/namespaces/${configNs}/backrestvolsyncoperatorconfigs/backrest-volsync-operator`;
-  const config = (spec: Record<string, unknown>) => ({
-    apiVersion: "backrest.garethgeorge.com/v1alpha1",
-    kind: "BackrestVolSyncOperatorConfig",
-    metadata: { name: "backrest-volsync-operator" },
-    spec,
-  });
-  await cp.apply(JSON.stringify(config({ resyncPeriod: "10m" })), configNs);
+  await putOperatorConfig(configNs, { resyncPeriod: "10m" });
   try {
     await create(
       ns,
@@ -490,8 +488,7 @@ Deno.test("binding: a shorter resyncPeriod applies at once, not after the wait a
     );
     await waitForReason(cp, ns, "b", "Applied");
     // A 10-minute wait is running. The admin shortens the period, then the repo vanishes from Backrest.
-    const current = await cp.json("GET", configPath) as Record<string, unknown>;
-    await cp.json("PUT", configPath, { ...current, spec: { resyncPeriod: "2s" } });
+    await putOperatorConfig(configNs, { resyncPeriod: "2s" });
     const res = await fetch(`${backrest.url}/v1.Backrest/RemoveRepo`, {
       method: "POST",
       headers: { "content-type": "application/json" },
@@ -507,7 +504,7 @@ Deno.test("binding: a shorter resyncPeriod applies at once, not after the wait a
       },
     );
   } finally {
-    await cp.api("DELETE", configPath).then((r) => r.body?.cancel());
+    await putOperatorConfig(configNs);
   }
 });
 
@@ -543,12 +540,7 @@ Deno.test("binding: while paused no Backrest call is made and Bindings say Pause
   const cp = await cluster();
   const ns = await cp.namespace("paused");
   const repo = await createResticRepo();
-  await create(configNs, {
-    apiVersion: "backrest.garethgeorge.com/v1alpha1",
-    kind: "BackrestVolSyncOperatorConfig",
-    metadata: { name: "backrest-volsync-operator" },
-    spec: { paused: true },
-  });
+  await putOperatorConfig(configNs, { paused: true });
   try {
     await create(
       ns,
@@ -559,11 +551,7 @@ Deno.test("binding: while paused no Backrest call is made and Bindings say Pause
     await waitForReason(cp, ns, "b", "Paused");
     assert.equal(await backrestRepo(backrest, `volsync-${ns}-replicationsource-src`), undefined);
   } finally {
-    await cp.api(
-      "DELETE",
-      `${BINDINGS}/namespaces/${configNs}/backrestvolsyncoperatorconfigs/backrest-volsync-operator`,
-    )
-      .then((r) => r.body?.cancel());
+    await putOperatorConfig(configNs);
   }
   await waitForReason(cp, ns, "b", "Applied");
   assert.ok(await backrestRepo(backrest, `volsync-${ns}-replicationsource-src`));
@@ -717,6 +705,78 @@ Deno.test("binding: switching from the Go prototype: its Binding and Backrest en
   const config = await backrest.getConfig();
   assert.equal(config.repos.filter((r) => r.uri === repo.uri).length, 1, "one Backrest entry for the repo");
   assert.equal(config.repos.find((r) => r.id === id)?.autoUnlock, true);
+});
+
+Deno.test("binding: switching from the Go prototype: an s3 repository with its own credentials applies once, no duplicate, Backrest's own variables masked", async () => {
+  const cp = await cluster();
+  const cfg = await cp.namespace("cfg");
+  const ns = await cp.namespace("migrate-s3");
+  const backrest = await startBackrest({ recordResticRuns: true });
+  const repo = await createS3Repo();
+  const id = `volsync-${ns}-replicationsource-app-data`;
+  const keys = { AWS_ACCESS_KEY_ID: repo.keyId, AWS_SECRET_ACCESS_KEY: repo.secret };
+  // What the prototype left behind: its Backrest entry (env as the prototype sends it) and its status.
+  const add = await fetch(`${backrest.url}/v1.Backrest/AddRepo`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({
+      repo: {
+        id,
+        uri: repo.uri,
+        password: repo.password,
+        env: Object.entries(keys).map(([k, v]) => `${k}=${v}`),
+      },
+    }),
+  });
+  assert.equal(add.status, 200, await add.text());
+  await create(
+    ns,
+    secret("restic", { RESTIC_REPOSITORY: repo.uri, RESTIC_PASSWORD: repo.password, ...keys }),
+    replicationSource("app-data", "restic"),
+    binding("my-app", { url: backrest.url, source: "app-data" }),
+  );
+  await cp.json("PATCH", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/my-app/status`, {
+    status: {
+      observedGeneration: 1,
+      resolvedRepositorySecret: "restic",
+      lastAppliedInputHash: "0f".repeat(32),
+      conditions: [{
+        type: "Ready",
+        status: "True",
+        reason: "Applied",
+        message: "Applied",
+        lastTransitionTime: "2026-01-01T00:00:00Z",
+      }],
+    },
+  }, { "content-type": "application/merge-patch+json" });
+  const before = (await backrest.resticRuns()).length;
+  const op = await startOperator({ configNamespace: cfg, namespaces: [ns], backrestTimeoutMs: 30_000 });
+  try {
+    await waitUntil("taken over", async () => {
+      const s = (await bindingObject(ns, "my-app")).status;
+      return s.repoId === id && s.lastAppliedInputHash !== "0f".repeat(32);
+    }, { timeoutMs: 60_000 });
+    assert.equal((await readyCondition(cp, ns, "my-app"))?.reason, "Applied");
+    const held = (await backrest.getConfig()).repos.filter((r) => r.uri === repo.uri);
+    assert.equal(held.length, 1, "one Backrest entry for the repo");
+    const env = held[0]!.env;
+    assert.ok(
+      env.includes(`AWS_ACCESS_KEY_ID=${repo.keyId}`) && env.includes(`AWS_SECRET_ACCESS_KEY=${repo.secret}`),
+    );
+    for (
+      const masked of ["AWS_SESSION_TOKEN=", "AWS_ACCESS_KEY=", "RESTIC_AWS_ASSUME_ROLE_ARN=", "AWS_PROFILE="]
+    ) {
+      assert.ok(env.includes(masked), masked);
+    }
+    // Once: one AddRepo's restic run (after one CheckRepoExists: nothing said the repository exists).
+    await new Promise((r) => setTimeout(r, 1000));
+    const opens = (await backrest.resticRuns()).slice(before).filter((r) => /^(cat config|init)\b/.test(r));
+    assert.equal(opens.filter((r) => r.startsWith("init")).length, 0, "nothing initialized");
+    assert.ok(opens.length <= 2, `at most CheckRepoExists and AddRepo: ${opens.join(" | ")}`);
+  } finally {
+    await op.stop();
+    await backrest.stop();
+  }
 });
 
 Deno.test("binding: switching from the Go prototype: a Binding with idOverride takes over its entry, which is no one else's", async () => {

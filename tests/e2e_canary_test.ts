@@ -11,7 +11,14 @@
  */
 import assert from "node:assert/strict";
 import { restLocation, startBackrest } from "./harness/backrest.ts";
-import { binding, cluster, readyCondition, replicationSource, secret } from "./harness/operator.ts";
+import {
+  binding,
+  cluster,
+  putOperatorConfig,
+  readyCondition,
+  replicationSource,
+  secret,
+} from "./harness/operator.ts";
 import { startOperatorProcess, taskFlags } from "./harness/operator_process.ts";
 import { peer } from "./harness/peers.ts";
 import { freePort, tempDir, waitUntil } from "./harness/process.ts";
@@ -97,15 +104,9 @@ Deno.test("e2e canary: no Secret value reaches logs, statuses, Events or metrics
   try {
     // The OperatorConfig's default auth Secret is read too.
     await cp.apply(JSON.stringify(secret("default-auth", { username: canary(), password: canary() })), opNs);
-    await cp.apply(
-      JSON.stringify({
-        apiVersion: "backrest.garethgeorge.com/v1alpha1",
-        kind: "BackrestVolSyncOperatorConfig",
-        metadata: { name: "backrest-volsync-operator" },
-        spec: { defaultBackrest: { url: backrest.url, authRef: { name: "default-auth" } } },
-      }),
-      opNs,
-    );
+    await putOperatorConfig(opNs, {
+      defaultBackrest: { url: backrest.url, authRef: { name: "default-auth" } },
+    });
     for (const obj of objects) await cp.apply(JSON.stringify(obj), ns);
 
     const expected: Record<string, string[]> = {

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { applySampleBinding } from "./harness/scenario.ts";
 import { startBackrest } from "./harness/backrest.ts";
-import { BINDINGS, cluster } from "./harness/operator.ts";
+import { BINDINGS, cluster, ensureOperatorConfig } from "./harness/operator.ts";
 import {
   auditViolations,
   forbiddenLines,
@@ -45,6 +45,7 @@ Deno.test("e2e in-cluster: the compile task's permission set and the shipped RBA
   const restore = await installServiceAccount({ token: sa.token, ca: cp.ca, namespace: opNs });
   try {
     const port = new URL(cp.server).port;
+    await ensureOperatorConfig(opNs);
     const op = await startOperatorProcess({
       name: "operator-incluster",
       flags: run,

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { applySampleBinding } from "./harness/scenario.ts";
 import { startBackrest } from "./harness/backrest.ts";
-import { cluster } from "./harness/operator.ts";
+import { cluster, ensureOperatorConfig } from "./harness/operator.ts";
 import {
   forbiddenLines,
   permissionErrors,
@@ -21,6 +21,7 @@ Deno.test("e2e kubeconfig: the start task's flags with --kubeconfig run a Bindin
   const backrest = await startBackrest();
   const opNs = await cp.namespace("op");
   const appNs = await cp.namespace("app");
+  await ensureOperatorConfig(opNs);
   const op = await startOperatorProcess({
     name: "operator-kubeconfig",
     flags: taskFlags("start"),

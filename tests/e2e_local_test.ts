@@ -12,7 +12,7 @@
 import assert from "node:assert/strict";
 import { applySampleBinding } from "./harness/scenario.ts";
 import { startBackrest } from "./harness/backrest.ts";
-import { cluster } from "./harness/operator.ts";
+import { cluster, ensureOperatorConfig } from "./harness/operator.ts";
 import {
   type AccessProfile,
   auditViolations,
@@ -66,6 +66,7 @@ async function runLocally(
   o: { name: string; args?: string[]; env?: Record<string, string>; opNs: string; profile: AccessProfile },
   whileRunning?: () => Promise<void>,
 ): Promise<void> {
+  await ensureOperatorConfig(o.opNs);
   const op = await startOperatorProcess({
     name: o.name,
     flags: binaryFlags(),

@@ -10,7 +10,15 @@
  */
 import assert from "node:assert/strict";
 import { createResticRepo, startBackrest } from "./harness/backrest.ts";
-import { binding, BINDINGS, cluster, replicationSource, secret, waitForReason } from "./harness/operator.ts";
+import {
+  binding,
+  BINDINGS,
+  cluster,
+  putOperatorConfig,
+  replicationSource,
+  secret,
+  waitForReason,
+} from "./harness/operator.ts";
 import {
   forbiddenLines,
   operatorServiceAccount,
@@ -166,6 +174,7 @@ Deno.test("e2e rbac: every shipped rule the operator's requests need, and no req
       "current-context": "p",
     }),
   );
+  await putOperatorConfig(opNs);
   const op = await startOperatorProcess({
     name: "operator-rbac",
     flags: taskFlags("start"),
@@ -187,18 +196,10 @@ Deno.test("e2e rbac: every shipped rule the operator's requests need, and no req
       }));
       await waitForReason(cp, appNs, "user", "Applied", 60_000);
       // Auto-binding: the OperatorConfig (status written) makes the operator create a managed Binding.
-      await cp.apply(
-        JSON.stringify({
-          apiVersion: "backrest.garethgeorge.com/v1alpha1",
-          kind: "BackrestVolSyncOperatorConfig",
-          metadata: { name: "backrest-volsync-operator" },
-          spec: {
-            defaultBackrest: { url: backrest.url },
-            bindingGeneration: { policy: "All", kinds: ["ReplicationSource"] },
-          },
-        }),
-        opNs,
-      );
+      await putOperatorConfig(opNs, {
+        defaultBackrest: { url: backrest.url },
+        bindingGeneration: { policy: "All", kinds: ["ReplicationSource"] },
+      });
       const managed = async () => {
         const list = await cp.json(
           "GET",

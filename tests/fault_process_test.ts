@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { startBackrest } from "./harness/backrest.ts";
-import { cluster } from "./harness/operator.ts";
+import { cluster, ensureOperatorConfig } from "./harness/operator.ts";
 import { type OperatorProcess, startOperatorProcess, taskFlags } from "./harness/operator_process.ts";
 import { waitUntil } from "./harness/process.ts";
 import {
@@ -37,6 +37,7 @@ Deno.test("fault: the operator killed with SIGKILL mid-reconcile and restarted c
     `--operator-config-namespace=${configNs}`,
     "--leader-elect=false",
   ];
+  await ensureOperatorConfig(configNs);
   const first = await startOperatorProcess({ flags: taskFlags("start"), args, name: "killed" });
   try {
     const { ns, desired } = await populate(backrest.url, 4, "kill");
@@ -66,6 +67,7 @@ Deno.test("fault: the leader killed with two replicas: the other takes over and 
   const backrest = await startBackrest();
   const configNs = await cp.namespace("ha-cfg");
   const args = [`--kubeconfig=${cp.kubeconfigPath}`, `--operator-config-namespace=${configNs}`];
+  await ensureOperatorConfig(configNs);
   const replicas = [
     await startOperatorProcess({ flags: taskFlags("start"), args, name: "replica-a" }),
     await startOperatorProcess({ flags: taskFlags("start"), args, name: "replica-b" }),

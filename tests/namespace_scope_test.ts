@@ -12,6 +12,7 @@ import {
   binding,
   BINDINGS,
   cluster,
+  putOperatorConfig,
   replicationSource,
   secret,
   startOperator,
@@ -87,18 +88,10 @@ Deno.test("namespace scope: Roles only, one watched namespace: applied there, ot
 
   const backrest = await startBackrest({ auth: USER });
   await cp.apply(JSON.stringify(secret("backrest-auth", USER)), configNs);
-  await cp.apply(
-    JSON.stringify({
-      apiVersion: "backrest.garethgeorge.com/v1alpha1",
-      kind: "BackrestVolSyncOperatorConfig",
-      metadata: { name: "backrest-volsync-operator" },
-      spec: {
-        defaultBackrest: { url: backrest.url, authRef: { name: "backrest-auth" } },
-        bindingGeneration: { policy: "Annotated" },
-      },
-    }),
-    configNs,
-  );
+  await putOperatorConfig(configNs, {
+    defaultBackrest: { url: backrest.url, authRef: { name: "backrest-auth" } },
+    bindingGeneration: { policy: "Annotated" },
+  });
   const op = await startOperator({
     namespaces: [watched],
     configNamespace: configNs,

@@ -12,6 +12,7 @@ import {
   BINDINGS,
   cluster,
   create,
+  putOperatorConfig,
   replicationSource,
   secret,
   settled,
@@ -23,7 +24,10 @@ import { waitUntil } from "./harness/process.ts";
 const CONFIG_NAME = "bvo-settings";
 const OPT_IN = "backrest.garethgeorge.com/binding";
 
-const env = sharedOperator({ operator: { configName: CONFIG_NAME, backrestTimeoutMs: 20_000 } });
+// No config at the start: the first test is about its absence.
+const env = sharedOperator({
+  operator: { configName: CONFIG_NAME, backrestTimeoutMs: 20_000, baselineConfig: false },
+});
 
 interface Condition {
   type: string;
@@ -42,23 +46,9 @@ function configPath(configNs: string, name = CONFIG_NAME) {
   return `${BINDINGS}/namespaces/${configNs}/backrestvolsyncoperatorconfigs/${name}`;
 }
 
-/** Creates or replaces the config's spec; returns the new generation. */
-async function putConfig(configNs: string, spec: Record<string, unknown>, name = CONFIG_NAME) {
-  const cp = await cluster();
-  const res = await cp.api("GET", configPath(configNs, name));
-  if (res.status === 404) {
-    await res.body?.cancel();
-    const made = await cp.json("POST", `${BINDINGS}/namespaces/${configNs}/backrestvolsyncoperatorconfigs`, {
-      apiVersion: "backrest.garethgeorge.com/v1alpha1",
-      kind: "BackrestVolSyncOperatorConfig",
-      metadata: { name },
-      spec,
-    }) as ConfigObject;
-    return made.metadata.generation;
-  }
-  const current = await res.json() as ConfigObject;
-  const put = await cp.json("PUT", configPath(configNs, name), { ...current, spec }) as ConfigObject;
-  return put.metadata.generation;
+/** Creates or replaces the config's spec (loopback storage admitted: operatorConfigSpec); returns the generation. */
+function putConfig(configNs: string, spec: Record<string, unknown>, name = CONFIG_NAME): Promise<number> {
+  return putOperatorConfig(configNs, spec, name);
 }
 
 async function deleteConfig(configNs: string) {
@@ -111,7 +101,7 @@ async function writeToEtcd(key: string, edit: (obj: Record<string, unknown>) => 
   assert.equal(put.status, 200, await put.text());
 }
 
-Deno.test("operator config: missing means auto-binding Disabled, other Bindings still work", async () => {
+Deno.test("operator config: missing means the defaults: auto-binding Disabled, loopback storage refused, Bindings still reconciled", async () => {
   const { op, backrest, configNs } = await env();
   const cp = await cluster();
   const ns = await cp.namespace("nocfg");
@@ -129,7 +119,9 @@ Deno.test("operator config: missing means auto-binding Disabled, other Bindings 
     replicationSource("src", "s", { annotations: { [OPT_IN]: "true" } }),
     binding("mine", { url: backrest.url, source: "src", repo: { idOverride: `mine-${ns}` } }),
   );
-  await waitForReason(cp, ns, "mine", "Applied");
+  // The defaults refuse a repository on loopback (this test's rest-server): Backrest's own pod, in a cluster.
+  const refused = await waitForReason(cp, ns, "mine", "RepositoryLocationNotAllowed");
+  assert.match(refused.message, /loopback address.*allowLocalAddresses/);
   await settled(op);
   assert.equal(op.operator.settings.current.found, false);
   assert.equal(op.operator.settings.current.spec.bindingGeneration.policy, "Disabled");

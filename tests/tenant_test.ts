@@ -8,12 +8,14 @@
  * namespaces it creates, so its OperatorConfig and repo claims are its own.
  */
 import assert from "node:assert/strict";
-import { type BackrestInstance, createResticRepo, startBackrest } from "./harness/backrest.ts";
+import { type BackrestInstance, createResticRepo, restEnv, startBackrest } from "./harness/backrest.ts";
 import {
   binding,
   BINDINGS,
   cluster,
+  CONFIG_NAME,
   create,
+  putOperatorConfig,
   readyCondition,
   replicationSource,
   type RunningOperator,
@@ -21,11 +23,11 @@ import {
   startOperator,
   waitForReason,
 } from "./harness/operator.ts";
+import { startInterceptor, startRecorder } from "./harness/cloud.ts";
 import { peer } from "./harness/peers.ts";
 import { tempDir, waitUntil } from "./harness/process.ts";
 
 const ENV_CANARY = `envcanary${crypto.randomUUID().replaceAll("-", "")}`;
-const CONFIG_NAME = "backrest-volsync-operator";
 
 let shared: Promise<BackrestInstance> | undefined;
 
@@ -65,21 +67,7 @@ async function deleteBinding(ns: string, name: string): Promise<void> {
 }
 
 async function operatorConfig(ns: string, spec: Record<string, unknown>): Promise<void> {
-  const cp = await cluster();
-  const path = `${BINDINGS}/namespaces/${ns}/backrestvolsyncoperatorconfigs/${CONFIG_NAME}`;
-  const res = await cp.api("GET", path);
-  if (res.status === 404) {
-    await res.body?.cancel();
-    await create(ns, {
-      apiVersion: "backrest.garethgeorge.com/v1alpha1",
-      kind: "BackrestVolSyncOperatorConfig",
-      metadata: { name: CONFIG_NAME },
-      spec,
-    });
-    return;
-  }
-  const current = await res.json() as Record<string, unknown>;
-  await cp.json("PUT", path, { ...current, spec });
+  await putOperatorConfig(ns, spec);
 }
 
 /** An operator confined to `namespaces`, with its OperatorConfig (and repo claims) in `configNs`. */
@@ -368,10 +356,10 @@ Deno.test("tenant: only the keys VolSync's mover passes reach restic; process-al
     const c = await waitForReason(cp, ns, "all", "Applied", 60_000);
     for (const key of Object.keys(hostile)) assert.ok(c.message.includes(key), `${key} named as not passed`);
     await waitForReason(cp, ns, "allow", "Applied", 60_000);
-    assert.deepEqual((await backrestRepo(backrest, `env-${ns}-all`))?.env, ["RESTIC_PACK_SIZE=16"]);
+    assert.deepEqual((await backrestRepo(backrest, `env-${ns}-all`))?.env, restEnv("RESTIC_PACK_SIZE=16"));
     assert.deepEqual(
       (await backrestRepo(backrest, `env-${ns}-allow`))?.env,
-      ["RESTIC_PACK_SIZE=16"],
+      restEnv("RESTIC_PACK_SIZE=16"),
       "envAllowlist narrows, it cannot widen",
     );
   } finally {
@@ -441,7 +429,8 @@ Deno.test("tenant: an applied repo id stays its Binding's: no later, older or ed
       binding("old", { url: backrest.url, source: "db", repo: { idOverride: `own-${attacker}` } }),
     );
     await waitForReason(cp, attacker, "old", "Applied", 60_000);
-    const teamId = `team-db-${victim}`;
+    // An id that does not spell the victim's namespace, so what the attacker can read is judged fairly.
+    const teamId = `team-db-${crypto.randomUUID().slice(0, 8)}`;
     await create(
       victim,
       secret("s", { RESTIC_REPOSITORY: ours.uri, RESTIC_PASSWORD: ours.password }),
@@ -455,7 +444,13 @@ Deno.test("tenant: an applied repo id stays its Binding's: no later, older or ed
     // Edited to the victim's id: refused, whatever the age.
     await patchSpec(attacker, "old", { repo: { idOverride: teamId } });
     const conflict = await waitForReason(cp, attacker, "old", "RepoIdConflict");
-    assert.match(conflict.message, new RegExp(`${victim}/named holds repo id`));
+    assert.match(conflict.message, /^another Binding holds repo id/);
+    // Nothing in the tenant's view names the other namespace; the operator's log does, for the admin.
+    assert.ok(!(await tenantView(attacker)).includes(victim), "the attacker learns nothing of the victim");
+    assert.ok(
+      op.logs.some((l) => l.includes("another namespace") && l.includes(`"holder":"${victim}/named"`)),
+      "the admin's log names the holder",
+    );
     // Through another spelling of the same Backrest: the claim is the id's, whatever the URL.
     await create(
       attacker,
@@ -791,5 +786,489 @@ Deno.test("tenant: a repository on storage that never answers slows only its own
       } catch { /* gone */ }
     }
     await accepting;
+  }
+});
+
+/** A Backrest with its own credentials planted wherever restic would look: its environment, HOME, identity endpoints. */
+async function plantedBackrest(canary: string) {
+  const identity = startRecorder(); // Backrest's own STS, ECS, managed-identity and Keystone endpoints
+  const cloud = await startInterceptor([
+    "*.blob.core.windows.net",
+    `*.blob.${canary}.example`,
+    "api.backblazeb2.com",
+    "*.backblazeb2.com",
+    "storage.googleapis.com",
+    "oauth2.googleapis.com",
+  ]);
+  const home = await tempDir("backrest-home");
+  await Deno.mkdir(`${home}/.aws`);
+  await Deno.writeTextFile(
+    `${home}/.aws/credentials`,
+    `[default]\naws_access_key_id = BR-FILE-AKID-${canary}\naws_secret_access_key = BR-FILE-SECRET-${canary}\n`,
+  );
+  await Deno.mkdir(`${home}/.mc`);
+  await Deno.writeTextFile(
+    `${home}/.mc/config.json`,
+    JSON.stringify({
+      version: "10",
+      aliases: { s3: { url: "https://s3.amazonaws.com", accessKey: `BR-MC-${canary}`, secretKey: canary } },
+    }),
+  );
+  const backrest = await startBackrest({
+    env: {
+      HOME: home,
+      HTTPS_PROXY: cloud.proxyUrl,
+      SSL_CERT_FILE: cloud.caFile,
+      AWS_ACCESS_KEY_ID: `BR-AKID-${canary}`,
+      AWS_SECRET_ACCESS_KEY: `BR-SECRET-${canary}`,
+      AWS_SESSION_TOKEN: `BR-TOKEN-${canary}`,
+      AWS_ACCESS_KEY: `BR-LEGACY-AKID-${canary}`,
+      AWS_SECRET_KEY: `BR-LEGACY-SECRET-${canary}`,
+      MINIO_ROOT_USER: `BR-MINIO-${canary}`,
+      MINIO_ROOT_PASSWORD: `BR-MINIO-PW-${canary}`,
+      RESTIC_AWS_ASSUME_ROLE_ARN: `arn:aws:iam::000000000000:role/BR-ROLE-${canary}`,
+      RESTIC_AWS_ASSUME_ROLE_STS_ENDPOINT: `${identity.url}/sts`,
+      AWS_CONTAINER_CREDENTIALS_FULL_URI: `${identity.url}/ecs`,
+      AWS_CONTAINER_AUTHORIZATION_TOKEN: `BR-ECS-${canary}`,
+      AZURE_ACCOUNT_NAME: "backrestacct",
+      AZURE_ACCOUNT_KEY: btoa(`BR-AZKEY-${canary}`),
+      AZURE_ENDPOINT_SUFFIX: `${canary}.example`,
+      IDENTITY_ENDPOINT: `${identity.url}/msi`,
+      IDENTITY_HEADER: `BR-MSI-${canary}`,
+      AZURE_CLIENT_ID: `BR-AZCLIENT-${canary}`,
+      AZURE_TENANT_ID: `BR-AZTENANT-${canary}`,
+      AZURE_CLIENT_SECRET: `BR-AZSECRET-${canary}`,
+      OS_AUTH_URL: `${identity.url}/v3`,
+      OS_USERNAME: `BR-OSUSER-${canary}`,
+      OS_PASSWORD: `BR-OSPASS-${canary}`,
+      OS_STORAGE_URL: `${identity.url}/swift`,
+      OS_AUTH_TOKEN: `BR-OSTOKEN-${canary}`,
+      ST_USER: `BR-STUSER-${canary}`,
+      ST_KEY: `BR-STKEY-${canary}`,
+      RESTIC_REST_USERNAME: `BR-RESTUSER-${canary}`,
+      RESTIC_REST_PASSWORD: `BR-RESTPASS-${canary}`,
+      B2_ACCOUNT_ID: `BR-B2ID-${canary}`,
+      B2_ACCOUNT_KEY: `BR-B2KEY-${canary}`,
+    },
+  });
+  return {
+    backrest,
+    identity,
+    cloud,
+    async stop() {
+      await backrest.stop();
+      await identity.close();
+      await cloud.close();
+    },
+  };
+}
+
+Deno.test("tenant: Backrest's own credentials (environment, HOME, identity endpoints) never answer for a tenant's repository", async (t) => {
+  const canary = `brcanary${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
+  const planted = await plantedBackrest(canary);
+  const cp = await cluster();
+  const cfg = await cp.namespace("cfg");
+  const ns = await cp.namespace("owncreds");
+  // The tenant's own endpoints (loopback stands in for hosts the tenant controls).
+  const tenantS3 = startRecorder();
+  const tenantRest = startRecorder();
+  const tenantSwift = startRecorder();
+  const url = planted.backrest.url;
+  const repo = (name: string, data: Record<string, string>) => [
+    secret(`s-${name}`, { RESTIC_PASSWORD: "tenant-password-1", ...data }),
+    replicationSource(name, `s-${name}`),
+    binding(name, { url, source: name, repo: { idOverride: `own-${ns}-${name}` } }),
+  ];
+  await create(
+    ns,
+    ...repo("s3", {
+      RESTIC_REPOSITORY: `s3:${tenantS3.url}/bucket`,
+      AWS_ACCESS_KEY_ID: "TENANTAKID",
+      AWS_SECRET_ACCESS_KEY: "tenant-secret-1",
+    }),
+    ...repo("rest", { RESTIC_REPOSITORY: `rest:${tenantRest.url}/repo/` }),
+    ...repo("swift", {
+      RESTIC_REPOSITORY: "swift:container:/p",
+      ST_AUTH: `${tenantSwift.url}/auth/v1.0`,
+      ST_USER: "tenant-user",
+      ST_KEY: "tenant-key-1",
+    }),
+    ...repo("azure", {
+      RESTIC_REPOSITORY: "azure:container:/p",
+      AZURE_ACCOUNT_NAME: "tenantacct",
+      AZURE_ACCOUNT_SAS: "sv=2020-08-04&sig=TENANTSAS",
+    }),
+    ...repo("b2", {
+      RESTIC_REPOSITORY: "b2:tenantbucket:p",
+      B2_ACCOUNT_ID: "tenantb2id",
+      B2_ACCOUNT_KEY: "tenant-b2-key",
+    }),
+    // Credentials restic would read as none, and none at all: Backrest's would fill in.
+    ...repo("s3-empty", {
+      RESTIC_REPOSITORY: `s3:${tenantS3.url}/empty`,
+      AWS_ACCESS_KEY_ID: "",
+      AWS_SECRET_ACCESS_KEY: "",
+    }),
+    ...repo("s3-none", { RESTIC_REPOSITORY: `s3:${tenantS3.url}/none` }),
+    ...repo("azure-empty", {
+      RESTIC_REPOSITORY: "azure:other:/p",
+      AZURE_ACCOUNT_NAME: "tenantacct",
+      AZURE_ACCOUNT_KEY: "",
+    }),
+    ...repo("swift-os-half", { RESTIC_REPOSITORY: "swift:c:/p", OS_AUTH_URL: `${tenantSwift.url}/v3` }),
+    ...repo("gs", { RESTIC_REPOSITORY: "gs:bucket:/p", GOOGLE_PROJECT_ID: "tenant-project" }),
+  );
+  const op = await operatorFor(cfg, ns);
+  try {
+    await t.step(
+      "a Secret without whole, non-empty credentials of its own is refused before Backrest",
+      async () => {
+        for (const name of ["s3-empty", "s3-none", "azure-empty", "swift-os-half", "gs"]) {
+          const c = await waitForReason(cp, ns, name, "RepositorySecretInvalid");
+          assert.match(c.message, /is empty|needs|can only use/, name);
+        }
+        assert.ok(!tenantS3.requests.some((r) => /\/(empty|none)/.test(r.path)), "restic never ran for them");
+      },
+    );
+    await t.step(
+      "s3: the tenant's key is used, without Backrest's session token or assumed role",
+      async () => {
+        await waitUntil(
+          "restic reached the tenant's s3",
+          () => Promise.resolve(tenantS3.requests.length > 0),
+          {
+            timeoutMs: 60_000,
+          },
+        );
+        const auth = tenantS3.requests.map((r) => r.headers["authorization"] ?? "").join("\n");
+        assert.match(auth, /Credential=TENANTAKID\//);
+        assert.ok(tenantS3.requests.every((r) => !("x-amz-security-token" in r.headers)), "no session token");
+      },
+    );
+    await t.step("rest: no Backrest user or password in the Basic auth", async () => {
+      await waitUntil(
+        "restic reached the tenant's rest",
+        () => Promise.resolve(tenantRest.requests.length > 0),
+        {
+          timeoutMs: 60_000,
+        },
+      );
+      for (const r of tenantRest.requests) {
+        const basic = r.headers["authorization"]?.replace(/^Basic /, "");
+        assert.ok(basic === undefined || !atob(basic).includes(canary), atob(basic ?? ""));
+      }
+    });
+    await t.step("swift: the tenant's ST_* at the tenant's auth URL, not Backrest's OS_*", async () => {
+      await waitUntil(
+        "restic reached the tenant's swift",
+        () => Promise.resolve(tenantSwift.requests.length > 0),
+        {
+          timeoutMs: 60_000,
+        },
+      );
+      const first = tenantSwift.requests[0]!;
+      assert.equal(first.headers["x-auth-user"], "tenant-user");
+      assert.equal(first.headers["x-auth-key"], "tenant-key-1");
+    });
+    await t.step("azure: the tenant's SAS, at the tenant's account under the default suffix", async () => {
+      await waitUntil(
+        "restic reached Azure",
+        () => Promise.resolve(planted.cloud.requests.some((r) => r.host.startsWith("tenantacct."))),
+        {
+          timeoutMs: 60_000,
+        },
+      );
+      assert.ok(planted.cloud.connects.every((c) => !c.includes(canary)), "never Backrest's endpoint suffix");
+      for (const r of planted.cloud.requests.filter((r) => r.host.startsWith("tenantacct."))) {
+        assert.equal(r.host, "tenantacct.blob.core.windows.net");
+        assert.ok(
+          !("authorization" in r.headers),
+          "no SharedKey signature: Backrest's account key never won",
+        );
+        assert.match(r.path, /sig=TENANTSAS/);
+      }
+    });
+    await t.step("b2: the tenant's account id and key", async () => {
+      await waitUntil(
+        "restic reached Backblaze",
+        () => Promise.resolve(planted.cloud.requests.some((r) => r.host.includes("backblazeb2"))),
+        {
+          timeoutMs: 60_000,
+        },
+      );
+      const auth = planted.cloud.requests.find((r) =>
+        r.host.includes("backblazeb2")
+      )!.headers["authorization"] ?? "";
+      assert.equal(atob(auth.replace(/^Basic /, "")), "tenantb2id:tenant-b2-key");
+    });
+    await t.step(
+      "nothing of Backrest's reached any listener, and its identity endpoints were never asked",
+      () => {
+        for (
+          const [where, text] of Object.entries({
+            s3: tenantS3.text(),
+            rest: tenantRest.text(),
+            swift: tenantSwift.text(),
+            cloud: planted.cloud.text(),
+            identity: planted.identity.text(),
+          })
+        ) {
+          assert.ok(!text.includes(canary), `${where} received Backrest's own credentials`);
+        }
+        assert.deepEqual(planted.identity.requests, [], "Backrest's STS, ECS, managed identity and Keystone");
+      },
+    );
+  } finally {
+    await op.stop();
+    await planted.stop();
+    await Promise.all([tenantS3.close(), tenantRest.close(), tenantSwift.close()]);
+  }
+});
+
+Deno.test("tenant: a repository must be storage: no unix socket, no metadata service, no loopback unless the admin allows it", async () => {
+  const backrest = await sharedBackrest();
+  const cp = await cluster();
+  const cfg = await cp.namespace("cfg");
+  const ns = await cp.namespace("location");
+  // Listeners inside "Backrest's pod": a unix socket and a loopback port.
+  const socketPath = `${await tempDir("sock")}/backrest-sidecar.sock`;
+  const socketSeen: string[] = [];
+  const socket = Deno.serve({ path: socketPath, transport: "unix", onListen() {} }, (req) => {
+    socketSeen.push(new URL(req.url).pathname);
+    return new Response("no", { status: 403 });
+  });
+  const sidecar = startRecorder();
+  const cases: [string, Record<string, string>, string][] = [
+    ["unix", { RESTIC_REPOSITORY: `rest:http+unix://${socketPath}:/repo/` }, "RepositorySecretInvalid"],
+    [
+      "swift-unix",
+      {
+        RESTIC_REPOSITORY: "swift:c:/p",
+        ST_AUTH: `http+unix://${socketPath}:/auth/v1.0`,
+        ST_USER: "u",
+        ST_KEY: "tenant-key-1",
+      },
+      "RepositorySecretInvalid",
+    ],
+    [
+      "metadata",
+      { RESTIC_REPOSITORY: "rest:http://169.254.169.254/latest/" },
+      "RepositoryLocationNotAllowed",
+    ],
+    [
+      "metadata-v6",
+      { RESTIC_REPOSITORY: "rest:http://[::ffff:a9fe:a9fe]/x/" },
+      "RepositoryLocationNotAllowed",
+    ],
+    [
+      "mapped",
+      { RESTIC_REPOSITORY: `rest:http://[::ffff:127.0.0.1]:${sidecar.port}/r/` },
+      "RepositoryLocationNotAllowed",
+    ],
+    [
+      "upper",
+      { RESTIC_REPOSITORY: `rest:http://LOCALHOST:${sidecar.port}/r/` },
+      "RepositoryLocationNotAllowed",
+    ],
+    [
+      "unspecified",
+      { RESTIC_REPOSITORY: `rest:http://0.0.0.0:${sidecar.port}/r/` },
+      "RepositoryLocationNotAllowed",
+    ],
+    [
+      "fullwidth",
+      { RESTIC_REPOSITORY: `rest:http://１２７.０.０.１:${sidecar.port}/r/` },
+      "RepositoryLocationNotAllowed",
+    ],
+    [
+      "s3-loopback",
+      {
+        RESTIC_REPOSITORY: `s3:http://127.0.0.1:${sidecar.port}/bucket`,
+        AWS_ACCESS_KEY_ID: "a",
+        AWS_SECRET_ACCESS_KEY: "tenant-secret-1",
+      },
+      "RepositoryLocationNotAllowed",
+    ],
+  ];
+  for (const [name, data] of cases) {
+    await create(
+      ns,
+      secret(`s-${name}`, { RESTIC_PASSWORD: "tenant-password-1", ...data }),
+      replicationSource(name, `s-${name}`),
+      binding(name, {
+        url: backrest.url,
+        source: name,
+        repo: { idOverride: `loc-${ns}-${name}`, autoInitialize: true },
+      }),
+    );
+  }
+  // The admin has not allowed local addresses here (the tests' baseline does).
+  await operatorConfig(cfg, { repositoryPolicy: { allowLocalAddresses: false } });
+  const op = await operatorFor(cfg, ns);
+  try {
+    for (const [name, , reason] of cases) {
+      const c = await waitForReason(cp, ns, name, reason);
+      assert.ok(!c.message.includes(String(sidecar.port)) && !c.message.includes(socketPath), c.message);
+    }
+    // Allowed now: loopback and its other spellings go through; the socket and the metadata service never.
+    await operatorConfig(cfg, { repositoryPolicy: { allowLocalAddresses: true } });
+    await waitUntil("loopback reached once allowed", () => Promise.resolve(sidecar.requests.length > 0), {
+      timeoutMs: 60_000,
+    });
+    const still = [["unix", "RepositorySecretInvalid"], [
+      "metadata",
+      "RepositoryLocationNotAllowed",
+    ]] as const;
+    for (const [name, reason] of still) {
+      assert.equal((await readyCondition(cp, ns, name))?.reason, reason, name);
+    }
+    assert.deepEqual(socketSeen, [], "nothing reached the socket in Backrest's pod");
+    for (
+      const [name] of cases.filter(([n]) => ["unix", "swift-unix", "metadata", "metadata-v6"].includes(n))
+    ) {
+      assert.equal(await backrestRepo(backrest, `loc-${ns}-${name}`), undefined, name);
+    }
+  } finally {
+    await op.stop();
+    await socket.shutdown();
+    await sidecar.close();
+  }
+});
+
+Deno.test("tenant: what one namespace may ask of the shared Backrest is bounded: size, schedules, priority, waits, connections", async () => {
+  const backrest = await sharedBackrest();
+  const cp = await cluster();
+  const cfg = await cp.namespace("cfg");
+  const ns = await cp.namespace("fairuse");
+  const repo = await createResticRepo();
+  const configSize = async () =>
+    JSON.stringify(await backrest.getConfig(), (_, v) => typeof v === "bigint" ? String(v) : v).length;
+  const sizeBefore = await configSize();
+  const huge = Object.fromEntries(
+    [
+      "AWS_SESSION_TOKEN",
+      "OS_AUTH_TOKEN",
+      "OS_PASSWORD",
+      "ST_KEY",
+      "B2_ACCOUNT_KEY",
+      "AZURE_ACCOUNT_SAS",
+      "OS_USERNAME",
+      "ST_USER",
+    ]
+      .map((k) => [k, "z".repeat(110_000)]),
+  );
+  const refused: [string, Record<string, unknown>, RegExp][] = [
+    [
+      "prune-every-minute",
+      { prunePolicy: { schedule: { cron: "* * * * *" } } },
+      /prunePolicy\.schedule runs as often as every 1m/,
+    ],
+    [
+      "check-hourly",
+      { checkPolicy: { schedule: { maxFrequencyHours: 1 }, structureOnly: true } },
+      /checkPolicy\.schedule .*minScheduleInterval/,
+    ],
+    [
+      "priority",
+      { commandPrefix: { cpuNice: "CPU_HIGH", ioNice: "IO_BEST_EFFORT_HIGH" } },
+      /allowRaisedPriority/,
+    ],
+    ["stuck", { extraFlags: ["--stuck-request-timeout=999999h"] }, /maxStuckRequestTimeout \(30m\)/],
+    ["connections", { extraFlags: ["-o rest.connections=1000000"] }, /maxConnections \(16\)/],
+    ["read-all", { checkPolicy: { readDataSubsetPercent: 100 } }, /maxReadDataSubsetPercent \(10\)/],
+  ];
+  await create(
+    ns,
+    secret("s", { RESTIC_REPOSITORY: repo.uri, RESTIC_PASSWORD: repo.password }),
+    secret("s-huge", { RESTIC_REPOSITORY: repo.uri, RESTIC_PASSWORD: repo.password, ...huge }),
+    replicationSource("src", "s"),
+    replicationSource("huge", "s-huge"),
+    binding("huge", { url: backrest.url, source: "huge", repo: { idOverride: `fair-${ns}-huge` } }),
+    ...refused.map(([name, settings]) =>
+      binding(name, {
+        url: backrest.url,
+        source: "src",
+        repo: { idOverride: `fair-${ns}-${name}`, ...settings },
+      })
+    ),
+    binding("fine", {
+      url: backrest.url,
+      source: "src",
+      repo: {
+        idOverride: `fair-${ns}-fine`,
+        prunePolicy: { schedule: { cron: "0 3 * * 0" } },
+        commandPrefix: { cpuNice: "CPU_LOW", ioNice: "IO_IDLE" },
+        extraFlags: ["--stuck-request-timeout=10m", "-o rest.connections=8"],
+      },
+    }),
+  );
+  const op = await operatorFor(cfg, ns);
+  try {
+    const big = await waitForReason(cp, ns, "huge", "RepositorySecretInvalid");
+    assert.match(big.message, /holds 110000 bytes; at most 8192/);
+    for (const [name, , message] of refused) {
+      const c = await waitForReason(cp, ns, name, "RepoSettingsNotAllowed");
+      assert.match(c.message, message, name);
+      assert.equal(await backrestRepo(backrest, `fair-${ns}-${name}`), undefined, `${name} never sent`);
+    }
+    await waitForReason(cp, ns, "fine", "Applied", 60_000);
+    assert.equal(await backrestRepo(backrest, `fair-${ns}-huge`), undefined);
+    assert.ok(
+      await configSize() - sizeBefore < 8192,
+      "Backrest's config grew by one small repo, not by 880 KB",
+    );
+    // The admin raises a limit: what was refused for it applies.
+    await operatorConfig(cfg, {
+      repositoryPolicy: { taskLimits: { minScheduleInterval: "1m", maxConnections: 1000 } },
+    });
+    await waitForReason(cp, ns, "prune-every-minute", "Applied", 60_000);
+    assert.match((await readyCondition(cp, ns, "connections"))?.message ?? "", /maxConnections \(1000\)/);
+    assert.equal(
+      (await backrestRepo(backrest, `fair-${ns}-prune-every-minute`))?.prunePolicy?.schedule?.schedule.value,
+      "* * * * *",
+    );
+  } finally {
+    await op.stop();
+  }
+});
+
+Deno.test("tenant: metrics name a Backrest by origin, never by a tenant's path, and forget a Backrest no Binding uses", async () => {
+  const cp = await cluster();
+  const cfg = await cp.namespace("cfg");
+  const ns = await cp.namespace("metrics");
+  const elsewhere = startRecorder(404);
+  const repo = await createResticRepo();
+  await create(
+    ns,
+    secret("s", { RESTIC_REPOSITORY: repo.uri, RESTIC_PASSWORD: repo.password }),
+    replicationSource("src", "s"),
+  );
+  const paths = ["/a", "/b/c", "/tenant-chosen-1", "/tenant-chosen-2"];
+  for (const [i, path] of paths.entries()) {
+    await create(
+      ns,
+      binding(`b${i}`, {
+        url: `${elsewhere.url}${path}`,
+        source: "src",
+        repo: { idOverride: `m-${ns}-${i}` },
+      }),
+    );
+  }
+  const op = await operatorFor(cfg, ns);
+  const series = () =>
+    op.metrics.registry.render().split("\n").filter((l) =>
+      l.startsWith("backrest_volsync_backrest_requests_total{")
+    );
+  try {
+    await waitUntil("calls counted", () => Promise.resolve(series().length > 0), { timeoutMs: 30_000 });
+    const labels = new Set(series().map((l) => /backrest="([^"]*)"/.exec(l)?.[1]));
+    assert.deepEqual([...labels], [elsewhere.url], "one origin, no path");
+    for (const i of paths.keys()) await deleteBinding(ns, `b${i}`);
+    await waitUntil("the Backrest's series dropped", () => Promise.resolve(series().length === 0), {
+      timeoutMs: 10_000,
+    });
+  } finally {
+    await op.stop();
+    await elsewhere.close();
   }
 });

@@ -5,7 +5,7 @@
  * Binding (creating it included). Backrest is the instant stand-in: this measures the operator.
  */
 import { startBackrestStandin } from "../../tests/harness/backrest_standin.ts";
-import { cluster, replicationSource, secret } from "../../tests/harness/operator.ts";
+import { cluster, putOperatorConfig, replicationSource, secret } from "../../tests/harness/operator.ts";
 import { benchOperator, isReady, parallel, post, round, say, type ScenarioResult, sleep } from "../common.ts";
 
 export async function autoBinding(n: number, targetMs = 30_000): Promise<ScenarioResult> {
@@ -14,15 +14,10 @@ export async function autoBinding(n: number, targetMs = 30_000): Promise<Scenari
   const standin = startBackrestStandin();
   const op = await benchOperator({ namespaces: [ns] });
   try {
-    await post(
-      `/apis/backrest.garethgeorge.com/v1alpha1/namespaces/${op.configNamespace}/backrestvolsyncoperatorconfigs`,
-      {
-        apiVersion: "backrest.garethgeorge.com/v1alpha1",
-        kind: "BackrestVolSyncOperatorConfig",
-        metadata: { name: "backrest-volsync-operator" },
-        spec: { defaultBackrest: { url: standin.url }, bindingGeneration: { policy: "Annotated" } },
-      },
-    );
+    await putOperatorConfig(op.configNamespace, {
+      defaultBackrest: { url: standin.url },
+      bindingGeneration: { policy: "Annotated" },
+    });
     await op.start();
     await sleep(500); // the config is reconciled and in force
     const before = op.counts.snapshot();

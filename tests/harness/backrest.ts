@@ -148,13 +148,27 @@ export async function startBackrest(opts: BackrestOptions = {}): Promise<Backres
   };
 }
 
+/**
+ * The variables the operator sends empty with a rest repository whose Secret does not supply them, so that
+ * Backrest's own never reach restic (restic's rest backend reads the first two; every backend the third).
+ */
+export const REST_MASKED = ["RESTIC_REST_PASSWORD", "RESTIC_REST_USERNAME", "RESTIC_TLS_CLIENT_CERT"];
+
+/** The env Backrest holds for a rest repository whose Secret supplies `env` (`KEY=value`): theirs plus the masks, sorted. */
+export function restEnv(...env: string[]): string[] {
+  const given = new Set(env.map((e) => e.slice(0, e.indexOf("="))));
+  return [...env, ...REST_MASKED.filter((k) => !given.has(k)).map((k) => `${k}=`)].sort();
+}
+
 /** The shared rest-server (restic's REST backend) of this test process: one per process, started on use. */
 let restServer: Promise<{ url: string; dir: string; proc: Proc }> | undefined;
 
 /**
  * restic's own rest-server on loopback, serving repositories under a temp dir. Tests register REST
  * repositories (`rest:http://127.0.0.1:<port>/<name>`), the way VolSync users point at network storage: a
- * local path would name Backrest's own disk, which the operator refuses by default.
+ * local path would name Backrest's own disk, which the operator refuses by default. Loopback is refused by
+ * default too (in a cluster it is Backrest's own pod), so the tests' OperatorConfigs admit local addresses
+ * (harness/operator.ts `operatorConfigSpec`).
  */
 export function startRestServer(): Promise<{ url: string; dir: string; proc: Proc }> {
   restServer ??= (async () => {
@@ -183,6 +197,59 @@ export function startRestServer(): Promise<{ url: string; dir: string; proc: Pro
 export async function restLocation(name = `r-${crypto.randomUUID()}`): Promise<{ uri: string; dir: string }> {
   const server = await startRestServer();
   return { uri: `rest:${server.url}/${name}`, dir: `${server.dir}/${name}` };
+}
+
+/** The shared S3 server of this test process (gofakes3, in memory): one per process, started on use. */
+let s3Server: Promise<{ url: string; proc: Proc }> | undefined;
+
+/**
+ * An S3 server on loopback standing in for a tenant's S3 storage (gofakes3 speaks the S3 wire protocol;
+ * it accepts any signed key and creates buckets on first use).
+ */
+export function startS3Server(): Promise<{ url: string; proc: Proc }> {
+  s3Server ??= (async () => {
+    const bin = await peer("gofakes3");
+    const dir = await tempDir("s3-server");
+    const port = freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const proc = await spawn("s3-server", bin.path, {
+      args: ["-backend", "memory", "-host", `127.0.0.1:${port}`, "-autobucket", "-quiet"],
+      logDir: dir,
+    });
+    await waitUntil("the S3 server answers", async () => {
+      const res = await fetch(`${url}/`);
+      await res.body?.cancel();
+      return res.status > 0;
+    }, { proc, timeoutMs: 30_000, intervalMs: 50 });
+    return { url, proc };
+  })();
+  return s3Server;
+}
+
+/** A restic repository in a fresh bucket of the shared S3 server, with credentials of its own. */
+export async function createS3Repo(
+  password = `pw-${crypto.randomUUID()}`,
+): Promise<{ uri: string; password: string; keyId: string; secret: string }> {
+  const [restic, server] = await Promise.all([peer("restic"), startS3Server()]);
+  const uri = `s3:${server.url}/b-${crypto.randomUUID().slice(0, 8)}`;
+  const [keyId, secret] = [
+    `AKID${crypto.randomUUID().slice(0, 8).toUpperCase()}`,
+    `s3-${crypto.randomUUID()}`,
+  ];
+  const cache = await tempDir("restic-cache");
+  const out = await new Deno.Command(restic.path, {
+    args: ["init", "--repo", uri],
+    env: {
+      RESTIC_PASSWORD: password,
+      XDG_CACHE_HOME: cache,
+      AWS_ACCESS_KEY_ID: keyId,
+      AWS_SECRET_ACCESS_KEY: secret,
+    },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!out.success) throw new Error(`restic init (s3) failed: ${new TextDecoder().decode(out.stderr)}`);
+  return { uri, password, keyId, secret };
 }
 
 /** A restic repository on the shared rest-server, initialized by the real restic (`restic init`). */

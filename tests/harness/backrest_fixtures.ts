@@ -7,6 +7,7 @@ import {
   BACKENDS,
   BackrestError,
   type BackrestErrorKind,
+  DEFAULT_REPOSITORY_POLICY,
   type DesiredRepo,
   desiredRepo,
 } from "../../lib/backrest/mod.ts";
@@ -34,7 +35,13 @@ export function repoFor(
     name: "n",
     secretData: data,
     settings: { idOverride: id, extraFlags: flags },
-    policy: { allowedBackends: BACKENDS, allowAmbientCredentials: true, allowAdoption: false },
+    // Anything goes, loopback storage included (the test repositories live there).
+    policy: {
+      ...DEFAULT_REPOSITORY_POLICY,
+      allowedBackends: BACKENDS,
+      allowAmbientCredentials: true,
+      allowLocalAddresses: true,
+    },
   });
 }
 

@@ -61,6 +61,11 @@ export interface StartOptions {
   resyncMs?: number;
   /** How status hashes are made (default: the operator's keyed hashes; `stretchedHasher()` as before keys). */
   statusHasher?: StatusHasher;
+  /**
+   * Whether to create the baseline OperatorConfig (loopback storage admitted) when none exists in the
+   * config namespace (default true; false: the operator starts on whatever is there, or the defaults).
+   */
+  baselineConfig?: boolean;
 }
 
 /** One operator and one real Backrest serving a whole test file; each test works in a namespace of its own. */
@@ -95,6 +100,63 @@ export function sharedOperator(o: {
     })();
 }
 
+/** The OperatorConfig's name the tests use (the operator's default). */
+export const CONFIG_NAME = "backrest-volsync-operator";
+
+/**
+ * `spec` for an OperatorConfig of the tests: the test repositories live on a rest-server on loopback, which
+ * the operator refuses by default (a repository on Backrest's own pod), so every test config admits local
+ * addresses, as an admin who hosts repositories there would, unless the spec says otherwise.
+ */
+export function operatorConfigSpec(spec: Record<string, unknown> = {}): Record<string, unknown> {
+  const policy = (spec.repositoryPolicy ?? {}) as Record<string, unknown>;
+  return { ...spec, repositoryPolicy: { allowLocalAddresses: true, ...policy } };
+}
+
+/**
+ * Creates or replaces the OperatorConfig `name` in `ns` with {@linkcode operatorConfigSpec}(`spec`); returns
+ * the generation written. `{}` is the tests' baseline: the defaults, with loopback storage admitted.
+ */
+export async function putOperatorConfig(
+  ns: string,
+  spec: Record<string, unknown> = {},
+  name = CONFIG_NAME,
+): Promise<number> {
+  const cp = await cluster();
+  const path = `${BINDINGS}/namespaces/${ns}/backrestvolsyncoperatorconfigs/${name}`;
+  const res = await cp.api("GET", path);
+  const body = {
+    apiVersion: "backrest.garethgeorge.com/v1alpha1",
+    kind: "BackrestVolSyncOperatorConfig",
+    metadata: { name },
+    spec: operatorConfigSpec(spec),
+  };
+  if (res.status === 404) {
+    await res.body?.cancel();
+    const made = await cp.json(
+      "POST",
+      `${BINDINGS}/namespaces/${ns}/backrestvolsyncoperatorconfigs`,
+      body,
+    ) as {
+      metadata: { generation: number };
+    };
+    return made.metadata.generation;
+  }
+  const current = await res.json() as Record<string, unknown>;
+  const put = await cp.json("PUT", path, { ...current, spec: body.spec }) as {
+    metadata: { generation: number };
+  };
+  return put.metadata.generation;
+}
+
+/** Creates the baseline OperatorConfig in `ns` unless one named `name` exists there. */
+export async function ensureOperatorConfig(ns: string, name = CONFIG_NAME): Promise<void> {
+  const cp = await cluster();
+  const res = await cp.api("GET", `${BINDINGS}/namespaces/${ns}/backrestvolsyncoperatorconfigs/${name}`);
+  await res.body?.cancel();
+  if (res.status === 404) await putOperatorConfig(ns, {}, name);
+}
+
 /** Creates each object in namespace `ns`; one that exists already is left as it is. */
 export async function create(ns: string, ...objs: Record<string, unknown>[]): Promise<void> {
   const cp = await cluster();
@@ -124,6 +186,9 @@ export async function startOperator(opts: StartOptions = {}): Promise<RunningOpe
     }
     return true;
   }, { timeoutMs: 30_000, intervalMs: 100 });
+  const configNamespace = opts.configNamespace ?? await cp.namespace("opcfg");
+  const configName = opts.configName ?? CONFIG_NAME;
+  if (opts.baselineConfig ?? true) await ensureOperatorConfig(configNamespace, configName);
   const connection: Connection = await kubeconfigConnection({
     path: opts.kubeconfigPath ?? cp.kubeconfigPath,
   });
@@ -135,8 +200,8 @@ export async function startOperator(opts: StartOptions = {}): Promise<RunningOpe
   const operator = createOperator({
     kube,
     namespaces: opts.namespaces ?? [],
-    configNamespace: opts.configNamespace ?? await cp.namespace("opcfg"),
-    configName: opts.configName ?? "backrest-volsync-operator",
+    configNamespace,
+    configName,
     concurrency: 4,
     logger,
     metrics,

@@ -15,6 +15,7 @@ export type PeerName =
   | "actionlint"
   | "kubectl"
   | "promtool"
+  | "gofakes3"
   | "volsync-crds";
 
 export interface Peer {
@@ -35,6 +36,7 @@ const SCRIPT_PEER: Record<PeerName, string> = {
   "actionlint": "actionlint",
   "promtool": "promtool",
   "kubectl": "kubectl",
+  "gofakes3": "gofakes3",
   "volsync-crds": "volsync",
 };
 

@@ -5,7 +5,7 @@
  * Secret values.
  */
 import assert from "node:assert/strict";
-import { type BackrestInstance, createResticRepo } from "./backrest.ts";
+import { type BackrestInstance, createResticRepo, restEnv } from "./backrest.ts";
 import { binding, BINDINGS, cluster, replicationSource, secret, waitForReason } from "./operator.ts";
 
 /** What Backrest must hold for one Binding. */
@@ -16,9 +16,10 @@ export interface Desired {
   env: string[];
 }
 
-/** Every value the Secrets behind `desired` hold (repository URI, password, each env value). */
+/** Every value the Secrets behind `desired` hold (repository URI, password, each env value but the masks). */
 export function secretValues(desired: readonly Desired[]): string[] {
-  return desired.flatMap((d) => [d.uri, d.password, ...d.env.map((e) => e.slice(e.indexOf("=") + 1))]);
+  return desired.flatMap((d) => [d.uri, d.password, ...d.env.map((e) => e.slice(e.indexOf("=") + 1))])
+    .filter((v) => v !== "");
 }
 
 /** Where a needle was found, as `place: ...context...`. */
@@ -73,7 +74,7 @@ export async function populate(
     const repo = await createResticRepo();
     // A unique value, so a leak sweep can look for it.
     const keyId = `akid-${crypto.randomUUID()}`;
-    const env = [`AWS_ACCESS_KEY_ID=${keyId}`];
+    const env = restEnv(`AWS_ACCESS_KEY_ID=${keyId}`);
     await cp.apply(
       JSON.stringify(secret(`s${i}`, {
         RESTIC_REPOSITORY: repo.uri,

@@ -8,7 +8,14 @@
 
 import { type BackrestInstance, createResticRepo, startBackrest } from "./backrest.ts";
 import type { ControlPlane } from "./control_plane.ts";
-import { binding, cluster, replicationSource, secret, waitForReason } from "./operator.ts";
+import {
+  binding,
+  cluster,
+  ensureOperatorConfig,
+  replicationSource,
+  secret,
+  waitForReason,
+} from "./operator.ts";
 import { type OperatorProcess, startOperatorProcess, taskFlags } from "./operator_process.ts";
 import { waitUntil } from "./process.ts";
 import { type CompletedSync, pvcWith, volsyncSync } from "./volsync.ts";
@@ -137,7 +144,13 @@ export async function startStory(
     ].map((o) => JSON.stringify(o)).join("\n---\n"),
     namespace,
   );
-  log("sample created: repository Secret, ReplicationSource and Binding; starting the operator");
+  // The sample's storage is a rest-server on this machine's loopback: the operator refuses such a
+  // repository unless its OperatorConfig admits local addresses, as this one does.
+  await ensureOperatorConfig(namespace);
+  log(
+    "sample created: repository Secret, ReplicationSource, Binding and an OperatorConfig admitting loopback " +
+      "storage (repositoryPolicy.allowLocalAddresses); starting the operator",
+  );
   const operator = await startOperatorProcess({
     name: "operator",
     flags: taskFlags("start"),

@@ -1,19 +1,20 @@
 /**
- * A private CA and a serving certificate it signs for 127.0.0.1 (openssl, EC P-256, valid one day): for
- * https servers that only a given CA vouches for.
+ * A private CA and a serving certificate it signs for 127.0.0.1 and any DNS names given (openssl, EC
+ * P-256, valid one day): for https servers that only a given CA vouches for, or that stand in for a cloud
+ * provider's hosts to a client that trusts the CA.
  */
 import { tempDir } from "./process.ts";
 
 export interface ServingCertificate {
   /** The CA certificate (PEM): what a client must trust. */
   ca: string;
-  /** The server's certificate (PEM), for IP 127.0.0.1. */
+  /** The server's certificate (PEM), for IP 127.0.0.1 and the DNS names asked for. */
   cert: string;
   /** The server's private key (PEM). */
   key: string;
 }
 
-export async function servingCertificate(): Promise<ServingCertificate> {
+export async function servingCertificate(dnsNames: readonly string[] = []): Promise<ServingCertificate> {
   const dir = await tempDir("tls");
   const run = async (...args: string[]) => {
     const out = await new Deno.Command("openssl", { args, cwd: dir, stdout: "null", stderr: "piped" })
@@ -35,7 +36,8 @@ export async function servingCertificate(): Promise<ServingCertificate> {
     "ca.crt",
   );
   await run("req", ...ec, "-subj", "/CN=127.0.0.1", "-keyout", "tls.key", "-out", "tls.csr");
-  await Deno.writeTextFile(`${dir}/ext.cnf`, "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n");
+  const sans = ["IP:127.0.0.1", ...dnsNames.map((n) => `DNS:${n}`)].join(",");
+  await Deno.writeTextFile(`${dir}/ext.cnf`, `subjectAltName=${sans}\nbasicConstraints=CA:FALSE\n`);
   await run(
     "x509",
     ...["-req", "-in", "tls.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "1"],

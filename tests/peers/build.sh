@@ -19,6 +19,9 @@ REST_SERVER_VERSION=v0.14.0
 HELM_VERSION=v3.22.0
 VOLSYNC_VERSION=v0.16.0
 ACTIONLINT_VERSION=v1.7.12
+# An S3 server (in memory) standing in for tenants' S3 storage: restic's s3 backend against the real wire
+# protocol, with credentials of the repository's own.
+GOFAKES3_VERSION=v1.2.0
 # promtool of Prometheus 3.16.0 (the Go module's v0.<major><minor>.<patch> tag).
 PROMETHEUS_VERSION=v0.316.0
 # Backrest's web UI: its lockfile is pnpm's; pnpm itself comes from npm. The two inlang plugins are what
@@ -34,7 +37,7 @@ LOGS="$WORK/logs"
 mkdir -p "$PEERS" "$WORK" "$LOGS"
 export CGO_ENABLED="${CGO_ENABLED:-0}" GOFLAGS="${GOFLAGS:--buildvcs=false} -trimpath" GOTOOLCHAIN=local
 
-ALL=(volsync restic rest-server etcd kube backrest helm actionlint promtool kubectl)
+ALL=(volsync restic rest-server etcd kube backrest helm actionlint promtool kubectl gofakes3)
 DEV=(volsync restic rest-server etcd kube backrest)
 
 say() { printf 'peers: %s\n' "$*" >&2; }
@@ -44,7 +47,7 @@ version_of() {
     etcd) echo "$ETCD_VERSION" ;; kube | kubectl) echo "$KUBE_VERSION" ;; backrest) echo "$BACKREST_VERSION" ;;
     restic) echo "$RESTIC_VERSION" ;; rest-server) echo "$REST_SERVER_VERSION" ;; helm) echo "$HELM_VERSION" ;;
     actionlint) echo "$ACTIONLINT_VERSION" ;; volsync) echo "$VOLSYNC_VERSION" ;;
-    promtool) echo "$PROMETHEUS_VERSION" ;;
+    promtool) echo "$PROMETHEUS_VERSION" ;; gofakes3) echo "$GOFAKES3_VERSION" ;;
   esac
 }
 
@@ -65,6 +68,7 @@ minutes_of() {
   case $1 in
     kube) echo 18 ;; etcd) echo 2 ;; backrest) echo 3 ;; restic) echo 7 ;; rest-server) echo 1 ;;
     helm) echo 5 ;; actionlint) echo 1 ;; promtool) echo 8 ;; volsync) echo 1 ;; kubectl) echo 6 ;;
+    gofakes3) echo 2 ;;
   esac
 }
 
@@ -233,6 +237,11 @@ build_volsync() {
   cp "$src/config/crd/bases/volsync.backube_replicationsources.yaml" \
     "$src/config/crd/bases/volsync.backube_replicationdestinations.yaml" "$1/"
   chmod u+w "$1"/*.yaml
+}
+
+build_gofakes3() {
+  wrapper_build gofakes3 github.com/johannesboyne/gofakes3 "$GOFAKES3_VERSION" "$1" \
+    github.com/johannesboyne/gofakes3/cmd/gofakes3 </dev/null
 }
 
 # Builds one peer unless it is there, holding a lock so a second run waits instead of building it again.
