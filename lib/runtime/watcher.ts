@@ -164,10 +164,14 @@ export function watchBackoff(random: () => number = Math.random): (attempt: numb
   };
 }
 
-/** The wait `e` asks for (a 429 or 503 with `Retry-After`), in ms, jittered up by to a fifth; else undefined. */
+/**
+ * The wait a 429 asks for with `Retry-After` (the apiserver sends one while a resource's storage is
+ * (re)initializing), in ms, jittered up by up to a fifth; else undefined. A 503's is not taken: a starting
+ * apiserver answers "not all HTTP paths installed yet" with 5 s, a second or two before it serves them,
+ * and the bounded backoff already spaces those retries.
+ */
 function askedWait(e: unknown, random: () => number): number | undefined {
-  if (!(e instanceof KubeError) || e.retryAfterSeconds === undefined) return undefined;
-  if (e.status !== 429 && e.status !== 503) return undefined;
+  if (!(e instanceof KubeError) || e.retryAfterSeconds === undefined || e.status !== 429) return undefined;
   return Math.min(MAX_RETRY_AFTER_MS, Math.max(100, e.retryAfterSeconds * 1000)) * (1 + 0.2 * random());
 }
 

@@ -319,6 +319,20 @@ Deno.test("watcher: a 429 with Retry-After is waited out as asked, without growi
   await h.stop();
 });
 
+Deno.test("watcher: a 503's Retry-After is not taken: a starting apiserver asks for 5 s it does not need", async () => {
+  const lw = new FakeListWatch();
+  lw.lists = [[{ items: [], resourceVersion: "10" }]];
+  lw.watches = [
+    new KubeError(503, "ServiceUnavailable", "not all HTTP paths installed", { retryAfterSeconds: 5 }),
+    { kind: "events", events: [], then: "hang" },
+  ];
+  const h = harness(lw);
+  await settle();
+  await h.clock.advance(1000);
+  assert.equal(lw.watchCalls.length, 2, "attempt 1's backoff (1 s)");
+  await h.stop();
+});
+
 Deno.test("watcher: relistAfterFailure lists after a failed watch instead of resuming", async () => {
   const lw = new FakeListWatch();
   lw.lists = [
