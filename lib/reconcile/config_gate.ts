@@ -83,6 +83,11 @@ export class ConfigGate {
     return this.#known;
   }
 
+  /** The names of the caches that are not current now (none while known). */
+  notCurrent(): string[] {
+    return this.#o.caches.filter((c) => !c.isCurrent()).map((c) => c.name);
+  }
+
   /**
    * Throws {@linkcode ConfigUnknownError} unless the config is known and, when given, `used` (the settings
    * a decision was made on) is still the one in force. Call it right before the write or call it guards.
@@ -123,7 +128,7 @@ export class ConfigGate {
       this.#o.logger.info(
         "Holding Backrest calls and auto-binding writes: the OperatorConfig in force is not known to be " +
           "current until every cache's watch is open again",
-        { notCurrent: this.#o.caches.filter((c) => !c.isCurrent()).map((c) => c.name).join(",") },
+        { notCurrent: this.notCurrent().join(",") },
       );
     }
     return done;

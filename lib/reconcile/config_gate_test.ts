@@ -60,6 +60,7 @@ Deno.test("ConfigGate: known only while every cache is current; the gauge follow
   assert.match(render(), /^backrest_volsync_operator_config_known 1$/m);
   secrets.set(false);
   assert.equal(gate.known(), false, "a cache behind another closes it too");
+  assert.deepEqual(gate.notCurrent(), ["secrets"]);
 });
 
 Deno.test("ConfigGate: held keys run again once known, counted, with one log line per period", async () => {

@@ -115,6 +115,8 @@ export interface Operator {
   readonly drift: DriftRepair;
   /** The Bindings informer (its store is the Binding cache). */
   readonly bindings: Informer<KubeObject>;
+  /** The Secrets informer (metadata only: names and resourceVersions). */
+  readonly secrets: Informer<KubeObject>;
   /** The three controllers, by what they reconcile. */
   readonly controllers: { binding: Controller; autoBinding: Controller; operatorConfig: Controller };
 }
@@ -435,6 +437,7 @@ export function createOperator(o: OperatorOptions): Operator {
     gate,
     drift,
     bindings,
+    secrets: secretMeta,
     controllers: { binding, autoBinding, operatorConfig },
   };
 }

@@ -44,6 +44,8 @@ export interface RunningOperator {
   /** Every log line so far (JSON lines, debug level). */
   readonly logs: string[];
   readonly metrics: RuntimeMetrics;
+  /** Whether the manager has stopped on its own (with leader election: it lost its Lease). */
+  ended(): boolean;
   stop(): Promise<void>;
 }
 
@@ -61,6 +63,8 @@ export interface StartOptions {
   resyncMs?: number;
   /** How status hashes are made (default: the operator's keyed hashes; `stretchedHasher()` as before keys). */
   statusHasher?: StatusHasher;
+  /** Run as one replica of several: elect a leader through a Lease in the config namespace (main.ts's). */
+  leaderElection?: { identity: string };
 }
 
 /** One operator and one real Backrest serving a whole test file; each test works in a namespace of its own. */
@@ -132,10 +136,11 @@ export async function startOperator(opts: StartOptions = {}): Promise<RunningOpe
   const logs: string[] = [];
   const logger = createLogger({ level: "debug", format: "json", write: (line) => logs.push(line) });
   const metrics = createRuntimeMetrics();
+  const configNamespace = opts.configNamespace ?? await cp.namespace("opcfg");
   const operator = createOperator({
     kube,
     namespaces: opts.namespaces ?? [],
-    configNamespace: opts.configNamespace ?? await cp.namespace("opcfg"),
+    configNamespace,
     configName: opts.configName ?? "backrest-volsync-operator",
     concurrency: 4,
     logger,
@@ -144,11 +149,21 @@ export async function startOperator(opts: StartOptions = {}): Promise<RunningOpe
     ...(opts.backrestTimeoutMs ? { backrestTimeoutMs: opts.backrestTimeoutMs } : {}),
     ...(opts.resyncMs ? { resyncMs: opts.resyncMs } : {}),
     ...(opts.statusHasher ? { statusHasher: opts.statusHasher } : {}),
+    ...(opts.leaderElection
+      ? {
+        leaderElection: {
+          namespace: configNamespace,
+          name: "backrest-volsync-operator.backrest.garethgeorge.com",
+          identity: opts.leaderElection.identity,
+        },
+      }
+      : {}),
   });
   const stop = new AbortController();
   const running = operator.manager.start(stop.signal);
   let failed: unknown;
-  running.catch((e) => failed = e);
+  let ended = false;
+  running.catch((e) => failed = e).finally(() => ended = true);
   await waitUntil("operator caches synced", () => {
     if (failed) throw failed;
     return Promise.resolve(operator.manager.ready());
@@ -163,6 +178,7 @@ export async function startOperator(opts: StartOptions = {}): Promise<RunningOpe
     calls,
     logs,
     metrics,
+    ended: () => ended,
     async stop() {
       stop.abort();
       await running.catch(() => {});
