@@ -5,8 +5,9 @@
  * Rules: Bindings without the managed label are never touched; a managed Binding whose spec drifted is
  * put back; one whose object opts out or leaves the policy is deleted; while paused nothing happens, and
  * no write is made unless the settings it was decided on are in force and known to be current
- * (config_gate.ts; the controller holds the key otherwise). No two objects share a generated name (`uniqueBindingName`); a managed Binding left under a name its object no
- * longer has is deleted. Keys are the VolSync object's `volsyncKey` (indexes.ts).
+ * (config_gate.ts; the controller holds the key otherwise). No two objects share a generated name
+ * (`uniqueBindingName`); a managed Binding left under a name its object no longer has is deleted. Keys are
+ * the VolSync object's `volsyncKey` (indexes.ts).
  */
 import {
   ANNOTATION_MANAGED_BY,

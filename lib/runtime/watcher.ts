@@ -250,102 +250,98 @@ async function watchLoop<T extends KubeObject>(
     return listRv;
   };
 
-  await loop();
-
-  async function loop(): Promise<void> {
-    while (!signal.aborted) {
-      if (rv === undefined) {
-        try {
-          rv = await list();
-          stats.resourceVersion = rv;
-        } catch (e) {
-          if (signal.aborted) break;
-          await fail(e, "List");
-          continue;
-        }
-      }
-
-      const timeoutSeconds = Math.round(
-        (options.watchTimeoutSeconds ?? 300) * (1 + (options.watchTimeoutJitter ?? 1) * random()),
-      );
-      const graceMs = options.stallGraceMs ?? 30_000;
-      const watchAbort = new AbortController();
-      let stalled = false;
-      const cancelWatchdog = clock.timer(() => {
-        stalled = true;
-        watchAbort.abort(new DOMException("Watch stalled", "TimeoutError"));
-      }, timeoutSeconds * 1000 + graceMs);
-      const onAbort = () => watchAbort.abort(signal.reason);
-      signal.addEventListener("abort", onAbort, { once: true });
-      const started = clock.now();
-      let received = 0;
-      let changes = 0;
-      let openedAt: number | undefined;
-      const opened = () => {
-        openedAt ??= clock.now();
-        setLive(true);
-      };
-      /** Whether this watch was healthy for a while: its failure is news, not a streak. */
-      const lived = () => changes > 0 || (openedAt !== undefined && clock.now() - openedAt >= WATCH_LIVED_MS);
+  while (!signal.aborted) {
+    if (rv === undefined) {
       try {
-        stats.watches++;
-        for await (
-          const ev of options.listWatch.watch({
-            namespace: options.namespace,
-            resourceVersion: rv,
-            timeoutSeconds,
-            signal: watchAbort.signal,
-            onOpen: opened,
-          })
-        ) {
-          received++;
-          if (ev.type === "BOOKMARK") {
-            opened();
-            changes++;
-            rv = ev.resourceVersion;
-          } else if (ev.type === "ERROR") {
-            if (ev.status.code === 410) throw new Expired(ev.status.message ?? "resourceVersion expired");
-            throw new KubeError(
-              ev.status.code ?? 500,
-              ev.status.reason ?? "WatchError",
-              ev.status.message ?? "",
-              { retryAfterSeconds: ev.status.retryAfterSeconds },
-            );
-          } else {
-            opened();
-            changes++;
-            options.onEvent(ev.type, ev.object);
-            rv = ev.object.metadata.resourceVersion ?? rv;
-          }
-          stats.resourceVersion = rv;
-        }
-        // A clean close (the server's timeout). Back off only if it closed at once with nothing to say.
-        if (received === 0 && clock.now() - started < 1000) {
-          await fail(new Error("watch closed at once"), "Watch");
-        } else attempt = 0;
+        rv = await list();
+        stats.resourceVersion = rv;
       } catch (e) {
         if (signal.aborted) break;
-        if (e instanceof Expired || (e instanceof KubeError && e.status === 410)) {
-          setLive(false);
-          stats.expired++;
-          log?.info("Watch resourceVersion expired; relisting", { resourceVersion: rv });
-          rv = undefined;
-          continue;
-        }
-        if (stalled) {
-          setLive(false);
-          stats.stalls++;
-          log?.info("Watch stalled; restarting", { resourceVersion: rv, afterMs: clock.now() - started });
-          if (options.relistAfterFailure) rv = undefined;
-          attempt = 0;
-          continue;
-        }
-        if (lived()) attempt = 0;
-        await fail(e, "Watch");
-      } finally {
-        cancelWatchdog();
-        signal.removeEventListener("abort", onAbort);
+        await fail(e, "List");
+        continue;
       }
+    }
+
+    const timeoutSeconds = Math.round(
+      (options.watchTimeoutSeconds ?? 300) * (1 + (options.watchTimeoutJitter ?? 1) * random()),
+    );
+    const graceMs = options.stallGraceMs ?? 30_000;
+    const watchAbort = new AbortController();
+    let stalled = false;
+    const cancelWatchdog = clock.timer(() => {
+      stalled = true;
+      watchAbort.abort(new DOMException("Watch stalled", "TimeoutError"));
+    }, timeoutSeconds * 1000 + graceMs);
+    const onAbort = () => watchAbort.abort(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    const started = clock.now();
+    let received = 0;
+    let changes = 0;
+    let openedAt: number | undefined;
+    const opened = () => {
+      openedAt ??= clock.now();
+      setLive(true);
+    };
+    /** Whether this watch was healthy for a while: its failure is news, not a streak. */
+    const lived = () => changes > 0 || (openedAt !== undefined && clock.now() - openedAt >= WATCH_LIVED_MS);
+    try {
+      stats.watches++;
+      for await (
+        const ev of options.listWatch.watch({
+          namespace: options.namespace,
+          resourceVersion: rv,
+          timeoutSeconds,
+          signal: watchAbort.signal,
+          onOpen: opened,
+        })
+      ) {
+        received++;
+        if (ev.type === "BOOKMARK") {
+          opened();
+          changes++;
+          rv = ev.resourceVersion;
+        } else if (ev.type === "ERROR") {
+          if (ev.status.code === 410) throw new Expired(ev.status.message ?? "resourceVersion expired");
+          throw new KubeError(
+            ev.status.code ?? 500,
+            ev.status.reason ?? "WatchError",
+            ev.status.message ?? "",
+            { retryAfterSeconds: ev.status.retryAfterSeconds },
+          );
+        } else {
+          opened();
+          changes++;
+          options.onEvent(ev.type, ev.object);
+          rv = ev.object.metadata.resourceVersion ?? rv;
+        }
+        stats.resourceVersion = rv;
+      }
+      // A clean close (the server's timeout). Back off only if it closed at once with nothing to say.
+      if (received === 0 && clock.now() - started < 1000) {
+        await fail(new Error("watch closed at once"), "Watch");
+      } else attempt = 0;
+    } catch (e) {
+      if (signal.aborted) break;
+      if (e instanceof Expired || (e instanceof KubeError && e.status === 410)) {
+        setLive(false);
+        stats.expired++;
+        log?.info("Watch resourceVersion expired; relisting", { resourceVersion: rv });
+        rv = undefined;
+        continue;
+      }
+      if (stalled) {
+        setLive(false);
+        stats.stalls++;
+        log?.info("Watch stalled; restarting", { resourceVersion: rv, afterMs: clock.now() - started });
+        if (options.relistAfterFailure) rv = undefined;
+        attempt = 0;
+        continue;
+      }
+      if (lived()) attempt = 0;
+      await fail(e, "Watch");
+    } finally {
+      cancelWatchdog();
+      signal.removeEventListener("abort", onAbort);
     }
   }
 }
