@@ -56,6 +56,16 @@ export interface RepoSpec extends RepoSettings {
   idOverride?: string;
 }
 
+/**
+ * The defaults the Binding CRD's schema applies: `spec.deletionPolicy`, and inside a `spec.repo` that is
+ * present, its two switches. One source for the parser and for generated Bindings (which must equal what
+ * the apiserver stores, or each write would be a change); a test holds the CRD to them.
+ */
+export const BINDING_DEFAULTS = {
+  deletionPolicy: "Retain",
+  repo: { autoUnlock: false, triggerTasksOnSnapshot: false },
+} as const satisfies { deletionPolicy: DeletionPolicy; repo: Partial<RepoSpec> };
+
 /** `spec`, after the CRD's defaults (`repo` is `{}` when absent, `deletionPolicy` Retain). */
 export interface BindingSpec {
   /** The Backrest instance that receives the repo. */
@@ -192,7 +202,8 @@ export function parseBindingSpec(v: unknown, path = "spec"): Parsed<BindingSpec>
     if (id !== undefined) repo.idOverride = id;
     Object.assign(repo, readRepoSettings(repoObj, at, errors));
   }
-  const deletionPolicy = readEnum(v, "deletionPolicy", path, errors, DELETION_POLICIES) ?? "Retain";
+  const deletionPolicy = readEnum(v, "deletionPolicy", path, errors, DELETION_POLICIES) ??
+    BINDING_DEFAULTS.deletionPolicy;
   if (!errors.empty || url === undefined || kind === undefined || name === undefined) {
     return { ok: false, errors: errors.list };
   }

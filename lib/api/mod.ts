@@ -26,6 +26,7 @@ export {
 export {
   type BackrestRef,
   type Binding,
+  BINDING_DEFAULTS,
   type BindingSpec,
   type BindingStatus,
   defaultRepoId,

@@ -35,6 +35,7 @@ export {
   MAX_VALUE_BYTES,
   REPO_ID_PATTERN,
   type RepoEnv,
+  type RepoFields,
   repoId,
   RepoMappingError,
   type RepoMappingErrorKind,
