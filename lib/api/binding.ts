@@ -21,6 +21,7 @@ import { type Condition, parseConditions } from "./conditions.ts";
 import { API_VERSION, BINDING_KIND, VOLSYNC_KINDS, type VolSyncKind } from "./constants.ts";
 import type { ObjectMeta } from "./meta.ts";
 import { readRepoSettings, type RepoSettings } from "./repo_settings.ts";
+import { repoIdProblem } from "./repo_id.ts";
 import type { Parsed } from "./result.ts";
 
 /** Values of `spec.deletionPolicy`. */
@@ -127,30 +128,6 @@ export interface Binding {
   spec: BindingSpec;
   /** What the operator last reported; `{ conditions: [] }` before it wrote any. */
   status: BindingStatus;
-}
-
-/** The repo id pattern Backrest's UI enforces (and we enforce for it). */
-export const REPO_ID_PATTERN = /^[a-zA-Z0-9_\-.]+$/;
-
-/** Why `id` cannot be a Backrest repo id, or `undefined` when it can. */
-export function repoIdProblem(id: string): string | undefined {
-  if (id === "") return "must not be empty";
-  if (!REPO_ID_PATTERN.test(id)) return "may contain only letters, digits, '_', '-' and '.'";
-  if (id.startsWith("_") && id.endsWith("_")) return "must not both start and end with '_'";
-  return undefined;
-}
-
-/** The prototype's default repo id: `volsync-<namespace>-<lowercase kind>-<name>`. Keep exactly. */
-export function defaultRepoId(namespace: string, kind: VolSyncKind, name: string): string {
-  return `volsync-${namespace}-${kind.toLowerCase()}-${name}`;
-}
-
-/** The repo id a Binding registers: `spec.repo.idOverride` when non-empty, else {@link defaultRepoId}. */
-export function repoIdOf(binding: { metadata: { namespace: string }; spec: BindingSpec }): string {
-  const override = binding.spec.repo.idOverride;
-  return override !== undefined && override !== ""
-    ? override
-    : defaultRepoId(binding.metadata.namespace, binding.spec.source.kind, binding.spec.source.name);
 }
 
 /** Reads `authRef` of a `backrest`-shaped object. */

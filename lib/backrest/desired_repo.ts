@@ -24,6 +24,8 @@ import {
   RepoSchema,
 } from "../../gen/v1/config_pb.ts";
 import type { RepoSpec } from "../api/binding.ts";
+import type { VolSyncKind } from "../api/constants.ts";
+import { defaultRepoId, repoIdProblem } from "../api/repo_id.ts";
 import { normalizeExtraFlags } from "../api/restic_flags.ts";
 import { Sensitive } from "../api/sensitive.ts";
 import {
@@ -91,7 +93,7 @@ export interface DesiredRepoInput {
   /** The VolSync object's namespace, kind and name (the default repo id is built from them). */
   namespace: string;
   /** The VolSync object's kind. */
-  kind: "ReplicationSource" | "ReplicationDestination";
+  kind: VolSyncKind;
   /** The VolSync object's name. */
   name: string;
   /** The repository Secret's data, decoded from base64 (raw bytes). */
@@ -206,27 +208,17 @@ export interface DesiredRepo extends RepoFields<Sensitive> {
   repositoryHashMatches(stored: string | undefined): Promise<boolean>;
 }
 
-/** The ids Backrest's UI accepts; the server itself checks less. */
-export const REPO_ID_PATTERN = /^[a-zA-Z0-9_\-.]+$/;
-
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
-/** The repo id Backrest holds for a VolSync object: `volsync-<namespace>-<lowercase kind>-<name>` unless overridden. */
-export function repoId(namespace: string, kind: string, name: string, idOverride?: string): string {
-  const id = idOverride ? idOverride : `volsync-${namespace}-${kind.toLowerCase()}-${name}`;
-  if (!REPO_ID_PATTERN.test(id)) {
-    throw new RepoMappingError(
-      "spec_invalid",
-      `repo id ${JSON.stringify(id)} must match ${REPO_ID_PATTERN.source}`,
-      "idOverride",
-    );
-  }
-  if (id.startsWith("_") && id.endsWith("_")) {
-    throw new RepoMappingError(
-      "spec_invalid",
-      `repo id ${JSON.stringify(id)} must not both start and end with _`,
-      "idOverride",
-    );
+/**
+ * The repo id Backrest holds for a VolSync object: lib/api's default id unless overridden; an id Backrest's
+ * rules refuse (lib/api/repo_id.ts) is a `spec_invalid` error.
+ */
+export function repoId(namespace: string, kind: VolSyncKind, name: string, idOverride?: string): string {
+  const id = idOverride ? idOverride : defaultRepoId(namespace, kind, name);
+  const problem = repoIdProblem(id);
+  if (problem) {
+    throw new RepoMappingError("spec_invalid", `repo id ${JSON.stringify(id)} ${problem}`, "idOverride");
   }
   return id;
 }

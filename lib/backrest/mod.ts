@@ -33,7 +33,6 @@ export {
   type DesiredRepoSettings,
   MAX_REPO_BYTES,
   MAX_VALUE_BYTES,
-  REPO_ID_PATTERN,
   type RepoEnv,
   type RepoFields,
   repoId,

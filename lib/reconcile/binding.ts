@@ -27,6 +27,7 @@ import {
   completedSyncMarker,
   ConditionType,
   FINALIZER_REMOVE_REPO,
+  foreignDefaultId,
   formatErrors,
   formatTime,
   isConditionTrue,
@@ -49,7 +50,7 @@ import {
 } from "../backrest/mod.ts";
 import type { KubeClient, KubeObject } from "../kube/mod.ts";
 import { type Action, done, type ReconcileContext, requeueAfter, type Store } from "../runtime/mod.ts";
-import { appliedByPrototype, bindingClaim, foreignDefaultId } from "./binding_claim.ts";
+import { appliedByPrototype, bindingClaim } from "./binding_claim.ts";
 import { bindingFinalizer, RetryableError } from "./binding_finalizer.ts";
 import { bindingInputs, type Inputs, isStop, SecretReadError, type Stop } from "./binding_inputs.ts";
 import {

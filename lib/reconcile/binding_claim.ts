@@ -22,22 +22,6 @@ const LISTING_MAX_AGE_MS = 5_000;
 const EXISTS_RECHECK_MS = 300_000;
 
 /**
- * Whether `id` reads as another namespace's default id (`volsync-<namespace>-<kind>-<name>` with a
- * namespace other than `namespace`): an idOverride may not squat on ids that are another namespace's by
- * name. Every way of reading it counts (namespaces and names may both contain the kind's word).
- */
-export function foreignDefaultId(id: string, namespace: string): boolean {
-  if (!id.startsWith("volsync-")) return false;
-  for (const kind of ["-replicationsource-", "-replicationdestination-"]) {
-    for (let at = id.indexOf(kind); at >= 0; at = id.indexOf(kind, at + 1)) {
-      const ns = id.slice("volsync-".length, at);
-      if (ns !== "" && ns !== namespace && at + kind.length < id.length) return true;
-    }
-  }
-  return false;
-}
-
-/**
  * Whether the status is the Go prototype's record of applying this very spec: no `repoId` (ours always
  * sets it), an input hash, and Ready for the current generation.
  */
