@@ -19,7 +19,7 @@ import {
   DoRepoTaskRequest_Task,
   RemoveRepoRequestSchema,
 } from "../../gen/v1/service_pb.ts";
-import { limitBody, readTextCapped } from "../kube/mod.ts";
+import { limitBody, readTextCapped } from "../body.ts";
 import { authFingerprint, authSecrets, type BackrestAuth, basicHeader } from "./auth.ts";
 import { type DesiredRepo, repoMessage } from "./desired_repo.ts";
 import { Breakers, countsAgainst } from "./breaker.ts";

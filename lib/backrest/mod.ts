@@ -19,13 +19,7 @@ export {
 } from "./client.ts";
 export { authFingerprint, authFromSecret, type BackrestAuth } from "./auth.ts";
 export { type BreakerOptions, Breakers, REFUSED } from "./breaker.ts";
-export {
-  BackrestError,
-  type BackrestErrorKind,
-  describeFailure,
-  type FailureOutcome,
-  failureOutcome,
-} from "./errors.ts";
+export { BackrestError, type BackrestErrorKind, describeFailure } from "./errors.ts";
 export {
   type DesiredRepo,
   desiredRepo,

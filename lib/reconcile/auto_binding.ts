@@ -30,7 +30,7 @@ import { type Action, done, type ReconcileContext, requeueAfter, type Store } fr
 import type { ConfigGate } from "./config_gate.ts";
 import { INDEX_BY_GENERATED_NAME, INDEX_BY_VOLSYNC_REF, parseVolsyncKey } from "./indexes.ts";
 import { bindingType } from "./resources.ts";
-import { sameJSON } from "./same.ts";
+import { sameJSON } from "../json.ts";
 import type { OperatorSettings } from "./settings.ts";
 
 /** What the auto-binding reconciler needs. */

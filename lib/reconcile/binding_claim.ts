@@ -8,7 +8,8 @@
  * `idOverride` shaped like another namespace's default id is never accepted.
  */
 import { type Binding, ConditionType, defaultRepoId, isConditionTrue, Reason } from "../api/mod.ts";
-import { type BackrestConnection, BackrestError, failureOutcome } from "../backrest/mod.ts";
+import { type BackrestConnection, BackrestError } from "../backrest/mod.ts";
+import { failureOutcome } from "./outcomes.ts";
 import type { ReconcileContext } from "../runtime/mod.ts";
 import type { Stop } from "./binding_inputs.ts";
 import type { ClaimLedger, Holder } from "./claims.ts";
