@@ -22,6 +22,7 @@ import {
   settled,
   type SharedOperator,
   sharedOperator,
+  waitForBindingGone,
   waitForReason,
 } from "./harness/operator.ts";
 import { waitUntil } from "./harness/process.ts";
@@ -92,12 +93,6 @@ async function getBinding(ns: string, name: string): Promise<BindingObject | und
     return undefined;
   }
   return await res.json() as BindingObject;
-}
-
-async function waitGone(ns: string, name: string, timeoutMs = 20_000) {
-  await waitUntil(`Binding ${ns}/${name} gone`, async () => (await getBinding(ns, name)) === undefined, {
-    timeoutMs,
-  });
 }
 
 async function annotate(ns: string, kind: string, name: string, value: string | null) {
@@ -208,9 +203,9 @@ Deno.test("auto-binding: Annotated generates for true/1/yes only, with the proto
   await annotate(ns, "replicationsources", "f-none", "YES");
   await waitForReason(cp, ns, "bvsb-rs-f-none", "Applied", 60_000);
   await annotate(ns, "replicationsources", "t-true", "false");
-  await waitGone(ns, "bvsb-rs-t-true");
+  await waitForBindingGone(ns, "bvsb-rs-t-true");
   await annotate(ns, "replicationsources", "t-1", null);
-  await waitGone(ns, "bvsb-rs-t-1");
+  await waitForBindingGone(ns, "bvsb-rs-t-1");
   assert.ok(await backrestRepo(e.backrest, `volsync-${ns}-replicationsource-t-true`));
   await dropNamespace(ns);
 });
@@ -255,17 +250,17 @@ Deno.test("auto-binding: All generates unless opted out, and the kinds filter ch
 
   // Opting out an object that has a managed Binding deletes it.
   await annotate(ns, "replicationsources", "plain", "0");
-  await waitGone(ns, "bvsb-rs-plain");
+  await waitForBindingGone(ns, "bvsb-rs-plain");
   await annotate(ns, "replicationsources", "plain", null);
   await waitForReason(cp, ns, "bvsb-rs-plain", "Applied", 60_000);
 
   // Kinds: destinations only, then sources only.
   await configure(e, withDefaults(e, { policy: "All", kinds: ["ReplicationDestination"] }));
-  await waitGone(ns, "bvsb-rs-plain");
-  await waitGone(ns, longName);
+  await waitForBindingGone(ns, "bvsb-rs-plain");
+  await waitForBindingGone(ns, longName);
   assert.ok(await getBinding(ns, "bvsb-rd-dest"));
   await configure(e, withDefaults(e, { policy: "All", kinds: ["ReplicationSource"] }));
-  await waitGone(ns, "bvsb-rd-dest");
+  await waitForBindingGone(ns, "bvsb-rd-dest");
   await waitForReason(cp, ns, "bvsb-rs-plain", "Applied", 60_000);
   await dropNamespace(ns);
 });
@@ -364,7 +359,7 @@ Deno.test("auto-binding: deleting the VolSync object deletes its managed Binding
   await cp.api("DELETE", `/apis/volsync.backube/v1alpha1/namespaces/${ns}/replicationsources/gone`).then((
     r,
   ) => r.body?.cancel());
-  await waitGone(ns, "bvsb-rs-gone", 30_000);
+  await waitForBindingGone(ns, "bvsb-rs-gone", 30_000);
   assert.ok(
     !e.op.logs.some((l) => l.includes("Managed Binding deleted") && l.includes(ns)),
     "the operator did not delete it",

@@ -17,6 +17,7 @@ import {
   replicationSource,
   secret,
   sharedOperator,
+  waitForBindingGone,
   waitForReason,
 } from "./harness/operator.ts";
 import { freePort, waitUntil } from "./harness/process.ts";
@@ -454,11 +455,7 @@ Deno.test("binding: deletionPolicy Remove removes the repo from Backrest; Retain
       r.body?.cancel()
     );
   }
-  await waitUntil("the Remove Binding is gone", async () => {
-    const r = await cp.api("GET", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/remove`);
-    await r.body?.cancel();
-    return r.status === 404;
-  }, { timeoutMs: 30_000 });
+  await waitForBindingGone(ns, "remove");
   assert.equal(await backrestRepo(backrest, `rm-${ns}`), undefined, "removed from Backrest");
   assert.ok(await backrestRepo(backrest, `keep-${ns}`), "retained in Backrest");
   assert.ok((await Deno.stat(`${repo.dir}/config`)).isFile, "storage untouched");
@@ -616,11 +613,7 @@ Deno.test("binding: Backrest refusing RemoveRepo (a plan uses the repo) keeps th
     await cp.json("PATCH", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/b`, {
       spec: { deletionPolicy: "Retain" },
     }, { "content-type": "application/merge-patch+json" });
-    await waitUntil("the Binding is gone", async () => {
-      const r = await cp.api("GET", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/b`);
-      await r.body?.cancel();
-      return r.status === 404;
-    }, { timeoutMs: 30_000 });
+    await waitForBindingGone(ns, "b");
     assert.ok(await backrestRepo(backrest, id), "Retain leaves the repo in Backrest");
   } finally {
     await backrest.stop();

@@ -11,6 +11,7 @@ import { isRecord, type JsonObject } from "../lib/json.ts";
 import {
   BACKREST_URL_DOT_SEGMENT_SOURCE,
   BACKREST_URL_PATTERN_SOURCE,
+  BINDING_DEFAULTS,
   BINDING_PLURAL,
   BINDING_POLICIES,
   CLOCKS,
@@ -579,9 +580,28 @@ Deno.test("crds: defaults are applied", async () => {
   const ns = await cp.namespace("crds-defaults");
   const b = await post(cp, BINDING_PLURAL, ns, binding("d", { ...MINIMAL_SPEC, repo: { idOverride: "x" } }));
   assert.equal(b.status, 201, JSON.stringify(b.body));
-  assert.equal(at(b.body, "spec", "deletionPolicy"), "Retain");
-  assert.equal(at(b.body, "spec", "repo", "autoUnlock"), false);
-  assert.equal(at(b.body, "spec", "repo", "triggerTasksOnSnapshot"), false);
+  // Every default the Binding CRD declares is lib/api's BINDING_DEFAULTS (generated Bindings are built from it).
+  const crd = parseYaml(await readRepoFile(`manifests/crds/${CRD_FILES[0]}`));
+  const declared: Record<string, unknown> = {};
+  const walk = (node: unknown, path: string) => {
+    if (!isJson(node)) return;
+    if ("default" in node) declared[path] = node.default;
+    if (isJson(node.properties)) {
+      for (const [k, v] of Object.entries(node.properties)) walk(v, path ? `${path}.${k}` : k);
+    }
+  };
+  walk(at(crd, "spec", "versions", 0, "schema", "openAPIV3Schema", "properties", "spec"), "");
+  assert.deepEqual(declared, {
+    deletionPolicy: BINDING_DEFAULTS.deletionPolicy,
+    "repo.autoUnlock": BINDING_DEFAULTS.repo.autoUnlock,
+    "repo.triggerTasksOnSnapshot": BINDING_DEFAULTS.repo.triggerTasksOnSnapshot,
+  });
+  assert.equal(at(b.body, "spec", "deletionPolicy"), BINDING_DEFAULTS.deletionPolicy);
+  assert.equal(at(b.body, "spec", "repo", "autoUnlock"), BINDING_DEFAULTS.repo.autoUnlock);
+  assert.equal(
+    at(b.body, "spec", "repo", "triggerTasksOnSnapshot"),
+    BINDING_DEFAULTS.repo.triggerTasksOnSnapshot,
+  );
   assert.equal(
     at(b.body, "spec", "repo", "autoInitialize"),
     undefined,

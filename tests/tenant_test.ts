@@ -15,6 +15,7 @@ import {
   cluster,
   CONFIG_NAME,
   create,
+  deleteBinding,
   putOperatorConfig,
   readyCondition,
   replicationSource,
@@ -52,18 +53,6 @@ async function patchSpec(ns: string, name: string, spec: Record<string, unknown>
   await cp.json("PATCH", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/${name}`, { spec }, {
     "content-type": "application/merge-patch+json",
   });
-}
-
-async function deleteBinding(ns: string, name: string): Promise<void> {
-  const cp = await cluster();
-  await cp.api("DELETE", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/${name}`).then((r) =>
-    r.body?.cancel()
-  );
-  await waitUntil(`Binding ${ns}/${name} gone`, async () => {
-    const r = await cp.api("GET", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/${name}`);
-    await r.body?.cancel();
-    return r.status === 404;
-  }, { timeoutMs: 30_000 });
 }
 
 async function operatorConfig(ns: string, spec: Record<string, unknown>): Promise<void> {

@@ -21,6 +21,7 @@ import { type Condition, parseConditions } from "./conditions.ts";
 import { API_VERSION, BINDING_KIND, VOLSYNC_KINDS, type VolSyncKind } from "./constants.ts";
 import type { ObjectMeta } from "./meta.ts";
 import { readRepoSettings, type RepoSettings } from "./repo_settings.ts";
+import { repoIdProblem } from "./repo_id.ts";
 import type { Parsed } from "./result.ts";
 
 /** Values of `spec.deletionPolicy`. */
@@ -55,6 +56,16 @@ export interface RepoSpec extends RepoSettings {
   /** Empty or absent: the default id (see {@link defaultRepoId}). */
   idOverride?: string;
 }
+
+/**
+ * The defaults the Binding CRD's schema applies: `spec.deletionPolicy`, and inside a `spec.repo` that is
+ * present, its two switches. One source for the parser and for generated Bindings (which must equal what
+ * the apiserver stores, or each write would be a change); a test holds the CRD to them.
+ */
+export const BINDING_DEFAULTS = {
+  deletionPolicy: "Retain",
+  repo: { autoUnlock: false, triggerTasksOnSnapshot: false },
+} as const satisfies { deletionPolicy: DeletionPolicy; repo: Partial<RepoSpec> };
 
 /** `spec`, after the CRD's defaults (`repo` is `{}` when absent, `deletionPolicy` Retain). */
 export interface BindingSpec {
@@ -119,30 +130,6 @@ export interface Binding {
   status: BindingStatus;
 }
 
-/** The repo id pattern Backrest's UI enforces (and we enforce for it). */
-export const REPO_ID_PATTERN = /^[a-zA-Z0-9_\-.]+$/;
-
-/** Why `id` cannot be a Backrest repo id, or `undefined` when it can. */
-export function repoIdProblem(id: string): string | undefined {
-  if (id === "") return "must not be empty";
-  if (!REPO_ID_PATTERN.test(id)) return "may contain only letters, digits, '_', '-' and '.'";
-  if (id.startsWith("_") && id.endsWith("_")) return "must not both start and end with '_'";
-  return undefined;
-}
-
-/** The prototype's default repo id: `volsync-<namespace>-<lowercase kind>-<name>`. Keep exactly. */
-export function defaultRepoId(namespace: string, kind: VolSyncKind, name: string): string {
-  return `volsync-${namespace}-${kind.toLowerCase()}-${name}`;
-}
-
-/** The repo id a Binding registers: `spec.repo.idOverride` when non-empty, else {@link defaultRepoId}. */
-export function repoIdOf(binding: { metadata: { namespace: string }; spec: BindingSpec }): string {
-  const override = binding.spec.repo.idOverride;
-  return override !== undefined && override !== ""
-    ? override
-    : defaultRepoId(binding.metadata.namespace, binding.spec.source.kind, binding.spec.source.name);
-}
-
 /** Reads `authRef` of a `backrest`-shaped object. */
 export function readSecretRef(
   obj: JsonObject,
@@ -192,7 +179,8 @@ export function parseBindingSpec(v: unknown, path = "spec"): Parsed<BindingSpec>
     if (id !== undefined) repo.idOverride = id;
     Object.assign(repo, readRepoSettings(repoObj, at, errors));
   }
-  const deletionPolicy = readEnum(v, "deletionPolicy", path, errors, DELETION_POLICIES) ?? "Retain";
+  const deletionPolicy = readEnum(v, "deletionPolicy", path, errors, DELETION_POLICIES) ??
+    BINDING_DEFAULTS.deletionPolicy;
   if (!errors.empty || url === undefined || kind === undefined || name === undefined) {
     return { ok: false, errors: errors.list };
   }

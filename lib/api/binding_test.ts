@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { defaultRepoId, parseBinding, parseBindingSpec, repoIdOf, repoIdProblem } from "./binding.ts";
+import { parseBinding, parseBindingSpec } from "./binding.ts";
+import { defaultRepoId, repoIdOf, repoIdProblem } from "./repo_id.ts";
 
 /** The seed README's sample Binding, as the apiserver returns it. */
 function seedBinding(): Record<string, unknown> {

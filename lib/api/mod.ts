@@ -26,17 +26,14 @@ export {
 export {
   type BackrestRef,
   type Binding,
+  BINDING_DEFAULTS,
   type BindingSpec,
   type BindingStatus,
-  defaultRepoId,
   DELETION_POLICIES,
   type DeletionPolicy,
   parseBinding,
   parseBindingSpec,
   parseBindingStatus,
-  REPO_ID_PATTERN,
-  repoIdOf,
-  repoIdProblem,
   type RepoSpec,
   type SecretRef,
   type SourceRef,
@@ -123,3 +120,4 @@ export {
   type VolSyncObject,
   type VolSyncStatus,
 } from "./volsync.ts";
+export { defaultRepoId, foreignDefaultId, REPO_ID_PATTERN, repoIdOf, repoIdProblem } from "./repo_id.ts";

@@ -7,21 +7,21 @@
  * would misread our bytes. Clients are pooled per (url, auth, CA) by `backrestClient()`.
  */
 
-import { create, type DescMethodUnary, type MessageInitShape } from "@bufbuild/protobuf";
+import type { DescMethodUnary } from "@bufbuild/protobuf";
 import { EmptySchema } from "@bufbuild/protobuf/wkt";
 import { Code, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { sha256 } from "../sha256.ts";
-import { type Repo, RepoSchema } from "../../gen/v1/config_pb.ts";
+import type { Repo } from "../../gen/v1/config_pb.ts";
 import {
   AddRepoRequestSchema,
   Backrest,
   DoRepoTaskRequest_Task,
   RemoveRepoRequestSchema,
 } from "../../gen/v1/service_pb.ts";
-import { limitBody, readTextCapped } from "../kube/mod.ts";
+import { limitBody, readTextCapped } from "../body.ts";
 import { authFingerprint, authSecrets, type BackrestAuth, basicHeader } from "./auth.ts";
-import type { DesiredRepo } from "./desired_repo.ts";
+import { type DesiredRepo, repoMessage } from "./desired_repo.ts";
 import { Breakers, countsAgainst } from "./breaker.ts";
 import { BackrestError, classify, codeName, scrub } from "./errors.ts";
 
@@ -158,22 +158,14 @@ function boundedAnswers(fetchImpl: typeof globalThis.fetch, drainLimit: number):
   };
 }
 
-/** The request builder: the only place repo secrets are revealed. */
-function toWireRepo(repo: DesiredRepo): Repo {
-  const init: MessageInitShape<typeof RepoSchema> = {
-    id: repo.id,
+/** The request builder: the only place repo secrets are revealed; the message is `repoMessage`'s. */
+export function toWireRepo(repo: DesiredRepo): Repo {
+  return repoMessage({
+    ...repo,
     uri: repo.uri.reveal(),
     password: repo.password.reveal(),
-    env: repo.env.map((e) => `${e.name}=${e.value.reveal()}`),
-    flags: repo.flags,
-    autoUnlock: repo.autoUnlock,
-    // auto_initialize stays false: v1.14.1 rejects it on AddRepo (see desired_repo.ts).
-    ...(repo.prunePolicy ? { prunePolicy: repo.prunePolicy } : {}),
-    ...(repo.checkPolicy ? { checkPolicy: repo.checkPolicy } : {}),
-    ...(repo.forgetPolicy ? { forgetPolicy: repo.forgetPolicy } : {}),
-    ...(repo.commandPrefix ? { commandPrefix: repo.commandPrefix } : {}),
-  };
-  return create(RepoSchema, init);
+    env: repo.env.map((e) => ({ name: e.name, value: e.value.reveal() })),
+  });
 }
 
 /** Every secret value of `repo` in the forms server text may echo it. */

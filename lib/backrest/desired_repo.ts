@@ -20,8 +20,12 @@ import {
   ForgetPolicySchema,
   type PrunePolicy,
   PrunePolicySchema,
+  type Repo,
   RepoSchema,
 } from "../../gen/v1/config_pb.ts";
+import type { RepoSpec } from "../api/binding.ts";
+import type { VolSyncKind } from "../api/constants.ts";
+import { defaultRepoId, repoIdProblem } from "../api/repo_id.ts";
 import { normalizeExtraFlags } from "../api/restic_flags.ts";
 import { Sensitive } from "../api/sensitive.ts";
 import {
@@ -67,37 +71,29 @@ export class RepoMappingError extends Error {
 }
 
 /**
- * Repo settings from a Binding (or the operator config's default repo). The four policy objects are in
- * Backrest's proto3 JSON form (plain objects such as lib/api's parsed settings) and are parsed here with
- * the generated schemas, so anything Backrest would not understand is a `spec_invalid` error.
+ * Repo settings from a Binding (or the operator config's default repo): lib/api's parsed `spec.repo`, of
+ * which the mapping reads the fields below. The four policies are Backrest's proto3 JSON (plain objects) and
+ * are parsed here with the generated schemas, so anything Backrest would not understand is `spec_invalid`.
  */
-export interface DesiredRepoSettings {
-  /** The repo id to use instead of the default; empty or absent: the default. */
-  idOverride?: string;
-  /** restic flags as written; refused unless every one is on lib/api/restic_flags.ts's allowlist. */
-  extraFlags?: string[];
-  /** When non-empty, only these Secret keys may become env (besides the repository and password). */
-  envAllowlist?: string[];
-  /** Let Backrest remove stale restic locks before forget and prune (default false). */
-  autoUnlock?: boolean;
-  /** Whether AddRepo may create a missing repository; never sent (see the module rules). */
-  autoInitialize?: boolean;
-  /** Backrest's `PrunePolicy` in proto3 JSON. */
-  prunePolicy?: unknown;
-  /** Backrest's `CheckPolicy` in proto3 JSON. */
-  checkPolicy?: unknown;
-  /** Backrest's `ForgetPolicy` in proto3 JSON. */
-  forgetPolicy?: unknown;
-  /** Backrest's `CommandPrefix` in proto3 JSON. */
-  commandPrefix?: unknown;
-}
+export type DesiredRepoSettings = Pick<
+  RepoSpec,
+  | "idOverride"
+  | "extraFlags"
+  | "envAllowlist"
+  | "autoUnlock"
+  | "autoInitialize"
+  | "prunePolicy"
+  | "checkPolicy"
+  | "forgetPolicy"
+  | "commandPrefix"
+>;
 
 /** Everything {@linkcode desiredRepo} maps: the VolSync object's identity, its Secret and the settings. */
 export interface DesiredRepoInput {
   /** The VolSync object's namespace, kind and name (the default repo id is built from them). */
   namespace: string;
   /** The VolSync object's kind. */
-  kind: "ReplicationSource" | "ReplicationDestination";
+  kind: VolSyncKind;
   /** The VolSync object's name. */
   name: string;
   /** The repository Secret's data, decoded from base64 (raw bytes). */
@@ -114,16 +110,12 @@ export interface DesiredRepoInput {
   hasher?: StatusHasher;
 }
 
-/** One environment variable for restic. */
-export interface RepoEnv {
-  /**
-   * The variable's name: a Secret key among {@linkcode PASSED_ENV_KEYS}, or a variable the repository's
-   * backend reads that the Secret does not supply (sent empty: repository_policy.ts).
-   */
-  name: string;
-  /** The Secret key's value (no line break or NUL), or empty for a masked variable. */
-  value: Sensitive;
-}
+/**
+ * One environment variable for restic: a Secret key among {@linkcode PASSED_ENV_KEYS} with its value (no line
+ * break or NUL), or a variable the repository's backend reads that the Secret does not supply, sent empty
+ * (repository_policy.ts).
+ */
+export type RepoEnv = RepoFields<Sensitive>["env"][number];
 
 /**
  * The most bytes one value (the URI, the password, one env value) may hold: well above what real credentials
@@ -135,27 +127,25 @@ export const MAX_VALUE_BYTES = 8192;
 export const MAX_REPO_BYTES = 32768;
 
 /**
- * The Repo the operator wants in Backrest. Secret parts are `Sensitive`; everything else is plain. The
- * four policies are Backrest's generated messages (gen/v1/config_pb.ts), absent when not declared; they
- * are left out of `deno doc`, which counts protobuf-es's `Message` type as private.
+ * The fields of Backrest's `Repo` the operator sends, with secret values as `S`: `string` only while they
+ * are hashed and sent, `Sensitive` everywhere else. {@linkcode repoMessage} turns them into the message, in
+ * one place for both the status hash and the request, so no field reaches one and not the other. The four
+ * policies are Backrest's generated messages (gen/v1/config_pb.ts), absent when not declared; they are left
+ * out of `deno doc`, which counts protobuf-es's `Message` type as private.
  */
-export interface DesiredRepo {
+export interface RepoFields<S> {
   /** The repo id in Backrest (see {@linkcode repoId}). */
   id: string;
   /** `RESTIC_REPOSITORY` from the Secret: the repository's location, which may embed credentials. */
-  uri: Sensitive;
+  uri: S;
   /** `RESTIC_PASSWORD` from the Secret, byte for byte (line breaks kept). */
-  password: Sensitive;
-  /** Sorted by name. */
-  env: RepoEnv[];
-  /** Secret keys left out of `env` (not among the keys VolSync passes, or naming Backrest's files), sorted. */
-  ignoredKeys: string[];
+  password: S;
+  /** Sorted by name: the Secret's keys and the masked variables (empty). */
+  env: { name: string; value: S }[];
   /** In their canonical spelling, sorted (see lib/api/restic_flags.ts). */
   flags: string[];
   /** Whether Backrest removes stale restic locks before forget and prune. */
   autoUnlock: boolean;
-  /** Whether AddRepo may create a repository that does not exist yet (the Binding's autoInitialize). */
-  mayInitialize: boolean;
   /**
    * Backrest's `PrunePolicy`, parsed from the settings' proto3 JSON.
    * @ignore
@@ -176,6 +166,34 @@ export interface DesiredRepo {
    * @ignore
    */
   commandPrefix?: CommandPrefix;
+}
+
+/**
+ * Backrest's `Repo` message for `f`. `auto_initialize` stays false: v1.14.1 rejects it on AddRepo (see the
+ * module rules).
+ * @ignore
+ */
+export function repoMessage(f: RepoFields<string>): Repo {
+  return create(RepoSchema, {
+    id: f.id,
+    uri: f.uri,
+    password: f.password,
+    env: f.env.map((e) => `${e.name}=${e.value}`),
+    flags: f.flags,
+    autoUnlock: f.autoUnlock,
+    ...(f.prunePolicy ? { prunePolicy: f.prunePolicy } : {}),
+    ...(f.checkPolicy ? { checkPolicy: f.checkPolicy } : {}),
+    ...(f.forgetPolicy ? { forgetPolicy: f.forgetPolicy } : {}),
+    ...(f.commandPrefix ? { commandPrefix: f.commandPrefix } : {}),
+  });
+}
+
+/** The Repo the operator wants in Backrest: what is sent (secret parts `Sensitive`), and what decides it. */
+export interface DesiredRepo extends RepoFields<Sensitive> {
+  /** Secret keys left out of `env` (not among the keys VolSync passes, or naming Backrest's files), sorted. */
+  ignoredKeys: string[];
+  /** Whether AddRepo may create a repository that does not exist yet (the Binding's autoInitialize). */
+  mayInitialize: boolean;
   /** The hash status records (status_hash.ts); changes whenever anything above or any hash input changes. */
   hash: string;
   /** Whether `stored` (status, in any build's format) is `hash` of these very inputs. */
@@ -190,27 +208,17 @@ export interface DesiredRepo {
   repositoryHashMatches(stored: string | undefined): Promise<boolean>;
 }
 
-/** The ids Backrest's UI accepts; the server itself checks less. */
-export const REPO_ID_PATTERN = /^[a-zA-Z0-9_\-.]+$/;
-
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
-/** The repo id Backrest holds for a VolSync object: `volsync-<namespace>-<lowercase kind>-<name>` unless overridden. */
-export function repoId(namespace: string, kind: string, name: string, idOverride?: string): string {
-  const id = idOverride ? idOverride : `volsync-${namespace}-${kind.toLowerCase()}-${name}`;
-  if (!REPO_ID_PATTERN.test(id)) {
-    throw new RepoMappingError(
-      "spec_invalid",
-      `repo id ${JSON.stringify(id)} must match ${REPO_ID_PATTERN.source}`,
-      "idOverride",
-    );
-  }
-  if (id.startsWith("_") && id.endsWith("_")) {
-    throw new RepoMappingError(
-      "spec_invalid",
-      `repo id ${JSON.stringify(id)} must not both start and end with _`,
-      "idOverride",
-    );
+/**
+ * The repo id Backrest holds for a VolSync object: lib/api's default id unless overridden; an id Backrest's
+ * rules refuse (lib/api/repo_id.ts) is a `spec_invalid` error.
+ */
+export function repoId(namespace: string, kind: VolSyncKind, name: string, idOverride?: string): string {
+  const id = idOverride ? idOverride : defaultRepoId(namespace, kind, name);
+  const problem = repoIdProblem(id);
+  if (problem) {
+    throw new RepoMappingError("spec_invalid", `repo id ${JSON.stringify(id)} ${problem}`, "idOverride");
   }
   return id;
 }
@@ -357,43 +365,37 @@ export async function desiredRepo(input: DesiredRepoInput): Promise<DesiredRepo>
   const autoUnlock = settings.autoUnlock ?? false;
   const mayInitialize = settings.autoInitialize ?? false;
 
-  // The hash covers the exact Repo message that would be sent, plus what is not sent but decides what
-  // the reconciler does (mayInitialize) and the caller's extra inputs.
-  const wire = create(RepoSchema, {
+  const fields: RepoFields<string> = {
     id,
     uri,
     password,
-    env: env.map((e) => `${e.name}=${e.value}`),
+    env,
     flags,
     autoUnlock,
     ...(prunePolicy ? { prunePolicy } : {}),
     ...(checkPolicy ? { checkPolicy } : {}),
     ...(forgetPolicy ? { forgetPolicy } : {}),
     ...(commandPrefix ? { commandPrefix } : {}),
-  });
+  };
+  // The hash covers the exact Repo message that would be sent, plus what is not sent but decides what
+  // the reconciler does (mayInitialize) and the caller's extra inputs.
   const hasher = input.hasher ?? STRETCHED;
-  const inputs = encode(toBinary(RepoSchema, wire), mayInitialize, input.hashInputs ?? {});
+  const inputs = hashInput(toBinary(RepoSchema, repoMessage(fields)), mayInitialize, input.hashInputs ?? {});
   const hash = await hasher.hash(inputs);
   // Made only when asked: most reconciles decide without it (an unchanged repo, a reported sync).
   let location: Uint8Array | undefined;
   const locationInput = () =>
-    location ??= encode(new TextEncoder().encode(uri), false, { part: "repository location" });
+    location ??= hashInput(new TextEncoder().encode(uri), false, { part: "repository location" });
   let locationHash: Promise<string> | undefined;
   const repositoryHash = () => locationHash ??= hasher.hash(locationInput());
 
   return {
-    id,
+    ...fields,
     uri: new Sensitive(uri),
     password: new Sensitive(password),
     env: env.map((e) => ({ name: e.name, value: new Sensitive(e.value) })),
     ignoredKeys,
-    flags,
-    autoUnlock,
     mayInitialize,
-    ...(prunePolicy ? { prunePolicy } : {}),
-    ...(checkPolicy ? { checkPolicy } : {}),
-    ...(forgetPolicy ? { forgetPolicy } : {}),
-    ...(commandPrefix ? { commandPrefix } : {}),
     hash,
     hashMatches: async (stored) =>
       stored !== undefined && (stored === hash || await hasher.matches(stored, inputs)),
@@ -443,8 +445,15 @@ function checkSize(
   }
 }
 
-/** The inputs of a hash, length-prefixed so no two different input lists encode alike. */
-function encode(repo: Uint8Array, mayInitialize: boolean, extra: Record<string, string>): Uint8Array {
+/**
+ * The input of a status hash: the Repo message's bytes, whether AddRepo may initialize, and the caller's
+ * extra inputs, length-prefixed so no two different input lists encode alike.
+ */
+export function hashInput(
+  repo: Uint8Array,
+  mayInitialize: boolean,
+  extra: Record<string, string>,
+): Uint8Array {
   const enc = new TextEncoder();
   const parts: Uint8Array[] = [repo, enc.encode(mayInitialize ? "1" : "0")];
   for (const key of Object.keys(extra).sort()) parts.push(enc.encode(key), enc.encode(extra[key]!));

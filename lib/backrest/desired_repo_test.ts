@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
-import { desiredRepo, type DesiredRepoInput, repoId, RepoMappingError } from "./desired_repo.ts";
+import { toBinary } from "@bufbuild/protobuf";
+import { RepoSchema } from "../../gen/v1/config_pb.ts";
+import { toWireRepo } from "./client.ts";
+import { desiredRepo, type DesiredRepoInput, hashInput, repoId, RepoMappingError } from "./desired_repo.ts";
 import { importHashKey, keyedHasher, newHashKeyBytes } from "./status_hash.ts";
 import { DEFAULT_REPOSITORY_POLICY, type RepositoryPolicy, VOLSYNC_ENV_KEYS } from "./repository_policy.ts";
 
@@ -564,16 +567,49 @@ Deno.test("desiredRepo() holds repo settings to the OperatorConfig's task limits
     assert.match(e.message, message);
   }
   // Within the defaults, and what an admin raises.
-  for (
-    const ok of [
-      { prunePolicy: { schedule: { cron: "0 3 * * *" } } },
-      { checkPolicy: { schedule: { maxFrequencyDays: 7 }, readDataSubsetPercent: 10 } },
-      { commandPrefix: { cpuNice: "CPU_LOW", ioNice: "IO_IDLE" } },
-      { extraFlags: ["--stuck-request-timeout=30m", "-o rest.connections=16"] },
-    ]
-  ) assert.ok(await d(ok), JSON.stringify(ok));
+  const within: NonNullable<DesiredRepoInput["settings"]>[] = [
+    { prunePolicy: { schedule: { cron: "0 3 * * *" } } },
+    { checkPolicy: { schedule: { maxFrequencyDays: 7 }, readDataSubsetPercent: 10 } },
+    { commandPrefix: { cpuNice: "CPU_LOW", ioNice: "IO_IDLE" } },
+    { extraFlags: ["--stuck-request-timeout=30m", "-o rest.connections=16"] },
+  ];
+  for (const ok of within) assert.ok(await d(ok), JSON.stringify(ok));
   assert.ok(
     await d({ prunePolicy: { schedule: { cron: "*/5 * * * *" } } }, { minScheduleIntervalMs: 300_000 }),
   );
   assert.ok(await d({ commandPrefix: { cpuNice: "CPU_HIGH" } }, { allowRaisedPriority: true }));
+});
+
+Deno.test("desiredRepo() hashes the very message the request sends, and every setting reaches both", async () => {
+  const hasher = keyed(newHashKeyBytes());
+  const extra = { url: "http://backrest:9898" };
+  const data = secret({
+    RESTIC_REPOSITORY: "rest:https://rest.example/repo",
+    RESTIC_PASSWORD: "hunter2-long",
+    RESTIC_COMPRESSION: "max",
+  });
+  const settings: Record<string, NonNullable<DesiredRepoInput["settings"]>> = {
+    none: {},
+    autoUnlock: { autoUnlock: true },
+    extraFlags: { extraFlags: ["--no-cache"] },
+    envAllowlist: { envAllowlist: ["RESTIC_PACK_SIZE"] },
+    prunePolicy: { prunePolicy: { schedule: { cron: "0 3 * * 0" }, maxUnusedPercent: 10 } },
+    checkPolicy: { checkPolicy: { schedule: { maxFrequencyDays: 7 }, structureOnly: true } },
+    forgetPolicy: {
+      forgetPolicy: { schedule: { maxFrequencyDays: 7 }, retention: { policyKeepLastN: 3 } },
+    },
+    commandPrefix: { commandPrefix: { cpuNice: "CPU_LOW" } },
+  };
+  const requests = new Set<string>();
+  for (const [name, s] of Object.entries(settings)) {
+    const d = await desiredRepo(base({ secretData: data, settings: s, hasher, hashInputs: extra }));
+    const request = toBinary(RepoSchema, toWireRepo(d));
+    assert.equal(
+      await hasher.hash(hashInput(request, d.mayInitialize, extra)),
+      d.hash,
+      `${name}: the hash is of the request's bytes`,
+    );
+    requests.add(btoa(String.fromCharCode(...request)));
+  }
+  assert.equal(requests.size, Object.keys(settings).length, "each setting changes what is sent");
 });

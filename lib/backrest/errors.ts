@@ -6,8 +6,7 @@
  */
 
 import { Code, ConnectError } from "@connectrpc/connect";
-import { Reason } from "../api/constants.ts";
-import { tooLarge } from "../kube/mod.ts";
+import { tooLarge } from "../body.ts";
 
 /**
  * What went wrong, as the reconciler branches on it.
@@ -226,51 +225,4 @@ export function describeFailure(e: BackrestError): string {
   return `${e.rpc} failed (${e.code ?? e.kind})${
     hint ? `: ${hint}` : ""
   }; Backrest's own text is in the operator's log at debug level`;
-}
-
-/** What a failed Backrest call means for a Binding: its reason, a status-safe message, whether to retry. */
-export interface FailureOutcome {
-  /** The condition reason (a `Reason` value). */
-  reason: string;
-  /** Safe for status: built from the kind and {@linkcode describeFailure}, never Backrest's raw text. */
-  message: string;
-  /** Whether to retry with backoff; false: wait until the inputs change. */
-  retry: boolean;
-}
-
-/**
- * The Binding outcome of a failed Backrest call `verb`, from its kind (the Connect code), never from
- * Backrest's text: refused credentials and no answer retry; an old or foreign server and a request Backrest
- * calls invalid wait for a change; anything else (restic failing on the server) retries.
- */
-export function failureOutcome(e: BackrestError, verb: string): FailureOutcome {
-  switch (e.kind) {
-    case "unauthenticated":
-      return {
-        reason: Reason.BackrestAuthInvalid,
-        message: `Backrest refused the credentials (${verb}): check spec.backrest.authRef`,
-        retry: true,
-      };
-    case "unavailable":
-    case "deadline":
-      return {
-        reason: Reason.BackrestUnreachable,
-        message: `Backrest did not answer ${verb} (${e.kind}); retrying with backoff. ${describeFailure(e)}`,
-        retry: true,
-      };
-    case "unsupported":
-      return {
-        reason: Reason.BackrestUnsupported,
-        message: `this Backrest cannot be used (needs v1.12.0 or newer). ${describeFailure(e)}`,
-        retry: false,
-      };
-    case "invalid":
-      return {
-        reason: Reason.BackrestAddRepoFailed,
-        message: `Backrest rejected ${verb} as invalid: ${describeFailure(e)}`,
-        retry: false,
-      };
-    default:
-      return { reason: Reason.BackrestAddRepoFailed, message: describeFailure(e), retry: true };
-  }
 }

@@ -19,13 +19,7 @@ export {
 } from "./client.ts";
 export { authFingerprint, authFromSecret, type BackrestAuth } from "./auth.ts";
 export { type BreakerOptions, Breakers, REFUSED } from "./breaker.ts";
-export {
-  BackrestError,
-  type BackrestErrorKind,
-  describeFailure,
-  type FailureOutcome,
-  failureOutcome,
-} from "./errors.ts";
+export { BackrestError, type BackrestErrorKind, describeFailure } from "./errors.ts";
 export {
   type DesiredRepo,
   desiredRepo,
@@ -33,8 +27,8 @@ export {
   type DesiredRepoSettings,
   MAX_REPO_BYTES,
   MAX_VALUE_BYTES,
-  REPO_ID_PATTERN,
   type RepoEnv,
+  type RepoFields,
   repoId,
   RepoMappingError,
   type RepoMappingErrorKind,

@@ -18,7 +18,7 @@ import type {
   WriteOptions,
 } from "./contract.ts";
 import type { Connection } from "./connection.ts";
-import { readTextCapped } from "./body.ts";
+import { readTextCapped } from "../body.ts";
 import { KubeError, parseRetryAfter } from "./errors.ts";
 import { isRecord, type KubeObject, parsePartialObjectMetadata, parseStatus } from "./object.ts";
 import { resourcePath, type ResourceType } from "./resource.ts";

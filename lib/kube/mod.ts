@@ -21,7 +21,6 @@ export type {
   WatchOptions,
   WriteOptions,
 } from "./contract.ts";
-export { AnswerTooLargeError, limitBody, readTextCapped, tooLarge } from "./body.ts";
 export { type ClientOptions, createClient } from "./client.ts";
 export {
   connect,

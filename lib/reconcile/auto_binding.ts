@@ -14,6 +14,7 @@ import {
   ANNOTATION_VOLSYNC_REF,
   API_VERSION,
   autoBindingWanted,
+  BINDING_DEFAULTS,
   BINDING_KIND,
   bindingNameFor,
   FIELD_MANAGER,
@@ -29,7 +30,7 @@ import { type Action, done, type ReconcileContext, requeueAfter, type Store } fr
 import type { ConfigGate } from "./config_gate.ts";
 import { INDEX_BY_GENERATED_NAME, INDEX_BY_VOLSYNC_REF, parseVolsyncKey } from "./indexes.ts";
 import { bindingType } from "./resources.ts";
-import { sameJSON } from "./same.ts";
+import { sameJSON } from "../json.ts";
 import type { OperatorSettings } from "./settings.ts";
 
 /** What the auto-binding reconciler needs. */
@@ -57,16 +58,15 @@ export function managedBindingSpec(
   kind: string,
   name: string,
 ): Record<string, unknown> {
-  const repo: Record<string, unknown> = JSON.parse(
-    JSON.stringify(settings.spec.bindingGeneration.defaultRepo),
-  );
-  repo.autoUnlock ??= false;
-  repo.triggerTasksOnSnapshot ??= false;
+  const repo: Record<string, unknown> = {
+    ...BINDING_DEFAULTS.repo,
+    ...JSON.parse(JSON.stringify(settings.spec.bindingGeneration.defaultRepo)),
+  };
   return {
     backrest: { url: settings.spec.defaultBackrest.url },
     source: { kind, name },
     repo,
-    deletionPolicy: "Retain",
+    deletionPolicy: BINDING_DEFAULTS.deletionPolicy,
   };
 }
 

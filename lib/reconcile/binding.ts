@@ -27,6 +27,7 @@ import {
   completedSyncMarker,
   ConditionType,
   FINALIZER_REMOVE_REPO,
+  foreignDefaultId,
   formatErrors,
   formatTime,
   isConditionTrue,
@@ -42,14 +43,14 @@ import {
   BackrestError,
   type DesiredRepo,
   desiredRepo,
-  failureOutcome,
   REFUSED,
   RepoMappingError,
   type StatusHasher,
 } from "../backrest/mod.ts";
 import type { KubeClient, KubeObject } from "../kube/mod.ts";
 import { type Action, done, type ReconcileContext, requeueAfter, type Store } from "../runtime/mod.ts";
-import { appliedByPrototype, bindingClaim, foreignDefaultId } from "./binding_claim.ts";
+import { appliedByPrototype, bindingClaim } from "./binding_claim.ts";
+import { failureOutcome, MAPPING_REASONS } from "./outcomes.ts";
 import { bindingFinalizer, RetryableError } from "./binding_finalizer.ts";
 import { bindingInputs, type Inputs, isStop, SecretReadError, type Stop } from "./binding_inputs.ts";
 import {
@@ -118,16 +119,6 @@ export interface BindingReconcilerDeps {
 
 /** When a repository that VolSync has not created yet is looked for again, attempt by attempt. */
 const NOT_INITIALIZED_RECHECK_MS = [15_000, 30_000, 60_000, 120_000, 300_000, 600_000];
-
-/** The Ready reason of each way the mapping to a Backrest repo can fail. */
-const REASON_OF_MAPPING: Record<RepoMappingError["kind"], Reason> = {
-  secret_invalid: Reason.RepositorySecretInvalid,
-  unsupported: Reason.UnsupportedSecretKey,
-  not_allowed: Reason.RepositoryBackendNotAllowed,
-  location_not_allowed: Reason.RepositoryLocationNotAllowed,
-  settings_not_allowed: Reason.RepoSettingsNotAllowed,
-  spec_invalid: Reason.InvalidSpec,
-};
 
 /** What the steps after the gate share: the Binding, where its repo goes, and what it is called. */
 interface Target {
@@ -229,7 +220,7 @@ export function bindingReconciler(
     } catch (e) {
       if (!(e instanceof RepoMappingError)) throw e;
       const specInvalid = e.kind === "spec_invalid" || e.kind === "settings_not_allowed";
-      const reason = REASON_OF_MAPPING[e.kind];
+      const reason = MAPPING_REASONS[e.kind];
       const where = specInvalid ? "spec.repo" : `repository Secret ${t.namespace}/${secretName}`;
       return {
         stop: {

@@ -8,7 +8,8 @@
  * `idOverride` shaped like another namespace's default id is never accepted.
  */
 import { type Binding, ConditionType, defaultRepoId, isConditionTrue, Reason } from "../api/mod.ts";
-import { type BackrestConnection, BackrestError, failureOutcome } from "../backrest/mod.ts";
+import { type BackrestConnection, BackrestError } from "../backrest/mod.ts";
+import { failureOutcome } from "./outcomes.ts";
 import type { ReconcileContext } from "../runtime/mod.ts";
 import type { Stop } from "./binding_inputs.ts";
 import type { ClaimLedger, Holder } from "./claims.ts";
@@ -20,22 +21,6 @@ import type { OperatorSettings } from "./settings.ts";
 const LISTING_MAX_AGE_MS = 5_000;
 /** When an id that exists in Backrest unowned is asked for again (it may have been removed meanwhile). */
 const EXISTS_RECHECK_MS = 300_000;
-
-/**
- * Whether `id` reads as another namespace's default id (`volsync-<namespace>-<kind>-<name>` with a
- * namespace other than `namespace`): an idOverride may not squat on ids that are another namespace's by
- * name. Every way of reading it counts (namespaces and names may both contain the kind's word).
- */
-export function foreignDefaultId(id: string, namespace: string): boolean {
-  if (!id.startsWith("volsync-")) return false;
-  for (const kind of ["-replicationsource-", "-replicationdestination-"]) {
-    for (let at = id.indexOf(kind); at >= 0; at = id.indexOf(kind, at + 1)) {
-      const ns = id.slice("volsync-".length, at);
-      if (ns !== "" && ns !== namespace && at + kind.length < id.length) return true;
-    }
-  }
-  return false;
-}
 
 /**
  * Whether the status is the Go prototype's record of applying this very spec: no `repoId` (ours always

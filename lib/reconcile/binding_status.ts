@@ -16,7 +16,7 @@ import {
 import { isRecord, type KubeClient, type KubeObject } from "../kube/mod.ts";
 import type { OwnWrites } from "./own_writes.ts";
 import { bindingType } from "./resources.ts";
-import { sameJSON } from "./same.ts";
+import { sameJSON } from "../json.ts";
 
 /** Where Events go (the aggregating recorder in production, a list in unit tests). */
 export interface EventSink {

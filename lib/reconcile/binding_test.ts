@@ -8,7 +8,8 @@ import { BackrestError, keyedHasher, type StatusHasher } from "../backrest/mod.t
 import { isRecord, KubeError, type KubeObject, secrets } from "../kube/mod.ts";
 import { nullLogger } from "../observe/mod.ts";
 import { MemoryStore } from "../runtime/mod.ts";
-import { eventLog, fakeBackrest, fakeKube, reconcileContext } from "./_fakes.ts";
+import { fakeKube } from "../testing/fake_apiserver.ts";
+import { eventLog, fakeBackrest, reconcileContext } from "./_fakes.ts";
 import { bindingReconciler, type DriftState } from "./binding.ts";
 import { RetryableError } from "./binding_finalizer.ts";
 import type { Claim, ClaimLedger } from "./claims.ts";

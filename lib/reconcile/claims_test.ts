@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { type KubeObject, type Lease, leases } from "../kube/mod.ts";
 import { MemoryStore } from "../runtime/mod.ts";
-import { fakeKube } from "./_fakes.ts";
+import { fakeKube } from "../testing/fake_apiserver.ts";
 import { claimIndexers, claimName, RepoClaims } from "./claims.ts";
 
 const NS = "operator";

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { type HashKey, keyedHasher } from "../backrest/mod.ts";
 import { KubeError, type KubeObject, secrets } from "../kube/mod.ts";
 import { MemoryStore } from "../runtime/mod.ts";
-import { fakeKube } from "./_fakes.ts";
+import { fakeKube } from "../testing/fake_apiserver.ts";
 import { HASH_KEY_SECRET, HashKeyError, hashKeyLoader } from "./hash_key.ts";
 
 const NS = "backups";

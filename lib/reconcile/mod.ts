@@ -6,7 +6,6 @@
  */
 export { autoBindingReconciler, type AutoBindingReconcilerDeps, managedBindingSpec } from "./auto_binding.ts";
 export { bindingReconciler, type BindingReconcilerDeps, type DriftState } from "./binding.ts";
-export { foreignDefaultId } from "./binding_claim.ts";
 export { RetryableError } from "./binding_finalizer.ts";
 export { errorHash, type EventSink } from "./binding_status.ts";
 export {

@@ -20,7 +20,7 @@ import { isRecord, type KubeClient, type KubeObject } from "../kube/mod.ts";
 import { type Action, done, type ReconcileContext, type Store } from "../runtime/mod.ts";
 import type { EventSink } from "./binding_status.ts";
 import { operatorConfigType } from "./resources.ts";
-import { sameJSON } from "./same.ts";
+import { sameJSON } from "../json.ts";
 import type { SettingsHolder } from "./settings.ts";
 
 /** What the OperatorConfig reconciler needs. */

@@ -13,7 +13,7 @@
  */
 import type { KubeObject } from "../kube/mod.ts";
 import type { StoreChange } from "../runtime/mod.ts";
-import { sameJSON } from "./same.ts";
+import { sameJSON } from "../json.ts";
 
 /** The Binding status writes in flight or not yet seen back, one per Binding key. */
 export class OwnWrites {

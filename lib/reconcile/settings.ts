@@ -11,7 +11,7 @@
  *   with the same function (`putInForce`). Listeners hear about every change so they can re-enqueue.
  */
 import { defaultOperatorConfigSpec, type OperatorConfigSpec } from "../api/mod.ts";
-import { sameJSON } from "./same.ts";
+import { sameJSON } from "../json.ts";
 
 /** What the reconcilers need to know about the operator's configuration. */
 export interface OperatorSettings {

@@ -161,6 +161,24 @@ export async function ensureOperatorConfig(ns: string, name = CONFIG_NAME): Prom
   if (res.status === 404) await putOperatorConfig(ns, {}, name);
 }
 
+/** Waits until the Binding `ns/name` is gone from the apiserver (its finalizers done). */
+export async function waitForBindingGone(ns: string, name: string, timeoutMs = 30_000): Promise<void> {
+  const cp = await cluster();
+  await waitUntil(`Binding ${ns}/${name} gone`, async () => {
+    const r = await cp.api("GET", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/${name}`);
+    await r.body?.cancel();
+    return r.status === 404;
+  }, { timeoutMs });
+}
+
+/** Deletes the Binding `ns/name` and waits until it is gone. */
+export async function deleteBinding(ns: string, name: string, timeoutMs = 30_000): Promise<void> {
+  const cp = await cluster();
+  await cp.api("DELETE", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/${name}`)
+    .then((r) => r.body?.cancel());
+  await waitForBindingGone(ns, name, timeoutMs);
+}
+
 /** Creates each object in namespace `ns`; one that exists already is left as it is. */
 export async function create(ns: string, ...objs: Record<string, unknown>[]): Promise<void> {
   const cp = await cluster();

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { sameJSON, stableJSON } from "./same.ts";
+import { sameJSON, stableJSON } from "./json.ts";
 
 Deno.test("sameJSON() ignores key order and undefined members, not values or array order", () => {
   assert.ok(sameJSON({ a: 1, b: { c: [1, 2], d: "x" } }, { b: { d: "x", c: [1, 2] }, a: 1 }));

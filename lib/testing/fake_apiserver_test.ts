@@ -6,8 +6,8 @@
 import assert from "node:assert/strict";
 import { KubeError, type KubeObject, secrets, type WatchEvent } from "../kube/mod.ts";
 import { MemoryStore } from "../runtime/mod.ts";
-import { fakeKube } from "./_fakes.ts";
-import { bindingType } from "./resources.ts";
+import { fakeKube } from "./fake_apiserver.ts";
+import { bindingType } from "../reconcile/resources.ts";
 
 function stand() {
   const fake = fakeKube({ secrets: new MemoryStore(), [bindingType.resource]: new MemoryStore() });
