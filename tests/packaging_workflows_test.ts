@@ -17,6 +17,7 @@ import { freePort, spawn, tempDir, waitUntil } from "./harness/process.ts";
 import { jobSteps, runJob, runsOurScript } from "./harness/workflow.ts";
 import {
   at,
+  helm,
   isObj,
   list,
   type Obj,
@@ -539,6 +540,26 @@ Deno.test("workflows: every step that runs a script of this repository runs here
       const chart = ok("tar", await run("tar", ["-xzOf", tgz, "backrest-volsync-operator/Chart.yaml"]));
       assert.match(chart, /^version: 1\.2\.3$/m);
       assert.match(chart, /^appVersion: "?1\.2\.3"?$/m);
+      assert.match(chart, /^ {6}image: ghcr\.io\/example-owner\/backrest-volsync-operator:1\.2\.3$/m);
+      // The packaged chart replaces the Go prototype's image by the owner's, at the release's version.
+      const dir = await tempDir("packaged-chart");
+      ok("tar", await run("tar", ["-xzf", tgz, "-C", dir]));
+      const rendered = parseObjects(
+        ok(
+          "helm template",
+          await helm([
+            "template",
+            "bvo",
+            `${dir}/backrest-volsync-operator`,
+            "-f",
+            `${ROOT}/tests/fixtures/prototype_chart_values.yaml`,
+          ]),
+        ),
+      );
+      assert.equal(
+        str(one(rendered, "Deployment"), "spec.template.spec.containers.0.image"),
+        "ghcr.io/example-owner/backrest-volsync-operator:1.2.3",
+      );
     },
   );
 

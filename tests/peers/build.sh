@@ -62,6 +62,8 @@ version_of() {
 dir_of() {
   case $1 in
     backrest) printf '%s/backrest-webui-%s' "$PEERS" "$BACKREST_VERSION" ;;
+    # "kv": built with the Kubernetes version helm assumes without a cluster (helm-<version> lacked it)
+    helm) printf '%s/helm-kv-%s' "$PEERS" "$HELM_VERSION" ;;
     *) printf '%s/%s-%s' "$PEERS" "$1" "$(version_of "$1")" ;;
   esac
 }
@@ -226,8 +228,17 @@ build_rest_server() {
     github.com/restic/rest-server/cmd/rest-server </dev/null
 }
 
+# As helm's own release build: the Kubernetes version that `helm template` and `helm lint` assume without
+# a cluster is the one of the client-go helm is built with (one major above its v0 tag), not v1.20.
 build_helm() {
-  GOBIN="$1" go install -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  local gomod kv major minor
+  gomod=$(go mod download -json "helm.sh/helm/v3@$HELM_VERSION" | sed -n 's/.*"GoMod": "\(.*\)",*/\1/p')
+  kv=$(awk '$1 == "k8s.io/client-go" { print $2; exit }' "$gomod")
+  major=${kv#v}; major=$((${major%%.*} + 1)); minor=$(echo "$kv" | cut -d. -f2)
+  GOBIN="$1" go install -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION \
+    -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=$major -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$minor \
+    -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=$major -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$minor" \
+    "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 }
 
 build_actionlint() {
