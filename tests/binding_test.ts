@@ -17,7 +17,6 @@ import {
   replicationSource,
   secret,
   sharedOperator,
-  startOperator,
   waitForReason,
 } from "./harness/operator.ts";
 import { freePort, waitUntil } from "./harness/process.ts";
@@ -38,6 +37,28 @@ async function bindingObject(
   return await cp.json("GET", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/${name}`) as
     & Record<string, unknown>
     & { status: Record<string, string> };
+}
+
+/** The hash the prototype's status holds in these tests (never one of ours). */
+const PROTOTYPE_HASH = "0f".repeat(32);
+
+/** Writes the status the Go prototype leaves on a Binding it applied (generation 1, Ready, its hash). */
+async function writePrototypeStatus(ns: string, name: string, secretName?: string): Promise<void> {
+  const cp = await cluster();
+  await cp.json("PATCH", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/${name}/status`, {
+    status: {
+      observedGeneration: 1,
+      ...(secretName ? { resolvedRepositorySecret: secretName } : {}),
+      lastAppliedInputHash: PROTOTYPE_HASH,
+      conditions: [{
+        type: "Ready",
+        status: "True",
+        reason: "Applied",
+        message: "Applied",
+        lastTransitionTime: "2026-01-01T00:00:00Z",
+      }],
+    },
+  }, { "content-type": "application/merge-patch+json" });
 }
 
 Deno.test("binding: a VolSync restic repository is registered in Backrest with the prototype's id and mapping", async () => {
@@ -684,23 +705,10 @@ Deno.test("binding: switching from the Go prototype: its Binding and Backrest en
     binding("my-app", { url: backrest.url, source: "app-data", repo: { autoUnlock: true } }),
   );
   // The operator may already be at it; the prototype's status is written as it would have been.
-  await cp.json("PATCH", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/my-app/status`, {
-    status: {
-      observedGeneration: 1,
-      resolvedRepositorySecret: "restic",
-      lastAppliedInputHash: "0f".repeat(32),
-      conditions: [{
-        type: "Ready",
-        status: "True",
-        reason: "Applied",
-        message: "Applied",
-        lastTransitionTime: "2026-01-01T00:00:00Z",
-      }],
-    },
-  }, { "content-type": "application/merge-patch+json" });
+  await writePrototypeStatus(ns, "my-app", "restic");
   await waitUntil("taken over", async () => {
     const s = (await bindingObject(ns, "my-app")).status;
-    return s.repoId === id && s.lastAppliedInputHash !== "0f".repeat(32);
+    return s.repoId === id && s.lastAppliedInputHash !== PROTOTYPE_HASH;
   }, { timeoutMs: 30_000 });
   const config = await backrest.getConfig();
   assert.equal(config.repos.filter((r) => r.uri === repo.uri).length, 1, "one Backrest entry for the repo");
@@ -708,8 +716,8 @@ Deno.test("binding: switching from the Go prototype: its Binding and Backrest en
 });
 
 Deno.test("binding: switching from the Go prototype: an s3 repository with its own credentials applies once, no duplicate, Backrest's own variables masked", async () => {
+  await env(); // the file's operator takes it over; this Backrest, whose restic runs are counted, is the repo's alone
   const cp = await cluster();
-  const cfg = await cp.namespace("cfg");
   const ns = await cp.namespace("migrate-s3");
   const backrest = await startBackrest({ recordResticRuns: true });
   const repo = await createS3Repo();
@@ -729,32 +737,21 @@ Deno.test("binding: switching from the Go prototype: an s3 repository with its o
     }),
   });
   assert.equal(add.status, 200, await add.text());
+  const before = (await backrest.resticRuns()).length;
+  // The Binding first, without its source, so the operator can apply nothing before the prototype's status
+  // is there (a status is not written with a create); then the Secret and the source.
+  await create(ns, binding("my-app", { url: backrest.url, source: "app-data" }));
+  await waitForReason(cp, ns, "my-app", "VolSyncNotFound");
+  await writePrototypeStatus(ns, "my-app", "restic");
   await create(
     ns,
     secret("restic", { RESTIC_REPOSITORY: repo.uri, RESTIC_PASSWORD: repo.password, ...keys }),
     replicationSource("app-data", "restic"),
-    binding("my-app", { url: backrest.url, source: "app-data" }),
   );
-  await cp.json("PATCH", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/my-app/status`, {
-    status: {
-      observedGeneration: 1,
-      resolvedRepositorySecret: "restic",
-      lastAppliedInputHash: "0f".repeat(32),
-      conditions: [{
-        type: "Ready",
-        status: "True",
-        reason: "Applied",
-        message: "Applied",
-        lastTransitionTime: "2026-01-01T00:00:00Z",
-      }],
-    },
-  }, { "content-type": "application/merge-patch+json" });
-  const before = (await backrest.resticRuns()).length;
-  const op = await startOperator({ configNamespace: cfg, namespaces: [ns], backrestTimeoutMs: 30_000 });
   try {
     await waitUntil("taken over", async () => {
       const s = (await bindingObject(ns, "my-app")).status;
-      return s.repoId === id && s.lastAppliedInputHash !== "0f".repeat(32);
+      return s.repoId === id && s.lastAppliedInputHash !== PROTOTYPE_HASH;
     }, { timeoutMs: 60_000 });
     assert.equal((await readyCondition(cp, ns, "my-app"))?.reason, "Applied");
     const held = (await backrest.getConfig()).repos.filter((r) => r.uri === repo.uri);
@@ -774,7 +771,6 @@ Deno.test("binding: switching from the Go prototype: an s3 repository with its o
     assert.equal(opens.filter((r) => r.startsWith("init")).length, 0, "nothing initialized");
     assert.ok(opens.length <= 2, `at most CheckRepoExists and AddRepo: ${opens.join(" | ")}`);
   } finally {
-    await op.stop();
     await backrest.stop();
   }
 });
@@ -797,19 +793,7 @@ Deno.test("binding: switching from the Go prototype: a Binding with idOverride t
   // once it has said so, the prototype's status is written, and only then the source appears.
   await create(ns, binding("legacy", { url: backrest.url, source: "data", repo: { idOverride: id } }));
   await waitForReason(cp, ns, "legacy", "VolSyncNotFound");
-  await cp.json("PATCH", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/legacy/status`, {
-    status: {
-      observedGeneration: 1,
-      lastAppliedInputHash: "0f".repeat(32),
-      conditions: [{
-        type: "Ready",
-        status: "True",
-        reason: "Applied",
-        message: "Applied",
-        lastTransitionTime: "2026-01-01T00:00:00Z",
-      }],
-    },
-  }, { "content-type": "application/merge-patch+json" });
+  await writePrototypeStatus(ns, "legacy");
   await waitForReason(cp, ns, "legacy", "VolSyncNotFound");
   await create(
     ns,

@@ -19,7 +19,7 @@ import type {
 } from "./contract.ts";
 import type { Connection } from "./connection.ts";
 import { readTextCapped } from "./body.ts";
-import { KubeError } from "./errors.ts";
+import { KubeError, parseRetryAfter } from "./errors.ts";
 import { isRecord, type KubeObject, parsePartialObjectMetadata, parseStatus } from "./object.ts";
 import { resourcePath, type ResourceType } from "./resource.ts";
 import { parseWatchStream } from "./watch_stream.ts";
@@ -169,7 +169,10 @@ class FetchClient implements KubeClient {
         res.status,
         reason,
         `${what}: ${res.status} ${reason}: ${status.message ?? "(no message)"}`,
-        { causes: status.causes },
+        {
+          causes: status.causes,
+          retryAfterSeconds: parseRetryAfter(res.headers.get("retry-after")) ?? status.retryAfterSeconds,
+        },
       );
     }
   }
@@ -421,6 +424,7 @@ class FetchClient implements KubeClient {
       timeoutMs: options.timeoutMs,
       streaming: true,
     });
+    options.onOpen?.();
     if (!res.body) return;
     try {
       yield* parseWatchStream(res.body, parse);

@@ -62,6 +62,11 @@ export interface WatchOptions extends CallOptions, NamespaceOption, SelectorOpti
   allowWatchBookmarks?: boolean | undefined;
   /** The apiserver closes the stream after this many seconds. */
   timeoutSeconds?: number | undefined;
+  /**
+   * Called once the apiserver accepted the watch (its answer's headers arrived), before any event: from
+   * then on every change after `resourceVersion` is on its way.
+   */
+  onOpen?: (() => void) | undefined;
 }
 
 /** One watch event. ERROR carries a Status (code 410 means: relist). */

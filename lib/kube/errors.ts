@@ -14,19 +14,49 @@ export class KubeError extends Error {
   readonly reason: string;
   /** The types of `Status.details.causes` (e.g. `NamespaceTerminating`); empty when the answer gave none. */
   readonly causes: readonly string[];
+  /**
+   * How long the apiserver asked the client to wait before trying again (its `Retry-After` header, or
+   * `Status.details.retryAfterSeconds`), in seconds; undefined when it did not say. A 429 while a
+   * resource's storage is (re)initializing carries one.
+   */
+  readonly retryAfterSeconds: number | undefined;
 
-  /** `message` holds the verb, path and apiserver's message; `options.causes` the causes' types. */
+  /**
+   * `message` holds the verb, path and apiserver's message; `options.causes` the causes' types,
+   * `options.retryAfterSeconds` the answer's wait.
+   */
   constructor(
     status: number,
     reason: string,
     message: string,
-    options?: ErrorOptions & { causes?: readonly string[] | undefined },
+    options?: ErrorOptions & {
+      causes?: readonly string[] | undefined;
+      retryAfterSeconds?: number | undefined;
+    },
   ) {
     super(message, options);
     this.status = status;
     this.reason = reason;
     this.causes = options?.causes ?? [];
+    this.retryAfterSeconds = options?.retryAfterSeconds;
   }
+}
+
+/**
+ * The seconds of a `Retry-After` header (delta-seconds, or an HTTP date counted from `now`); undefined when
+ * absent or unreadable.
+ */
+export function parseRetryAfter(
+  value: string | null | undefined,
+  now: number = Date.now(),
+): number | undefined {
+  if (value === null || value === undefined || value.trim() === "") return undefined;
+  const v = value.trim();
+  if (/^\d+$/.test(v)) return Number(v);
+  // An HTTP date names its weekday and month; Date.parse alone would take "-1" for a year.
+  if (!/^[A-Za-z]{3}, /.test(v)) return undefined;
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - now) / 1000));
 }
 
 /** Whether `e` says the namespace is being deleted (nothing new may be created in it). */

@@ -154,6 +154,8 @@ export interface Status {
   message?: string | undefined;
   /** The type of each `details.causes[]` entry (its JSON key is `reason`), e.g. `NamespaceTerminating`. */
   causes?: string[] | undefined;
+  /** `details.retryAfterSeconds`: how long the client should wait before trying again. */
+  retryAfterSeconds?: number | undefined;
 }
 
 /** The Status fields of `v`, or an empty Status if `v` is not one. */
@@ -166,5 +168,7 @@ export function parseStatus(v: unknown): Status {
   const causes = isRecord(v.details) && Array.isArray(v.details.causes) ? v.details.causes : [];
   const types = causes.flatMap((c) => isRecord(c) && typeof c.reason === "string" ? [c.reason] : []);
   if (types.length > 0) out.causes = types;
+  const retry = isRecord(v.details) ? v.details.retryAfterSeconds : undefined;
+  if (typeof retry === "number" && retry >= 0) out.retryAfterSeconds = retry;
   return out;
 }

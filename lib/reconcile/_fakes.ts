@@ -13,7 +13,8 @@
  *   selectors on `metadata.name` and `metadata.namespace`, metadata-only lists and watches that carry no
  *   data) and records every call. It is not the apiserver: no admission, no defaults, no finalizers, no
  *   garbage collector, no bookmarks, no 410 (every event is kept), continue tokens that are offsets rather
- *   than a snapshot, watches that stay open until their signal aborts; any verb, patch type or selector it
+ *   than a snapshot, watches that stay open until their signal aborts or an `outage` of their resource;
+ *   any verb, patch type or selector it
  *   does not implement rejects, so code that starts using one fails its tests.
  * - `fakeBackrest`: a stand-in for the Backrest clients (every call recorded, repos kept by id).
  * - `eventLog`: a stand-in for the Event recorder (an EventSink that keeps what it is given).
@@ -71,6 +72,12 @@ export interface FakeKube {
    * returned function is called; then they hear it all, in order.
    */
   lag(type: { resource: string }): () => void;
+  /**
+   * An outage of `type`'s storage, as an apiserver restarting serves it: its open watches break (a dropped
+   * connection), its lists and new watches are refused with 429 TooManyRequests; writes still land. Until
+   * the returned function is called.
+   */
+  outage(type: { resource: string }): () => void;
   /**
    * Writes `obj` as a client other than the one under test would (a user's kubectl, VolSync): creates it,
    * or replaces the stored object keeping its uid and creationTimestamp, and its status unless `obj`
@@ -154,6 +161,9 @@ export function fakeKube(stores: Record<string, MemoryStore<KubeObject>>): FakeK
   const history = new Map<string, Change[]>();
   const listeners = new Map<string, Set<() => void>>();
   const lagging = new Set<string>();
+  const down = new Set<string>();
+  const refused = (resource: string) =>
+    new KubeError(429, "TooManyRequests", `${resource}: storage is (re)initializing`);
   let openWatches = 0;
   let rv = 10;
   let uids = 0;
@@ -235,6 +245,7 @@ export function fakeKube(stores: Record<string, MemoryStore<KubeObject>>): FakeK
         name: "",
         body: selectors,
       });
+      if (down.has(type.resource)) throw refused(type.resource);
       const match = matcher(o);
       const all = store.list().filter(match).sort((a, b) => objectKey(a).localeCompare(objectKey(b)));
       const from = o.continue ? Number(o.continue) : 0;
@@ -248,11 +259,12 @@ export function fakeKube(stores: Record<string, MemoryStore<KubeObject>>): FakeK
 
   async function* watch(
     type: Type,
-    o: Selection & { resourceVersion?: string; signal?: AbortSignal } = {},
+    o: Selection & { resourceVersion?: string; signal?: AbortSignal; onOpen?: () => void } = {},
     meta = false,
   ): AsyncGenerator<WatchEvent<KubeObject>> {
-    const { signal, ...selectors } = o;
+    const { signal, onOpen, ...selectors } = o;
     call({ verb: "watch", resource: type.resource, namespace: o.namespace, name: "", body: selectors });
+    if (down.has(type.resource)) throw refused(type.resource);
     const match = matcher(o);
     if (signal?.aborted) return;
     let wake: (() => void) | undefined;
@@ -262,6 +274,7 @@ export function fakeKube(stores: Record<string, MemoryStore<KubeObject>>): FakeK
     waiting.add(poke);
     signal?.addEventListener("abort", poke);
     openWatches++;
+    onOpen?.();
     try {
       let since: number;
       if (!o.resourceVersion || o.resourceVersion === "0") {
@@ -272,6 +285,7 @@ export function fakeKube(stores: Record<string, MemoryStore<KubeObject>>): FakeK
         }
       } else since = Number(o.resourceVersion);
       while (!signal?.aborted) {
+        if (down.has(type.resource)) throw new KubeError(0, "NetworkError", "watch: stream broke");
         const due = lagging.has(type.resource)
           ? []
           : (history.get(type.resource) ?? []).filter((c) => c.rv > since);
@@ -439,6 +453,13 @@ export function fakeKube(stores: Record<string, MemoryStore<KubeObject>>): FakeK
       return () => {
         lagging.delete(type.resource);
         for (const wake of listeners.get(type.resource) ?? []) wake();
+      };
+    },
+    outage: (type) => {
+      down.add(type.resource);
+      for (const wake of listeners.get(type.resource) ?? []) wake();
+      return () => {
+        down.delete(type.resource);
       };
     },
     put: (type, obj) => {

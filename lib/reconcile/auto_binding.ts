@@ -3,9 +3,11 @@
  * kinds filter, the `backrest.garethgeorge.com/binding` opt-in/opt-out annotation), with the prototype's
  * names, label, annotations and a controller owner reference (garbage-collected with the object).
  * Rules: Bindings without the managed label are never touched; a managed Binding whose spec drifted is
- * put back; one whose object opts out or leaves the policy is deleted; while paused nothing happens. No two
- * objects share a generated name (`uniqueBindingName`); a managed Binding left under a name its object no
- * longer has is deleted. Keys are the VolSync object's `volsyncKey` (indexes.ts).
+ * put back; one whose object opts out or leaves the policy is deleted; while paused nothing happens, and
+ * no write is made unless the settings it was decided on are in force and known to be current
+ * (config_gate.ts; the controller holds the key otherwise). No two objects share a generated name
+ * (`uniqueBindingName`); a managed Binding left under a name its object no longer has is deleted. Keys are
+ * the VolSync object's `volsyncKey` (indexes.ts).
  */
 import {
   ANNOTATION_MANAGED_BY,
@@ -24,6 +26,7 @@ import {
 } from "../api/mod.ts";
 import type { KubeClient, KubeObject } from "../kube/mod.ts";
 import { type Action, done, type ReconcileContext, requeueAfter, type Store } from "../runtime/mod.ts";
+import type { ConfigGate } from "./config_gate.ts";
 import { INDEX_BY_GENERATED_NAME, INDEX_BY_VOLSYNC_REF, parseVolsyncKey } from "./indexes.ts";
 import { bindingType } from "./resources.ts";
 import { sameJSON } from "./same.ts";
@@ -41,6 +44,11 @@ export interface AutoBindingReconcilerDeps {
   replicationDestinations: Store<KubeObject>;
   /** The settings in force, read on every reconcile (policy, kinds, defaultRepo, paused). */
   settings: () => OperatorSettings;
+  /**
+   * Checked right before every write: throws when the OperatorConfig is not known to be current or the
+   * settings read are no longer in force (default: never).
+   */
+  gate?: Pick<ConfigGate, "check"> | undefined;
 }
 
 /** The spec a managed Binding should have, with the CRD's defaults filled in as the apiserver would. */
@@ -80,6 +88,7 @@ export function autoBindingReconciler(
     // share it, or went): gone, so one object has one Binding.
     for (const stale of deps.bindings.byIndex(INDEX_BY_VOLSYNC_REF, key)) {
       if (stale.metadata.name === bindingName || stale.metadata.deletionTimestamp) continue;
+      deps.gate?.check(settings);
       await deps.kube.delete(bindingType, stale.metadata.name ?? "", {
         namespace,
         signal: ctx.signal,
@@ -104,6 +113,7 @@ export function autoBindingReconciler(
       const ref = existing?.metadata.annotations?.[ANNOTATION_VOLSYNC_REF];
       const others = ref !== undefined && ref !== volsyncRefValue(kind, name);
       if (existing && managed && !existing.metadata.deletionTimestamp && !others) {
+        deps.gate?.check(settings);
         await deps.kube.delete(bindingType, bindingName, {
           namespace,
           signal: ctx.signal,
@@ -143,6 +153,7 @@ export function autoBindingReconciler(
     };
     const spec = managedBindingSpec(settings, kind, name);
     if (!existing) {
+      deps.gate?.check(settings);
       await deps.kube.create(bindingType, {
         apiVersion: API_VERSION,
         kind: BINDING_KIND,
@@ -157,6 +168,7 @@ export function autoBindingReconciler(
       sameJSON(existing.metadata.annotations, annotations) &&
       sameJSON(existing.metadata.ownerReferences, ownerReferences);
     if (same) return done;
+    deps.gate?.check(settings);
     await deps.kube.update(bindingType, {
       ...existing,
       metadata: { ...existing.metadata, labels, annotations, ownerReferences },

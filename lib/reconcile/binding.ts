@@ -16,7 +16,9 @@
  * Deletion and the finalizer are binding_finalizer.ts. Rules: the reconciler reads the Binding and VolSync
  * objects from the caches, never the event that woke it; a problem the user must fix ends the reconcile
  * (the watch brings it back when an input changes), one that may pass writes status then retries with
- * backoff; no Secret value and no Backrest error text reaches status, Events, logs or errors.
+ * backoff; no Secret value and no Backrest error text reaches status, Events, logs or errors. Each Backrest
+ * call is preceded by the gate's check that the settings this reconcile read are still in force and known
+ * (config_gate.ts); a refusal ends the reconcile with no status write (the controller holds the key).
  */
 import {
   backrestURLAllowed,
@@ -59,6 +61,7 @@ import {
   statusWriter,
 } from "./binding_status.ts";
 import type { ClaimLedger } from "./claims.ts";
+import type { ConfigGate } from "./config_gate.ts";
 import type { ReadyGauge } from "./metrics.ts";
 import type { OwnWrites } from "./own_writes.ts";
 import type { RepoListings } from "./repo_listings.ts";
@@ -98,6 +101,11 @@ export interface BindingReconcilerDeps {
   ownWrites?: Pick<OwnWrites, "writing" | "failed">;
   /** Told each Binding's Ready outcome, and when a Binding is gone (metrics.ts). */
   readiness?: Pick<ReadyGauge, "set" | "drop">;
+  /**
+   * Checked right before every Backrest call: throws when the OperatorConfig is not known to be current or
+   * the settings the reconcile read are no longer in force (default: never).
+   */
+  gate?: Pick<ConfigGate, "check">;
   /** Deadline of each Backrest call (AddRepo runs restic on the server). */
   backrestTimeoutMs?: number;
   /** Whether calls to a Backrest URL are being refused (its breaker is open); default: never. */
@@ -274,6 +282,7 @@ export function bindingReconciler(
     }
     try {
       const ask = !desired.mayInitialize && !(await knownToExist(b, desired, source));
+      if (ask) deps.gate?.check(t.settings);
       if (ask && !(await api.checkRepoExists(desired, { signal: ctx.signal }))) {
         const attempt = notInitializedAttempts.get(key) ?? 0;
         notInitializedAttempts.set(key, attempt + 1);
@@ -295,6 +304,7 @@ export function bindingReconciler(
       notInitializedAttempts.delete(key);
       // Any failure is a failure, whatever Backrest's text says: that text can carry what a tenant wrote
       // (the repository URI), so it decides nothing.
+      deps.gate?.check(t.settings);
       await api.addRepo(desired, { signal: ctx.signal });
     } catch (e) {
       if (!(e instanceof BackrestError)) throw e;
@@ -337,7 +347,9 @@ export function bindingReconciler(
     if (b.status.lastIndexedSnapshotMarker === marker.marker) return seen;
     const at = formatTime(now());
     try {
+      deps.gate?.check(t.settings);
       await api.doRepoTask(repoId, "index_snapshots", { signal: ctx.signal });
+      deps.gate?.check(t.settings);
       await api.doRepoTask(repoId, "stats", { signal: ctx.signal });
     } catch (e) {
       if (!(e instanceof BackrestError)) throw e;

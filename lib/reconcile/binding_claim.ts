@@ -12,6 +12,7 @@ import { type BackrestConnection, BackrestError, failureOutcome } from "../backr
 import type { ReconcileContext } from "../runtime/mod.ts";
 import type { Stop } from "./binding_inputs.ts";
 import type { ClaimLedger, Holder } from "./claims.ts";
+import type { ConfigGate } from "./config_gate.ts";
 import type { RepoListings } from "./repo_listings.ts";
 import type { OperatorSettings } from "./settings.ts";
 
@@ -50,6 +51,7 @@ export function appliedByPrototype(b: Binding): boolean {
 export function bindingClaim(deps: {
   claims: ClaimLedger;
   listings: Pick<RepoListings, "ids">;
+  gate?: Pick<ConfigGate, "check"> | undefined;
 }): (
   b: Binding,
   key: string,
@@ -95,6 +97,7 @@ export function bindingClaim(deps: {
     if (!current && !mayTake(b, id, settings)) {
       let ids: ReadonlySet<string>;
       try {
+        deps.gate?.check(settings);
         ids = await deps.listings.ids(connection.url, {
           maxAgeMs: LISTING_MAX_AGE_MS,
           signal: ctx.signal,

@@ -2,8 +2,9 @@
  * A Binding's end: the `remove-repo` finalizer (held exactly while `deletionPolicy: Remove`), RemoveRepo on
  * deletion, and giving up the repo ids it held. Rules: RemoveRepo only for an id this Binding holds in the
  * ledger now, on the URL recorded there (neither its spec nor its status, writable by others, can aim it);
- * nothing is removed while paused or for a URL the allowlist no longer admits; a failure keeps the
- * finalizer and retries, and `deletionPolicy: Retain` always lets the object go.
+ * nothing is removed while paused, for a URL the allowlist no longer admits, or while the OperatorConfig in
+ * force is not known to be current (config_gate.ts); a failure keeps the finalizer and retries, and
+ * `deletionPolicy: Retain` always lets the object go.
  */
 import { backrestURLAllowed, type Binding, FINALIZER_REMOVE_REPO, Reason } from "../api/mod.ts";
 import {
@@ -17,6 +18,7 @@ import { type Action, done, type ReconcileContext } from "../runtime/mod.ts";
 import type { EventSink, StatusWriter } from "./binding_status.ts";
 import type { BindingInputs } from "./binding_inputs.ts";
 import type { ClaimLedger } from "./claims.ts";
+import type { ConfigGate } from "./config_gate.ts";
 import { bindingType } from "./resources.ts";
 import type { OperatorSettings } from "./settings.ts";
 
@@ -48,6 +50,7 @@ export function bindingFinalizer(deps: {
   inputs: BindingInputs;
   settings: () => OperatorSettings;
   timeoutMs: number;
+  gate?: Pick<ConfigGate, "check"> | undefined;
 }): BindingFinalizer {
   async function drop(obj: KubeObject, signal: AbortSignal): Promise<void> {
     await deps.kube.patch(bindingType, obj.metadata.name ?? "", {
@@ -104,6 +107,7 @@ export function bindingFinalizer(deps: {
         }
         const api = deps.backrest({ url: claim.url, auth: auth.auth, timeoutMs: deps.timeoutMs });
         try {
+          deps.gate?.check(settings);
           await api.removeRepo(claim.id, { signal: ctx.signal });
         } catch (e) {
           if (!(e instanceof BackrestError)) throw e;

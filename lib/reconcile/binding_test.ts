@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { BackrestError, keyedHasher, type StatusHasher } from "../backrest/mod.ts";
 import { isRecord, KubeError, type KubeObject, secrets } from "../kube/mod.ts";
+import { nullLogger } from "../observe/mod.ts";
 import { MemoryStore } from "../runtime/mod.ts";
 import { eventLog, fakeBackrest, fakeKube, reconcileContext } from "./_fakes.ts";
 import { bindingReconciler, type DriftState } from "./binding.ts";
@@ -13,13 +14,16 @@ import { RetryableError } from "./binding_finalizer.ts";
 import type { Claim, ClaimLedger } from "./claims.ts";
 import { HashKeyError } from "./hash_key.ts";
 import { bindingIndexers, volsyncIndexers } from "./indexes.ts";
+import { ConfigGate, ConfigUnknownError } from "./config_gate.ts";
 import { bindingType } from "./resources.ts";
 import { SettingsHolder } from "./settings.ts";
 
 const te = new TextEncoder();
 const b64 = (s: string) => btoa(String.fromCharCode(...te.encode(s)));
 
-function fixture(opts: { invalidConfig?: boolean; refusing?: boolean; hasher?: StatusHasher } = {}) {
+function fixture(
+  opts: { invalidConfig?: boolean; refusing?: boolean; hasher?: StatusHasher; gated?: boolean } = {},
+) {
   const bindings = new MemoryStore<KubeObject>(bindingIndexers);
   const sources = new MemoryStore<KubeObject>(volsyncIndexers("ReplicationSource"));
   const destinations = new MemoryStore<KubeObject>(volsyncIndexers("ReplicationDestination"));
@@ -50,8 +54,11 @@ function fixture(opts: { invalidConfig?: boolean; refusing?: boolean; hasher?: S
   // No OperatorConfig: the defaults; or one invalid since the operator started.
   if (opts.invalidConfig) settings.invalid("spec.resyncPeriod: must be a duration");
   else settings.set(undefined);
+  // A gate whose caches are all current: it refuses only decisions made on settings no longer in force.
+  const gate = new ConfigGate({ caches: [], settings: () => settings.current, logger: nullLogger() });
   const reconcile = bindingReconciler({
     ...(opts.hasher ? { hasher: opts.hasher } : {}),
+    ...(opts.gated ? { gate } : {}),
     kube,
     bindings,
     replicationSources: sources,
@@ -114,6 +121,7 @@ function fixture(opts: { invalidConfig?: boolean; refusing?: boolean; hasher?: S
     inBackrest,
     secretReads: () => fake.calls.filter((c) => c.verb === "get").length,
     failSecretReads: (e: Error) => fake.fail("get", e),
+    holdSecretReads: () => fake.hold("get"),
     failAddRepo: (e: Error) => backrest.failAddRepo(e),
   };
 }
@@ -144,6 +152,24 @@ Deno.test("reconcile() applies once; an idle reconcile makes no Backrest call an
   assert.deepEqual(f.calls, ["checkRepoExists", "addRepo"], "no Backrest call while nothing changed");
   assert.equal(f.writes.length, 1, "no status write while nothing changed");
   assert.deepEqual(f.events, ["Applied"], "no Event while nothing changed");
+});
+
+Deno.test("reconcile() sends nothing and writes nothing once the settings it read are replaced under it", async () => {
+  const f = oneBinding({ gated: true });
+  // The settings change while the reconcile reads its Secret: a tighter policy, say.
+  const release = f.holdSecretReads();
+  const running = f.reconcile("app/b", f.ctx);
+  await new Promise((r) => setTimeout(r, 0)); // every step up to the held Secret read has run
+  f.settings.set({
+    ...f.settings.current.spec,
+    repositoryPolicy: { ...f.settings.current.spec.repositoryPolicy, allowAdoption: true },
+  });
+  release();
+  await assert.rejects(running, ConfigUnknownError);
+  assert.deepEqual(f.calls, [], "no Backrest call on settings no longer in force");
+  assert.equal(f.writes.length, 0, "no status write: the controller holds the key (config_gate.ts)");
+  await f.reconcile("app/b", f.ctx);
+  assert.deepEqual(f.calls, ["checkRepoExists", "addRepo"], "the next reconcile reads the new settings");
 });
 
 Deno.test("reconcile() re-applies when the Secret rotates, and only then", async () => {

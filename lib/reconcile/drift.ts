@@ -5,13 +5,15 @@
  * its reconcile re-applies it. When nothing drifted that is O(1) Backrest calls per instance per period.
  * The listing is shared with the claim checks and made with credentials that worked (repo_listings.ts).
  * Runs on the leader only (it is started with the controllers). A new period takes effect at once: the
- * wait in progress restarts from the change with the new period.
+ * wait in progress restarts from the change with the new period. A round starts only once the
+ * OperatorConfig in force is known to be current, and one the gate refuses ends quietly (config_gate.ts).
  */
 import { canonicalBackrestURL, ConditionType, isConditionTrue, parseBindingStatus } from "../api/mod.ts";
 import { type KubeObject, objectKey } from "../kube/mod.ts";
 import type { Logger } from "../observe/mod.ts";
 import { type Clock, type Store, systemClock } from "../runtime/mod.ts";
 import type { DriftState } from "./binding.ts";
+import { ConfigUnknownError } from "./config_gate.ts";
 import type { RepoListings } from "./repo_listings.ts";
 
 /** Options of {@linkcode DriftRepair}. */
@@ -24,6 +26,8 @@ export interface DriftRepairOptions {
   periodMs: () => number;
   /** Whether Backrest may be called (false while paused). */
   active: () => boolean;
+  /** Resolves `true` once the OperatorConfig in force is known to be current, `false` if stopped first. */
+  whenKnown?: ((signal: AbortSignal) => Promise<boolean>) | undefined;
   /** Queues the Binding `key` (`namespace/name`) whose repo is missing. */
   enqueue: (key: string) => void;
   /** Told of each repo found missing from the Backrest at `url` (a metric). */
@@ -87,6 +91,11 @@ export class DriftRepair implements DriftState {
         ids = await this.#o.listings.ids(url, { maxAgeMs: 0, ...(signal ? { signal } : {}) });
       } catch (e) {
         if (signal?.aborted) return { listed, missing };
+        if (e instanceof ConfigUnknownError) {
+          // Not known, or paused since the round began: the round ends here, the next period tries again.
+          this.#o.logger.debug("Drift check held", { why: e.message });
+          return { listed, missing };
+        }
         this.#o.logger.error("Drift check could not list Backrest repos", e, { backrest: url });
         continue;
       }
@@ -108,7 +117,9 @@ export class DriftRepair implements DriftState {
     while (!signal.aborted) {
       const elapsed = await this.#wait(Math.max(1000, this.#o.periodMs()), signal);
       if (signal.aborted) return;
-      if (elapsed && this.#o.active()) await this.check(signal);
+      if (!elapsed || !this.#o.active()) continue;
+      if (this.#o.whenKnown && !(await this.#o.whenKnown(signal))) return;
+      if (this.#o.active()) await this.check(signal);
     }
   }
 

@@ -3,6 +3,8 @@ import type { BackrestApi, BackrestConnection } from "../backrest/mod.ts";
 import type { KubeObject } from "../kube/mod.ts";
 import { nullLogger } from "../observe/mod.ts";
 import { FakeClock, MemoryStore, settle } from "../runtime/mod.ts";
+import { defaultOperatorConfigSpec } from "../api/mod.ts";
+import { ConfigGate } from "./config_gate.ts";
 import { DriftRepair } from "./drift.ts";
 import { RepoListings } from "./repo_listings.ts";
 
@@ -18,7 +20,7 @@ function ready(ns: string, name: string, repoId: string, url: string): KubeObjec
 }
 
 /** Backrests that hold `held[url]`, counting listing calls per URL (a stand-in for listRepoIds). */
-function fixture(held: Record<string, string[]>) {
+function fixture(held: Record<string, string[]>, gate?: ConfigGate) {
   const calls: string[] = [];
   const unused = () => Promise.reject(new Error("drift repair only lists"));
   const backrest = (c: BackrestConnection): BackrestApi => ({
@@ -30,7 +32,7 @@ function fixture(held: Record<string, string[]>) {
     doRepoTask: unused,
     probe: unused,
   });
-  const listings = new RepoListings({ backrest });
+  const listings = new RepoListings({ backrest: gate ? gate.gatedBackrest(backrest) : backrest });
   const bindings = new MemoryStore<KubeObject>();
   const enqueued: string[] = [];
   let period = 600_000;
@@ -40,6 +42,7 @@ function fixture(held: Record<string, string[]>) {
     listings,
     periodMs: () => period,
     active: () => true,
+    ...(gate ? { whenKnown: (signal: AbortSignal) => gate.waitKnown(signal) } : {}),
     enqueue: (k) => enqueued.push(k),
     logger: nullLogger(),
     clock,
@@ -98,6 +101,46 @@ Deno.test("drift: checks once per period, and a new period applies from the chan
   await f.clock.advance(15_000);
   await settle();
   assert.equal(f.calls.length, 3);
+  stop.abort();
+  await running;
+});
+
+Deno.test("drift: a round due while the OperatorConfig is not known waits for it; one refused midway ends quietly", async () => {
+  let current = false;
+  const listeners: (() => void)[] = [];
+  const gate = new ConfigGate({
+    caches: [{
+      name: "configs",
+      isCurrent: () => current,
+      onCurrentChange: (l) => listeners.push(() => l(current)),
+    }],
+    settings: () => ({
+      configNamespace: "ops",
+      configName: "c",
+      spec: defaultOperatorConfigSpec(),
+      found: false,
+    }),
+    logger: nullLogger(),
+  });
+  const f = fixture({ "http://a:1": [] }, gate);
+  f.bindings.upsert(ready("n", "b", "x", "http://a:1"));
+  f.listings.remember({ url: "http://a:1" }, false);
+  assert.deepEqual(
+    await f.drift.check(),
+    { listed: 0, missing: 0 },
+    "refused: nothing listed, nothing marked",
+  );
+  assert.deepEqual(f.enqueued, []);
+  const stop = new AbortController();
+  const running = f.drift.start(stop.signal);
+  await f.clock.advance(600_000);
+  await settle();
+  assert.deepEqual(f.calls, [], "the round waits");
+  current = true;
+  listeners.forEach((l) => l());
+  await settle();
+  assert.deepEqual(f.calls, ["http://a:1"], "and runs once known");
+  assert.deepEqual(f.enqueued, ["n/b"]);
   stop.abort();
   await running;
 });

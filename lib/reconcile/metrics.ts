@@ -1,6 +1,7 @@
 /**
  * The operator's own metrics, beside controller-runtime's: whether each Binding is Ready (and why not),
- * every Backrest call by outcome, and the repos drift repair found missing. Rules: labels carry namespaces,
+ * every Backrest call by outcome, the repos drift repair found missing, and whether the OperatorConfig in
+ * force is known to be current (with the reconciles held while it is not). Rules: labels carry namespaces,
  * names, reasons, RPC names, Connect codes and Backrest origins (scheme, host and port: a URL's path is a
  * tenant's to write, and would make one series per path, forever); never a Secret value or Backrest's
  * text. A Binding's series goes when the Binding goes, a Backrest's when no Binding names it any more.
@@ -20,6 +21,10 @@ export interface OperatorMetrics {
   readonly backrestRequests: Counter;
   /** `backrest_volsync_drift_repairs_total{backrest}`: repos found missing and re-enqueued. */
   readonly driftRepairs: Counter;
+  /** `backrest_volsync_operator_config_known`: 1 while Backrest may be called (config_gate.ts), else 0. */
+  readonly configKnown: Gauge;
+  /** `backrest_volsync_config_holds_total{controller}`: reconciles held while the config was not known. */
+  readonly configHolds: Counter;
 }
 
 /** Registers the operator's metrics in `registry`. */
@@ -39,6 +44,17 @@ export function createOperatorMetrics(registry: Registry): OperatorMetrics {
       name: "backrest_volsync_drift_repairs_total",
       help: "Repos drift repair found missing from a Backrest and re-enqueued",
       labelNames: ["backrest"],
+    }),
+    configKnown: registry.gauge({
+      name: "backrest_volsync_operator_config_known",
+      help: "Whether the OperatorConfig in force is known to be current, every cache being current (1): " +
+        "Backrest is called only then",
+      labelNames: [],
+    }),
+    configHolds: registry.counter({
+      name: "backrest_volsync_config_holds_total",
+      help: "Reconciles held (no Backrest call, no status write) while the OperatorConfig was not known",
+      labelNames: ["controller"],
     }),
   };
 }

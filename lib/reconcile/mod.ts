@@ -31,6 +31,13 @@ export {
   readClaim,
   RepoClaims,
 } from "./claims.ts";
+export {
+  ConfigGate,
+  type ConfigGateOptions,
+  ConfigUnknownError,
+  type CurrentCache,
+  heldWhileUnknown,
+} from "./config_gate.ts";
 export { DriftRepair, type DriftRepairOptions } from "./drift.ts";
 export {
   compactBinding,

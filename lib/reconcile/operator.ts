@@ -52,6 +52,7 @@ import {
   volsyncKey,
 } from "./indexes.ts";
 import { claimIndexers, LABEL_REPO_CLAIM, readClaim, RepoClaims, slimClaim } from "./claims.ts";
+import { ConfigGate, heldWhileUnknown } from "./config_gate.ts";
 import { DriftRepair } from "./drift.ts";
 import { hashKeyLoader } from "./hash_key.ts";
 import {
@@ -114,10 +115,14 @@ export interface Operator {
   readonly manager: Manager;
   /** The operator settings in force. */
   readonly settings: SettingsHolder;
+  /** Whether the OperatorConfig in force is known to be current: Backrest is called only while it is. */
+  readonly gate: ConfigGate;
   /** The drift repair, started with the controllers. */
   readonly drift: DriftRepair;
   /** The Bindings informer (its store is the Binding cache). */
   readonly bindings: Informer<KubeObject>;
+  /** The Secrets informer (metadata only: names and resourceVersions). */
+  readonly secrets: Informer<KubeObject>;
   /** The three controllers, by what they reconcile. */
   readonly controllers: { binding: Controller; autoBinding: Controller; operatorConfig: Controller };
 }
@@ -199,11 +204,14 @@ export function createOperator(o: OperatorOptions): Operator {
     logger: log,
     transform: identityOnly,
   });
+  // After any failure the one OperatorConfig is listed again rather than its watch resumed: a resumed
+  // watch replays what it missed (a pause, say) only after it opened, and the gate opens when it opens.
   const configs = informerFor(o.kube, operatorConfigType, {
     namespaces: [o.configNamespace],
     fieldSelector: `metadata.name=${o.configName}`,
     logger: log,
     transform: compactObject,
+    relistAfterFailure: true,
   });
   // The repo id ledger: Leases in the operator's own namespace, out of namespace users' reach.
   const claimLeases = informerFor(o.kube, leases, {
@@ -227,8 +235,17 @@ export function createOperator(o: OperatorOptions): Operator {
         : log.error("Event write failed", e),
   });
   const own = o.metrics ? createOperatorMetrics(o.metrics.registry) : undefined;
+  // Backrest is called only while every cache is current, the OperatorConfig's first (config_gate.ts).
+  const gate = new ConfigGate({
+    caches: [configs, claimLeases, bindings, sources, destinations, secretMeta],
+    settings: () => settings.current,
+    logger: log.named("config-gate"),
+    known: own?.configKnown,
+    holds: own?.configHolds,
+  });
   const clients = o.backrest ?? ((c: BackrestConnection) => backrestClient(c));
-  const backrest = own ? countedBackrest(clients, own.backrestRequests) : clients;
+  // Refused calls never reach Backrest, so they are not counted as Backrest requests.
+  const backrest = gate.gatedBackrest(own ? countedBackrest(clients, own.backrestRequests) : clients);
   const listings = new RepoListings({ backrest });
   if (own) bindings.addHandler(unusedBackrestSweeper(own, bindings.store));
 
@@ -237,6 +254,7 @@ export function createOperator(o: OperatorOptions): Operator {
     listings,
     periodMs: () => settings.current.spec.resyncPeriodMs,
     active: () => !settings.current.spec.paused,
+    whenKnown: (signal) => gate.waitKnown(signal),
     enqueue: (key) => binding.enqueue(key),
     ...(own ? { repaired: (url: string) => own.driftRepairs.inc({ backrest: backrestLabel(url) }) } : {}),
     logger: log.named("drift"),
@@ -254,6 +272,7 @@ export function createOperator(o: OperatorOptions): Operator {
     claims,
     listings,
     ownWrites,
+    gate,
     ...(own ? { readiness: new ReadyGauge(own.bindingReady) } : {}),
     // Only the real clients share breakers; a stand-in given for tests never refuses.
     ...(o.backrest ? {} : { backrestRefusing }),
@@ -262,9 +281,15 @@ export function createOperator(o: OperatorOptions): Operator {
   });
   const binding = new Controller({
     name: "backrestvolsyncbinding",
-    // A reconcile that starts before the event of our last status write came back reads the object from
-    // before it: that event must wake the Binding again, whatever this reconcile concludes.
-    reconcile: (key, ctx) => (ownWrites.reconciling(key), reconcileBinding(key, ctx)),
+    // Held while the OperatorConfig in force is not known. A reconcile that starts before the event of our
+    // last status write came back reads the object from before it: that event must wake the Binding again,
+    // whatever this reconcile concludes.
+    reconcile: heldWhileUnknown(
+      gate,
+      "backrestvolsyncbinding",
+      (key) => binding.enqueue(key),
+      (key, ctx) => (ownWrites.reconciling(key), reconcileBinding(key, ctx)),
+    ),
     concurrency: o.concurrency,
     logger: log,
     metrics: o.metrics,
@@ -287,13 +312,20 @@ export function createOperator(o: OperatorOptions): Operator {
       shardOf: (key) => key.slice(0, key.indexOf("/")),
       maxInFlightPerShard: Math.max(1, o.concurrency - 1),
     },
-    reconcile: autoBindingReconciler({
-      kube: o.kube,
-      bindings: bindings.store,
-      replicationSources: sources.store,
-      replicationDestinations: destinations.store,
-      settings: () => settings.current,
-    }),
+    // No generated Binding is created, changed or deleted while the OperatorConfig is not known.
+    reconcile: heldWhileUnknown(
+      gate,
+      "volsync-autobinding",
+      (key) => autoBinding.enqueue(key),
+      autoBindingReconciler({
+        kube: o.kube,
+        bindings: bindings.store,
+        replicationSources: sources.store,
+        replicationDestinations: destinations.store,
+        settings: () => settings.current,
+        gate,
+      }),
+    ),
     logFields: (key) => {
       const ref = parseVolsyncKey(key);
       return ref ? { namespace: ref.namespace, kind: ref.kind, name: ref.name } : { name: key };
@@ -373,6 +405,13 @@ export function createOperator(o: OperatorOptions): Operator {
     }
     return [...keys];
   });
+  // The settings follow the config cache in the same breath as it changes, so no reconcile ever sees the
+  // cache ahead of the settings in force (config_gate.ts); the reconciler reports the config's status.
+  configs.addHandler((e) => {
+    if (e.type !== "resync") {
+      void putInForce(settings, configs.store.getByName(o.configNamespace, o.configName));
+    }
+  });
   operatorConfig.watch(configs);
   // A settings change (pause, allowlist, defaults, policy) concerns every Binding and VolSync object, and
   // a new resync period applies from now, not after the old one's wait.
@@ -402,8 +441,10 @@ export function createOperator(o: OperatorOptions): Operator {
   return {
     manager,
     settings,
+    gate,
     drift,
     bindings,
+    secrets: secretMeta,
     controllers: { binding, autoBinding, operatorConfig },
   };
 }

@@ -155,6 +155,7 @@ async function runningOperator(seed: (kube: FakeKube) => void = () => {}) {
   seed(kube);
   const backrest = fakeBackrest();
   const logs: string[] = [];
+  const metrics = createRuntimeMetrics();
   const operator = createOperator({
     kube: kube.client,
     namespaces: [],
@@ -162,7 +163,7 @@ async function runningOperator(seed: (kube: FakeKube) => void = () => {}) {
     configName: CONFIG_NAME,
     concurrency: 4,
     logger: createLogger({ level: "debug", format: "json", write: (line) => logs.push(line) }),
-    metrics: createRuntimeMetrics(),
+    metrics,
     backrest: backrest.connect,
   });
   const stop = new AbortController();
@@ -186,6 +187,7 @@ async function runningOperator(seed: (kube: FakeKube) => void = () => {}) {
     stores,
     backrest,
     logs,
+    metrics,
     running,
     stop,
     ready,
@@ -503,4 +505,86 @@ Deno.test("operator wiring: aborting ends manager.start, with a Binding in retry
   assert.equal(op.operator.manager.healthy(), false, "stopped");
   await op.until("every watch closed", () => op.kube.openWatches === 0);
   // Deno's sanitizers fail this test should a timer (a retry's backoff, a watchdog) outlive the stop.
+});
+
+/** A log line of the OperatorConfig informer's watch failing. */
+const configWatchFailed = (line: string) =>
+  line.includes('"msg":"Watch failed; retrying"') &&
+  line.includes('"informer":"backrestvolsyncoperatorconfigs"');
+
+/** The value of the sample `name{labels}` in `text` (0 when absent). */
+function sample(text: string, series: string): number {
+  const line = text.split("\n").find((l) => l.startsWith(`${series} `));
+  return line ? Number(line.slice(series.length + 1)) : 0;
+}
+
+Deno.test("operator wiring: while the OperatorConfig's storage is down, a Secret edit reaches no Backrest; the pause set meanwhile is in force before anything runs", async () => {
+  await using op = await runningOperator((kube) => volsyncWithRepo(kube, "app"));
+  op.kube.put(bindingType, binding("app", "b", "data"));
+  await op.reason("app/b", "Applied");
+  const calls = op.backrest.calls.length;
+  const holds = () =>
+    sample(
+      op.metrics.registry.render(),
+      'backrest_volsync_config_holds_total{controller="backrestvolsyncbinding"}',
+    );
+  assert.equal(sample(op.metrics.registry.render(), "backrest_volsync_operator_config_known"), 1);
+
+  // The apiserver restarts: the OperatorConfig's storage answers 429 while the Secrets' is back at once.
+  const back = op.kube.outage(operatorConfigType);
+  await op.until("the OperatorConfig's watch failed", () => op.logs.some(configWatchFailed));
+  op.kube.put(operatorConfigType, operatorConfig({ paused: true }));
+  op.kube.put(
+    secrets,
+    secret("app", "restic-data", {
+      RESTIC_REPOSITORY: "rest:http://restic.example/app/data",
+      RESTIC_PASSWORD: "pw2",
+    }),
+  );
+  await op.until(
+    "the Secret's reconcile held or done",
+    () => holds() >= 1 || op.backrest.calls.length > calls,
+  );
+  assert.deepEqual(op.backrest.calls.slice(calls), [], "no Backrest call while the config is not known");
+  assert.equal(sample(op.metrics.registry.render(), "backrest_volsync_operator_config_known"), 0);
+  assert.equal(op.ready("app/b")?.reason, "Applied", "no status churn");
+  assert.equal(op.operator.settings.current.spec.paused, false, "the cache has not seen the pause");
+  assert.equal(op.logs.filter((l) => l.includes("Holding Backrest calls")).length, 1);
+
+  back();
+  await op.reason("app/b", "Paused");
+  assert.equal(op.backrest.calls.length, calls, "the held reconcile ran under the pause");
+  assert.ok(op.logs.some((l) => l.includes("known again; resuming held work")));
+
+  op.kube.put(operatorConfigType, operatorConfig({ paused: false }));
+  await op.until(
+    "AddRepo with the new password",
+    () => op.latest("volsync-app-replicationsource-data")?.password === "pw2",
+  );
+  await op.reason("app/b", "Applied");
+});
+
+Deno.test("operator wiring: no generated Binding is created while the OperatorConfig is not known", async () => {
+  await using op = await runningOperator((kube) =>
+    kube.put(
+      operatorConfigType,
+      operatorConfig({ defaultBackrest: { url: URL }, bindingGeneration: { policy: "Annotated" } }),
+    )
+  );
+  const back = op.kube.outage(operatorConfigType);
+  await op.until("the OperatorConfig's watch failed", () => op.logs.some(configWatchFailed));
+  op.kube.put(
+    replicationSourceType,
+    replicationSource("app", "data", "restic-data", { [OPT_IN]: "true" }),
+  );
+  const bindingWrites = () => op.kube.writes().filter((c) => c.resource === bindingType.resource);
+  const held = () =>
+    sample(
+      op.metrics.registry.render(),
+      'backrest_volsync_config_holds_total{controller="volsync-autobinding"}',
+    );
+  await op.until("the auto-binding reconcile held or done", () => held() >= 1 || bindingWrites().length > 0);
+  assert.deepEqual(bindingWrites(), []);
+  back();
+  await op.until("the generated Binding", () => op.stores[bindingType.resource]!.list().length === 1);
 });

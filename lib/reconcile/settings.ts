@@ -5,8 +5,10 @@
  *   operator started (no valid spec ever seen), everything is paused and `halted` says why; the built-in
  *   defaults (an empty allowlist admits every URL) never stand in for a config that exists but is broken.
  * - Once a valid spec was in force, an invalid edit keeps it (a typo does not fail every Binding).
- * - The OperatorConfig reconciler (and the manager's start, through `prime`) are the only writers;
- *   listeners hear about every change so they can re-enqueue.
+ * - It follows the OperatorConfig cache: every change the cache sees is put in force at once, in the
+ *   cache's own handler (operator.ts), so the settings never lag the cache a reconcile could read; the
+ *   OperatorConfig reconciler and the manager's start (for a config that does not exist) write it too,
+ *   with the same function (`putInForce`). Listeners hear about every change so they can re-enqueue.
  */
 import { defaultOperatorConfigSpec, type OperatorConfigSpec } from "../api/mod.ts";
 import { sameJSON } from "./same.ts";

@@ -2,8 +2,10 @@
  * An informer: one watcher per namespace (or one for all namespaces) feeding one store, and handlers told
  * of every change. Rules: handlers see the store already updated; a relist tells handlers only what
  * changed (adds, updates, deletes of vanished keys), so nothing is lost or doubled across a 410;
- * `hasSynced()` turns true once every namespace has been listed once; a periodic resync hands every
- * cached object to the handlers again (to repair drift), without contacting the apiserver.
+ * `hasSynced()` turns true once every namespace has been listed once, and stays true; `isCurrent()` is true
+ * only while, besides, every namespace's watch is open with no failure since (listeners hear each change
+ * of it); a periodic resync hands every cached object to the handlers again (to repair drift), without
+ * contacting the apiserver.
  */
 
 import type { KubeClient, KubeObject, ResourceType } from "../kube/mod.ts";
@@ -30,7 +32,12 @@ export type InformerHandler<T> = (event: InformerEvent<T>) => void;
 /** The watchers' tuning, passed through to each (see {@linkcode WatcherOptions}). */
 export type WatcherTuning = Pick<
   WatcherOptions<KubeObject>,
-  "pageSize" | "watchTimeoutSeconds" | "watchTimeoutJitter" | "stallGraceMs" | "backoff"
+  | "pageSize"
+  | "watchTimeoutSeconds"
+  | "watchTimeoutJitter"
+  | "stallGraceMs"
+  | "backoff"
+  | "relistAfterFailure"
 >;
 
 /** Options of {@linkcode Informer}. */
@@ -68,6 +75,10 @@ export class Informer<T extends KubeObject> {
   readonly #store: MemoryStore<T>;
   readonly #handlers: InformerHandler<T>[] = [];
   readonly #synced = new Set<string>();
+  /** Scopes whose watch is open now, with no failure since. */
+  readonly #live = new Set<string>();
+  #current = false;
+  readonly #currentListeners: ((current: boolean) => void)[] = [];
   readonly #waiters: (() => void)[] = [];
   readonly #clock: Clock;
   /** Per-namespace watcher counters. */
@@ -99,6 +110,35 @@ export class Informer<T extends KubeObject> {
   /** Whether every namespace has been listed once. */
   hasSynced(): boolean {
     return this.#synced.size === this.#scopes().length;
+  }
+
+  /**
+   * Whether the cache is current: synced, and every namespace's watch open with no list or watch failure
+   * since, so each change reaches the cache moments after it is made. (A watch that resumed after a failure
+   * delivers what it missed in its first moments; an informer with `relistAfterFailure` lists instead.)
+   */
+  isCurrent(): boolean {
+    return this.#current;
+  }
+
+  /** Calls `listener` each time `isCurrent()` changes, with its new value. */
+  onCurrentChange(listener: (current: boolean) => void): void {
+    this.#currentListeners.push(listener);
+  }
+
+  #setLive(scope: string, live: boolean): void {
+    if (live) this.#live.add(scope);
+    else this.#live.delete(scope);
+    const current = this.hasSynced() && this.#live.size === this.#scopes().length;
+    if (current === this.#current) return;
+    this.#current = current;
+    for (const l of this.#currentListeners) {
+      try {
+        l(current);
+      } catch (e) {
+        this.#o.logger?.error("Informer listener failed", e, { informer: this.name });
+      }
+    }
   }
 
   /** Resolves `true` once synced, or `false` if `signal` aborts first. */
@@ -142,6 +182,8 @@ export class Informer<T extends KubeObject> {
           watchTimeoutJitter: this.#o.watchTimeoutJitter,
           stallGraceMs: this.#o.stallGraceMs,
           backoff: this.#o.backoff,
+          relistAfterFailure: this.#o.relistAfterFailure,
+          onLive: (live) => this.#setLive(namespace ?? "", live),
           transform: (o) => this.#transform(o),
           onList: (items) => {
             const changes = this.#store.replace(items, namespace);

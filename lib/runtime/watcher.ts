@@ -1,12 +1,17 @@
 /**
  * The watcher (client-go's reflector): list, then watch from the list's resourceVersion with bookmarks,
  * and keep going. Rules:
- * - resume from the last seen resourceVersion (event or bookmark) after any break;
+ * - resume from the last seen resourceVersion (event or bookmark) after any break, unless told to relist
+ *   after a failure (`relistAfterFailure`: a resumed watch delivers what it missed only after it opened);
  * - relist from scratch when the apiserver says that version is gone (HTTP 410, or an ERROR event with
- *   code 410), and only then;
+ *   code 410);
  * - every watch asks the server to close it after `timeoutSeconds`, and a watchdog aborts it if it is
  *   still open `stallGraceMs` later (a dead TCP path never closes on its own);
- * - failures wait with capped exponential backoff plus jitter; a healthy watch resets the backoff.
+ * - it is live (`onLive(true)`) from the moment a watch is open until a list or watch fails, stalls or is
+ *   expired; a server's timeout close is not a failure (the next watch opens at once);
+ * - failures wait a bounded, jittered backoff; a watch that lived (delivered a change, or stayed open for
+ *   `WATCH_LIVED_MS`) resets it, and an answer that says when to come back (429 with `Retry-After`, as the
+ *   apiserver sends while a resource's storage is (re)initializing) is waited out without escalating it.
  */
 
 import {
@@ -19,7 +24,6 @@ import {
 } from "../kube/mod.ts";
 import type { Logger } from "../observe/mod.ts";
 import { type Clock, sleep, systemClock } from "./clock.ts";
-import { exponentialBackoff } from "./rate_limit.ts";
 
 /** Where a watcher gets its data: one list page, and one watch. */
 export interface ListWatch<T extends KubeObject> {
@@ -30,12 +34,17 @@ export interface ListWatch<T extends KubeObject> {
     continue?: string | undefined;
     signal: AbortSignal;
   }): Promise<ListPage<T>>;
-  /** The changes after `resourceVersion`, with bookmarks; the server ends it after `timeoutSeconds`. */
+  /**
+   * The changes after `resourceVersion`, with bookmarks; the server ends it after `timeoutSeconds`.
+   * `onOpen` is called once the server accepted it, before any event (a source that cannot tell is taken
+   * to be open at its first event).
+   */
   watch(options: {
     namespace?: string | undefined;
     resourceVersion: string;
     timeoutSeconds: number;
     signal: AbortSignal;
+    onOpen?: (() => void) | undefined;
   }): AsyncIterable<WatchEvent<T>>;
 }
 
@@ -86,6 +95,17 @@ export interface WatcherOptions<T extends KubeObject> {
   transform?: ((obj: T) => T) | undefined;
   /** One change from the watch. */
   onEvent(type: "ADDED" | "MODIFIED" | "DELETED", object: T): void;
+  /**
+   * Told `true` when a watch opened (from then on each change arrives moments after it is made) and `false`
+   * when a list or watch failed, stalled or expired, and when the watcher stops.
+   */
+  onLive?: ((live: boolean) => void) | undefined;
+  /**
+   * After a failure, list again instead of resuming from the last resourceVersion (default false). For a
+   * small resource whose current state must be known before anyone acts: a resumed watch replays what it
+   * missed only after it opened, so for a moment it is open and behind; a list is the state now.
+   */
+  relistAfterFailure?: boolean | undefined;
   /** Time source for the watchdog and backoff sleeps (default: the system clock). */
   clock?: Clock | undefined;
   /** Logs failures, relists and stalls (default: none). */
@@ -98,7 +118,7 @@ export interface WatcherOptions<T extends KubeObject> {
   watchTimeoutJitter?: number | undefined;
   /** How long past its timeout a watch may stay open before it is declared stalled (default 30 s). */
   stallGraceMs?: number | undefined;
-  /** Delay before retry `attempt` (default 800 ms doubling to 30 s, plus up to 100 % jitter, as client-go). */
+  /** Delay before retry `attempt` (default {@linkcode watchBackoff}: 500 ms doubling to 5 s, jittered). */
   backoff?: ((attempt: number) => number) | undefined;
   /** Source of jitter in [0, 1) (default `Math.random`). */
   random?: (() => number) | undefined;
@@ -127,6 +147,34 @@ export function newWatcherStats(): WatcherStats {
 
 class Expired extends Error {}
 
+/** How long an open watch must last to count as healthy (its failure then starts the backoff over). */
+export const WATCH_LIVED_MS = 5_000;
+/** The longest `Retry-After` honoured as asked; a longer one is cut to this. */
+const MAX_RETRY_AFTER_MS = 60_000;
+
+/**
+ * The default retry delay: 500 ms doubling to a 5 s cap, each drawn from the upper half of its step
+ * ([d/2, d]), so watches that failed together (an apiserver restart) do not come back together, and none
+ * waits more than 5 s once the apiserver answers again.
+ */
+export function watchBackoff(random: () => number = Math.random): (attempt: number) => number {
+  return (attempt) => {
+    const step = Math.min(5_000, 500 * Math.pow(2, Math.max(0, attempt - 1)));
+    return step * (0.5 + 0.5 * random());
+  };
+}
+
+/**
+ * The wait a 429 asks for with `Retry-After` (the apiserver sends one while a resource's storage is
+ * (re)initializing), in ms, jittered up by up to a fifth; else undefined. A 503's is not taken: a starting
+ * apiserver answers "not all HTTP paths installed yet" with 5 s, a second or two before it serves them,
+ * and the bounded backoff already spaces those retries.
+ */
+function askedWait(e: unknown, random: () => number): number | undefined {
+  if (!(e instanceof KubeError) || e.retryAfterSeconds === undefined || e.status !== 429) return undefined;
+  return Math.min(MAX_RETRY_AFTER_MS, Math.max(100, e.retryAfterSeconds * 1000)) * (1 + 0.2 * random());
+}
+
 /**
  * Lists and watches until `signal` aborts. Resolves once stopped; never rejects. Shutdown does not wait
  * for the HTTP stream to wind down: under load a watch body was seen to outlive its aborted request, and a
@@ -151,17 +199,27 @@ async function watchLoop<T extends KubeObject>(
 ): Promise<void> {
   const clock = options.clock ?? systemClock;
   const random = options.random ?? Math.random;
-  const backoff = options.backoff ??
-    exponentialBackoff({ baseMs: 800, maxMs: 30_000, jitter: 1, random });
+  const backoff = options.backoff ?? watchBackoff(random);
   const pageSize = options.pageSize ?? 500;
   const log = options.logger?.with({ namespace: options.namespace });
   let rv: string | undefined;
   let attempt = 0;
+  let live = false;
+  const setLive = (next: boolean) => {
+    if (next === live || (next && signal.aborted)) return;
+    live = next;
+    options.onLive?.(next);
+  };
+  // Stopping ends liveness at once, not when the stream below winds down (see runWatcher).
+  signal.addEventListener("abort", () => setLive(false), { once: true });
 
   const fail = async (e: unknown, what: string) => {
+    setLive(false);
     stats.errors++;
-    attempt++;
-    const delay = backoff(attempt);
+    if (options.relistAfterFailure) rv = undefined;
+    const asked = askedWait(e, random);
+    if (asked === undefined) attempt++;
+    const delay = asked ?? backoff(attempt);
     log?.error(`${what} failed; retrying`, e, { attempt, delayMs: Math.round(delay) });
     await sleep(clock, delay, signal);
   };
@@ -218,6 +276,14 @@ async function watchLoop<T extends KubeObject>(
     signal.addEventListener("abort", onAbort, { once: true });
     const started = clock.now();
     let received = 0;
+    let changes = 0;
+    let openedAt: number | undefined;
+    const opened = () => {
+      openedAt ??= clock.now();
+      setLive(true);
+    };
+    /** Whether this watch was healthy for a while: its failure is news, not a streak. */
+    const lived = () => changes > 0 || (openedAt !== undefined && clock.now() - openedAt >= WATCH_LIVED_MS);
     try {
       stats.watches++;
       for await (
@@ -226,10 +292,13 @@ async function watchLoop<T extends KubeObject>(
           resourceVersion: rv,
           timeoutSeconds,
           signal: watchAbort.signal,
+          onOpen: opened,
         })
       ) {
         received++;
         if (ev.type === "BOOKMARK") {
+          opened();
+          changes++;
           rv = ev.resourceVersion;
         } else if (ev.type === "ERROR") {
           if (ev.status.code === 410) throw new Expired(ev.status.message ?? "resourceVersion expired");
@@ -237,8 +306,11 @@ async function watchLoop<T extends KubeObject>(
             ev.status.code ?? 500,
             ev.status.reason ?? "WatchError",
             ev.status.message ?? "",
+            { retryAfterSeconds: ev.status.retryAfterSeconds },
           );
         } else {
+          opened();
+          changes++;
           options.onEvent(ev.type, ev.object);
           rv = ev.object.metadata.resourceVersion ?? rv;
         }
@@ -251,18 +323,21 @@ async function watchLoop<T extends KubeObject>(
     } catch (e) {
       if (signal.aborted) break;
       if (e instanceof Expired || (e instanceof KubeError && e.status === 410)) {
+        setLive(false);
         stats.expired++;
         log?.info("Watch resourceVersion expired; relisting", { resourceVersion: rv });
         rv = undefined;
         continue;
       }
       if (stalled) {
+        setLive(false);
         stats.stalls++;
         log?.info("Watch stalled; restarting", { resourceVersion: rv, afterMs: clock.now() - started });
+        if (options.relistAfterFailure) rv = undefined;
         attempt = 0;
         continue;
       }
-      if (received > 0) attempt = 0; // it was healthy for a while
+      if (lived()) attempt = 0;
       await fail(e, "Watch");
     } finally {
       cancelWatchdog();

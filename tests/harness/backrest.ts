@@ -172,22 +172,33 @@ let restServer: Promise<{ url: string; dir: string; proc: Proc }> | undefined;
  */
 export function startRestServer(): Promise<{ url: string; dir: string; proc: Proc }> {
   restServer ??= (async () => {
-    const bin = await peer("rest-server");
     const dir = await tempDir("rest-server");
-    const port = freePort();
-    const url = `http://127.0.0.1:${port}`;
-    const proc = await spawn("rest-server", bin.path, {
-      args: ["--path", `${dir}/data`, "--listen", `127.0.0.1:${port}`, "--no-auth"],
-      logDir: dir,
-    });
-    await waitUntil("rest-server answers", async () => {
-      const res = await fetch(`${url}/`);
-      await res.body?.cancel();
-      return res.status > 0;
-    }, { proc, timeoutMs: 30_000, intervalMs: 50 });
-    return { url, dir: `${dir}/data`, proc };
+    const started = await startLoopbackServer(
+      "rest-server",
+      (port) => ["--path", `${dir}/data`, "--listen", `127.0.0.1:${port}`, "--no-auth"],
+      dir,
+    );
+    return { ...started, dir: `${dir}/data` };
   })();
   return restServer;
+}
+
+/** Starts peer `name` listening on a free loopback port (`args` given that port) and waits until it answers. */
+async function startLoopbackServer(
+  name: "rest-server" | "gofakes3",
+  args: (port: number) => string[],
+  logDir: string,
+): Promise<{ url: string; proc: Proc }> {
+  const bin = await peer(name);
+  const port = freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const proc = await spawn(name, bin.path, { args: args(port), logDir });
+  await waitUntil(`${name} answers`, async () => {
+    const res = await fetch(`${url}/`);
+    await res.body?.cancel();
+    return res.status > 0;
+  }, { proc, timeoutMs: 30_000, intervalMs: 50 });
+  return { url, proc };
 }
 
 /**
@@ -207,22 +218,12 @@ let s3Server: Promise<{ url: string; proc: Proc }> | undefined;
  * it accepts any signed key and creates buckets on first use).
  */
 export function startS3Server(): Promise<{ url: string; proc: Proc }> {
-  s3Server ??= (async () => {
-    const bin = await peer("gofakes3");
-    const dir = await tempDir("s3-server");
-    const port = freePort();
-    const url = `http://127.0.0.1:${port}`;
-    const proc = await spawn("s3-server", bin.path, {
-      args: ["-backend", "memory", "-host", `127.0.0.1:${port}`, "-autobucket", "-quiet"],
-      logDir: dir,
-    });
-    await waitUntil("the S3 server answers", async () => {
-      const res = await fetch(`${url}/`);
-      await res.body?.cancel();
-      return res.status > 0;
-    }, { proc, timeoutMs: 30_000, intervalMs: 50 });
-    return { url, proc };
-  })();
+  s3Server ??= (async () =>
+    startLoopbackServer(
+      "gofakes3",
+      (port) => ["-backend", "memory", "-host", `127.0.0.1:${port}`, "-autobucket", "-quiet"],
+      await tempDir("s3-server"),
+    ))();
   return s3Server;
 }
 

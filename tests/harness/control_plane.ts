@@ -35,8 +35,12 @@ export interface ControlPlane {
   serviceAccountToken(namespace: string, name: string, expirationSeconds?: number): Promise<string>;
   /** Writes a kubeconfig for this cluster that authenticates with `token`; returns its path. */
   kubeconfigForToken(token: string, name?: string): Promise<string>;
-  /** Stops and starts kube-apiserver on the same port with the same state. */
-  restartApiserver(): Promise<void>;
+  /**
+   * Stops and starts kube-apiserver on the same port with the same state; resolves once /readyz says ready,
+   * or with `ready: false` once it answers at all (still starting). `graceMs` bounds its graceful shutdown
+   * before SIGKILL (default 5 s; it often needs all of it).
+   */
+  restartApiserver(options?: { graceMs?: number; ready?: boolean }): Promise<void>;
   /** Compacts etcd up to its current revision, so watches from older resourceVersions get 410. */
   compactEtcd(): Promise<void>;
   /** Stops and starts etcd on the same data dir and ports. */
@@ -205,7 +209,7 @@ async function start(
     await waitUntil("etcd", async () => (await fetch(`${etcdEndpoint}/health`)).ok, { proc, intervalMs: 50 });
   };
 
-  const startApiserver = async () => {
+  const startApiserver = async (ready = true) => {
     apiserver = await spawn("kube-apiserver", apiserverBin.path, {
       logDir: dir,
       args: [
@@ -232,8 +236,8 @@ async function start(
     await waitUntil("kube-apiserver /readyz", async () => {
       const res = await fetch(`${server}/readyz`, { client });
       await res.body?.cancel();
-      return res.ok;
-    }, { proc, timeoutMs: 60_000, intervalMs: 100 });
+      return res.ok || !ready;
+    }, { proc, timeoutMs: 60_000, intervalMs: ready ? 100 : 20 });
   };
 
   await startEtcd();
@@ -363,9 +367,9 @@ async function start(
       await Deno.writeTextFile(path, kubeconfig(server, ca, { token }));
       return path;
     },
-    async restartApiserver() {
-      await apiserver?.stop();
-      await startApiserver();
+    async restartApiserver(options = {}) {
+      await apiserver?.stop(options.graceMs);
+      await startApiserver(options.ready ?? true);
     },
     async restartEtcd() {
       await etcd?.stop();

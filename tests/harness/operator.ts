@@ -44,6 +44,8 @@ export interface RunningOperator {
   /** Every log line so far (JSON lines, debug level). */
   readonly logs: string[];
   readonly metrics: RuntimeMetrics;
+  /** Whether the manager has stopped on its own (with leader election: it lost its Lease). */
+  ended(): boolean;
   stop(): Promise<void>;
 }
 
@@ -66,6 +68,8 @@ export interface StartOptions {
    * config namespace (default true; false: the operator starts on whatever is there, or the defaults).
    */
   baselineConfig?: boolean;
+  /** Run as one replica of several: elect a leader through a Lease in the config namespace (main.ts's). */
+  leaderElection?: { identity: string };
 }
 
 /** One operator and one real Backrest serving a whole test file; each test works in a namespace of its own. */
@@ -209,11 +213,21 @@ export async function startOperator(opts: StartOptions = {}): Promise<RunningOpe
     ...(opts.backrestTimeoutMs ? { backrestTimeoutMs: opts.backrestTimeoutMs } : {}),
     ...(opts.resyncMs ? { resyncMs: opts.resyncMs } : {}),
     ...(opts.statusHasher ? { statusHasher: opts.statusHasher } : {}),
+    ...(opts.leaderElection
+      ? {
+        leaderElection: {
+          namespace: configNamespace,
+          name: "backrest-volsync-operator.backrest.garethgeorge.com",
+          identity: opts.leaderElection.identity,
+        },
+      }
+      : {}),
   });
   const stop = new AbortController();
   const running = operator.manager.start(stop.signal);
   let failed: unknown;
-  running.catch((e) => failed = e);
+  let ended = false;
+  running.catch((e) => failed = e).finally(() => ended = true);
   await waitUntil("operator caches synced", () => {
     if (failed) throw failed;
     return Promise.resolve(operator.manager.ready());
@@ -228,6 +242,7 @@ export async function startOperator(opts: StartOptions = {}): Promise<RunningOpe
     calls,
     logs,
     metrics,
+    ended: () => ended,
     async stop() {
       stop.abort();
       await running.catch(() => {});
