@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { controlPlane } from "./harness/control_plane.ts";
 import { parseOptions } from "../lib/options.ts";
+import { authFromSecret } from "../lib/backrest/auth.ts";
 import { chartCrdProblems } from "./tools/sync_chart_crds.ts";
 import { peer } from "./harness/peers.ts";
 import { cluster } from "./harness/operator.ts";
@@ -27,10 +28,12 @@ import {
   ok,
   one,
   parseObjects,
+  readmeShell,
   ROOT,
   run,
   serverApply,
   serverApplyAll,
+  shell,
   str,
 } from "./packaging_support.ts";
 
@@ -900,4 +903,78 @@ Deno.test("chart: helm upgrade of a Go prototype release with the prototype char
     },
   );
   ok("helm uninstall", await helm(["uninstall", "bvo", ...kube, "--wait"]));
+});
+
+Deno.test("chart: the README's Helm commands, from install to uninstall, on the real apiserver", async (t) => {
+  const cp = await cluster();
+  const env = { KUBECONFIG: cp.kubeconfigPath };
+  const oci = "oci://ghcr.io/backrest-volsync/charts/backrest-volsync-operator";
+  const version = str(parseObjects(await Deno.readTextFile(`${CHART}/Chart.yaml`))[0], "version");
+  // The registry is out of reach here: the chart it would serve is this one.
+  const local = (block: string) => block.replaceAll(oci, CHART).replaceAll("X.Y.Z", version);
+  const deployment = "/apis/apps/v1/namespaces/backups/deployments/backrest-volsync-operator";
+
+  await t.step("install: the one line from a release", async () => {
+    const block = (await readmeShell("One line, from a release")).find((b) => b.startsWith("helm install"));
+    assert.ok(block?.includes(oci));
+    assert.match(ok("README helm install", await shell(local(block!), env)), /STATUS: deployed/);
+  });
+
+  await t.step("configure: the auth Secret is one the operator reads as Backrest credentials", async () => {
+    const [block] = await readmeShell("Backrest's address and credentials");
+    ok("README create secret", await shell(block!, env));
+    const secret = await cp.json("GET", "/api/v1/namespaces/backups/secrets/backrest-auth");
+    const data = at(secret, "data");
+    assert.ok(isObj(data));
+    const auth = authFromSecret(
+      Object.fromEntries(
+        Object.entries(data).map(([k, v]) => [k, Uint8Array.from(atob(String(v)), (c) => c.charCodeAt(0))]),
+      ),
+    );
+    assert.equal(auth.kind, "basic");
+  });
+
+  await t.step("upgrade: the chart's CRDs first, then the release with its values kept", async () => {
+    const [, block] = await readmeShell("Upgrade");
+    assert.ok(block?.startsWith("helm show crds"));
+    const out = ok("README upgrade", await shell(local(block!), env));
+    // Both CRDs: helm show crds joins the files as they are, so each file starts its own YAML document.
+    for (const name of await manifestCrdNames()) {
+      assert.ok(out.includes(`customresourcedefinition.apiextensions.k8s.io/${name} `), `${name} applied`);
+    }
+    assert.match(out, /STATUS: deployed\nREVISION: 2/);
+  });
+
+  await t.step("troubleshoot: debug logs with Helm", async () => {
+    const block = (await readmeShell("Debug logs")).find((b) => b.startsWith("helm upgrade"));
+    ok("README debug logs", await shell(local(block!), env));
+    const args = list(await cp.json("GET", deployment), "spec.template.spec.containers.0.args").map(String);
+    assert.equal(
+      parseOptions(args.map((a) => a.replaceAll("$(POD_NAMESPACE)", "backups"))).logLevel,
+      "debug",
+    );
+  });
+
+  await t.step("uninstall with Helm: the operator goes, the namespace and the CRDs stay", async () => {
+    const [block] = await readmeShell("Uninstall");
+    assert.equal(block, "helm uninstall backrest-volsync-operator --namespace backups\n");
+    ok("README helm uninstall", await shell(block, env));
+    const status = async (path: string) => {
+      const res = await cp.api("GET", path);
+      await res.body?.cancel();
+      return res.status;
+    };
+    assert.equal(await status(deployment), 404);
+    assert.equal(
+      await status("/apis/rbac.authorization.k8s.io/v1/clusterroles/backrest-volsync-operator"),
+      404,
+    );
+    assert.equal(await status("/api/v1/namespaces/backups"), 200);
+    assert.equal(
+      await status(
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/backrestvolsyncbindings.backrest.garethgeorge.com",
+      ),
+      200,
+    );
+  });
 });
