@@ -1,6 +1,6 @@
 /**
  * Draws bench/results/chart.svg from the result JSON: each measured figure as a share of its target
- * (100% = the target; green within it, red beyond). The README shows the picture; the JSON stays the record.
+ * (100% = the target; green within it, red beyond). docs/benchmarks.md shows the picture; the JSON stays the record.
  */
 import { isRecord } from "../lib/kube/mod.ts";
 

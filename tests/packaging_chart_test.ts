@@ -7,7 +7,13 @@
 import assert from "node:assert/strict";
 import { controlPlane } from "./harness/control_plane.ts";
 import { parseOptions } from "../lib/options.ts";
+import { authFromSecret } from "../lib/backrest/auth.ts";
 import { chartCrdProblems } from "./tools/sync_chart_crds.ts";
+import { peer } from "./harness/peers.ts";
+import { cluster } from "./harness/operator.ts";
+import { forbiddenLines, permissionErrors } from "./harness/operator_process.ts";
+import { podTemplate, runPodAsProcess } from "./harness/pod.ts";
+import { freePort } from "./harness/process.ts";
 import {
   at,
   can,
@@ -22,10 +28,12 @@ import {
   ok,
   one,
   parseObjects,
+  readmeShell,
   ROOT,
   run,
   serverApply,
   serverApplyAll,
+  shell,
   str,
 } from "./packaging_support.ts";
 
@@ -375,6 +383,33 @@ Deno.test("chart: the real apiserver accepts every rendered object (strict field
   await cp.apply(crds.map((c) => JSON.stringify(c)).join("\n---\n"));
   const scenarios: [string, string[]][] = [
     ["default values", []],
+    ["every knob", [
+      "--set",
+      "replicaCount=2",
+      "--set",
+      "networkPolicy.enabled=true",
+      "--set",
+      "commonLabels.team=storage",
+      "--set",
+      "serviceAccount.annotations.example\\.com/role=backups",
+      "--set",
+      "priorityClassName=system-cluster-critical",
+      "--set",
+      `image.digest=sha256:${"ab".repeat(32)}`,
+      "--set",
+      "extraEnv[0].name=MALLOC_ARENA_MAX",
+      "--set-string",
+      "extraEnv[0].value=4",
+      "--set",
+      "extraArgs={--leader-election-namespace=ops}",
+      "--set",
+      "topologySpreadConstraints[0].maxSkew=1",
+      "--set",
+      "topologySpreadConstraints[0].topologyKey=kubernetes.io/hostname",
+      "--set",
+      "topologySpreadConstraints[0].whenUnsatisfiable=ScheduleAnyway",
+    ]],
+    ["metrics off", ["--set-string", "metrics.bindAddress=0", "--set", "networkPolicy.enabled=true"]],
     ["two replicas", ["--set", "replicaCount=2"]],
     ["watchNamespaces", ["--set", `watchNamespaces={${watched}}`]],
     ["operatorConfig.create", [
@@ -511,5 +546,435 @@ Deno.test("chart: helm install onto the real apiserver", async (t) => {
     const deploy = await cp.json("GET", `/apis/apps/v1/namespaces/${ns}/deployments/${fullname}`);
     assert.ok(list(deploy, "spec.template.spec.containers.0.args").includes(`--namespace=${watched}`));
     ok("helm uninstall", await helm(["uninstall", "bvo", ...kube, "-n", ns, "--wait"]));
+  });
+});
+
+Deno.test("chart: the Go prototype's own values file runs this chart's image, not the prototype's", async () => {
+  const objects = await template(["-f", `${ROOT}/tests/fixtures/prototype_chart_values.yaml`]);
+  const deploy = one(objects, "Deployment", "backrest-volsync-operator");
+  const chart = parseObjects(await Deno.readTextFile(`${CHART}/Chart.yaml`))[0];
+  assert.equal(
+    str(deploy, "spec.template.spec.containers.0.image"),
+    `ghcr.io/backrest-volsync/backrest-volsync-operator:${str(chart, "appVersion")}`,
+  );
+  assert.deepEqual(at(deploy, "spec.selector.matchLabels"), { app: "backrest-volsync-operator" });
+  const opts = parsedArgs(objects, "backups");
+  assert.equal(opts.metricsBindAddress, ":8080");
+  assert.equal(opts.leaderElect, true);
+  // Only the prototype's own image is replaced; a pin of anyone else's stays.
+  const mirror = await template([
+    "--set",
+    "image.repository=registry.example/jogotcha-mirror/backrest-volsync-operator",
+    "--set",
+    "image.tag=0.1.0",
+  ]);
+  assert.equal(
+    str(one(mirror, "Deployment"), "spec.template.spec.containers.0.image"),
+    "registry.example/jogotcha-mirror/backrest-volsync-operator:0.1.0",
+  );
+});
+
+Deno.test("chart: Chart.yaml names its image, the minimum Kubernetes, an icon and Artifact Hub's annotations", async () => {
+  const chart = parseObjects(await Deno.readTextFile(`${CHART}/Chart.yaml`))[0];
+  assert.equal(str(chart, "kubeVersion"), ">=1.30.0-0");
+  assert.match(str(chart, "icon"), /^https:\/\/.+\/docs\/icon\.svg$/);
+  await Deno.stat(`${ROOT}/docs/icon.svg`);
+  const annotations = at(chart, "annotations");
+  assert.ok(isObj(annotations));
+  assert.equal(annotations["artifacthub.io/license"], "Apache-2.0");
+  const images =
+    parseObjects(`list:\n${String(annotations["artifacthub.io/images"]).replace(/^/gm, "  ")}`)[0];
+  const values = parseObjects(await Deno.readTextFile(`${CHART}/values.yaml`))[0];
+  assert.deepEqual(list(images, "list"), [{
+    name: "backrest-volsync-operator",
+    image: `${str(values, "image.repository")}:${str(chart, "appVersion")}`,
+  }]);
+  // What helm assumes without a cluster must satisfy kubeVersion, as with helm's own release builds.
+  ok("helm template", await helm(["template", "bvo", CHART]));
+  const old = await helm(["template", "bvo", CHART, "--kube-version", "1.29.9"]);
+  assert.notEqual(old.code, 0);
+  assert.match(old.stderr, /kubeVersion: >=1\.30\.0-0 which is incompatible with Kubernetes v1\.29\.9/);
+});
+
+Deno.test("chart: the knobs operators expect, under cert-manager's names", async (t) => {
+  await t.step("image.digest pins the image instead of the tag", async () => {
+    const digest = `sha256:${"0123456789abcdef".repeat(4)}`;
+    const objects = await template(["--set", `image.digest=${digest}`, "--set", "image.tag=9.9.9"]);
+    assert.equal(
+      str(one(objects, "Deployment"), "spec.template.spec.containers.0.image"),
+      `ghcr.io/backrest-volsync/backrest-volsync-operator@${digest}`,
+    );
+  });
+
+  await t.step("commonLabels on every object, podLabels on the pods, neither in a selector", async () => {
+    const objects = await template([
+      "--set",
+      "commonLabels.team=storage",
+      "--set",
+      "podLabels.tier=ops",
+      "--set",
+      "replicaCount=2",
+      "--set",
+      "networkPolicy.enabled=true",
+    ]);
+    for (const o of objects) {
+      assert.equal(labels(o).team, "storage", `${str(o, "kind")} ${str(o, "metadata.name")}`);
+    }
+    const deploy = one(objects, "Deployment");
+    assert.equal(str(deploy, "spec.template.metadata.labels.tier"), "ops");
+    assert.equal(str(deploy, "spec.template.metadata.labels.team"), "storage");
+    assert.deepEqual(at(deploy, "spec.selector.matchLabels"), { app: "backrest-volsync-operator" });
+  });
+
+  await t.step(
+    "serviceAccount.annotations and labels, priorityClassName, topologySpreadConstraints",
+    async () => {
+      const dir = await Deno.makeTempDir({ prefix: "bvo-values-" });
+      await Deno.writeTextFile(
+        `${dir}/values.yaml`,
+        `serviceAccount:
+  annotations: {example.com/role: backups}
+  labels: {example.com/owner: ops}
+priorityClassName: system-cluster-critical
+topologySpreadConstraints:
+  - maxSkew: 1
+    topologyKey: topology.kubernetes.io/zone
+    whenUnsatisfiable: ScheduleAnyway
+    labelSelector: {matchLabels: {app: backrest-volsync-operator}}
+`,
+      );
+      const objects = await template(["-f", `${dir}/values.yaml`]);
+      await Deno.remove(dir, { recursive: true });
+      const sa = one(objects, "ServiceAccount");
+      assert.deepEqual(at(sa, "metadata.annotations"), { "example.com/role": "backups" });
+      assert.equal(labels(sa)["example.com/owner"], "ops");
+      const pod = at(one(objects, "Deployment"), "spec.template.spec");
+      assert.equal(str(pod, "priorityClassName"), "system-cluster-critical");
+      assert.equal(str(pod, "topologySpreadConstraints.0.topologyKey"), "topology.kubernetes.io/zone");
+    },
+  );
+
+  await t.step("extraArgs reach the operator's flag parser, extraEnv the container", async () => {
+    const objects = await template([
+      "--set",
+      "extraArgs={--leader-election-namespace=ops}",
+      "--set",
+      "extraEnv[0].name=MALLOC_ARENA_MAX",
+      "--set-string",
+      "extraEnv[0].value=4",
+    ]);
+    assert.equal(parsedArgs(objects, "backups").leaderElectionNamespace, "ops");
+    const env = list(one(objects, "Deployment"), "spec.template.spec.containers.0.env");
+    assert.deepEqual(env.at(-1), { name: "MALLOC_ARENA_MAX", value: "4" });
+  });
+
+  await t.step("a PodDisruptionBudget with more than one replica, none with one", async () => {
+    assert.equal(find(await template(), "PodDisruptionBudget").length, 0);
+    const two = await template(["--set", "replicaCount=2"]);
+    const pdb = one(two, "PodDisruptionBudget");
+    assert.equal(at(pdb, "spec.minAvailable"), 1);
+    assert.deepEqual(
+      at(pdb, "spec.selector.matchLabels"),
+      at(one(two, "Deployment"), "spec.selector.matchLabels"),
+    );
+    const max = one(
+      await template(["--set", "replicaCount=3", "--set", "podDisruptionBudget.maxUnavailable=1"]),
+      "PodDisruptionBudget",
+    );
+    assert.equal(at(max, "spec.maxUnavailable"), 1);
+    assert.equal(at(max, "spec.minAvailable"), undefined);
+    const off = await template(["--set", "replicaCount=2", "--set", "podDisruptionBudget.enabled=false"]);
+    assert.equal(find(off, "PodDisruptionBudget").length, 0);
+  });
+
+  await t.step(
+    "networkPolicy: off by default; on, it selects the pods and admits the metrics and probe ports",
+    async () => {
+      assert.equal(find(await template(), "NetworkPolicy").length, 0);
+      const objects = await template(["--set", "networkPolicy.enabled=true"]);
+      const np = one(objects, "NetworkPolicy");
+      assert.deepEqual(
+        at(np, "spec.podSelector.matchLabels"),
+        at(one(objects, "Deployment"), "spec.selector.matchLabels"),
+      );
+      assert.deepEqual(list(np, "spec.ingress.0.ports").map((p) => at(p, "port")), [8080, 8081]);
+      assert.ok(
+        list(np, "spec.egress.0.ports").some((p) => at(p, "port") === 53 && at(p, "protocol") === "UDP"),
+      );
+    },
+  );
+});
+
+Deno.test("chart: switching metrics off removes what depends on them; probes cannot be switched off", async (t) => {
+  await t.step('metrics.bindAddress "0": no metrics port, Service or NetworkPolicy port', async () => {
+    const objects = await template([
+      "--set-string",
+      "metrics.bindAddress=0",
+      "--set",
+      "networkPolicy.enabled=true",
+    ]);
+    assert.equal(find(objects, "Service").length, 0);
+    const c = at(one(objects, "Deployment"), "spec.template.spec.containers.0");
+    assert.deepEqual(list(c, "ports").map((p) => str(p, "name")), ["probes"]);
+    assert.equal(parsedArgs(objects, "backups").metricsBindAddress, "0");
+    assert.deepEqual(list(one(objects, "NetworkPolicy"), "spec.ingress.0.ports").map((p) => at(p, "port")), [
+      8081,
+    ]);
+  });
+  const refused: [string, string[], RegExp][] = [
+    ["a ServiceMonitor without metrics", ["--set", "metrics.serviceMonitor.enabled=true"], /serviceMonitor/],
+    ["alerts without metrics", ["--set", "metrics.prometheusRule.enabled=true"], /prometheusRule/],
+    ["a dashboard without metrics", ["--set", "metrics.grafanaDashboard.enabled=true"], /grafanaDashboard/],
+  ];
+  for (const [name, args, pattern] of refused) {
+    await t.step(`the schema refuses ${name}`, async () => {
+      const r = await helm(["template", "bvo", CHART, "--set-string", "metrics.bindAddress=0", ...args]);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, pattern);
+      ok("helm template", await helm(["template", "bvo", CHART, ...args]));
+    });
+  }
+  await t.step('the schema refuses healthProbe.bindAddress "0" (the Deployment always probes)', async () => {
+    const r = await helm(["template", "bvo", CHART, "--set-string", "healthProbe.bindAddress=0"]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /healthProbe\/bindAddress/);
+  });
+  await t.step(
+    "the schema refuses a PodDisruptionBudget with both minAvailable and maxUnavailable",
+    async () => {
+      const r = await helm([
+        "template",
+        "bvo",
+        CHART,
+        "--set",
+        "podDisruptionBudget.minAvailable=1",
+        "--set",
+        "podDisruptionBudget.maxUnavailable=1",
+      ]);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /podDisruptionBudget/);
+    },
+  );
+  await t.step("the schema refuses a digest that is not sha256", async () => {
+    const r = await helm(["template", "bvo", CHART, "--set", "image.digest=latest"]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /image\/digest/);
+  });
+});
+
+Deno.test("chart: kube-score's critical findings on the default render are fixed or answered in values.yaml", async () => {
+  const bin = (await peer("kube-score")).path;
+  const dir = await Deno.makeTempDir({ prefix: "bvo-kube-score-" });
+  try {
+    await Deno.writeTextFile(
+      `${dir}/render.yaml`,
+      ok("helm template", await helm(["template", "bvo", CHART, "-n", "backups"])),
+    );
+    const r = await run(bin, ["score", "--output-format", "json", `${dir}/render.yaml`]);
+    const report: unknown = JSON.parse(r.stdout);
+    assert.ok(Array.isArray(report) && report.length > 0, r.stderr);
+    const critical = new Set<string>();
+    let scored = 0;
+    for (const obj of report) {
+      for (const c of list(obj, "checks")) {
+        scored++;
+        if (at(c, "grade") === 1 && at(c, "skipped") !== true) critical.add(str(c, "check.id"));
+      }
+    }
+    assert.ok(scored > 10, "kube-score scored the Deployment and the Service");
+    const values = await Deno.readTextFile(`${CHART}/values.yaml`);
+    const answered = [...values.matchAll(/kube-score: ([a-z-]+)\./g)].map((m) => m[1]!);
+    // What is left is exactly what values.yaml answers, each with its reason; ephemeral storage is fixed.
+    assert.deepEqual([...critical].sort(), answered.sort());
+    assert.ok(!critical.has("container-ephemeral-storage-request-and-limit"));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** A stand-in for the Go prototype's chart as a release of it left the cluster: its names and its image. */
+async function prototypeChart(): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "bvo-prototype-chart-" });
+  await Deno.mkdir(`${dir}/templates`);
+  await Deno.writeTextFile(
+    `${dir}/Chart.yaml`,
+    'apiVersion: v2\nname: backrest-volsync-operator\nversion: 0.2.1\nappVersion: "0.2.1"\n',
+  );
+  await Deno.writeTextFile(
+    `${dir}/templates/objects.yaml`,
+    `apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: {{ .Values.fullnameOverride }}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Values.fullnameOverride }}
+spec:
+  replicas: {{ .Values.replicaCount }}
+  selector:
+    matchLabels:
+      app: {{ .Values.fullnameOverride }}
+  template:
+    metadata:
+      labels:
+        app: {{ .Values.fullnameOverride }}
+    spec:
+      serviceAccountName: {{ .Values.fullnameOverride }}
+      containers:
+        - name: manager
+          image: "{{ .Values.image.repository }}:{{ .Values.image.tag }}"
+          args: ["--leader-elect=true", "--operator-config-name={{ .Values.operatorConfig.name }}"]
+`,
+  );
+  return dir;
+}
+
+Deno.test("chart: helm upgrade of a Go prototype release with the prototype chart's values gives a Ready operator", async (t) => {
+  const cp = await cluster();
+  const ns = await cp.namespace("chart-upgrade");
+  const kube = ["--kubeconfig", cp.kubeconfigPath, "-n", ns];
+  const values = `${ROOT}/tests/fixtures/prototype_chart_values.yaml`;
+  const standin = await prototypeChart();
+  ok("helm install (prototype)", await helm(["install", "bvo", standin, ...kube, "-f", values]));
+  await Deno.remove(standin, { recursive: true });
+  const name = "backrest-volsync-operator";
+  const deploymentPath = `/apis/apps/v1/namespaces/${ns}/deployments/${name}`;
+  assert.equal(
+    str(await cp.json("GET", deploymentPath), "spec.template.spec.containers.0.image"),
+    "ghcr.io/jogotcha/backrest-volsync-operator:v0.1.1",
+  );
+
+  // The pod shares this machine's network with other tests: its two ports are free ones, not 8080/8081.
+  const [metricsPort, probePort] = [freePort(), freePort()];
+  const out = ok(
+    "helm upgrade",
+    await helm([
+      "upgrade",
+      "bvo",
+      CHART,
+      ...kube,
+      "-f",
+      values,
+      "--set",
+      `metrics.port=${metricsPort}`,
+      "--set",
+      `healthProbe.port=${probePort}`,
+    ]),
+  );
+  await t.step("NOTES say the prototype's image was replaced, and by which", () => {
+    assert.match(out, /STATUS: deployed/);
+    assert.match(
+      out,
+      /Image: your values name the Go prototype's image \(ghcr\.io\/jogotcha\/backrest-volsync-operator:v0\.1\.1\),\nwhich cannot run this chart; ghcr\.io\/backrest-volsync\/backrest-volsync-operator:\d+\.\d+\.\d+ runs instead\./,
+    );
+  });
+
+  const deploy = await cp.json("GET", deploymentPath);
+  const pod = podTemplate(deploy);
+  await t.step("the upgraded Deployment runs this chart's image with its flags, in place", () => {
+    assert.match(
+      pod.container.image,
+      /^ghcr\.io\/backrest-volsync\/backrest-volsync-operator:\d+\.\d+\.\d+$/,
+    );
+    assert.deepEqual(at(deploy, "spec.selector.matchLabels"), { app: name });
+    assert.equal(pod.container.readinessPort, probePort);
+  });
+
+  await t.step(
+    "its container, run as the kubelet would, becomes Ready as the chart's ServiceAccount",
+    async () => {
+      const running = await runPodAsProcess(cp, pod, {
+        name: `${name}-7d9f-x1`,
+        namespace: ns,
+        serviceAccount: name,
+      });
+      try {
+        assert.equal(await running.ready(), true);
+        const logs = running.process.logs();
+        assert.deepEqual(forbiddenLines(logs), []);
+        assert.deepEqual(permissionErrors(logs), []);
+        assert.match(logs, /"msg":"Starting backrest-volsync-operator"/);
+      } finally {
+        const status = await running.process.stop();
+        assert.equal(status.code, 0, running.process.proc.tail());
+      }
+    },
+  );
+  ok("helm uninstall", await helm(["uninstall", "bvo", ...kube, "--wait"]));
+});
+
+Deno.test("chart: the README's Helm commands, from install to uninstall, on the real apiserver", async (t) => {
+  const cp = await cluster();
+  const env = { KUBECONFIG: cp.kubeconfigPath };
+  const oci = "oci://ghcr.io/backrest-volsync/charts/backrest-volsync-operator";
+  const version = str(parseObjects(await Deno.readTextFile(`${CHART}/Chart.yaml`))[0], "version");
+  // The registry is out of reach here: the chart it would serve is this one.
+  const local = (block: string) => block.replaceAll(oci, CHART).replaceAll("X.Y.Z", version);
+  const deployment = "/apis/apps/v1/namespaces/backups/deployments/backrest-volsync-operator";
+
+  await t.step("install: the one line from a release", async () => {
+    const block = (await readmeShell("One line, from a release")).find((b) => b.startsWith("helm install"));
+    assert.ok(block?.includes(oci));
+    assert.match(ok("README helm install", await shell(local(block!), env)), /STATUS: deployed/);
+  });
+
+  await t.step("configure: the auth Secret is one the operator reads as Backrest credentials", async () => {
+    const [block] = await readmeShell("Backrest's address and credentials");
+    ok("README create secret", await shell(block!, env));
+    const secret = await cp.json("GET", "/api/v1/namespaces/backups/secrets/backrest-auth");
+    const data = at(secret, "data");
+    assert.ok(isObj(data));
+    const auth = authFromSecret(
+      Object.fromEntries(
+        Object.entries(data).map(([k, v]) => [k, Uint8Array.from(atob(String(v)), (c) => c.charCodeAt(0))]),
+      ),
+    );
+    assert.equal(auth.kind, "basic");
+  });
+
+  await t.step("upgrade: the chart's CRDs first, then the release with its values kept", async () => {
+    const [, block] = await readmeShell("Upgrade");
+    assert.ok(block?.startsWith("helm show crds"));
+    const out = ok("README upgrade", await shell(local(block!), env));
+    // Both CRDs: helm show crds joins the files as they are, so each file starts its own YAML document.
+    for (const name of await manifestCrdNames()) {
+      assert.ok(out.includes(`customresourcedefinition.apiextensions.k8s.io/${name} `), `${name} applied`);
+    }
+    assert.match(out, /STATUS: deployed\nREVISION: 2/);
+  });
+
+  await t.step("troubleshoot: debug logs with Helm", async () => {
+    const block = (await readmeShell("Debug logs")).find((b) => b.startsWith("helm upgrade"));
+    ok("README debug logs", await shell(local(block!), env));
+    const args = list(await cp.json("GET", deployment), "spec.template.spec.containers.0.args").map(String);
+    assert.equal(
+      parseOptions(args.map((a) => a.replaceAll("$(POD_NAMESPACE)", "backups"))).logLevel,
+      "debug",
+    );
+  });
+
+  await t.step("uninstall with Helm: the operator goes, the namespace and the CRDs stay", async () => {
+    const [block] = await readmeShell("Uninstall");
+    assert.equal(block, "helm uninstall backrest-volsync-operator --namespace backups\n");
+    ok("README helm uninstall", await shell(block, env));
+    const status = async (path: string) => {
+      const res = await cp.api("GET", path);
+      await res.body?.cancel();
+      return res.status;
+    };
+    assert.equal(await status(deployment), 404);
+    assert.equal(
+      await status("/apis/rbac.authorization.k8s.io/v1/clusterroles/backrest-volsync-operator"),
+      404,
+    );
+    assert.equal(await status("/api/v1/namespaces/backups"), 200);
+    assert.equal(
+      await status(
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/backrestvolsyncbindings.backrest.garethgeorge.com",
+      ),
+      200,
+    );
   });
 });

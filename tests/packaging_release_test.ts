@@ -3,7 +3,8 @@
  * CHANGELOG with an Unreleased section; tools/release.ts bumping a copy of the repository, checking it and
  * printing the notes; and install.yaml, built by tools/install_yaml.ts from manifests/ with the pinned
  * kubectl, installed on the real apiserver with the README's one line (`kubectl apply -f install.yaml`),
- * twice, as an upgrade does.
+ * twice, as an upgrade does; then the README's debug-log patch and its uninstall commands, which leave the
+ * namespace and what else runs there.
  */
 import assert from "node:assert/strict";
 import { bump, check, notes, SITES, versions } from "../tools/release.ts";
@@ -11,16 +12,20 @@ import { installYaml, OPERATOR_IMAGE, pinImage } from "../tools/install_yaml.ts"
 import { controlPlane } from "./harness/control_plane.ts";
 import { peer } from "./harness/peers.ts";
 import { tempDir, waitUntil } from "./harness/process.ts";
+import { parseOptions } from "../lib/options.ts";
 import {
   at,
   can,
   find,
   isObj,
   manifestCrdNames,
+  ok,
   one,
   parseObjects,
+  readmeShell,
   ROOT,
   run,
+  shell,
   str,
 } from "./packaging_support.ts";
 
@@ -167,4 +172,116 @@ Deno.test("release: install.yaml is manifests/ with the image pinned, and kubect
     assert.equal(r.code, 0, r.stderr);
     assert.doesNotMatch(r.stdout, / created$/m);
   });
+
+  const release = "https://github.com/backrest-volsync/backrest-volsync-operator/releases";
+  const env = { KUBECONFIG: cp.kubeconfigPath };
+  await t.step("the README's install and upgrade lines are this kubectl apply of install.yaml", async () => {
+    const [install] = await readmeShell("One line, from a release");
+    assert.ok(install?.includes(`kubectl apply -f ${release}/latest/download/install.yaml\n`));
+    const upgrade = (await readmeShell("Upgrade"))[0]!;
+    assert.equal(upgrade, `kubectl apply -f ${release}/download/vX.Y.Z/install.yaml\n`);
+    ok(
+      "README upgrade",
+      await shell(upgrade.replace(`${release}/download/vX.Y.Z/install.yaml`, `${dir}/install.yaml`), env),
+    );
+  });
+
+  await t.step(
+    "the README's debug-log patch turns debug logs on, and refuses to patch another argument",
+    async () => {
+      const blocks = await readmeShell("Debug logs");
+      const patch = blocks.find((b) => b.startsWith("kubectl -n backups patch deployment"));
+      assert.ok(patch);
+      ok("README patch", await shell(patch, env));
+      const deploy = await cp.json(
+        "GET",
+        "/apis/apps/v1/namespaces/backups/deployments/backrest-volsync-operator",
+      );
+      const args = (at(deploy, "spec.template.spec.containers.0.args") as string[]).map((a) =>
+        a.replaceAll("$(POD_NAMESPACE)", "backups")
+      );
+      assert.equal(parseOptions(args).logLevel, "debug");
+      const again = await shell(patch, env);
+      assert.notEqual(again.code, 0, "the test operation stops a second patch");
+      const read = blocks.find((b) => b.includes("kubectl get backrestvolsyncbindings -A"));
+      ok("README get", await shell(read!.split("\n").filter((l) => !l.includes(" logs ")).join("\n"), env));
+    },
+  );
+
+  await t.step(
+    "the README's uninstall removes the operator and what it made, never the namespace",
+    async () => {
+      // What a running operator leaves: a Binding with deletionPolicy Remove (its finalizer), a claim Lease,
+      // the leader Lease and the hash key Secret; beside them, Backrest's own Deployment in the namespace.
+      const app = await cp.namespace("uninstall-app");
+      await cp.json(
+        "POST",
+        `/apis/backrest.garethgeorge.com/v1alpha1/namespaces/${app}/backrestvolsyncbindings`,
+        {
+          apiVersion: "backrest.garethgeorge.com/v1alpha1",
+          kind: "BackrestVolSyncBinding",
+          metadata: { name: "kept", finalizers: ["backrest.garethgeorge.com/remove-repo"] },
+          spec: {
+            backrest: { url: "http://backrest.backups.svc:9898" },
+            source: { kind: "ReplicationSource", name: "data" },
+            deletionPolicy: "Remove",
+          },
+        },
+      );
+      const leases = "/apis/coordination.k8s.io/v1/namespaces/backups/leases";
+      await cp.json("POST", leases, {
+        metadata: { name: "repo-claim-x", labels: { "backrest.garethgeorge.com/repo-claim": "true" } },
+        spec: {},
+      });
+      await cp.json("POST", leases, {
+        metadata: { name: "backrest-volsync-operator.backrest.garethgeorge.com" },
+      });
+      await cp.json("POST", "/api/v1/namespaces/backups/secrets", {
+        metadata: { name: "backrest-volsync-operator-hash-key" },
+        data: { key: btoa("k".repeat(32)) },
+      });
+      await cp.json("POST", "/apis/apps/v1/namespaces/backups/deployments", {
+        metadata: { name: "backrest" },
+        spec: {
+          selector: { matchLabels: { app: "backrest" } },
+          template: {
+            metadata: { labels: { app: "backrest" } },
+            spec: { containers: [{ name: "backrest", image: "garethgeorge/backrest:v1.14.1" }] },
+          },
+        },
+      });
+      const blocks = await readmeShell("Uninstall");
+      assert.equal(blocks.length, 4, "helm, install.yaml, leftovers, CRDs");
+      for (const block of blocks.slice(1)) {
+        ok(
+          `README uninstall: ${block.split("\n")[0]}`,
+          await shell(block, env),
+        );
+      }
+      const gone = async (path: string) => {
+        const res = await cp.api("GET", path);
+        await res.body?.cancel();
+        return res.status === 404;
+      };
+      for (
+        const path of [
+          "/apis/apps/v1/namespaces/backups/deployments/backrest-volsync-operator",
+          "/api/v1/namespaces/backups/serviceaccounts/backrest-volsync-operator",
+          "/apis/rbac.authorization.k8s.io/v1/clusterroles/backrest-volsync-operator",
+          "/apis/rbac.authorization.k8s.io/v1/namespaces/backups/roles/backrest-volsync-operator-leases",
+          "/api/v1/namespaces/backups/secrets/backrest-volsync-operator-hash-key",
+          `${leases}/repo-claim-x`,
+          `${leases}/backrest-volsync-operator.backrest.garethgeorge.com`,
+        ]
+      ) assert.ok(await gone(path), `${path} is gone`);
+      for (const name of await manifestCrdNames()) {
+        await waitUntil(
+          `CRD ${name} deleted`,
+          () => gone(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`),
+        );
+      }
+      assert.ok(!(await gone("/api/v1/namespaces/backups")), "the namespace stays");
+      assert.ok(!(await gone("/apis/apps/v1/namespaces/backups/deployments/backrest")), "Backrest stays");
+    },
+  );
 });

@@ -18,6 +18,8 @@ interface RegexManager {
   matches: RegExp[];
   datasource: string;
   depName: string;
+  /** What Renovate looks up: packageNameTemplate, else the depName. */
+  packageName: string;
 }
 
 /** A Renovate pattern written as `/regex/` (its form for managerFilePatterns). */
@@ -35,6 +37,7 @@ function regexManagers(): RegexManager[] {
       matches: list(m, "matchStrings").map((s) => new RegExp(String(s), "g")),
       datasource: str(m, "datasourceTemplate"),
       depName: str(m, "depNameTemplate"),
+      packageName: str(m, "packageNameTemplate") || str(m, "depNameTemplate"),
     };
   });
 }
@@ -81,7 +84,10 @@ Deno.test("renovate: every peer version pinned in tests/peers/build.sh is update
       );
     } else {
       assert.equal(m.datasource, "go", `${pin.name} comes from the Go module proxy or npm`);
-      assert.ok(text.includes(m.depName), `build.sh builds ${m.depName} (the module Renovate looks up)`);
+      assert.ok(
+        text.includes(m.packageName),
+        `build.sh builds ${m.packageName} (the module Renovate looks up)`,
+      );
     }
   }
 });
@@ -111,17 +117,32 @@ Deno.test("renovate: deno.json's imports are exact npm versions the deno manager
   }
 });
 
-Deno.test("renovate: every action a workflow uses is a versioned GitHub action the github-actions manager bumps", async () => {
+Deno.test("renovate: every action a workflow uses is pinned by commit digest with its release tag, which the github-actions manager keeps current", async () => {
+  const rule = list(config, "packageRules").filter(isObj).find((r) =>
+    list(r, "matchManagers").includes("github-actions")
+  );
+  assert.equal(rule?.pinDigests, true, "Renovate pins digests (and any action added by tag)");
   const dir = `${ROOT}/.github/workflows`;
   let count = 0;
   for (const entry of Deno.readDirSync(dir)) {
-    const wf: unknown = parse(await Deno.readTextFile(`${dir}/${entry.name}`));
+    const text = await Deno.readTextFile(`${dir}/${entry.name}`);
+    const wf: unknown = parse(text);
     const jobs = isObj(wf) && isObj(wf.jobs) ? Object.values(wf.jobs) : [];
-    for (const step of jobs.flatMap((j) => list(j, "steps")).filter(isObj)) {
-      const uses = str(step, "uses");
-      if (!uses) continue;
-      count++;
-      assert.match(uses, /^[\w.-]+\/[\w.-]+(\/[\w./-]+)?@v\d+(\.\d+){0,2}$/, `${entry.name}: ${uses}`);
+    for (const job of jobs) {
+      const local = str(job, "uses");
+      if (local) {
+        assert.match(local, /^\.\/\.github\/workflows\/[\w-]+\.yaml$/, `${entry.name}: ${local}`);
+        continue;
+      }
+      for (const step of list(job, "steps").filter(isObj)) {
+        const uses = str(step, "uses");
+        if (!uses) continue;
+        count++;
+        assert.match(uses, /^[\w.-]+\/[\w.-]+(\/[\w./-]+)?@[0-9a-f]{40}$/, `${entry.name}: ${uses}`);
+        // The comment is what the manager reads as the version, and what a reader checks the digest by.
+        const line = text.split("\n").find((l) => l.includes(`uses: ${uses}`));
+        assert.match(line ?? "", / # v\d+\.\d+\.\d+$/, `${entry.name}: ${uses} carries its tag`);
+      }
     }
   }
   assert.ok(count > 10);

@@ -43,6 +43,44 @@ export async function helm(args: string[]): Promise<RunResult> {
   });
 }
 
+let shellBin: Promise<string> | undefined;
+
+/**
+ * Runs a script as a user types it into a shell (`bash -e -o pipefail`), in the repository root, with the
+ * pinned kubectl and helm first on PATH and helm's dirs in a temp dir.
+ */
+export async function shell(script: string, env: Record<string, string> = {}): Promise<RunResult> {
+  shellBin ??= (async () => {
+    const bin = await tempDir("shell-bin");
+    await Deno.symlink((await peer("kubectl")).path, `${bin}/kubectl`);
+    await Deno.symlink((await peer("helm")).path, `${bin}/helm`);
+    return bin;
+  })();
+  helmHome ??= tempDir("helm");
+  const home = await helmHome;
+  return run("bash", ["-e", "-o", "pipefail", "-c", script], {
+    PATH: `${await shellBin}:${Deno.env.get("PATH") ?? "/usr/bin:/bin"}`,
+    HELM_CACHE_HOME: `${home}/cache`,
+    HELM_CONFIG_HOME: `${home}/config`,
+    HELM_DATA_HOME: `${home}/data`,
+    ...env,
+  });
+}
+
+/**
+ * The ```sh blocks of the README section under a `##` or `###` heading (up to the next heading of the same
+ * or a higher level), as written.
+ */
+export async function readmeShell(heading: string): Promise<string[]> {
+  const readme = await Deno.readTextFile(`${ROOT}/README.md`);
+  const m = new RegExp(`^(#{2,3}) ${heading.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`, "m").exec(readme);
+  if (!m) throw new Error(`README has no section ${heading}`);
+  const rest = readme.slice(m.index + m[0].length);
+  const end = rest.search(new RegExp(`^#{2,${m[1]!.length}} `, "m"));
+  const section = end < 0 ? rest : rest.slice(0, end);
+  return [...section.matchAll(/```sh\n([\s\S]*?)```/g)].map((b) => b[1] ?? "");
+}
+
 /** Throws with stderr unless the command succeeded; returns stdout. */
 export function ok(what: string, r: RunResult): string {
   if (r.code !== 0) throw new Error(`${what} exited with ${r.code}:\n${r.stderr}\n${r.stdout}`.trimEnd());

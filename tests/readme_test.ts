@@ -50,7 +50,8 @@ Deno.test("README: the example Binding's repo settings map to a Backrest Repo", 
 });
 
 Deno.test("README: the threat model names every env key passed and every restic flag allowed", () => {
-  const section = readme.slice(readme.indexOf("### Threat model"), readme.indexOf("## Benchmarks"));
+  const start = readme.indexOf("### Threat model");
+  const section = readme.slice(start, readme.indexOf("\n## ", start));
   for (const key of [...PASSED_ENV_KEYS, ...BACKREST_FILE_KEYS]) {
     assert.ok(section.includes(`\`${key}\``), `${key} is listed`);
   }

@@ -3,7 +3,10 @@
  * manifests/` renders (CRDs, the namespace, the ServiceAccount, RBAC, the Deployment and its metrics
  * Service) with the operator image set to the one given, so a release installs exactly its own image.
  *
- *   deno run --allow-read --allow-run tools/install_yaml.ts --kubectl=<path> --image=<ref> [manifests-dir]
+ *   deno run --allow-read --allow-run --allow-env=LOG_TOKENS,LOG_STREAM tools/install_yaml.ts \
+ *     --kubectl=<path> --image=<ref> [manifests-dir]
+ *
+ * (The yaml package reads LOG_TOKENS and LOG_STREAM, its debug switches; release.yaml runs exactly this.)
  *
  * Rules: manifests/ is the single source (nothing is added or dropped); exactly one container runs the
  * operator image, and the given reference must carry a tag or digest.

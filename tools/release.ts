@@ -6,8 +6,8 @@
  *   deno run --allow-read tools/release.ts notes X.Y.Z                # the GitHub release's text
  *   deno run --allow-read tools/release.ts versions                   # what each place says now
  *
- * Rules: one version everywhere (deno.json, lib/version.ts, the chart's version and appVersion, the image
- * tag of manifests/); `bump` rewrites exactly those values and turns the CHANGELOG's "Unreleased" section
+ * Rules: one version everywhere (deno.json, lib/version.ts, the chart's version, appVersion and the image
+ * its Artifact Hub annotation lists, the image tag of manifests/); `bump` rewrites exactly those values and turns the CHANGELOG's "Unreleased" section
  * into "X.Y.Z (date)" under a fresh, empty "Unreleased"; nothing else in any file changes.
  */
 
@@ -36,6 +36,11 @@ export const SITES: readonly VersionSite[] = [
     path: "charts/backrest-volsync-operator/Chart.yaml",
     pattern: /^appVersion: "([^"]*)"$/m,
     line: (v) => `appVersion: "${v}"`,
+  },
+  {
+    path: "charts/backrest-volsync-operator/Chart.yaml",
+    pattern: /^ {6}image: ghcr\.io\/backrest-volsync\/backrest-volsync-operator:(\S+)$/m,
+    line: (v) => `      image: ghcr.io/backrest-volsync/backrest-volsync-operator:${v}`,
   },
   {
     path: "manifests/operator/kustomization.yaml",

@@ -57,6 +57,18 @@ export function controlPlane(): Promise<ControlPlane> {
   return shared;
 }
 
+let oldest: Promise<ControlPlane> | undefined;
+
+/**
+ * A control plane on the kube-apiserver of the oldest Kubernetes the project supports (KUBE_MIN_VERSION in
+ * tests/peers/build.sh), started on first call. No controller manager: a newer one than the apiserver is
+ * outside Kubernetes' version skew, and nothing that runs here needs garbage collection.
+ */
+export function oldestControlPlane(): Promise<ControlPlane> {
+  oldest ??= start({ apiserver: "kube-apiserver-min", controllerManager: false });
+  return oldest;
+}
+
 async function openssl(dir: string, ...args: string[]): Promise<void> {
   const out = await new Deno.Command("openssl", { args, cwd: dir, stdout: "piped", stderr: "piped" })
     .output();
@@ -143,12 +155,17 @@ function kubeconfig(server: string, ca: string, user: Record<string, string>): s
   );
 }
 
-async function start(): Promise<ControlPlane> {
+async function start(
+  o: { apiserver: "kube-apiserver" | "kube-apiserver-min"; controllerManager: boolean } = {
+    apiserver: "kube-apiserver",
+    controllerManager: true,
+  },
+): Promise<ControlPlane> {
   const started = performance.now();
   const [etcdBin, apiserverBin, kcmBin, volsync] = await Promise.all([
     peer("etcd"),
-    peer("kube-apiserver"),
-    peer("kube-controller-manager"),
+    peer(o.apiserver),
+    o.controllerManager ? peer("kube-controller-manager") : undefined,
     peer("volsync-crds"),
   ]);
   const dir = await tempDir("cp");
@@ -225,17 +242,19 @@ async function start(): Promise<ControlPlane> {
 
   await startEtcd();
   await startApiserver();
-  await spawn("kube-controller-manager", kcmBin.path, {
-    logDir: dir,
-    args: [
-      `--kubeconfig=${kubeconfigPath}`,
-      "--controllers=garbagecollector,namespace",
-      "--leader-elect=false",
-      "--secure-port=0",
-      "--use-service-account-credentials=false",
-      "--v=0",
-    ],
-  });
+  if (kcmBin) {
+    await spawn("kube-controller-manager", kcmBin.path, {
+      logDir: dir,
+      args: [
+        `--kubeconfig=${kubeconfigPath}`,
+        "--controllers=garbagecollector,namespace",
+        "--leader-elect=false",
+        "--secure-port=0",
+        "--use-service-account-credentials=false",
+        "--v=0",
+      ],
+    });
+  }
 
   const api = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
     fetch(`${server}${path}`, {

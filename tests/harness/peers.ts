@@ -16,6 +16,8 @@ export type PeerName =
   | "kubectl"
   | "promtool"
   | "gofakes3"
+  | "kube-apiserver-min"
+  | "kube-score"
   | "volsync-crds";
 
 export interface Peer {
@@ -37,6 +39,8 @@ const SCRIPT_PEER: Record<PeerName, string> = {
   "promtool": "promtool",
   "kubectl": "kubectl",
   "gofakes3": "gofakes3",
+  "kube-apiserver-min": "kube-min",
+  "kube-score": "kube-score",
   "volsync-crds": "volsync",
 };
 

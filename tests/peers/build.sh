@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the real peers the tests run against (etcd, kube-apiserver, kube-controller-manager, kubectl,
-# Backrest with its web UI, restic, restic's rest-server, helm, actionlint, promtool) from the Go module
-# proxy and npm,
+# Backrest with its web UI, restic, restic's rest-server, helm, actionlint, promtool, kube-score, and the
+# kube-apiserver of the oldest supported Kubernetes) from the Go module proxy and npm,
 # and takes VolSync's CRDs from its module. Everything lands in the user cache dir keyed by version, so
 # only the first run pays; a finished peer is never rebuilt, and two runs never build one peer at once.
 # Usage: tests/peers/build.sh [peer|dev|all...]   (no argument: all; `dev`: what `task dev` needs).
@@ -13,6 +13,9 @@ set -euo pipefail
 
 ETCD_VERSION=v3.6.16
 KUBE_VERSION=v1.36.3
+# The oldest Kubernetes the CRDs and the chart support (Chart.yaml's kubeVersion, the README's minimum):
+# its kube-apiserver is built too, and the CRDs, the chart and a Binding are tested on it.
+KUBE_MIN_VERSION=v1.30.14
 BACKREST_VERSION=v1.14.1
 RESTIC_VERSION=v0.19.1
 REST_SERVER_VERSION=v0.14.0
@@ -22,6 +25,8 @@ ACTIONLINT_VERSION=v1.7.12
 # An S3 server (in memory) standing in for tenants' S3 storage: restic's s3 backend against the real wire
 # protocol, with credentials of the repository's own.
 GOFAKES3_VERSION=v1.2.0
+# kube-score: the chart's default render is checked against its critical findings.
+KUBE_SCORE_VERSION=v1.20.0
 # promtool of Prometheus 3.16.0 (the Go module's v0.<major><minor>.<patch> tag).
 PROMETHEUS_VERSION=v0.316.0
 # Backrest's web UI: its lockfile is pnpm's; pnpm itself comes from npm. The two inlang plugins are what
@@ -37,7 +42,7 @@ LOGS="$WORK/logs"
 mkdir -p "$PEERS" "$WORK" "$LOGS"
 export CGO_ENABLED="${CGO_ENABLED:-0}" GOFLAGS="${GOFLAGS:--buildvcs=false} -trimpath" GOTOOLCHAIN=local
 
-ALL=(volsync restic rest-server etcd kube backrest helm actionlint promtool kubectl gofakes3)
+ALL=(volsync restic rest-server etcd kube backrest helm actionlint promtool kubectl gofakes3 kube-min kube-score)
 DEV=(volsync restic rest-server etcd kube backrest)
 
 say() { printf 'peers: %s\n' "$*" >&2; }
@@ -48,6 +53,7 @@ version_of() {
     restic) echo "$RESTIC_VERSION" ;; rest-server) echo "$REST_SERVER_VERSION" ;; helm) echo "$HELM_VERSION" ;;
     actionlint) echo "$ACTIONLINT_VERSION" ;; volsync) echo "$VOLSYNC_VERSION" ;;
     promtool) echo "$PROMETHEUS_VERSION" ;; gofakes3) echo "$GOFAKES3_VERSION" ;;
+    kube-min) echo "$KUBE_MIN_VERSION" ;; kube-score) echo "$KUBE_SCORE_VERSION" ;;
   esac
 }
 
@@ -56,6 +62,8 @@ version_of() {
 dir_of() {
   case $1 in
     backrest) printf '%s/backrest-webui-%s' "$PEERS" "$BACKREST_VERSION" ;;
+    # "kv": built with the Kubernetes version helm assumes without a cluster (helm-<version> lacked it)
+    helm) printf '%s/helm-kv-%s' "$PEERS" "$HELM_VERSION" ;;
     *) printf '%s/%s-%s' "$PEERS" "$1" "$(version_of "$1")" ;;
   esac
 }
@@ -68,7 +76,7 @@ minutes_of() {
   case $1 in
     kube) echo 18 ;; etcd) echo 2 ;; backrest) echo 3 ;; restic) echo 7 ;; rest-server) echo 1 ;;
     helm) echo 5 ;; actionlint) echo 1 ;; promtool) echo 8 ;; volsync) echo 1 ;; kubectl) echo 6 ;;
-    gofakes3) echo 2 ;;
+    gofakes3) echo 2 ;; kube-min) echo 14 ;; kube-score) echo 2 ;;
   esac
 }
 
@@ -81,6 +89,7 @@ print_peer() {
       echo "kube-controller-manager $KUBE_VERSION $d/kube-controller-manager"
       ;;
     volsync) echo "volsync-crds $VOLSYNC_VERSION $d" ;;
+    kube-min) echo "kube-apiserver-min $KUBE_MIN_VERSION $d/kube-apiserver" ;;
     *) echo "$1 $(version_of "$1") $d/$1" ;;
   esac
 }
@@ -119,14 +128,15 @@ build_etcd() {
   rm -rf "$dir"
 }
 
-# Kubernetes' main packages from k8s.io/kubernetes at $KUBE_VERSION, every staging module at its release.
+# Kubernetes' main packages from k8s.io/kubernetes at a release (default $KUBE_VERSION), every staging
+# module at that release.
 kube_build() {
-  local name=$1 d=$2 gomod staging minor; shift 2
-  gomod=$(go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" | sed -n 's/.*"GoMod": "\(.*\)",*/\1/p')
-  staging="v0${KUBE_VERSION#v1}"
-  minor=$(echo "$KUBE_VERSION" | cut -d. -f2)
-  LDFLAGS="-s -w -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean" \
-    wrapper_build "$name" k8s.io/kubernetes "$KUBE_VERSION" "$d" "$@" < <(
+  local name=$1 d=$2 version=${KUBE_BUILD_VERSION:-$KUBE_VERSION} gomod staging minor; shift 2
+  gomod=$(go mod download -json "k8s.io/kubernetes@$version" | sed -n 's/.*"GoMod": "\(.*\)",*/\1/p')
+  staging="v0${version#v1}"
+  minor=$(echo "$version" | cut -d. -f2)
+  LDFLAGS="-s -w -X k8s.io/component-base/version.gitVersion=$version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean" \
+    wrapper_build "$name" k8s.io/kubernetes "$version" "$d" "$@" < <(
       printf 'replace (\n'
       sed -n 's#^[[:space:]]*\(k8s.io/[^ ]*\) => ./staging/.*#\1#p' "$gomod" | while read -r m; do
         printf '\t%s => %s %s\n' "$m" "$m" "$staging"
@@ -141,6 +151,11 @@ build_kube() {
 
 build_kubectl() {
   kube_build kubectl "$1" k8s.io/kubernetes/cmd/kubectl
+}
+
+# Only the apiserver of the oldest supported release: tests run the CRDs, the chart and a Binding on it.
+build_kube_min() {
+  KUBE_BUILD_VERSION=$KUBE_MIN_VERSION kube_build kube-min "$1" k8s.io/kubernetes/cmd/kube-apiserver
 }
 
 # Backrest as its release build makes it (.goreleaser.yaml): `pnpm install` in webui/, then
@@ -213,8 +228,17 @@ build_rest_server() {
     github.com/restic/rest-server/cmd/rest-server </dev/null
 }
 
+# As helm's own release build: the Kubernetes version that `helm template` and `helm lint` assume without
+# a cluster is the one of the client-go helm is built with (one major above its v0 tag), not v1.20.
 build_helm() {
-  GOBIN="$1" go install -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  local gomod kv major minor
+  gomod=$(go mod download -json "helm.sh/helm/v3@$HELM_VERSION" | sed -n 's/.*"GoMod": "\(.*\)",*/\1/p')
+  kv=$(awk '$1 == "k8s.io/client-go" { print $2; exit }' "$gomod")
+  major=${kv#v}; major=$((${major%%.*} + 1)); minor=$(echo "$kv" | cut -d. -f2)
+  GOBIN="$1" go install -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION \
+    -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=$major -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$minor \
+    -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=$major -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$minor" \
+    "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 }
 
 build_actionlint() {
@@ -237,6 +261,10 @@ build_volsync() {
   cp "$src/config/crd/bases/volsync.backube_replicationsources.yaml" \
     "$src/config/crd/bases/volsync.backube_replicationdestinations.yaml" "$1/"
   chmod u+w "$1"/*.yaml
+}
+
+build_kube_score() {
+  GOBIN="$1" go install -ldflags "-s -w -X main.version=${KUBE_SCORE_VERSION#v}" "github.com/zegl/kube-score/cmd/kube-score@$KUBE_SCORE_VERSION"
 }
 
 build_gofakes3() {

@@ -25,6 +25,35 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: backrest-volsync-operator
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+The image the chart runs. The Go prototype's own image, still named by a values file from its chart, is
+replaced by this chart's image at its appVersion: the prototype's flag parser stops on our flags. This
+chart's image is the one Chart.yaml lists in its artifacthub.io/images annotation (the release rewrites its
+owner and version there as in values.yaml), without its tag.
+*/}}
+{{- define "backrest-volsync-operator.prototypeImage" -}}
+{{- if regexMatch "(^|/)jogotcha/backrest-volsync-operator$" .Values.image.repository }}true{{ end }}
+{{- end }}
+
+{{- define "backrest-volsync-operator.image" -}}
+{{- if include "backrest-volsync-operator.prototypeImage" . }}
+{{- $listed := index .Chart.Annotations "artifacthub.io/images" | fromYamlArray | first }}
+{{- printf "%s:%s" (regexReplaceAll ":[^/:]*$" $listed.image "") .Chart.AppVersion }}
+{{- else if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
+{{- end }}
+
+{{/* Metrics are served unless metrics.bindAddress is "0". */}}
+{{- define "backrest-volsync-operator.metricsOn" -}}
+{{- if ne (toString .Values.metrics.bindAddress) "0" }}true{{ end }}
 {{- end }}
 
 {{/* The prototype's selector, kept so an existing release upgrades in place (selectors are immutable). */}}
