@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { stringify } from "yaml";
-import { CHART, helm, isObj, ok, parseObjects } from "./packaging_support.ts";
+import { CHART, helm, helmTemplate, isObj, ok } from "./packaging_support.ts";
 import {
   alerts,
   dashboard,
@@ -79,7 +79,7 @@ async function runUnitTests(set: string[], cases: Case[]): Promise<string> {
 }
 
 Deno.test("monitoring: alerts and dashboard are opt-in", async () => {
-  const objects = parseObjects(ok("helm template", await helm(["template", "bvo", CHART, "-n", "backups"])));
+  const objects = await helmTemplate(["-n", "backups"]);
   assert.deepEqual(objects.filter((o) => o.kind === "PrometheusRule" || o.kind === "ConfigMap"), []);
 });
 
@@ -302,22 +302,16 @@ Deno.test("monitoring: the dashboard's queries are valid PromQL on the operator'
 });
 
 Deno.test("monitoring: the dashboard ConfigMap carries the file unchanged, where and how the sidecar wants it", async () => {
-  const objects = parseObjects(ok(
-    "helm template",
-    await helm([
-      "template",
-      "bvo",
-      CHART,
-      "-n",
-      "backups",
-      "--set",
-      "metrics.grafanaDashboard.enabled=true",
-      "--set",
-      "metrics.grafanaDashboard.namespace=monitoring",
-      "--set",
-      "metrics.grafanaDashboard.annotations.grafana_folder=Backups",
-    ]),
-  ));
+  const objects = await helmTemplate([
+    "-n",
+    "backups",
+    "--set",
+    "metrics.grafanaDashboard.enabled=true",
+    "--set",
+    "metrics.grafanaDashboard.namespace=monitoring",
+    "--set",
+    "metrics.grafanaDashboard.annotations.grafana_folder=Backups",
+  ]);
   const cm = objects.find((o) => o.kind === "ConfigMap");
   assert.ok(cm && isObj(cm.metadata) && isObj(cm.data));
   assert.equal(cm.metadata.namespace, "monitoring");

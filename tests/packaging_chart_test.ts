@@ -6,7 +6,6 @@
  */
 import assert from "node:assert/strict";
 import { controlPlane } from "./harness/control_plane.ts";
-import { parseOptions } from "../lib/options.ts";
 import { authFromSecret } from "../lib/backrest/auth.ts";
 import { chartCrdProblems } from "./tools/sync_chart_crds.ts";
 import { peer } from "./harness/peers.ts";
@@ -21,12 +20,14 @@ import {
   find,
   grants,
   helm,
+  helmTemplate,
   isObj,
   list,
   manifestCrdNames,
   type Obj,
   ok,
   one,
+  operatorArgsOf,
   parseObjects,
   readmeShell,
   ROOT,
@@ -37,17 +38,8 @@ import {
   str,
 } from "./packaging_support.ts";
 
-async function template(args: string[] = [], namespace = "backups"): Promise<Obj[]> {
-  return parseObjects(ok("helm template", await helm(["template", "bvo", CHART, "-n", namespace, ...args])));
-}
-
-function args(objects: Obj[]): string[] {
-  return list(one(objects, "Deployment"), "spec.template.spec.containers.0.args").map(String);
-}
-
-/** The Deployment's args as the operator itself parses them (with the downward-API variable filled in). */
-function parsedArgs(objects: Obj[], namespace: string) {
-  return parseOptions(args(objects).map((a) => a.replaceAll("$(POD_NAMESPACE)", namespace)));
+function template(args: string[] = [], namespace = "backups"): Promise<Obj[]> {
+  return helmTemplate(["-n", namespace, ...args]);
 }
 
 /** Every value key the Go prototype's chart had, set to a non-default value. */
@@ -186,7 +178,7 @@ Deno.test("chart: default values render the prototype's names and a hardened Dep
   const env = list(c, "env").map((e) => `${str(e, "name")}=${str(e, "valueFrom.fieldRef.fieldPath")}`);
   assert.deepEqual(env, ["POD_NAMESPACE=metadata.namespace", "POD_NAME=metadata.name"]);
 
-  const opts = parsedArgs(objects, "backups");
+  const opts = operatorArgsOf(objects, "backups");
   assert.equal(opts.leaderElect, true);
   assert.equal(opts.metricsBindAddress, ":8080");
   assert.equal(opts.healthProbeBindAddress, ":8081");
@@ -236,11 +228,11 @@ Deno.test("chart: grants exactly what manifests/ grants", async () => {
 Deno.test("chart: more than one replica forces leader election on", async () => {
   const objects = await template(["--set", "replicaCount=2", "--set", "leaderElection.enabled=false"]);
   assert.equal(at(one(objects, "Deployment"), "spec.replicas"), 2);
-  assert.equal(parsedArgs(objects, "backups").leaderElect, true);
+  assert.equal(operatorArgsOf(objects, "backups").leaderElect, true);
   assert.equal(one(objects, "Role", "backrest-volsync-operator-leases").kind, "Role");
 
   const single = await template(["--set", "leaderElection.enabled=false"]);
-  assert.equal(parsedArgs(single, "backups").leaderElect, false);
+  assert.equal(operatorArgsOf(single, "backups").leaderElect, false);
   // The repo id ledger needs Leases with or without leader election.
   assert.equal(one(single, "Role", "backrest-volsync-operator-leases").kind, "Role");
 });
@@ -277,7 +269,7 @@ Deno.test("chart: watchNamespaces gives Roles in those namespaces and no Cluster
   assert.ok(
     grants(list(config, "rules")).includes("backrest.garethgeorge.com|backrestvolsyncoperatorconfigs|watch"),
   );
-  assert.deepEqual(parsedArgs(objects, "backups").namespaces, ["apps", "media"]);
+  assert.deepEqual(operatorArgsOf(objects, "backups").namespaces, ["apps", "media"]);
 });
 
 Deno.test("chart: operatorConfig.create renders an OperatorConfig the way the prototype did", async () => {
@@ -312,7 +304,7 @@ Deno.test("chart: a values file with every key of the prototype's chart still re
       "ghcr.io/example/backrest-volsync-operator:v0.3.0",
     );
     assert.deepEqual(list(deploy, "spec.template.spec.imagePullSecrets"), [{ name: "ghcr-pull" }]);
-    const opts = parsedArgs(objects, "backups");
+    const opts = operatorArgsOf(objects, "backups");
     assert.equal(opts.metricsBindAddress, ":9090");
     assert.equal(opts.healthProbeBindAddress, ":9091");
     assert.equal(opts.operatorConfigName, "my-config");
@@ -558,7 +550,7 @@ Deno.test("chart: the Go prototype's own values file runs this chart's image, no
     `ghcr.io/backrest-volsync/backrest-volsync-operator:${str(chart, "appVersion")}`,
   );
   assert.deepEqual(at(deploy, "spec.selector.matchLabels"), { app: "backrest-volsync-operator" });
-  const opts = parsedArgs(objects, "backups");
+  const opts = operatorArgsOf(objects, "backups");
   assert.equal(opts.metricsBindAddress, ":8080");
   assert.equal(opts.leaderElect, true);
   // Only the prototype's own image is replaced; a pin of anyone else's stays.
@@ -590,7 +582,7 @@ Deno.test("chart: Chart.yaml names its image, the minimum Kubernetes, an icon an
     image: `${str(values, "image.repository")}:${str(chart, "appVersion")}`,
   }]);
   // What helm assumes without a cluster must satisfy kubeVersion, as with helm's own release builds.
-  ok("helm template", await helm(["template", "bvo", CHART]));
+  await helmTemplate();
   const old = await helm(["template", "bvo", CHART, "--kube-version", "1.29.9"]);
   assert.notEqual(old.code, 0);
   assert.match(old.stderr, /kubeVersion: >=1\.30\.0-0 which is incompatible with Kubernetes v1\.29\.9/);
@@ -663,7 +655,7 @@ topologySpreadConstraints:
       "--set-string",
       "extraEnv[0].value=4",
     ]);
-    assert.equal(parsedArgs(objects, "backups").leaderElectionNamespace, "ops");
+    assert.equal(operatorArgsOf(objects, "backups").leaderElectionNamespace, "ops");
     const env = list(one(objects, "Deployment"), "spec.template.spec.containers.0.env");
     assert.deepEqual(env.at(-1), { name: "MALLOC_ARENA_MAX", value: "4" });
   });
@@ -716,7 +708,7 @@ Deno.test("chart: switching metrics off removes what depends on them; probes can
     assert.equal(find(objects, "Service").length, 0);
     const c = at(one(objects, "Deployment"), "spec.template.spec.containers.0");
     assert.deepEqual(list(c, "ports").map((p) => str(p, "name")), ["probes"]);
-    assert.equal(parsedArgs(objects, "backups").metricsBindAddress, "0");
+    assert.equal(operatorArgsOf(objects, "backups").metricsBindAddress, "0");
     assert.deepEqual(list(one(objects, "NetworkPolicy"), "spec.ingress.0.ports").map((p) => at(p, "port")), [
       8081,
     ]);
@@ -731,7 +723,7 @@ Deno.test("chart: switching metrics off removes what depends on them; probes can
       const r = await helm(["template", "bvo", CHART, "--set-string", "metrics.bindAddress=0", ...args]);
       assert.notEqual(r.code, 0);
       assert.match(r.stderr, pattern);
-      ok("helm template", await helm(["template", "bvo", CHART, ...args]));
+      await helmTemplate(args);
     });
   }
   await t.step('the schema refuses healthProbe.bindAddress "0" (the Deployment always probes)', async () => {
@@ -948,11 +940,8 @@ Deno.test("chart: the README's Helm commands, from install to uninstall, on the 
   await t.step("troubleshoot: debug logs with Helm", async () => {
     const block = (await readmeShell("Debug logs")).find((b) => b.startsWith("helm upgrade"));
     ok("README debug logs", await shell(local(block!), env));
-    const args = list(await cp.json("GET", deployment), "spec.template.spec.containers.0.args").map(String);
-    assert.equal(
-      parseOptions(args.map((a) => a.replaceAll("$(POD_NAMESPACE)", "backups"))).logLevel,
-      "debug",
-    );
+    const live = await cp.json("GET", deployment) as Obj;
+    assert.equal(operatorArgsOf([{ ...live, kind: "Deployment" }], "backups").logLevel, "debug");
   });
 
   await t.step("uninstall with Helm: the operator goes, the namespace and the CRDs stay", async () => {

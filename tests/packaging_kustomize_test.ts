@@ -7,7 +7,6 @@
 import assert from "node:assert/strict";
 import { controlPlane } from "./harness/control_plane.ts";
 import { peer } from "./harness/peers.ts";
-import { parseOptions } from "../lib/options.ts";
 import {
   at,
   can,
@@ -19,6 +18,7 @@ import {
   type Obj,
   ok,
   one,
+  operatorArgsOf,
   parseObjects,
   run,
   serverApply,
@@ -64,11 +64,6 @@ function container(objects: Obj[]): Obj {
   const c = at(one(objects, "Deployment"), "spec.template.spec.containers.0");
   assert.ok(isObj(c));
   return c;
-}
-
-function operatorArgs(objects: Obj[], namespace: string) {
-  const args = list(container(objects), "args").map(String);
-  return parseOptions(args.map((a) => a.replaceAll("$(POD_NAMESPACE)", namespace)));
 }
 
 /**
@@ -166,7 +161,7 @@ Deno.test({
     const env = list(c, "env").map((e) => `${str(e, "name")}=${str(e, "valueFrom.fieldRef.fieldPath")}`);
     assert.deepEqual(env, ["POD_NAMESPACE=metadata.namespace", "POD_NAME=metadata.name"]);
 
-    const opts = operatorArgs(objects, "backups");
+    const opts = operatorArgsOf(objects, "backups");
     assert.equal(opts.leaderElect, true);
     assert.equal(opts.leaderElectionId, "backrest-volsync-operator.backrest.garethgeorge.com");
     assert.equal(opts.metricsBindAddress, ":8080");
@@ -188,7 +183,7 @@ Deno.test({
     assert.equal(find(objects, "ClusterRole").length, 0);
     assert.equal(find(objects, "ClusterRoleBinding").length, 0);
     assert.equal(find(objects, "CustomResourceDefinition").length, 0, "CRDs are applied separately");
-    const opts = operatorArgs(objects, "backups");
+    const opts = operatorArgsOf(objects, "backups");
     assert.deepEqual(opts.namespaces, ["apps"]);
     const watched = one(objects, "Role", "backrest-volsync-operator");
     assert.equal(str(watched, "metadata.namespace"), "apps");

@@ -6,6 +6,7 @@
 
 import { parseAllDocuments } from "yaml";
 import { isRecord } from "../lib/json.ts";
+import { type Options, parseOptions } from "../lib/options.ts";
 import type { ControlPlane } from "./harness/control_plane.ts";
 import { peer } from "./harness/peers.ts";
 import { tempDir } from "./harness/process.ts";
@@ -98,6 +99,20 @@ export function parseObjects(text: string): Obj[] {
     objects.push(value);
   }
   return objects;
+}
+
+/** The objects `helm template` renders from `chart` (default: ours) with `args` (release name `bvo`). */
+export async function helmTemplate(args: string[] = [], chart = CHART): Promise<Obj[]> {
+  return parseObjects(ok("helm template", await helm(["template", "bvo", chart, ...args])));
+}
+
+/**
+ * The operator's options as it parses them from the rendered Deployment's args, with the downward-API
+ * `$(POD_NAMESPACE)` filled in as `namespace`.
+ */
+export function operatorArgsOf(objects: Obj[], namespace: string): Options {
+  const args = list(one(objects, "Deployment"), "spec.template.spec.containers.0.args").map(String);
+  return parseOptions(args.map((a) => a.replaceAll("$(POD_NAMESPACE)", namespace)));
 }
 
 /** Whether `v` is a JSON object: the project's one guard. */
