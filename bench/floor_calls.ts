@@ -5,12 +5,7 @@
  */
 import { BACKENDS, type BackrestApi, DEFAULT_REPOSITORY_POLICY, desiredRepo } from "../lib/backrest/mod.ts";
 import { events, type KubeClient, leases, secrets } from "../lib/kube/mod.ts";
-import {
-  bindingType,
-  operatorConfigType,
-  replicationDestinationType,
-  replicationSourceType,
-} from "../lib/reconcile/resources.ts";
+import { bindingType, operatorConfigType, volsyncTypes } from "../lib/reconcile/resources.ts";
 import {
   ANNOTATION_BACKREST_URL,
   ANNOTATION_HOLDER_UID,
@@ -38,7 +33,7 @@ export async function floorCalls(
   const { ns, n, url, concurrency } = o;
   const status = statusWriter({ kube, events: { record() {} }, now: () => new Date() });
   await Promise.all([
-    ...[operatorConfigType, bindingType, replicationSourceType, replicationDestinationType].map((t) =>
+    ...[operatorConfigType, bindingType, ...Object.values(volsyncTypes)].map((t) =>
       kube.listAll(t, { namespace: ns })
     ),
     kube.listMetadata(secrets, { namespace: ns }),

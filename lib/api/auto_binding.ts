@@ -6,7 +6,7 @@
  */
 
 import { sha256 } from "../sha256.ts";
-import { ANNOTATION_BINDING, type VolSyncKind } from "./constants.ts";
+import { ANNOTATION_BINDING, VOLSYNC_KIND_INFO, type VolSyncKind } from "./constants.ts";
 import type { BindingPolicy } from "./operator_config.ts";
 
 const MAX_NAME = 63;
@@ -48,7 +48,7 @@ export function dns1123Safe(s: string): string {
 
 /** The name prefix of generated Bindings for `kind`: `bvsb-rs-` or `bvsb-rd-`. */
 export function bindingNamePrefix(kind: VolSyncKind): string {
-  return kind === "ReplicationDestination" ? "bvsb-rd-" : "bvsb-rs-";
+  return VOLSYNC_KIND_INFO[kind].generatedPrefix;
 }
 
 /**

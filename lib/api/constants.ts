@@ -24,10 +24,6 @@ export const OPERATOR_CONFIG_PLURAL = "backrestvolsyncoperatorconfigs";
 export const VOLSYNC_GROUP = "volsync.backube";
 /** VolSync's API version. */
 export const VOLSYNC_VERSION = "v1alpha1";
-/** The VolSync kinds a Binding can point at. */
-export const VOLSYNC_KINDS = ["ReplicationSource", "ReplicationDestination"] as const;
-/** A VolSync kind. */
-export type VolSyncKind = typeof VOLSYNC_KINDS[number];
 
 /** Where a resource lives on the apiserver. */
 export interface ResourceRef {
@@ -75,6 +71,46 @@ export const REPLICATION_DESTINATION_RESOURCE: ResourceRef = {
   kind: "ReplicationDestination",
   namespaced: true,
 };
+
+/** What the operator needs to know of one VolSync kind. */
+export interface VolSyncKindInfo {
+  /** Where its objects live. */
+  readonly resource: ResourceRef;
+  /** The name prefix of the Bindings auto-binding generates for it (the prototype's). */
+  readonly generatedPrefix: string;
+  /** Whether a completed sync leaves a new snapshot for Backrest to index (`triggerTasksOnSnapshot`). */
+  readonly snapshotTasks: boolean;
+}
+
+/** The VolSync kinds a Binding can point at. */
+export const VOLSYNC_KINDS = ["ReplicationSource", "ReplicationDestination"] as const;
+/** A VolSync kind. */
+export type VolSyncKind = typeof VOLSYNC_KINDS[number];
+
+/**
+ * What is kind-specific, as data: everything the operator does differently per VolSync kind is read here,
+ * so a third kind is one entry in {@linkcode VOLSYNC_KINDS} and one here (plus its CRD in the tests and its
+ * RBAC), and a kind without an entry does not type-check.
+ */
+export const VOLSYNC_KIND_INFO: { readonly [K in VolSyncKind]: VolSyncKindInfo } = {
+  ReplicationSource: {
+    resource: REPLICATION_SOURCE_RESOURCE,
+    generatedPrefix: "bvsb-rs-",
+    snapshotTasks: true,
+  },
+  ReplicationDestination: {
+    resource: REPLICATION_DESTINATION_RESOURCE,
+    generatedPrefix: "bvsb-rd-",
+    snapshotTasks: false,
+  },
+};
+
+/** One value per VolSync kind, made by `value`: the one place such a record is built. */
+export function perVolSyncKind<T>(value: (kind: VolSyncKind) => T): { [K in VolSyncKind]: T } {
+  const out: Partial<Record<VolSyncKind, T>> = {};
+  for (const kind of VOLSYNC_KINDS) out[kind] = value(kind);
+  return out as { [K in VolSyncKind]: T };
+}
 
 /** Label on generated Bindings (value `"true"`); Bindings without it are never touched by auto-binding. */
 export const LABEL_MANAGED = `${GROUP}/managed`;

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { VOLSYNC_GROUP, VOLSYNC_KIND_INFO, VOLSYNC_KINDS } from "./constants.ts";
 import { completedSyncMarker, hasCustomCA, parseVolSyncObject, repositorySecretName } from "./volsync.ts";
 
 const RS = {
@@ -79,4 +80,16 @@ Deno.test("completedSyncMarker() follows lastSyncTime, not the sticky lastManual
   const fresh = parseVolSyncObject({ ...RS, status: {} }, "ReplicationSource");
   assert.ok(fresh.ok);
   assert.equal(completedSyncMarker(fresh.value), undefined);
+});
+
+Deno.test("VOLSYNC_KIND_INFO: every kind has its entry, naming its own resource and a distinct generated prefix", () => {
+  const prefixes = new Set<string>();
+  for (const kind of VOLSYNC_KINDS) {
+    const info = VOLSYNC_KIND_INFO[kind];
+    assert.equal(info.resource.kind, kind);
+    assert.equal(info.resource.group, VOLSYNC_GROUP);
+    prefixes.add(info.generatedPrefix);
+  }
+  assert.equal(prefixes.size, VOLSYNC_KINDS.length);
+  assert.deepEqual(Object.keys(VOLSYNC_KIND_INFO).sort(), [...VOLSYNC_KINDS].sort());
 });

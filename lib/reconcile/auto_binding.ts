@@ -27,6 +27,7 @@ import {
 } from "../api/mod.ts";
 import type { KubeClient, KubeObject } from "../kube/mod.ts";
 import { type Action, done, type ReconcileContext, requeueAfter, type Store } from "../runtime/mod.ts";
+import type { VolSyncStores } from "./caches.ts";
 import type { ConfigGate } from "./config_gate.ts";
 import { INDEX_BY_GENERATED_NAME, INDEX_BY_VOLSYNC_REF, parseVolsyncKey } from "./indexes.ts";
 import { bindingType } from "./resources.ts";
@@ -39,10 +40,8 @@ export interface AutoBindingReconcilerDeps {
   kube: KubeClient;
   /** Cache of Bindings, searched by VolSync reference and by name. */
   bindings: Store<KubeObject>;
-  /** Cache of ReplicationSources. */
-  replicationSources: Store<KubeObject>;
-  /** Cache of ReplicationDestinations. */
-  replicationDestinations: Store<KubeObject>;
+  /** Caches of VolSync objects, by kind. */
+  volsync: VolSyncStores;
   /** The settings in force, read on every reconcile (policy, kinds, defaultRepo, paused). */
   settings: () => OperatorSettings;
   /**
@@ -80,7 +79,7 @@ export function autoBindingReconciler(
     const { kind, namespace, name } = ref;
     const settings = deps.settings();
     if (settings.spec.paused) return done;
-    const store = kind === "ReplicationSource" ? deps.replicationSources : deps.replicationDestinations;
+    const store = deps.volsync[kind];
     const source = store.getByName(namespace, name);
     const sharing = store.byIndex(INDEX_BY_GENERATED_NAME, `${namespace}/${bindingNameFor(kind, name)}`);
     const bindingName = uniqueBindingName(kind, name, sharing.map((o) => o.metadata.name ?? ""));

@@ -49,8 +49,7 @@ function fixture(generation: Partial<BindingGeneration> = {}) {
   const reconcile = autoBindingReconciler({
     kube: fake.client,
     bindings,
-    replicationSources: stores.ReplicationSource,
-    replicationDestinations: stores.ReplicationDestination,
+    volsync: stores,
     settings: () => settings.current,
   });
   const ctx = reconcileContext();

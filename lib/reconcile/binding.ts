@@ -34,6 +34,7 @@ import {
   parseBinding,
   Reason,
   repoIdOf,
+  VOLSYNC_KIND_INFO,
   type VolSyncObject,
 } from "../api/mod.ts";
 import {
@@ -53,6 +54,7 @@ import { appliedByPrototype, bindingClaim } from "./binding_claim.ts";
 import { failureOutcome, MAPPING_REASONS } from "./outcomes.ts";
 import { bindingFinalizer, RetryableError } from "./binding_finalizer.ts";
 import { bindingInputs, type Inputs, isStop, SecretReadError, type Stop } from "./binding_inputs.ts";
+import type { VolSyncStores } from "./caches.ts";
 import {
   appliedMessage,
   errorHash,
@@ -82,10 +84,8 @@ export interface BindingReconcilerDeps {
   kube: KubeClient;
   /** Cache of Bindings (full objects). */
   bindings: Store<KubeObject>;
-  /** Caches of VolSync objects by kind. */
-  replicationSources: Store<KubeObject>;
-  /** Cache of ReplicationDestinations. */
-  replicationDestinations: Store<KubeObject>;
+  /** Caches of VolSync objects, by kind. */
+  volsync: VolSyncStores;
   /** The settings in force, read on every reconcile. */
   settings: () => OperatorSettings;
   /** A (pooled) Backrest client for a connection. */
@@ -331,7 +331,7 @@ export function bindingReconciler(
   /** DoRepoTask INDEX_SNAPSHOTS then STATS once per completed sync (ReplicationSource only, opt-in). */
   async function snapshotTasks(t: Target, source: VolSyncObject, api: BackrestApi): Promise<StatusExtra> {
     const { b, repoId, ctx } = t;
-    if (!b.spec.repo.triggerTasksOnSnapshot || source.kind !== "ReplicationSource") return {};
+    if (!b.spec.repo.triggerTasksOnSnapshot || !VOLSYNC_KIND_INFO[source.kind].snapshotTasks) return {};
     const marker = completedSyncMarker(source);
     if (!marker) return {};
     const seen: StatusExtra = { lastSnapshotMarker: marker.marker, lastSnapshotSyncTime: marker.syncTime };

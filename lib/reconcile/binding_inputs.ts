@@ -17,8 +17,8 @@ import {
 } from "../api/mod.ts";
 import { authFromSecret, type BackrestAuth, BackrestError } from "../backrest/mod.ts";
 import { isRecord, type KubeClient, KubeError, type KubeObject, secrets } from "../kube/mod.ts";
-import type { Store } from "../runtime/mod.ts";
 import type { Outcome, StatusExtra } from "./binding_status.ts";
+import type { VolSyncStores } from "./caches.ts";
 import type { OperatorSettings } from "./settings.ts";
 
 /** Ends a reconcile early: what to report, and whether to retry (with this log text) or wait for a change. */
@@ -77,8 +77,7 @@ export interface BindingInputs {
 /** The input steps of the Binding pipeline. */
 export function bindingInputs(deps: {
   kube: KubeClient;
-  replicationSources: Store<KubeObject>;
-  replicationDestinations: Store<KubeObject>;
+  volsync: VolSyncStores;
 }): BindingInputs {
   async function readSecretData(
     namespace: string,
@@ -137,9 +136,7 @@ export function bindingInputs(deps: {
   /** The VolSync object `b` names, with a restic repository Secret and no custom CA. */
   function source(b: Binding): Source | Stop {
     const namespace = b.metadata.namespace ?? "";
-    const store = b.spec.source.kind === "ReplicationSource"
-      ? deps.replicationSources
-      : deps.replicationDestinations;
+    const store = deps.volsync[b.spec.source.kind];
     const ref = `${b.spec.source.kind} ${namespace}/${b.spec.source.name}`;
     const notResolved = (reason: string, message: string, extra?: StatusExtra): Stop => ({
       stop: { ready: false, reason, message, sourceResolved: false },

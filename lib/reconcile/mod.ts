@@ -38,25 +38,22 @@ export {
   heldWhileUnknown,
 } from "./config_gate.ts";
 export { DriftRepair, type DriftRepairOptions } from "./drift.ts";
+export { type Controllers, createOperator, type Operator, type OperatorOptions } from "./operator.ts";
 export {
+  type CacheOptions,
   compactBinding,
-  createOperator,
-  type Operator,
-  type OperatorOptions,
+  type OperatorCaches,
+  operatorCaches,
   slimVolSync,
-} from "./operator.ts";
+  type VolSyncStores,
+} from "./caches.ts";
 export {
   operatorConfigReconciler,
   type OperatorConfigReconcilerDeps,
   putInForce,
 } from "./operator_config.ts";
 export { NoListingError, RepoListings, type RepoListingsOptions } from "./repo_listings.ts";
-export {
-  bindingType,
-  operatorConfigType,
-  replicationDestinationType,
-  replicationSourceType,
-} from "./resources.ts";
+export { bindingType, operatorConfigType, volsyncTypes } from "./resources.ts";
 export { countedBackrest, createOperatorMetrics, type OperatorMetrics, ReadyGauge } from "./metrics.ts";
 export { OwnWrites } from "./own_writes.ts";
 export { type OperatorSettings, SettingsHolder } from "./settings.ts";

@@ -1,9 +1,10 @@
 /**
- * Wires the operator: informers (Bindings, VolSync objects, Secrets metadata-only, the OperatorConfig),
- * the controllers and the drift repair, under one manager. Which event wakes which Binding is decided
- * here, through the store indexes; the reconcilers themselves only read the stores. Used by `main.ts`
- * and, unchanged, by the integration tests.
+ * Wires the operator: its caches (caches.ts), the parts every controller shares (settings, the config
+ * gate, the Backrest clients, listings, drift repair), the three controllers, which event wakes which key
+ * (through the store indexes: the reconcilers themselves only read the stores), and the manager that runs
+ * them. Used by `main.ts` and, unchanged, by the integration tests.
  */
+import { perVolSyncKind, VOLSYNC_KINDS, type VolSyncKind } from "../api/mod.ts";
 import {
   type BackrestApi,
   backrestClient,
@@ -15,30 +16,27 @@ import {
 import {
   EventRecorder,
   isNamespaceTerminating,
-  isRecord,
   type KubeClient,
   type KubeObject,
-  leases,
   objectKey as keyOf,
-  secrets,
 } from "../kube/mod.ts";
 import type { Logger, RuntimeMetrics } from "../observe/mod.ts";
 import {
-  compactObject,
   Controller,
-  identityOnly,
   type Informer,
   type InformerEvent,
-  informerFor,
-  intern,
   type LeaderElectionOptions,
   Manager,
-  metadataInformerFor,
   type Runnable,
 } from "../runtime/mod.ts";
 import { autoBindingReconciler } from "./auto_binding.ts";
 import { bindingReconciler } from "./binding.ts";
 import type { EventSink } from "./binding_status.ts";
+import { type OperatorCaches, operatorCaches } from "./caches.ts";
+import { readClaim, RepoClaims } from "./claims.ts";
+import { ConfigGate, heldWhileUnknown } from "./config_gate.ts";
+import { DriftRepair } from "./drift.ts";
+import { hashKeyLoader } from "./hash_key.ts";
 import {
   bindingIndexers,
   INDEX_BY_AUTH_SECRET,
@@ -51,28 +49,18 @@ import {
   volsyncIndexers,
   volsyncKey,
 } from "./indexes.ts";
-import { claimIndexers, LABEL_REPO_CLAIM, readClaim, RepoClaims, slimClaim } from "./claims.ts";
-import { ConfigGate, heldWhileUnknown } from "./config_gate.ts";
-import { DriftRepair } from "./drift.ts";
-import { hashKeyLoader } from "./hash_key.ts";
 import {
   backrestLabel,
   countedBackrest,
   createOperatorMetrics,
+  type OperatorMetrics,
   ReadyGauge,
   unusedBackrestSweeper,
 } from "./metrics.ts";
 import { OwnWrites } from "./own_writes.ts";
 import { operatorConfigReconciler, putInForce } from "./operator_config.ts";
 import { RepoListings } from "./repo_listings.ts";
-import {
-  bindingType,
-  operatorConfigType,
-  replicationDestinationType,
-  replicationSourceType,
-} from "./resources.ts";
 import { SettingsHolder } from "./settings.ts";
-import type { VolSyncKind } from "../api/mod.ts";
 
 /** How to build the operator. */
 export interface OperatorOptions {
@@ -124,108 +112,71 @@ export interface Operator {
   /** The Secrets informer (metadata only: names and resourceVersions). */
   readonly secrets: Informer<KubeObject>;
   /** The three controllers, by what they reconcile. */
-  readonly controllers: { binding: Controller; autoBinding: Controller; operatorConfig: Controller };
+  readonly controllers: Controllers;
 }
 
-/**
- * Keeps of a VolSync object only what the operator reads (metadata, spec.restic's repository and customCA,
- * the sync status), so mover logs and the rest of large specs never sit in memory.
- */
-export function slimVolSync(obj: KubeObject): KubeObject {
-  const { metadata, apiVersion, kind } = compactObject(obj);
-  const spec = isRecord(obj.spec) ? obj.spec : {};
-  const restic = isRecord(spec.restic) ? spec.restic : undefined;
-  const status = isRecord(obj.status) ? obj.status : {};
-  const mover = isRecord(status.latestMoverStatus) ? status.latestMoverStatus : undefined;
-  return {
-    ...(apiVersion ? { apiVersion } : {}),
-    ...(kind ? { kind } : {}),
-    metadata,
-    spec: restic ? { restic: { repository: restic.repository, customCA: restic.customCA } } : {},
-    status: {
-      lastSyncTime: status.lastSyncTime,
-      lastManualSync: status.lastManualSync,
-      ...(mover ? { latestMoverStatus: { result: mover.result } } : {}),
-    },
-  };
+/** The three controllers. */
+export interface Controllers {
+  /** Reconciles Bindings (keys `namespace/name`). */
+  binding: Controller;
+  /** Generates Bindings for VolSync objects (keys `namespace/Kind/name`). */
+  autoBinding: Controller;
+  /** Reports the OperatorConfig and puts it in force. */
+  operatorConfig: Controller;
 }
 
-/**
- * {@linkcode compactObject} for Bindings, also sharing the strings many Bindings repeat: the Backrest URL
- * (spec and status) and the source kind.
- */
-export function compactBinding(obj: KubeObject): KubeObject {
-  const out = compactObject(obj);
-  if (isRecord(out.spec)) {
-    const spec = { ...out.spec };
-    if (isRecord(spec.backrest) && typeof spec.backrest.url === "string") {
-      spec.backrest = { ...spec.backrest, url: intern(spec.backrest.url) };
-    }
-    if (isRecord(spec.source) && typeof spec.source.kind === "string") {
-      spec.source = { ...spec.source, kind: intern(spec.source.kind) };
-    }
-    out.spec = spec;
-  }
-  if (isRecord(out.status) && typeof out.status.backrestURL === "string") {
-    out.status = { ...out.status, backrestURL: intern(out.status.backrestURL) };
-  }
-  return out;
+/** What the controllers share. */
+interface Shared {
+  settings: SettingsHolder;
+  events: EventSink & Partial<Runnable>;
+  metrics: OperatorMetrics | undefined;
+  gate: ConfigGate;
+  /** Gated (and counted) Backrest clients. */
+  backrest: (connection: BackrestConnection) => BackrestApi;
+  listings: RepoListings;
+  claims: RepoClaims;
+  ownWrites: OwnWrites;
 }
 
 /** Builds informers, controllers and the manager. */
 export function createOperator(o: OperatorOptions): Operator {
+  const caches = operatorCaches({ ...o, resyncMs: o.resyncMs ?? 600_000 });
+  const shared = sharedParts(o, caches);
+  // Drift repair wakes the Binding controller, which is built after it (and before it can run).
+  const drift = driftRepair(o, caches, shared, (key) => controllers.binding.enqueue(key));
+  const controllers = buildControllers(o, caches, shared, drift);
+  wireEvents(o, caches, shared, controllers, drift);
+  const manager = new Manager({
+    caches: caches.all,
+    // No Binding is reconciled before the OperatorConfig in the cache is in force (fail closed).
+    beforeControllers: () =>
+      void putInForce(shared.settings, caches.configs.store.getByName(o.configNamespace, o.configName)),
+    controllers: [controllers.operatorConfig, controllers.binding, controllers.autoBinding],
+    leaderRunnables: [drift],
+    runnables: [
+      ...(shared.events.start ? [{ start: (s: AbortSignal) => shared.events.start!(s) }] : []),
+      ...(o.runnables ?? []),
+    ],
+    ...(o.leaderElection ? { leaderElection: { ...o.leaderElection, client: o.kube } } : {}),
+    logger: o.logger,
+    metrics: o.metrics,
+  });
+  return {
+    manager,
+    settings: shared.settings,
+    gate: shared.gate,
+    drift,
+    bindings: caches.bindings,
+    secrets: caches.secrets,
+    controllers,
+  };
+}
+
+/** The settings, Events, metrics, config gate, Backrest clients, listings and claims. */
+function sharedParts(o: OperatorOptions, caches: OperatorCaches): Shared {
   const log = o.logger;
-  const namespaces = o.namespaces;
-  const resyncMs = o.resyncMs ?? 600_000;
-  const common = { namespaces, resyncMs, logger: log };
-
-  const bindings = informerFor(o.kube, bindingType, {
-    ...common,
-    indexers: bindingIndexers,
-    transform: compactBinding,
-  });
-  const sources = informerFor(o.kube, replicationSourceType, {
-    ...common,
-    indexers: volsyncIndexers("ReplicationSource"),
-    transform: slimVolSync,
-  });
-  const destinations = informerFor(o.kube, replicationDestinationType, {
-    ...common,
-    indexers: volsyncIndexers("ReplicationDestination"),
-    transform: slimVolSync,
-  });
-  // Secrets: metadata only, never data. A change of resourceVersion is all we need to hear.
-  // Confined to namespaces, it also watches the operator's own, where the default auth Secret lives.
-  const secretNamespaces = namespaces.length > 0
-    ? [...new Set([...namespaces, o.configNamespace])]
-    : namespaces;
-  const secretMeta = metadataInformerFor(o.kube, secrets, {
-    namespaces: secretNamespaces,
-    logger: log,
-    transform: identityOnly,
-  });
-  // After any failure the one OperatorConfig is listed again rather than its watch resumed: a resumed
-  // watch replays what it missed (a pause, say) only after it opened, and the gate opens when it opens.
-  const configs = informerFor(o.kube, operatorConfigType, {
-    namespaces: [o.configNamespace],
-    fieldSelector: `metadata.name=${o.configName}`,
-    logger: log,
-    transform: compactObject,
-    relistAfterFailure: true,
-  });
-  // The repo id ledger: Leases in the operator's own namespace, out of namespace users' reach.
-  const claimLeases = informerFor(o.kube, leases, {
-    name: "repo-claims",
-    namespaces: [o.configNamespace],
-    labelSelector: `${LABEL_REPO_CLAIM}=true`,
-    logger: log,
-    indexers: claimIndexers,
-    transform: slimClaim,
-  });
-  const claims = new RepoClaims(o.kube, claimLeases.store, o.configNamespace);
-
   const settings = new SettingsHolder(o.configNamespace, o.configName);
-  const recorder = o.events ?? new EventRecorder({
+  const events = o.events ?? new EventRecorder({
     client: o.kube,
     component: "backrest-volsync-operator",
     // A namespace being deleted takes no new Events: expected, not worth an error line per Binding.
@@ -234,52 +185,88 @@ export function createOperator(o: OperatorOptions): Operator {
         ? log.debug("Event dropped: its namespace is terminating")
         : log.error("Event write failed", e),
   });
-  const own = o.metrics ? createOperatorMetrics(o.metrics.registry) : undefined;
+  const metrics = o.metrics ? createOperatorMetrics(o.metrics.registry) : undefined;
   // Backrest is called only while every cache is current, the OperatorConfig's first (config_gate.ts).
   const gate = new ConfigGate({
-    caches: [configs, claimLeases, bindings, sources, destinations, secretMeta],
+    caches: caches.all,
     settings: () => settings.current,
     logger: log.named("config-gate"),
-    known: own?.configKnown,
-    holds: own?.configHolds,
+    known: metrics?.configKnown,
+    holds: metrics?.configHolds,
   });
   const clients = o.backrest ?? ((c: BackrestConnection) => backrestClient(c));
   // Refused calls never reach Backrest, so they are not counted as Backrest requests.
-  const backrest = gate.gatedBackrest(own ? countedBackrest(clients, own.backrestRequests) : clients);
-  const listings = new RepoListings({ backrest });
-  if (own) bindings.addHandler(unusedBackrestSweeper(own, bindings.store));
+  const backrest = gate.gatedBackrest(metrics ? countedBackrest(clients, metrics.backrestRequests) : clients);
+  if (metrics) caches.bindings.addHandler(unusedBackrestSweeper(metrics, caches.bindings.store));
+  return {
+    settings,
+    events,
+    metrics,
+    gate,
+    backrest,
+    listings: new RepoListings({ backrest }),
+    claims: new RepoClaims(o.kube, caches.claimLeases.store, o.configNamespace),
+    ownWrites: new OwnWrites(),
+  };
+}
 
-  const drift = new DriftRepair({
-    bindings: bindings.store,
-    listings,
+/** Drift repair: one listing per Backrest per period, on the leader, while the config is known. */
+function driftRepair(
+  o: OperatorOptions,
+  caches: OperatorCaches,
+  shared: Shared,
+  enqueue: (key: string) => void,
+): DriftRepair {
+  const { settings, metrics } = shared;
+  return new DriftRepair({
+    bindings: caches.bindings.store,
+    listings: shared.listings,
     periodMs: () => settings.current.spec.resyncPeriodMs,
     active: () => !settings.current.spec.paused,
-    whenKnown: (signal) => gate.waitKnown(signal),
-    enqueue: (key) => binding.enqueue(key),
-    ...(own ? { repaired: (url: string) => own.driftRepairs.inc({ backrest: backrestLabel(url) }) } : {}),
-    logger: log.named("drift"),
+    whenKnown: (signal) => shared.gate.waitKnown(signal),
+    enqueue,
+    ...(metrics
+      ? { repaired: (url: string) => metrics.driftRepairs.inc({ backrest: backrestLabel(url) }) }
+      : {}),
+    logger: o.logger.named("drift"),
   });
-  const ownWrites = new OwnWrites();
+}
+
+/** The Binding, auto-binding and OperatorConfig controllers over their reconcilers. */
+function buildControllers(
+  o: OperatorOptions,
+  caches: OperatorCaches,
+  shared: Shared,
+  drift: DriftRepair,
+): Controllers {
+  const { gate, settings } = shared;
+  const volsync = perVolSyncKind((kind) => caches.volsync[kind].store);
   const reconcileBinding = bindingReconciler({
     kube: o.kube,
-    bindings: bindings.store,
-    replicationSources: sources.store,
-    replicationDestinations: destinations.store,
+    bindings: caches.bindings.store,
+    volsync,
     settings: () => settings.current,
-    backrest,
-    events: recorder,
+    backrest: shared.backrest,
+    events: shared.events,
     drift,
-    claims,
-    listings,
-    ownWrites,
+    claims: shared.claims,
+    listings: shared.listings,
+    ownWrites: shared.ownWrites,
     gate,
-    ...(own ? { readiness: new ReadyGauge(own.bindingReady) } : {}),
+    ...(shared.metrics ? { readiness: new ReadyGauge(shared.metrics.bindingReady) } : {}),
     // Only the real clients share breakers; a stand-in given for tests never refuses.
     ...(o.backrest ? {} : { backrestRefusing }),
     ...(o.backrestTimeoutMs ? { backrestTimeoutMs: o.backrestTimeoutMs } : {}),
-    hasher: o.statusHasher ?? keyedHasher(hashKeyLoader(o.kube, o.configNamespace, log)),
+    hasher: o.statusHasher ?? keyedHasher(hashKeyLoader(o.kube, o.configNamespace, o.logger)),
   });
-  const binding = new Controller({
+  // Namespaces take turns and none holds every worker, so one namespace's churn cannot make others wait.
+  const byNamespace = {
+    shardOf: (key: string) => key.slice(0, key.indexOf("/")),
+    maxInFlightPerShard: Math.max(1, o.concurrency - 1),
+  };
+  const common = { concurrency: o.concurrency, logger: o.logger, metrics: o.metrics };
+  const binding: Controller = new Controller({
+    ...common,
     name: "backrestvolsyncbinding",
     // Held while the OperatorConfig in force is not known. A reconcile that starts before the event of our
     // last status write came back reads the object from before it: that event must wake the Binding again,
@@ -288,30 +275,18 @@ export function createOperator(o: OperatorOptions): Operator {
       gate,
       "backrestvolsyncbinding",
       (key) => binding.enqueue(key),
-      (key, ctx) => (ownWrites.reconciling(key), reconcileBinding(key, ctx)),
+      (key, ctx) => (shared.ownWrites.reconciling(key), reconcileBinding(key, ctx)),
     ),
-    concurrency: o.concurrency,
-    logger: log,
-    metrics: o.metrics,
-    // A failed AddRepo runs restic on the Backrest server: retry from 1 s, doubling up to 5 min. Namespaces
-    // take turns and none holds every worker, so one namespace's churn cannot make the others wait.
-    queue: {
-      baseDelayMs: 1000,
-      maxDelayMs: 300_000,
-      shardOf: (key) => key.slice(0, key.indexOf("/")),
-      maxInFlightPerShard: Math.max(1, o.concurrency - 1),
-    },
+    // A failed AddRepo runs restic on the Backrest server: retry from 1 s, doubling up to 5 min.
+    queue: { ...byNamespace, baseDelayMs: 1000, maxDelayMs: 300_000 },
     // In-flight AddRepo calls get 15 s on shutdown, so the Lease is released within main.ts's bound.
     shutdownTimeoutMs: 15_000,
   });
-
-  const autoBinding = new Controller({
+  const autoBinding: Controller = new Controller({
+    ...common,
     name: "volsync-autobinding",
-    // Keys are VolSync keys, namespace first: namespaces take turns here too.
-    queue: {
-      shardOf: (key) => key.slice(0, key.indexOf("/")),
-      maxInFlightPerShard: Math.max(1, o.concurrency - 1),
-    },
+    // Keys are VolSync keys, namespace first.
+    queue: byNamespace,
     // No generated Binding is created, changed or deleted while the OperatorConfig is not known.
     reconcile: heldWhileUnknown(
       gate,
@@ -319,9 +294,8 @@ export function createOperator(o: OperatorOptions): Operator {
       (key) => autoBinding.enqueue(key),
       autoBindingReconciler({
         kube: o.kube,
-        bindings: bindings.store,
-        replicationSources: sources.store,
-        replicationDestinations: destinations.store,
+        bindings: caches.bindings.store,
+        volsync,
         settings: () => settings.current,
         gate,
       }),
@@ -330,121 +304,103 @@ export function createOperator(o: OperatorOptions): Operator {
       const ref = parseVolsyncKey(key);
       return ref ? { namespace: ref.namespace, kind: ref.kind, name: ref.name } : { name: key };
     },
-    concurrency: o.concurrency,
-    logger: log,
-    metrics: o.metrics,
   });
   const operatorConfig = new Controller({
+    ...common,
     name: "backrestvolsyncoperatorconfig",
     reconcile: operatorConfigReconciler({
       kube: o.kube,
-      configs: configs.store,
+      configs: caches.configs.store,
       holder: settings,
-      events: recorder,
+      events: shared.events,
     }),
     concurrency: 1,
-    logger: log,
-    metrics: o.metrics,
   });
+  return { binding, autoBinding, operatorConfig };
+}
 
+/** Which event wakes which key: the reconcilers read the stores, never the event. */
+function wireEvents(
+  o: OperatorOptions,
+  caches: OperatorCaches,
+  shared: Shared,
+  { binding, autoBinding, operatorConfig }: Controllers,
+  drift: DriftRepair,
+): void {
+  const bindings = caches.bindings.store;
+  const keyOfVolSync = (kind: VolSyncKind, obj: KubeObject) =>
+    volsyncKey(obj.metadata.namespace ?? "", kind, obj.metadata.name ?? "");
   // Bindings: the object itself, and every rival claiming the same repo (a released claim frees them);
   // not the echo of the reconciler's own status write, which changes neither.
-  binding.watch(bindings, (e) => {
-    const key = keyOf(e.object);
-    if (e.type !== "resync" && ownWrites.isEcho(key, e)) return [];
-    return [key, ...bindingsClaiming(e)];
-  });
   const bindingsClaiming = (e: InformerEvent<KubeObject>): string[] => {
     const ids = new Set(bindingIndexers[INDEX_BY_REPO](e.object));
     if (e.type === "update") { for (const c of bindingIndexers[INDEX_BY_REPO](e.old)) ids.add(c); }
-    return [...ids].flatMap((c) => bindings.store.keysByIndex(INDEX_BY_REPO, c));
+    return [...ids].flatMap((c) => bindings.keysByIndex(INDEX_BY_REPO, c));
   };
+  binding.watch(caches.bindings, (e) => {
+    const key = keyOf(e.object);
+    if (e.type !== "resync" && shared.ownWrites.isEcho(key, e)) return [];
+    return [key, ...bindingsClaiming(e)];
+  });
   // Claims: one whose Binding is gone (deleted while no operator ran) wakes that key, whose reconcile
   // releases it; one given up wakes every Binding that asks for its id.
-  binding.watch(claimLeases, (e) => {
+  binding.watch(caches.claimLeases, (e) => {
     const claim = readClaim(e.object);
     if (!claim || e.type === "resync") return [];
-    if (e.type === "delete") return bindings.store.keysByIndex(INDEX_BY_REPO, claim.id);
-    const holder = bindings.store.get(claim.holder.key);
+    if (e.type === "delete") return bindings.keysByIndex(INDEX_BY_REPO, claim.id);
+    const holder = bindings.get(claim.holder.key);
     return holder?.metadata.uid === claim.holder.uid ? [] : [claim.holder.key];
   });
-  // VolSync objects: the Bindings that name them.
-  const volsync = [[sources, "ReplicationSource"], [destinations, "ReplicationDestination"]] as const;
-  const keyOfVolSync = (kind: VolSyncKind, obj: KubeObject) =>
-    volsyncKey(obj.metadata.namespace ?? "", kind, obj.metadata.name ?? "");
-  for (const [informer, kind] of volsync) {
-    binding.watch(informer, (e) => bindings.store.keysByIndex(INDEX_BY_SOURCE, keyOfVolSync(kind, e.object)));
+  for (const kind of VOLSYNC_KINDS) {
+    const informer = caches.volsync[kind];
+    // VolSync objects: the Bindings that name them.
+    binding.watch(informer, (e) => bindings.keysByIndex(INDEX_BY_SOURCE, keyOfVolSync(kind, e.object)));
     // The object, and the others whose generated name it shares (theirs may move when it comes or goes).
     const sharedName = volsyncIndexers(kind)[INDEX_BY_GENERATED_NAME];
     autoBinding.watch(informer, (e) => [
       keyOfVolSync(kind, e.object),
       ...sharedName(e.object).flatMap((v) =>
-        informer.store.byIndex(INDEX_BY_GENERATED_NAME, v).map((o) => keyOfVolSync(kind, o))
+        informer.store.byIndex(INDEX_BY_GENERATED_NAME, v).map((obj) => keyOfVolSync(kind, obj))
       ),
     ]);
   }
   // Managed Bindings changed by someone else: repair them from their VolSync object.
-  autoBinding.watch(bindings, (e) => bindingIndexers[INDEX_BY_VOLSYNC_REF](e.object));
+  autoBinding.watch(caches.bindings, (e) => bindingIndexers[INDEX_BY_VOLSYNC_REF](e.object));
   // Secrets: repository Secrets (through the VolSync objects that name them), auth Secrets, and the
   // operator's default auth Secret (every Binding may use it).
-  binding.watch(secretMeta, (e) => {
+  binding.watch(caches.secrets, (e) => {
     if (e.type === "resync") return [];
     const ref = keyOf(e.object);
-    const keys = new Set<string>(bindings.store.keysByIndex(INDEX_BY_AUTH_SECRET, ref));
-    for (const [informer, kind] of volsync) {
-      for (const v of informer.store.byIndex(INDEX_BY_REPOSITORY_SECRET, ref)) {
-        for (const k of bindings.store.keysByIndex(INDEX_BY_SOURCE, keyOfVolSync(kind, v))) keys.add(k);
+    const keys = new Set<string>(bindings.keysByIndex(INDEX_BY_AUTH_SECRET, ref));
+    for (const kind of VOLSYNC_KINDS) {
+      for (const v of caches.volsync[kind].store.byIndex(INDEX_BY_REPOSITORY_SECRET, ref)) {
+        for (const k of bindings.keysByIndex(INDEX_BY_SOURCE, keyOfVolSync(kind, v))) keys.add(k);
       }
     }
-    const s = settings.current;
+    const s = shared.settings.current;
     if (
       e.object.metadata.namespace === s.configNamespace &&
       e.object.metadata.name === s.spec.defaultBackrest.authRef?.name
     ) {
-      for (const k of bindings.store.keys()) keys.add(k);
+      for (const k of bindings.keys()) keys.add(k);
     }
     return [...keys];
   });
   // The settings follow the config cache in the same breath as it changes, so no reconcile ever sees the
   // cache ahead of the settings in force (config_gate.ts); the reconciler reports the config's status.
-  configs.addHandler((e) => {
+  caches.configs.addHandler((e) => {
     if (e.type !== "resync") {
-      void putInForce(settings, configs.store.getByName(o.configNamespace, o.configName));
+      void putInForce(shared.settings, caches.configs.store.getByName(o.configNamespace, o.configName));
     }
   });
-  operatorConfig.watch(configs);
+  operatorConfig.watch(caches.configs);
   // A settings change (pause, allowlist, defaults, policy) concerns every Binding and VolSync object, and
   // a new resync period applies from now, not after the old one's wait.
-  settings.onChange((next, previous) => {
+  shared.settings.onChange((next, previous) => {
     if (next.spec.resyncPeriodMs !== previous.spec.resyncPeriodMs) drift.periodChanged();
-    for (const k of bindings.store.keys()) binding.enqueue(k);
-    for (const [informer, kind] of volsync) {
-      for (const o of informer.store.list()) autoBinding.enqueue(keyOfVolSync(kind, o));
+    for (const k of bindings.keys()) binding.enqueue(k);
+    for (const kind of VOLSYNC_KINDS) {
+      for (const obj of caches.volsync[kind].store.list()) autoBinding.enqueue(keyOfVolSync(kind, obj));
     }
   });
-
-  const manager = new Manager({
-    caches: [configs, claimLeases, bindings, sources, destinations, secretMeta],
-    // No Binding is reconciled before the OperatorConfig in the cache is in force (fail closed).
-    beforeControllers: () =>
-      void putInForce(settings, configs.store.getByName(o.configNamespace, o.configName)),
-    controllers: [operatorConfig, binding, autoBinding],
-    leaderRunnables: [drift],
-    runnables: [
-      ...(recorder.start ? [{ start: (s: AbortSignal) => recorder.start!(s) }] : []),
-      ...(o.runnables ?? []),
-    ],
-    ...(o.leaderElection ? { leaderElection: { ...o.leaderElection, client: o.kube } } : {}),
-    logger: log,
-    metrics: o.metrics,
-  });
-  return {
-    manager,
-    settings,
-    gate,
-    drift,
-    bindings,
-    secrets: secretMeta,
-    controllers: { binding, autoBinding, operatorConfig },
-  };
 }

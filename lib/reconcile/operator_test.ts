@@ -11,14 +11,10 @@ import { compactObject, MemoryStore } from "../runtime/mod.ts";
 import { type FakeKube, fakeKube } from "../testing/fake_apiserver.ts";
 import { fakeBackrest } from "./_fakes.ts";
 import { ANNOTATION_HOLDER_UID, ANNOTATION_REPO_ID, claimName, LABEL_REPO_CLAIM } from "./claims.ts";
-import { compactBinding, createOperator } from "./operator.ts";
+import { compactBinding } from "./caches.ts";
+import { createOperator } from "./operator.ts";
 import { HASH_KEY_SECRET } from "./hash_key.ts";
-import {
-  bindingType,
-  operatorConfigType,
-  replicationDestinationType,
-  replicationSourceType,
-} from "./resources.ts";
+import { bindingType, operatorConfigType, volsyncTypes } from "./resources.ts";
 
 Deno.test("compactBinding: the same content as compactObject, input left alone", () => {
   const input: KubeObject = {
@@ -112,7 +108,7 @@ function volsyncWithRepo(kube: FakeKube, namespace: string, password = "pw", sou
       RESTIC_PASSWORD: password,
     }),
   );
-  kube.put(replicationSourceType, replicationSource(namespace, source, `restic-${source}`));
+  kube.put(volsyncTypes.ReplicationSource, replicationSource(namespace, source, `restic-${source}`));
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -145,8 +141,7 @@ async function runningOperator(seed: (kube: FakeKube) => void = () => {}) {
   const types = [
     bindingType,
     operatorConfigType,
-    replicationSourceType,
-    replicationDestinationType,
+    ...Object.values(volsyncTypes),
     secrets,
     leases,
     events,
@@ -324,7 +319,7 @@ Deno.test("operator wiring: a ReplicationSource created after its Binding makes 
   assert.match(op.ready("app/b")!.message, /ReplicationSource app\/later not found/);
   assert.deepEqual(op.backrest.calls, []);
 
-  op.kube.put(replicationSourceType, replicationSource("app", "later", "restic-later"));
+  op.kube.put(volsyncTypes.ReplicationSource, replicationSource("app", "later", "restic-later"));
   await op.reason("app/b", "Applied");
   assert.equal(op.latest("volsync-app-replicationsource-later")?.password, "pw");
 });
@@ -455,8 +450,11 @@ Deno.test("operator wiring: under policy Annotated an annotated ReplicationSourc
       RESTIC_PASSWORD: "pw",
     }),
   );
-  op.kube.put(replicationSourceType, replicationSource("app", "plain", "restic-db"));
-  op.kube.put(replicationSourceType, replicationSource("app", "db", "restic-db", { [OPT_IN]: "true" }));
+  op.kube.put(volsyncTypes.ReplicationSource, replicationSource("app", "plain", "restic-db"));
+  op.kube.put(
+    volsyncTypes.ReplicationSource,
+    replicationSource("app", "db", "restic-db", { [OPT_IN]: "true" }),
+  );
   await op.reason("app/bvsb-rs-db", "Applied");
   const made = bindings.get("app/bvsb-rs-db")!;
   assert.equal(made.metadata.labels?.["backrest.garethgeorge.com/managed"], "true");
@@ -477,7 +475,10 @@ Deno.test("operator wiring: under policy Annotated an annotated ReplicationSourc
   });
 
   // The object opts out: its Binding goes.
-  op.kube.put(replicationSourceType, replicationSource("app", "db", "restic-db", { [OPT_IN]: "false" }));
+  op.kube.put(
+    volsyncTypes.ReplicationSource,
+    replicationSource("app", "db", "restic-db", { [OPT_IN]: "false" }),
+  );
   await op.until("the managed Binding deleted", () => bindings.size === 0);
 
   // Policy All: the object without the annotation gets one now; the one that opted out still has none.
@@ -575,7 +576,7 @@ Deno.test("operator wiring: no generated Binding is created while the OperatorCo
   const back = op.kube.outage(operatorConfigType);
   await op.until("the OperatorConfig's watch failed", () => op.logs.some(configWatchFailed));
   op.kube.put(
-    replicationSourceType,
+    volsyncTypes.ReplicationSource,
     replicationSource("app", "data", "restic-data", { [OPT_IN]: "true" }),
   );
   const bindingWrites = () => op.kube.writes().filter((c) => c.resource === bindingType.resource);

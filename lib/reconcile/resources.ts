@@ -6,9 +6,10 @@
 import {
   BINDING_RESOURCE,
   OPERATOR_CONFIG_RESOURCE,
-  REPLICATION_DESTINATION_RESOURCE,
-  REPLICATION_SOURCE_RESOURCE,
+  perVolSyncKind,
   type ResourceRef,
+  VOLSYNC_KIND_INFO,
+  type VolSyncKind,
 } from "../api/mod.ts";
 import { type ResourceType, resourceType } from "../kube/mod.ts";
 
@@ -26,7 +27,7 @@ function typeOf(ref: ResourceRef): ResourceType {
 export const bindingType: ResourceType = typeOf(BINDING_RESOURCE);
 /** BackrestVolSyncOperatorConfig. */
 export const operatorConfigType: ResourceType = typeOf(OPERATOR_CONFIG_RESOURCE);
-/** VolSync ReplicationSource. */
-export const replicationSourceType: ResourceType = typeOf(REPLICATION_SOURCE_RESOURCE);
-/** VolSync ReplicationDestination. */
-export const replicationDestinationType: ResourceType = typeOf(REPLICATION_DESTINATION_RESOURCE);
+/** Each VolSync kind's resource. */
+export const volsyncTypes: { readonly [K in VolSyncKind]: ResourceType } = perVolSyncKind((kind) =>
+  typeOf(VOLSYNC_KIND_INFO[kind].resource)
+);
