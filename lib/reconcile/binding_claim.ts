@@ -11,7 +11,7 @@ import { type Binding, ConditionType, defaultRepoId, isConditionTrue, Reason } f
 import { type BackrestConnection, BackrestError } from "../backrest/mod.ts";
 import { failureOutcome } from "./outcomes.ts";
 import type { ReconcileContext } from "../runtime/mod.ts";
-import type { Stop } from "./binding_inputs.ts";
+import { notReady, type Stop, stopWith } from "./pipeline.ts";
 import type { ClaimLedger, Holder } from "./claims.ts";
 import type { ConfigGate } from "./config_gate.ts";
 import type { RepoListings } from "./repo_listings.ts";
@@ -67,14 +67,11 @@ export function bindingClaim(deps: {
         ctx.log.info("Repo id held by a Binding in another namespace", { repoId: id, holder: other.key });
       }
       const holder = sameNamespace ? `Binding ${other.key.slice(slash + 1)}` : "another Binding";
-      return {
-        stop: {
-          ready: false,
-          reason: Reason.RepoIdConflict,
-          message: `${holder} holds repo id ${id} (it applied it first); set spec.repo.idOverride ` +
-            "to a free id (neither Binding overwrites the other)",
-        },
-      };
+      return notReady(
+        Reason.RepoIdConflict,
+        `${holder} holds repo id ${id} (it applied it first); set spec.repo.idOverride ` +
+          "to a free id (neither Binding overwrites the other)",
+      );
     };
     if (current && current.holder.key !== key) return conflict(current.holder);
     if (current && current.holder.uid === holder.uid && current.url === connection.url) return true;
@@ -91,22 +88,19 @@ export function bindingClaim(deps: {
       } catch (e) {
         if (!(e instanceof BackrestError)) throw e;
         const c = failureOutcome(e, "GetSummaryDashboard");
-        return {
-          stop: { ready: false, reason: c.reason, message: c.message, error: c.message },
-          ...(c.retry ? { retry: c.message } : {}),
-        };
+        return stopWith(
+          { ready: false, reason: c.reason, message: c.message, error: c.message },
+          c.retry ? { retry: c.message } : {},
+        );
       }
       if (ids.has(id)) {
-        return {
-          stop: {
-            ready: false,
-            reason: Reason.RepoExistsInBackrest,
-            message: `repo id ${id} already exists in Backrest and no Binding applied it (created in the ` +
-              "Backrest UI or by another tool); it is left alone. Use another spec.repo.idOverride, or set " +
-              "spec.repo.adopt: true where the OperatorConfig's repositoryPolicy.allowAdoption permits it",
-          },
-          requeueMs: EXISTS_RECHECK_MS,
-        };
+        return stopWith({
+          ready: false,
+          reason: Reason.RepoExistsInBackrest,
+          message: `repo id ${id} already exists in Backrest and no Binding applied it (created in the ` +
+            "Backrest UI or by another tool); it is left alone. Use another spec.repo.idOverride, or set " +
+            "spec.repo.adopt: true where the OperatorConfig's repositoryPolicy.allowAdoption permits it",
+        }, { requeueMs: EXISTS_RECHECK_MS });
       }
     }
     const got = await deps.claims.acquire(id, holder, connection.url, ctx.signal);

@@ -20,13 +20,8 @@ import type { BindingInputs } from "./binding_inputs.ts";
 import type { ClaimLedger } from "./claims.ts";
 import type { ConfigGate } from "./config_gate.ts";
 import { bindingType } from "./resources.ts";
+import { RetryableError } from "./pipeline.ts";
 import type { OperatorSettings } from "./settings.ts";
-
-/** Thrown after status was written, so the runtime retries with backoff. Carries no Secret data. */
-export class RetryableError extends Error {
-  /** Always `"RetryableError"`. */
-  override readonly name = "RetryableError";
-}
 
 /** The finalizer steps of the Binding pipeline. */
 export interface BindingFinalizer {

@@ -17,29 +17,10 @@ import {
 } from "../api/mod.ts";
 import { authFromSecret, type BackrestAuth, BackrestError } from "../backrest/mod.ts";
 import { isRecord, type KubeClient, KubeError, type KubeObject, secrets } from "../kube/mod.ts";
-import type { Outcome, StatusExtra } from "./binding_status.ts";
+import type { StatusExtra } from "./binding_status.ts";
 import type { VolSyncStores } from "./caches.ts";
+import { SecretReadError, type Stop, stopWith } from "./pipeline.ts";
 import type { OperatorSettings } from "./settings.ts";
-
-/** Ends a reconcile early: what to report, and whether to retry (with this log text) or wait for a change. */
-export interface Stop {
-  stop: Outcome;
-  extra?: StatusExtra;
-  /** Retry with backoff; the text goes to the log (never a Secret value). */
-  retry?: string;
-  /** Come back after this many ms. */
-  requeueMs?: number;
-}
-
-/** Whether a step ended the reconcile. */
-export function isStop(v: unknown): v is Stop {
-  return isRecord(v) && isRecord(v.stop);
-}
-
-/** Reading a Secret failed for a reason other than its absence (RBAC, apiserver trouble): retried. */
-export class SecretReadError extends Error {
-  override readonly name: string = "SecretReadError";
-}
 
 /** The VolSync object and the name of its repository Secret. */
 export interface Source {
@@ -138,10 +119,8 @@ export function bindingInputs(deps: {
     const namespace = b.metadata.namespace ?? "";
     const store = deps.volsync[b.spec.source.kind];
     const ref = `${b.spec.source.kind} ${namespace}/${b.spec.source.name}`;
-    const notResolved = (reason: string, message: string, extra?: StatusExtra): Stop => ({
-      stop: { ready: false, reason, message, sourceResolved: false },
-      ...(extra ? { extra } : {}),
-    });
+    const notResolved = (reason: string, message: string, extra?: StatusExtra): Stop =>
+      stopWith({ ready: false, reason, message, sourceResolved: false }, extra ? { extra } : {});
     const raw = store.getByName(namespace, b.spec.source.name);
     if (!raw) {
       return notResolved(Reason.VolSyncNotFound, `${ref} not found; the Binding is applied once it exists`);
@@ -188,28 +167,22 @@ export function bindingInputs(deps: {
     const extra = { resolvedRepositorySecret: secretName };
     const secretData = await readSecretData(namespace, secretName, signal);
     if (!secretData) {
-      return {
-        stop: {
-          ready: false,
-          reason: Reason.RepositorySecretNotFound,
-          message: `repository Secret ${namespace}/${secretName} not found`,
-          sourceResolved: true,
-          secretResolved: false,
-        },
-        extra,
-      };
+      return stopWith({
+        ready: false,
+        reason: Reason.RepositorySecretNotFound,
+        message: `repository Secret ${namespace}/${secretName} not found`,
+        sourceResolved: true,
+        secretResolved: false,
+      }, { extra });
     }
     const auth = await resolveAuth(b, settings, url, signal);
     if ("problem" in auth) {
-      return {
-        stop: {
-          ready: false,
-          reason: Reason.BackrestAuthInvalid,
-          message: `${auth.problem}; the Binding is applied once it is fixed`,
-          sourceResolved: true,
-        },
-        extra,
-      };
+      return stopWith({
+        ready: false,
+        reason: Reason.BackrestAuthInvalid,
+        message: `${auth.problem}; the Binding is applied once it is fixed`,
+        sourceResolved: true,
+      }, { extra });
     }
     return { secretData, auth: auth.auth };
   }

@@ -26,12 +26,17 @@ export interface EventSink {
 
 /** What a reconcile step reports; `ready: true` only when the repo is registered. */
 export interface Outcome {
+  /** Ready's status. */
   ready: boolean;
+  /** Ready's reason (a `Reason` value). */
   reason: string;
+  /** Ready's message: our words, never a Secret value or Backrest's text. */
   message: string;
-  /** The step conditions this outcome settles (undefined: left as they are). */
+  /** The step conditions this outcome settles (undefined: left as they are): SourceResolved. */
   sourceResolved?: boolean;
+  /** SecretResolved. */
   secretResolved?: boolean;
+  /** Applied. */
   applied?: boolean;
   /** The text behind a failure (ours), hashed into `lastErrorHash`. */
   error?: string;

@@ -11,7 +11,7 @@ import { MemoryStore } from "../runtime/mod.ts";
 import { fakeKube } from "../testing/fake_apiserver.ts";
 import { eventLog, fakeBackrest, reconcileContext } from "./_fakes.ts";
 import { bindingReconciler, type DriftState } from "./binding.ts";
-import { RetryableError } from "./binding_finalizer.ts";
+import { RetryableError } from "./pipeline.ts";
 import type { Claim, ClaimLedger } from "./claims.ts";
 import { HashKeyError } from "./hash_key.ts";
 import { bindingIndexers, volsyncIndexers } from "./indexes.ts";

@@ -11,7 +11,7 @@
 import { type HashKey, importHashKey, KEY_BYTES, newHashKeyBytes } from "../backrest/mod.ts";
 import { isRecord, type KubeClient, KubeError, type KubeObject, secrets } from "../kube/mod.ts";
 import type { Logger } from "../observe/mod.ts";
-import { SecretReadError } from "./binding_inputs.ts";
+import { SecretReadError } from "./pipeline.ts";
 
 /** The key Secret's name, in the operator's (OperatorConfig's) namespace. */
 export const HASH_KEY_SECRET = "backrest-volsync-operator-hash-key";

@@ -6,8 +6,16 @@
  */
 export { autoBindingReconciler, type AutoBindingReconcilerDeps, managedBindingSpec } from "./auto_binding.ts";
 export { bindingReconciler, type BindingReconcilerDeps, type DriftState } from "./binding.ts";
-export { RetryableError } from "./binding_finalizer.ts";
-export { errorHash, type EventSink } from "./binding_status.ts";
+export {
+  isStop,
+  notReady,
+  RetryableError,
+  SecretReadError,
+  type Step,
+  type Stop,
+  stopWith,
+} from "./pipeline.ts";
+export { errorHash, type EventSink, type Outcome, type StatusExtra } from "./binding_status.ts";
 export {
   bindingIndexers,
   INDEX_BY_AUTH_SECRET,
