@@ -9,7 +9,7 @@
 
 import type { DescMethodUnary } from "@bufbuild/protobuf";
 import { EmptySchema } from "@bufbuild/protobuf/wkt";
-import { Code, createClient, type Interceptor } from "@connectrpc/connect";
+import { Code, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { sha256 } from "../sha256.ts";
 import type { Repo } from "../../gen/v1/config_pb.ts";
@@ -202,11 +202,15 @@ export function createBackrestClient(
   conn: BackrestConnection,
   options: { breakers?: Breakers } = {},
 ): BackrestApi & { close(): void } {
-  // Unpooled clients (tests, one-off calls) keep their own; the pooled ones share `sharedBreakers`.
-  const breakers = options.breakers ?? new Breakers();
+  // Unpooled clients (tests, one-off calls) keep their own breakers; the pooled ones share `sharedBreakers`.
+  return new ConnectClient(conn, options.breakers ?? new Breakers());
+}
+
+/** The base URL of a connection, refused unless it is plain http(s) without credentials. */
+function baseURL(raw: string): URL {
   let base: URL;
   try {
-    base = new URL(conn.url);
+    base = new URL(raw);
   } catch {
     throw new BackrestError("invalid", "Connect", "Backrest URL is not a valid URL");
   }
@@ -220,200 +224,237 @@ export function createBackrestClient(
       "Backrest URL must not carry credentials: use the auth Secret",
     );
   }
-  const url = breakerKey(base.href);
-  const auth: BackrestAuth = conn.auth ?? { kind: "none" };
-  const staticSecrets = authSecrets(auth);
-  // A tenant's own CA that does not fit the server fails only the calls made trusting it: its breaker is
-  // not the one every other Binding of this Backrest shares.
-  const breaker = auth.caCerts?.length
-    ? `${url} ca=${sha256().update(auth.caCerts.join("\0")).digest("hex").slice(0, 16)}`
-    : url;
-  const defaultTimeout = conn.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  return base;
+}
 
-  const httpClient = auth.caCerts && auth.caCerts.length > 0 ? trusting(auth.caCerts) : undefined;
-  const fetchImpl: typeof globalThis.fetch = httpClient
-    ? (input, init) => globalThis.fetch(input, { ...init, client: httpClient })
-    : globalThis.fetch;
+/**
+ * One Backrest over Connect: every call passes the URL's breaker, is classified into one `BackrestError`
+ * scrubbed of every secret it involved, and (but RemoveRepo and DoRepoTask, which cannot harm an old
+ * server) is preceded by the cached probe.
+ */
+class ConnectClient implements BackrestApi {
+  readonly url: string;
+  readonly #auth: BackrestAuth;
+  readonly #staticSecrets: string[];
+  readonly #breakers: Breakers;
+  /** Its breaker's key: the URL's, or one of its own for a tenant's CA (see the constructor). */
+  readonly #breaker: string;
+  readonly #defaultTimeout: number;
+  readonly #httpClient: Deno.HttpClient | undefined;
+  readonly #fetch: typeof globalThis.fetch;
+  readonly #transport: ReturnType<typeof createConnectTransport>;
+  readonly #rpc: ReturnType<typeof createClient<typeof Backrest>>;
+  #probed: { ok: boolean; until: number; error?: BackrestError } | undefined;
 
-  // Revealed per request, into the request's headers only.
-  const authorize = (headers: Headers) => {
-    if (auth.kind === "bearer") headers.set("Authorization", `Bearer ${auth.token.reveal()}`);
-    else if (auth.kind === "basic") headers.set("Authorization", basicHeader(auth.username, auth.password));
-  };
-  const authInterceptor: Interceptor = (next) => (req) => {
-    authorize(req.header);
-    return next(req);
-  };
-
-  const transport = createConnectTransport({
-    baseUrl: url,
-    useBinaryFormat: true,
-    fetch: boundedAnswers(fetchImpl, addRepoDrainLimit(url)),
-    interceptors: [authInterceptor],
-    // Nothing we read needs unknown fields.
-    binaryOptions: { readUnknownFields: false },
-  });
-  const rpc = createClient(Backrest, transport);
-
-  const callOpts = (opts: CallOptions | undefined, fallback = defaultTimeout) => ({
-    timeoutMs: opts?.timeoutMs ?? fallback,
-    ...(opts?.signal ? { signal: opts.signal } : {}),
-  });
-
-  async function call<T>(
-    name: string,
-    opts: CallOptions | undefined,
-    secrets: string[],
-    fn: () => Promise<T>,
-  ): Promise<T> {
-    breakers.admit(breaker, name);
-    try {
-      const out = await fn();
-      breakers.success(breaker);
-      return out;
-    } catch (e) {
-      const err = classify(name, e, [...secrets, ...staticSecrets], opts?.signal);
-      if (countsAgainst(err)) breakers.failure(breaker);
-      else if (err.kind === "canceled") breakers.released(breaker);
-      else breakers.success(breaker); // it answered, if only to say no
-      throw err;
-    }
+  constructor(conn: BackrestConnection, breakers: Breakers) {
+    this.url = breakerKey(baseURL(conn.url).href);
+    this.#auth = conn.auth ?? { kind: "none" };
+    this.#staticSecrets = authSecrets(this.#auth);
+    this.#breakers = breakers;
+    // A tenant's own CA that does not fit the server fails only the calls made trusting it: its breaker is
+    // not the one every other Binding of this Backrest shares.
+    const caCerts = this.#auth.caCerts ?? [];
+    this.#breaker = caCerts.length
+      ? `${this.url} ca=${sha256().update(caCerts.join("\0")).digest("hex").slice(0, 16)}`
+      : this.url;
+    this.#defaultTimeout = conn.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const httpClient = caCerts.length > 0 ? trusting(caCerts) : undefined;
+    this.#httpClient = httpClient;
+    this.#fetch = httpClient
+      ? (input, init) => globalThis.fetch(input, { ...init, client: httpClient })
+      : globalThis.fetch;
+    this.#transport = createConnectTransport({
+      baseUrl: this.url,
+      useBinaryFormat: true,
+      fetch: boundedAnswers(this.#fetch, addRepoDrainLimit(this.url)),
+      interceptors: [(next) => (req) => (this.#authorize(req.header), next(req))],
+      // Nothing we read needs unknown fields.
+      binaryOptions: { readUnknownFields: false },
+    });
+    this.#rpc = createClient(Backrest, this.#transport);
   }
 
-  // Probe: a body that cannot be parsed fails before any handler runs, so nothing happens on the server.
-  // Backrest v1.12.0+ answers invalid_argument naming *v1.AddRepoRequest; older ones name *v1.Repo; a
-  // server without the route answers 404. Cached: success for 10 minutes, "unsupported" for 1 minute.
-  let probed: { ok: boolean; until: number; error?: BackrestError } | undefined;
-  async function probe(opts?: CallOptions): Promise<void> {
+  /**
+   * Whether this server speaks the AddRepo this client sends (v1.12.0+). Cached: success for 10 minutes,
+   * "unsupported" for 1 minute.
+   */
+  async probe(opts?: CallOptions): Promise<void> {
+    const probed = this.#probed;
     if (probed && Date.now() < probed.until) {
       if (probed.ok) return;
       throw probed.error;
     }
-    const unsupported = (why: string) =>
-      new BackrestError(
-        "unsupported",
-        "Probe",
-        `Backrest at this URL is unsupported: ${why}; v1.12.0 or newer is required`,
-        {
-          code: "unimplemented",
-        },
-      );
-    const timeoutMs = Math.min(opts?.timeoutMs ?? defaultTimeout, PROBE_TIMEOUT_MS);
-    const signals = [AbortSignal.timeout(timeoutMs), ...(opts?.signal ? [opts.signal] : [])];
-    const headers = new Headers({ "content-type": "application/proto", "connect-protocol-version": "1" });
-    authorize(headers);
-    let status: number;
-    let body: string;
-    try {
-      const res = await fetchImpl(`${url}/v1.Backrest/AddRepo`, {
-        method: "POST",
-        headers,
-        body: new Uint8Array([0xff]),
-        signal: AbortSignal.any(signals),
-      });
-      status = res.status;
-      body = await readTextCapped(res, PROBE_ANSWER_LIMIT);
-    } catch (e) {
-      if (opts?.signal?.aborted) {
-        throw new BackrestError("canceled", "Probe", "Probe: canceled", { code: "canceled" });
-      }
-      if (e instanceof DOMException && e.name === "TimeoutError") {
-        throw new BackrestError("deadline", "Probe", "Probe: deadline_exceeded", {
-          code: "deadline_exceeded",
-        });
-      }
-      const detail = e instanceof Error ? scrub(e.message, staticSecrets) : undefined;
-      throw new BackrestError(
-        "unavailable",
-        "Probe",
-        `Probe: Backrest unreachable${detail ? `: ${detail}` : ""}`,
-        {
-          code: "unavailable",
-          ...(detail ? { cause: new Error(detail) } : {}),
-        },
-      );
-    }
-    let verdict: BackrestError | undefined;
-    if (status === 401 || status === 403) {
-      throw new BackrestError("unauthenticated", "Probe", "Probe: unauthenticated", {
-        code: "unauthenticated",
-      });
-    } else if (status === 404) {
-      verdict = unsupported("it has no /v1.Backrest/AddRepo");
-    } else if (status >= 500 && !body.includes("unmarshal")) {
-      throw new BackrestError("unavailable", "Probe", `Probe: HTTP ${status}`, {
-        code: codeName(Code.Unavailable),
-      });
-    } else if (/\bAddRepoRequest\b/.test(body)) {
-      verdict = undefined;
-    } else if (/\*v1\.Repo\b/.test(body)) {
-      verdict = unsupported("its AddRepo takes a bare Repo (before v1.12.0)");
-    } else if (status === 400 && body.includes("invalid_argument")) {
-      // A wording we do not know: the route exists and rejects garbage, which is all we can tell.
-      verdict = undefined;
-    } else {
-      verdict = unsupported(`AddRepo answered an unparseable request with HTTP ${status}`);
-    }
-    probed = verdict
+    const verdict = await probeOnce(this.#fetch, this.url, (h) => this.#authorize(h), this.#staticSecrets, {
+      timeoutMs: Math.min(opts?.timeoutMs ?? this.#defaultTimeout, PROBE_TIMEOUT_MS),
+      ...(opts?.signal ? { signal: opts.signal } : {}),
+    });
+    this.#probed = verdict
       ? { ok: false, until: Date.now() + PROBE_BAD_TTL_MS, error: verdict }
       : { ok: true, until: Date.now() + PROBE_OK_TTL_MS };
     if (verdict) throw verdict;
   }
 
-  return {
-    url,
-    probe,
-    async addRepo(repo, opts) {
-      const secrets = repoSecrets(repo);
-      await call("AddRepo", opts, secrets, async () => {
-        await probe(opts);
-        // The answer is the whole config with every repo's password: read as Empty, so it is skipped
-        // field by field and never decoded (it grows with every repo Backrest holds).
-        const o = callOpts(opts);
-        await transport.unary(ADD_REPO_DISCARDING, o.signal, o.timeoutMs, undefined, {
-          repo: toWireRepo(repo),
+  async addRepo(repo: DesiredRepo, opts?: CallOptions): Promise<void> {
+    await this.#call("AddRepo", opts, repoSecrets(repo), async () => {
+      await this.probe(opts);
+      // The answer is the whole config with every repo's password: read as Empty, so it is skipped field
+      // by field and never decoded (it grows with every repo Backrest holds).
+      const o = this.#callOpts(opts);
+      await this.#transport.unary(ADD_REPO_DISCARDING, o.signal, o.timeoutMs, undefined, {
+        repo: toWireRepo(repo),
+      });
+    });
+  }
+
+  async removeRepo(id: string, opts?: CallOptions): Promise<void> {
+    await this.#call("RemoveRepo", opts, [], async () => {
+      // Like AddRepo's, the answer is Backrest's whole Config: skipped, never decoded.
+      const o = this.#callOpts(opts);
+      await this.#transport.unary(REMOVE_REPO_DISCARDING, o.signal, o.timeoutMs, undefined, { repoId: id });
+    });
+  }
+
+  checkRepoExists(repo: DesiredRepo, opts?: CallOptions): Promise<boolean> {
+    const secrets = repoSecrets(repo);
+    return this.#call("CheckRepoExists", opts, secrets, async () => {
+      await this.probe(opts);
+      const res = await this.#rpc.checkRepoExists({ repo: toWireRepo(repo) }, this.#callOpts(opts));
+      if (res.error) {
+        const detail = scrub(res.error, [...secrets, ...this.#staticSecrets]);
+        throw new BackrestError("failed", "CheckRepoExists", `CheckRepoExists: ${detail ?? "failed"}`, {
+          code: res.hostKeyUntrusted ? "host_key_untrusted" : "unknown",
+          fromServer: true,
         });
-      });
-    },
-    async removeRepo(id, opts) {
-      await call("RemoveRepo", opts, [], async () => {
-        // Like AddRepo's, the answer is Backrest's whole Config: skipped, never decoded.
-        const o = callOpts(opts);
-        await transport.unary(REMOVE_REPO_DISCARDING, o.signal, o.timeoutMs, undefined, { repoId: id });
-      });
-    },
-    checkRepoExists(repo, opts) {
-      const secrets = repoSecrets(repo);
-      return call("CheckRepoExists", opts, secrets, async () => {
-        await probe(opts);
-        const res = await rpc.checkRepoExists({ repo: toWireRepo(repo) }, callOpts(opts));
-        if (res.error) {
-          const detail = scrub(res.error, [...secrets, ...staticSecrets]);
-          throw new BackrestError("failed", "CheckRepoExists", `CheckRepoExists: ${detail ?? "failed"}`, {
-            code: res.hostKeyUntrusted ? "host_key_untrusted" : "unknown",
-            fromServer: true,
-          });
-        }
-        return res.exists;
-      });
-    },
-    doRepoTask(id, task, opts) {
-      return call("DoRepoTask", opts, [], async () => {
-        const res = await rpc.doRepoTask({ repoId: id, task: TASKS[task] }, callOpts(opts));
-        return res.operationId;
-      });
-    },
-    listRepoIds(opts) {
-      return call("GetSummaryDashboard", opts, [], async () => {
-        await probe(opts);
-        const res = await rpc.getSummaryDashboard({}, callOpts(opts));
-        return res.repoSummaries.map((s) => s.id);
-      });
-    },
-    close() {
-      httpClient?.close();
-    },
-  };
+      }
+      return res.exists;
+    });
+  }
+
+  doRepoTask(id: string, task: RepoTask, opts?: CallOptions): Promise<bigint> {
+    return this.#call("DoRepoTask", opts, [], async () => {
+      const res = await this.#rpc.doRepoTask({ repoId: id, task: TASKS[task] }, this.#callOpts(opts));
+      return res.operationId;
+    });
+  }
+
+  listRepoIds(opts?: CallOptions): Promise<string[]> {
+    return this.#call("GetSummaryDashboard", opts, [], async () => {
+      await this.probe(opts);
+      const res = await this.#rpc.getSummaryDashboard({}, this.#callOpts(opts));
+      return res.repoSummaries.map((s) => s.id);
+    });
+  }
+
+  close(): void {
+    this.#httpClient?.close();
+  }
+
+  /** Revealed per request, into the request's headers only. */
+  #authorize(headers: Headers): void {
+    const auth = this.#auth;
+    if (auth.kind === "bearer") headers.set("Authorization", `Bearer ${auth.token.reveal()}`);
+    else if (auth.kind === "basic") headers.set("Authorization", basicHeader(auth.username, auth.password));
+  }
+
+  #callOpts(opts: CallOptions | undefined): { timeoutMs: number; signal?: AbortSignal } {
+    return {
+      timeoutMs: opts?.timeoutMs ?? this.#defaultTimeout,
+      ...(opts?.signal ? { signal: opts.signal } : {}),
+    };
+  }
+
+  /** Runs `fn` past the breaker; its failure becomes one scrubbed `BackrestError`. */
+  async #call<T>(
+    name: string,
+    opts: CallOptions | undefined,
+    secrets: string[],
+    fn: () => Promise<T>,
+  ): Promise<T> {
+    this.#breakers.admit(this.#breaker, name);
+    try {
+      const out = await fn();
+      this.#breakers.success(this.#breaker);
+      return out;
+    } catch (e) {
+      const err = classify(name, e, [...secrets, ...this.#staticSecrets], opts?.signal);
+      if (countsAgainst(err)) this.#breakers.failure(this.#breaker);
+      else if (err.kind === "canceled") this.#breakers.released(this.#breaker);
+      else this.#breakers.success(this.#breaker); // it answered, if only to say no
+      throw err;
+    }
+  }
+}
+
+/**
+ * One probe: a body that cannot be parsed fails before any handler runs, so nothing happens on the server.
+ * Backrest v1.12.0+ answers invalid_argument naming *v1.AddRepoRequest; older ones name *v1.Repo; a server
+ * without the route answers 404. Returns the "unsupported" verdict, `undefined` when supported; throws for
+ * what is no verdict (unreachable, refused credentials, a server error).
+ */
+async function probeOnce(
+  fetchImpl: typeof globalThis.fetch,
+  url: string,
+  authorize: (headers: Headers) => void,
+  staticSecrets: string[],
+  opts: { timeoutMs: number; signal?: AbortSignal },
+): Promise<BackrestError | undefined> {
+  const unsupported = (why: string) =>
+    new BackrestError(
+      "unsupported",
+      "Probe",
+      `Backrest at this URL is unsupported: ${why}; v1.12.0 or newer is required`,
+      {
+        code: "unimplemented",
+      },
+    );
+  const signals = [AbortSignal.timeout(opts.timeoutMs), ...(opts.signal ? [opts.signal] : [])];
+  const headers = new Headers({ "content-type": "application/proto", "connect-protocol-version": "1" });
+  authorize(headers);
+  let status: number;
+  let body: string;
+  try {
+    const res = await fetchImpl(`${url}/v1.Backrest/AddRepo`, {
+      method: "POST",
+      headers,
+      body: new Uint8Array([0xff]),
+      signal: AbortSignal.any(signals),
+    });
+    status = res.status;
+    body = await readTextCapped(res, PROBE_ANSWER_LIMIT);
+  } catch (e) {
+    if (opts.signal?.aborted) {
+      throw new BackrestError("canceled", "Probe", "Probe: canceled", { code: "canceled" });
+    }
+    if (e instanceof DOMException && e.name === "TimeoutError") {
+      throw new BackrestError("deadline", "Probe", "Probe: deadline_exceeded", { code: "deadline_exceeded" });
+    }
+    const detail = e instanceof Error ? scrub(e.message, staticSecrets) : undefined;
+    throw new BackrestError(
+      "unavailable",
+      "Probe",
+      `Probe: Backrest unreachable${detail ? `: ${detail}` : ""}`,
+      {
+        code: "unavailable",
+        ...(detail ? { cause: new Error(detail) } : {}),
+      },
+    );
+  }
+  if (status === 401 || status === 403) {
+    throw new BackrestError("unauthenticated", "Probe", "Probe: unauthenticated", {
+      code: "unauthenticated",
+    });
+  }
+  if (status === 404) return unsupported("it has no /v1.Backrest/AddRepo");
+  if (status >= 500 && !body.includes("unmarshal")) {
+    throw new BackrestError("unavailable", "Probe", `Probe: HTTP ${status}`, {
+      code: codeName(Code.Unavailable),
+    });
+  }
+  if (/\bAddRepoRequest\b/.test(body)) return undefined;
+  if (/\*v1\.Repo\b/.test(body)) return unsupported("its AddRepo takes a bare Repo (before v1.12.0)");
+  // A wording we do not know: the route exists and rejects garbage, which is all we can tell.
+  if (status === 400 && body.includes("invalid_argument")) return undefined;
+  return unsupported(`AddRepo answered an unparseable request with HTTP ${status}`);
 }
 
 /** One breaker per Backrest URL, shared by every client of that URL whatever its credentials. */
