@@ -21,6 +21,7 @@ import {
   waitForReason,
 } from "./harness/operator.ts";
 import { freePort, waitUntil } from "./harness/process.ts";
+import { httpProxy } from "./harness/http_proxy.ts";
 import { servingCertificate } from "./harness/tls.ts";
 
 const env = sharedOperator({ operator: { backrestTimeoutMs: 20_000 } });
@@ -343,25 +344,9 @@ Deno.test("binding: an https Backrest with a private CA is reached once the auth
   const ns = await cp.namespace("tls");
   const tls = await servingCertificate();
   // The shared Backrest behind TLS with a private CA, as an ingress or a sidecar would serve it.
-  const front = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, cert: tls.cert, key: tls.key, onListen() {} },
-    async (req) => {
-      const u = new URL(req.url);
-      const headers = new Headers(req.headers);
-      headers.delete("host");
-      const res = await fetch(`${backrest.url}${u.pathname}${u.search}`, {
-        method: req.method,
-        headers,
-        ...(req.body ? { body: await req.arrayBuffer() } : {}),
-      });
-      // fetch decoded the body: what it says about the encoding and length no longer holds.
-      const out = new Headers(res.headers);
-      for (const h of ["content-encoding", "content-length"]) out.delete(h);
-      return new Response(res.body, { status: res.status, headers: out });
-    },
-  );
+  const front = httpProxy({ target: backrest.url, tls });
   try {
-    const url = `https://127.0.0.1:${front.addr.port}`;
+    const url = front.url;
     const repo = await createResticRepo();
     await create(
       ns,
@@ -393,7 +378,7 @@ Deno.test("binding: an https Backrest with a private CA is reached once the auth
     const b = await bindingObject(ns, "tls");
     assert.equal(b.status.backrestURL, url);
   } finally {
-    await front.shutdown();
+    await front.close();
   }
 });
 

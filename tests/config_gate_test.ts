@@ -31,6 +31,7 @@ import {
   waitForReason,
 } from "./harness/operator.ts";
 import type { ControlPlane } from "./harness/control_plane.ts";
+import { httpProxy } from "./harness/http_proxy.ts";
 import { kubeProxy } from "./harness/kube_proxy.ts";
 import { waitUntil } from "./harness/process.ts";
 import { assertNoSecretLeak } from "./harness/scenario.ts";
@@ -46,23 +47,11 @@ const INITIALIZING_AFTER_EDIT_MS = 500;
 /** A loopback proxy to `target` that records the path of every request and when it arrived. */
 function recordingProxy(target: string) {
   const seen: { at: number; path: string }[] = [];
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
-    const url = new URL(req.url);
-    seen.push({ at: performance.now(), path: url.pathname });
-    const headers = new Headers(req.headers);
-    headers.delete("host");
-    const res = await fetch(target + url.pathname + url.search, {
-      method: req.method,
-      headers,
-      ...(req.method === "GET" || req.method === "HEAD" ? {} : { body: await req.arrayBuffer() }),
-    });
-    // fetch has decoded the body already: pass it on without the encoding and length it was sent with.
-    const back = new Headers(res.headers);
-    back.delete("content-encoding");
-    back.delete("content-length");
-    return new Response(res.body, { status: res.status, headers: back });
+  const proxy = httpProxy({
+    target,
+    intercept: (_req, url) => void seen.push({ at: performance.now(), path: url.pathname }),
   });
-  return { url: `http://127.0.0.1:${server.addr.port}`, seen, close: () => server.shutdown() };
+  return { ...proxy, seen };
 }
 
 /** One deployment: its namespaces, proxy, Bindings and replicas, and the setting each repetition applies. */
@@ -132,6 +121,7 @@ Deno.test("config gate: across apiserver restarts, a pause or a tighter allowlis
   const cp = await cluster();
   const backrest: BackrestInstance = await startBackrest();
   const kube = await kubeProxy(cp);
+  const kubeconfigPath = await kube.kubeconfig();
   const deployments: Deployment[] = [];
   const startReplica = async (d: Deployment) => {
     const r = await startOperator({
@@ -139,7 +129,7 @@ Deno.test("config gate: across apiserver restarts, a pause or a tighter allowlis
       configNamespace: d.cfgNs,
       configName: CONFIG,
       backrestTimeoutMs: 10_000,
-      kubeconfigPath: kube.kubeconfigPath,
+      kubeconfigPath,
       leaderElection: { identity: `${d.kind}-${d.started++}` },
     });
     d.all.push(r);

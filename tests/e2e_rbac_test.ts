@@ -31,6 +31,7 @@ import {
 } from "./harness/operator_process.ts";
 import { waitUntil } from "./harness/process.ts";
 import type { ControlPlane } from "./harness/control_plane.ts";
+import { type Forwarded, kubeProxy } from "./harness/kube_proxy.ts";
 
 /**
  * Rules of manifests/cluster_role.yaml that no request of the current code needs, and why they are
@@ -45,13 +46,6 @@ const NOT_EXERCISED: Record<string, string> = {
     "needed only with the OwnerReferencesPermissionEnforcement admission plugin (not enabled in the harness)",
 };
 
-interface Recorded {
-  method: string;
-  path: string;
-  search: string;
-  status: number;
-}
-
 interface Attributes {
   verb: string;
   group: string;
@@ -60,46 +54,8 @@ interface Attributes {
   namespace?: string;
 }
 
-/** A TLS proxy (the apiserver's own serving certificate) that forwards to the apiserver and records. */
-function recordingProxy(cp: ControlPlane) {
-  const recorded: Recorded[] = [];
-  const upstream = Deno.createHttpClient({ caCerts: [cp.ca], http1: true, http2: false });
-  const abort = new AbortController();
-  const server = Deno.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    cert: Deno.readTextFileSync(`${cp.dir}/serving.crt`),
-    key: Deno.readTextFileSync(`${cp.dir}/serving.key`),
-    signal: abort.signal,
-    onListen: () => {},
-  }, async (req) => {
-    const url = new URL(req.url);
-    const headers = new Headers(req.headers);
-    headers.delete("host");
-    const body = req.method === "GET" || req.method === "HEAD" ? undefined : await req.arrayBuffer();
-    const res = await fetch(`${cp.server}${url.pathname}${url.search}`, {
-      method: req.method,
-      headers,
-      client: upstream,
-      ...(body ? { body } : {}),
-    });
-    recorded.push({ method: req.method, path: url.pathname, search: url.search, status: res.status });
-    return new Response(res.body, { status: res.status, headers: res.headers });
-  });
-  const port = (server.addr as Deno.NetAddr).port;
-  return {
-    url: `https://127.0.0.1:${port}`,
-    recorded,
-    async close() {
-      abort.abort();
-      await server.finished;
-      upstream.close();
-    },
-  };
-}
-
 /** The authorization attributes of a request, as the apiserver derives them. */
-function attributesOf(r: Recorded): Attributes {
+function attributesOf(r: Forwarded): Attributes {
   const parts = r.path.split("/").filter(Boolean);
   let rest: string[];
   let group: string;
@@ -161,19 +117,8 @@ Deno.test("e2e rbac: every shipped rule the operator's requests need, and no req
   const opNs = await cp.namespace("op");
   const appNs = await cp.namespace("app");
   const sa = await operatorServiceAccount(cp, { namespace: opNs, leaseNamespace: opNs });
-  const proxy = recordingProxy(cp);
-  const kubeconfig = `${cp.dir}/rbac-proxy-${opNs}.kubeconfig`;
-  await Deno.writeTextFile(
-    kubeconfig,
-    JSON.stringify({
-      apiVersion: "v1",
-      kind: "Config",
-      clusters: [{ name: "p", cluster: { server: proxy.url, "certificate-authority-data": btoa(cp.ca) } }],
-      users: [{ name: "sa", user: { token: sa.token } }],
-      contexts: [{ name: "p", context: { cluster: "p", user: "sa", namespace: opNs } }],
-      "current-context": "p",
-    }),
-  );
+  const proxy = await kubeProxy(cp, { as: "caller" });
+  const kubeconfig = await proxy.kubeconfig({ token: sa.token, namespace: opNs });
   await putOperatorConfig(opNs);
   const op = await startOperatorProcess({
     name: "operator-rbac",
@@ -255,13 +200,13 @@ Deno.test("e2e rbac: every shipped rule the operator's requests need, and no req
   }
 
   const attrs = new Map<string, Attributes>();
-  for (const r of proxy.recorded) {
+  for (const r of proxy.forwarded) {
     const a = attributesOf(r);
     attrs.set(JSON.stringify(a), a);
   }
 
   await t.step("every request was allowed: no 403 on the wire or in the logs", () => {
-    const refused = proxy.recorded.filter((r) => r.status === 401 || r.status === 403);
+    const refused = proxy.forwarded.filter((r) => r.status === 401 || r.status === 403);
     assert.deepEqual(refused.map((r) => `${r.method} ${r.path} ${r.status}`), []);
     assert.deepEqual(forbiddenLines(op.logs()), []);
     assert.deepEqual(permissionErrors(op.logs()), []);

@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { controlPlane } from "./harness/control_plane.ts";
+import { kubeProxy } from "./harness/kube_proxy.ts";
 import { configMaps, createClient, kubeconfigConnection, leases, parseMicroTime } from "../lib/kube/mod.ts";
 import { Controller, done, informerFor, LeaderElector, Manager } from "../lib/runtime/mod.ts";
 import { createRuntimeMetrics } from "../lib/observe/mod.ts";
@@ -202,67 +203,18 @@ Deno.test("manager: reconcilers run only on the leader; caches are warm on both 
   }
 });
 
-/**
- * A TLS proxy in front of the apiserver (its own serving certificate) that can hold every request for
- * `delayMs` before forwarding it: an apiserver that answers, but too slowly for renewals.
- */
-function delayingProxy(cp: Awaited<ReturnType<typeof controlPlane>>) {
-  const upstream = Deno.createHttpClient({ caCerts: [cp.ca], http1: true, http2: false });
-  const abort = new AbortController();
-  const state = { delayMs: 0 };
-  const server = Deno.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    cert: Deno.readTextFileSync(`${cp.dir}/serving.crt`),
-    key: Deno.readTextFileSync(`${cp.dir}/serving.key`),
-    signal: abort.signal,
-    onListen: () => {},
-  }, async (req) => {
-    if (state.delayMs > 0) {
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, state.delayMs);
-        req.signal.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
-      });
-      if (req.signal.aborted) return new Response(null, { status: 499 });
-    }
-    const url = new URL(req.url);
-    const headers = new Headers(req.headers);
-    headers.delete("host");
-    const body = req.method === "GET" || req.method === "HEAD" ? undefined : await req.arrayBuffer();
-    const res = await fetch(`${cp.server}${url.pathname}${url.search}`, {
-      method: req.method,
-      headers,
-      client: upstream,
-      ...(body ? { body } : {}),
-    });
-    return new Response(res.body, { status: res.status, headers: res.headers });
-  });
-  return {
-    url: `https://127.0.0.1:${(server.addr as Deno.NetAddr).port}`,
-    state,
-    async close() {
-      abort.abort();
-      await server.finished;
-      upstream.close();
-    },
-  };
-}
-
 Deno.test("manager: a leader whose apiserver answers too slowly stops reconciling before another replica starts", async () => {
   const { cp, kubes, close } = await clients(1);
   const ns = await cp.namespace("rt-slow");
-  const proxy = delayingProxy(cp);
-  // Replica "slow" reaches the apiserver through the proxy (with a token: the proxy ends TLS, so a client
-  // certificate would not pass); replica "fast" directly.
+  // Replica "slow" reaches the apiserver through a proxy that can hold its requests (with the token of a
+  // ServiceAccount: the proxy ends TLS, so a client certificate would not pass); replica "fast" directly.
+  const proxy = await kubeProxy(cp, { as: "caller" });
   await cp.json("POST", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", {
     metadata: { name: `slow-${ns}` },
     roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "cluster-admin" },
     subjects: [{ kind: "ServiceAccount", name: "slow", namespace: ns }],
   });
-  const tokenConfig = await cp.kubeconfigForToken(await cp.serviceAccountToken(ns, "slow"), `slow-${ns}`);
-  const slowConfig = JSON.parse(await Deno.readTextFile(tokenConfig));
-  slowConfig.clusters[0].cluster.server = proxy.url;
-  await Deno.writeTextFile(tokenConfig, JSON.stringify(slowConfig));
+  const tokenConfig = await proxy.kubeconfig({ token: await cp.serviceAccountToken(ns, "slow") });
   const slowConn = await kubeconfigConnection({ path: tokenConfig });
   const [fastKube] = kubes;
   assert.ok(fastKube);
@@ -304,7 +256,7 @@ Deno.test("manager: a leader whose apiserver answers too slowly stops reconcilin
     await until("work in flight", () => runs.length >= 2, 10_000);
     const fast = replica("fast", fastKube);
     // Every request of the slow replica now takes 10 s: longer than the whole Lease.
-    proxy.state.delayMs = 10_000;
+    proxy.delayMs = 10_000;
     await until("fast takes over", () => fast.manager.elector?.isLeader() === true, 20_000);
     await until("fast reconciles", () => runs.some((r) => r.replica === "fast"), 10_000);
     const slowLast = Math.max(...runs.filter((r) => r.replica === "slow").map((r) => r.end));
@@ -316,7 +268,7 @@ Deno.test("manager: a leader whose apiserver answers too slowly stops reconcilin
     fast.stop.abort();
     await fast.running;
   } finally {
-    proxy.state.delayMs = 0;
+    proxy.delayMs = 0;
     slow.stop.abort();
     await slow.running;
     slowConn.close();

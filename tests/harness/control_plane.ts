@@ -140,14 +140,20 @@ function b64(text: string): string {
   return btoa(text);
 }
 
-function kubeconfig(server: string, ca: string, user: Record<string, string>): string {
+/** A kubeconfig for `server` (trusting `ca`) as `user`, its context in `namespace`. */
+export function kubeconfig(
+  server: string,
+  ca: string,
+  user: Record<string, string>,
+  namespace = "default",
+): string {
   return JSON.stringify(
     {
       apiVersion: "v1",
       kind: "Config",
       clusters: [{ name: "test", cluster: { server, "certificate-authority-data": b64(ca) } }],
       users: [{ name: "user", user }],
-      contexts: [{ name: "test", context: { cluster: "test", user: "user", namespace: "default" } }],
+      contexts: [{ name: "test", context: { cluster: "test", user: "user", namespace } }],
       "current-context": "test",
     },
     null,

@@ -1,43 +1,71 @@
 /**
- * A TLS proxy in front of the test kube-apiserver, for a fault the real one shows only under some timings:
- * after a restart, a custom resource's watch cache may still be (re)initializing while the built-in
- * resources are served, and reads of it are answered 429 TooManyRequests "storage is (re)initializing" with
- * `Retry-After: 1`. While told to, the proxy answers reads (list, watch, get) of the chosen resources
- * exactly so; everything else goes through to the real apiserver as it is, watch streams included, and
- * breaks when the apiserver goes away. Clients reach it through `kubeconfigPath` (the admin identity).
+ * A TLS proxy in front of the test kube-apiserver (served with the apiserver's own certificate) that
+ * forwards every request, watch streams included, records what it forwarded, and breaks when the apiserver
+ * goes away. It calls the apiserver as the admin (the default), or (`as: "caller"`) with the caller's bearer
+ * token and no certificate of its own, so the apiserver authorizes the caller. Two faults on demand:
+ * - the real apiserver's after a restart, shown only under some timings: a custom resource's watch cache may
+ *   still be (re)initializing while the built-in resources are served, and reads of it are answered 429
+ *   TooManyRequests "storage is (re)initializing" with `Retry-After: 1` (`initializingUntil`);
+ * - an apiserver that answers, but slowly: each request held `delayMs` before it is forwarded.
  */
-import type { ControlPlane } from "./control_plane.ts";
+import { type ControlPlane, kubeconfig } from "./control_plane.ts";
+import { httpProxy } from "./http_proxy.ts";
 import { tempDir } from "./process.ts";
 
+/** One request the proxy forwarded, and the apiserver's answer. */
+export interface Forwarded {
+  method: string;
+  path: string;
+  search: string;
+  status: number;
+}
+
 export interface KubeProxy {
-  /** `https://127.0.0.1:<port>`, served with the apiserver's own certificate. */
+  /** `https://127.0.0.1:<port>`. */
   readonly url: string;
-  /** A kubeconfig for the proxy with the admin client certificate. */
-  readonly kubeconfigPath: string;
+  /** A kubeconfig for the proxy: the admin client certificate, or (`as: "caller"`) `token`. */
+  kubeconfig(options?: { token?: string; namespace?: string }): Promise<string>;
+  /** Every request forwarded so far, in order. */
+  readonly forwarded: readonly Forwarded[];
   /** Reads of `resource` (its plural) are answered 429 until `deadline` (a `performance.now()` time). */
   initializingUntil(resource: string, deadline: number): void;
   /** Reads answered 429 so far. */
   readonly refused: number;
+  /** How long each request is held before it is forwarded (0: not at all). */
+  delayMs: number;
   close(): Promise<void>;
 }
 
-/** Starts the proxy for `cp`'s apiserver. */
-export async function kubeProxy(cp: ControlPlane): Promise<KubeProxy> {
-  const upstream = Deno.createHttpClient({ caCerts: [cp.ca], cert: cp.cert, key: cp.key });
+/** Starts the proxy for `cp`'s apiserver, calling it as the admin or as each caller. */
+export async function kubeProxy(
+  cp: ControlPlane,
+  options: { as?: "admin" | "caller" } = {},
+): Promise<KubeProxy> {
+  const asAdmin = (options.as ?? "admin") === "admin";
+  const client = asAdmin
+    ? Deno.createHttpClient({ caCerts: [cp.ca], cert: cp.cert, key: cp.key })
+    : Deno.createHttpClient({ caCerts: [cp.ca] });
   const until = new Map<string, number>();
-  let refused = 0;
-  const server = Deno.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    cert: await Deno.readTextFile(`${cp.dir}/serving.crt`),
-    key: await Deno.readTextFile(`${cp.dir}/serving.key`),
-    onListen: () => {},
-  }, async (req) => {
-    const url = new URL(req.url);
-    const segments = url.pathname.split("/");
-    const now = performance.now();
-    if (req.method === "GET" && segments.some((s) => (until.get(s) ?? 0) > now)) {
-      refused++;
+  const forwarded: Forwarded[] = [];
+  const state = { refused: 0, delayMs: 0 };
+  const proxy = httpProxy({
+    target: cp.server,
+    client,
+    tls: {
+      cert: await Deno.readTextFile(`${cp.dir}/serving.crt`),
+      key: await Deno.readTextFile(`${cp.dir}/serving.key`),
+    },
+    async intercept(req, url) {
+      if (state.delayMs > 0) {
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, state.delayMs);
+          req.signal.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
+        });
+        if (req.signal.aborted) return new Response(null, { status: 499 });
+      }
+      const now = performance.now();
+      if (req.method !== "GET" || !url.pathname.split("/").some((s) => (until.get(s) ?? 0) > now)) return;
+      state.refused++;
       return Response.json({
         kind: "Status",
         apiVersion: "v1",
@@ -47,54 +75,42 @@ export async function kubeProxy(cp: ControlPlane): Promise<KubeProxy> {
         details: { retryAfterSeconds: 1 },
         code: 429,
       }, { status: 429, headers: { "retry-after": "1" } });
-    }
-    const headers = new Headers(req.headers);
-    headers.delete("host");
-    let res: Response;
-    try {
-      res = await fetch(cp.server + url.pathname + url.search, {
-        method: req.method,
-        headers,
-        ...(req.method === "GET" || req.method === "HEAD" ? {} : { body: await req.arrayBuffer() }),
-        client: upstream,
-        signal: req.signal,
-      });
-    } catch {
-      // The apiserver is down: what a client of it would see as a refused connection.
-      return new Response("apiserver unreachable", { status: 503 });
-    }
-    // fetch has decoded the body already: pass it on without the encoding and length it came with.
-    const back = new Headers(res.headers);
-    back.delete("content-encoding");
-    back.delete("content-length");
-    return new Response(res.body, { status: res.status, headers: back });
+    },
+    onForwarded(req, url, res) {
+      forwarded.push({ method: req.method, path: url.pathname, search: url.search, status: res.status });
+    },
   });
-  const url = `https://127.0.0.1:${server.addr.port}`;
-  const kubeconfigPath = `${await tempDir("kube-proxy")}/proxy.kubeconfig`;
-  await Deno.writeTextFile(
-    kubeconfigPath,
-    JSON.stringify({
-      apiVersion: "v1",
-      kind: "Config",
-      clusters: [{ name: "proxy", cluster: { server: url, "certificate-authority-data": btoa(cp.ca) } }],
-      users: [{
-        name: "admin",
-        user: { "client-certificate-data": btoa(cp.cert), "client-key-data": btoa(cp.key) },
-      }],
-      contexts: [{ name: "proxy", context: { cluster: "proxy", user: "admin", namespace: "default" } }],
-      "current-context": "proxy",
-    }),
-  );
+  const dir = await tempDir("kube-proxy");
+  let written = 0;
   return {
-    url,
-    kubeconfigPath,
+    url: proxy.url,
+    async kubeconfig({ token, namespace } = {}) {
+      if (asAdmin === (token !== undefined)) {
+        throw new Error(
+          asAdmin ? "an admin proxy takes no token" : "a caller's proxy needs the caller's token",
+        );
+      }
+      const user = token !== undefined
+        ? { token }
+        : { "client-certificate-data": btoa(cp.cert), "client-key-data": btoa(cp.key) };
+      const path = `${dir}/proxy-${written++}.kubeconfig`;
+      await Deno.writeTextFile(path, kubeconfig(proxy.url, cp.ca, user, namespace));
+      return path;
+    },
+    forwarded,
     initializingUntil: (resource, deadline) => void until.set(resource, deadline),
     get refused() {
-      return refused;
+      return state.refused;
+    },
+    get delayMs() {
+      return state.delayMs;
+    },
+    set delayMs(ms: number) {
+      state.delayMs = ms;
     },
     async close() {
-      await server.shutdown();
-      upstream.close();
+      await proxy.close();
+      client.close();
     },
   };
 }
