@@ -4,7 +4,7 @@
  * `spec.repo.extraFlags[2]`) and returns `undefined`; an absent optional field is neither value nor error.
  */
 
-import type { FieldError } from "./result.ts";
+import type { FieldError, Parsed } from "./result.ts";
 
 import { isRecord, type JsonObject } from "../json.ts";
 
@@ -33,6 +33,14 @@ export class Errors {
   }
 }
 
+/** The failed parse of a value at `path` that should be an object: "required" when absent. */
+export function notAnObject(v: unknown, path: string): Parsed<never> {
+  return {
+    ok: false,
+    errors: [{ path, message: v === undefined || v === null ? "required" : "must be an object" }],
+  };
+}
+
 /** Options shared by the readers. */
 export interface ReadOptions {
   /** Record an error when the field is absent. */
@@ -44,6 +52,34 @@ function missing(errors: Errors, path: string, options: ReadOptions | undefined)
   return undefined;
 }
 
+/**
+ * Every reader's first step: the field at `key` and its path when present and accepted by `is`; otherwise
+ * `undefined`, with `wrongType` recorded for a value `is` refuses (and "required" for an absent required one).
+ */
+function field<T>(
+  obj: JsonObject,
+  key: string,
+  path: string,
+  errors: Errors,
+  options: ReadOptions | undefined,
+  is: (v: unknown) => v is T,
+  wrongType: string,
+): { value: T; at: string } | undefined {
+  const v = obj[key];
+  const at = join(path, key);
+  if (v === undefined || v === null) return missing(errors, at, options);
+  if (!is(v)) {
+    errors.add(at, wrongType);
+    return undefined;
+  }
+  return { value: v, at };
+}
+
+const isString = (v: unknown): v is string => typeof v === "string";
+const isBoolean = (v: unknown): v is boolean => typeof v === "boolean";
+const isFiniteNumber = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
+const isArray = (v: unknown): v is unknown[] => Array.isArray(v);
+
 /** A nested object. */
 export function readObject(
   obj: JsonObject,
@@ -52,14 +88,7 @@ export function readObject(
   errors: Errors,
   options?: ReadOptions,
 ): JsonObject | undefined {
-  const v = obj[key];
-  const at = join(path, key);
-  if (v === undefined || v === null) return missing(errors, at, options);
-  if (!isRecord(v)) {
-    errors.add(at, "must be an object");
-    return undefined;
-  }
-  return v;
+  return field(obj, key, path, errors, options, isRecord, "must be an object")?.value;
 }
 
 /** String constraints. */
@@ -98,14 +127,8 @@ export function readString(
   errors: Errors,
   options?: StringOptions,
 ): string | undefined {
-  const v = obj[key];
-  const at = join(path, key);
-  if (v === undefined || v === null) return missing(errors, at, options);
-  if (typeof v !== "string") {
-    errors.add(at, "must be a string");
-    return undefined;
-  }
-  return checkString(v, at, errors, options) ? v : undefined;
+  const f = field(obj, key, path, errors, options, isString, "must be a string");
+  return f && checkString(f.value, f.at, errors, options) ? f.value : undefined;
 }
 
 /** A boolean field. */
@@ -116,14 +139,7 @@ export function readBoolean(
   errors: Errors,
   options?: ReadOptions,
 ): boolean | undefined {
-  const v = obj[key];
-  const at = join(path, key);
-  if (v === undefined || v === null) return missing(errors, at, options);
-  if (typeof v !== "boolean") {
-    errors.add(at, "must be a boolean");
-    return undefined;
-  }
-  return v;
+  return field(obj, key, path, errors, options, isBoolean, "must be a boolean")?.value;
 }
 
 /** Number constraints (inclusive bounds). */
@@ -142,13 +158,10 @@ export function readNumber(
   errors: Errors,
   options?: NumberOptions,
 ): number | undefined {
-  const v = obj[key];
-  const at = join(path, key);
-  if (v === undefined || v === null) return missing(errors, at, options);
-  if (typeof v !== "number" || !Number.isFinite(v)) {
-    errors.add(at, options?.integer ? "must be an integer" : "must be a number");
-    return undefined;
-  }
+  const wrongType = options?.integer ? "must be an integer" : "must be a number";
+  const f = field(obj, key, path, errors, options, isFiniteNumber, wrongType);
+  if (!f) return undefined;
+  const { value: v, at } = f;
   if (options?.integer && !Number.isSafeInteger(v)) {
     errors.add(at, "must be an integer");
     return undefined;
@@ -173,14 +186,8 @@ export function readEnum<T extends string>(
   values: readonly T[],
   options?: ReadOptions,
 ): T | undefined {
-  const v = obj[key];
-  const at = join(path, key);
-  if (v === undefined || v === null) return missing(errors, at, options);
-  if (!isOneOf(values, v)) {
-    errors.add(at, `must be one of ${values.map((x) => JSON.stringify(x)).join(", ")}`);
-    return undefined;
-  }
-  return v;
+  const wrongType = `must be one of ${values.map((x) => JSON.stringify(x)).join(", ")}`;
+  return field(obj, key, path, errors, options, (v): v is T => isOneOf(values, v), wrongType)?.value;
 }
 
 /** An array of strings; each item checked against `options`. Bad items are reported and dropped. */
@@ -191,13 +198,9 @@ export function readStringArray(
   errors: Errors,
   options?: StringOptions & { readonly maxItems?: number },
 ): string[] | undefined {
-  const v = obj[key];
-  const at = join(path, key);
-  if (v === undefined || v === null) return missing(errors, at, options);
-  if (!Array.isArray(v)) {
-    errors.add(at, "must be an array of strings");
-    return undefined;
-  }
+  const f = field(obj, key, path, errors, options, isArray, "must be an array of strings");
+  if (!f) return undefined;
+  const { value: v, at } = f;
   if (options?.maxItems !== undefined && v.length > options.maxItems) {
     errors.add(at, `must have at most ${options.maxItems} items`);
     return undefined;

@@ -9,6 +9,7 @@ import {
   isRecord,
   join,
   type JsonObject,
+  notAnObject,
   optNumber,
   optString,
   readEnum,
@@ -144,11 +145,8 @@ export function readSecretRef(
 
 /** Parses `spec` of a Binding; `path` prefixes error paths. */
 export function parseBindingSpec(v: unknown, path = "spec"): Parsed<BindingSpec> {
+  if (!isRecord(v)) return notAnObject(v, path);
   const errors = new Errors();
-  if (!isRecord(v)) {
-    errors.add(path, v === undefined || v === null ? "required" : "must be an object");
-    return { ok: false, errors: errors.list };
-  }
   const backrest = readObject(v, "backrest", path, errors, { required: true });
   let url: string | undefined;
   let authRef: SecretRef | undefined;

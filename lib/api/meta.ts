@@ -3,7 +3,7 @@
  * apiserver wrote it); only a missing name is an error, absent collections become empty ones.
  */
 
-import { Errors, isRecord, optNumber, optString, readStringMap } from "./_fields.ts";
+import { Errors, isRecord, notAnObject, optNumber, optString, readStringMap } from "./_fields.ts";
 import type { Parsed } from "./result.ts";
 
 /** An owner reference (the fields the operator sets and reads). */
@@ -65,11 +65,8 @@ function parseOwnerReference(v: unknown): OwnerReference | undefined {
 
 /** Parses `metadata`; fails only when it is not an object or has no name. */
 export function parseObjectMeta(v: unknown, path = "metadata"): Parsed<ObjectMeta> {
+  if (!isRecord(v)) return notAnObject(v, path);
   const errors = new Errors();
-  if (!isRecord(v)) {
-    errors.add(path, "must be an object");
-    return { ok: false, errors: errors.list };
-  }
   const name = optString(v.name);
   if (name === undefined || name === "") {
     errors.add(`${path}.name`, "required");

@@ -10,6 +10,7 @@ import {
   isOneOf,
   isRecord,
   join,
+  notAnObject,
   optNumber,
   readBoolean,
   readEnum,
@@ -170,11 +171,8 @@ export function defaultOperatorConfigSpec(): OperatorConfigSpec {
 
 /** Parses `spec` of an OperatorConfig; `path` prefixes error paths. */
 export function parseOperatorConfigSpec(v: unknown, path = "spec"): Parsed<OperatorConfigSpec> {
+  if (!isRecord(v)) return notAnObject(v, path);
   const errors = new Errors();
-  if (!isRecord(v)) {
-    errors.add(path, v === undefined || v === null ? "required" : "must be an object");
-    return { ok: false, errors: errors.list };
-  }
   const paused = readBoolean(v, "paused", path, errors) ?? false;
 
   const resyncPeriod = readString(v, "resyncPeriod", path, errors, {

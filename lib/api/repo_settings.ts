@@ -14,6 +14,7 @@ import {
   isRecord,
   join,
   type JsonObject,
+  notAnObject,
   readBoolean,
   readEnum,
   readNumber,
@@ -325,11 +326,8 @@ export function readRepoSettings(obj: JsonObject, path: string, errors: Errors):
 
 /** Parses a repo settings object (e.g. a `defaultRepo` alone); `path` prefixes error paths. */
 export function parseRepoSettings(v: unknown, path = ""): Parsed<RepoSettings> {
+  if (!isRecord(v)) return notAnObject(v, path);
   const errors = new Errors();
-  if (!isRecord(v)) {
-    errors.add(path, "must be an object");
-    return { ok: false, errors: errors.list };
-  }
   const value = readRepoSettings(v, path, errors);
   return errors.empty ? { ok: true, value } : { ok: false, errors: errors.list };
 }

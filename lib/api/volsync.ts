@@ -4,7 +4,7 @@
  * missing name or a kind that contradicts the resource it came from.
  */
 
-import { isRecord, optString } from "./_fields.ts";
+import { isRecord, notAnObject, optString } from "./_fields.ts";
 import { VOLSYNC_GROUP, VOLSYNC_KINDS, VOLSYNC_VERSION, type VolSyncKind } from "./constants.ts";
 import { type ObjectMeta, parseObjectMeta } from "./meta.ts";
 import type { Parsed } from "./result.ts";
@@ -110,7 +110,7 @@ function parseStatus(v: unknown): VolSyncStatus {
  * must agree).
  */
 export function parseVolSyncObject(v: unknown, kind: VolSyncKind): Parsed<VolSyncObject> {
-  if (!isRecord(v)) return { ok: false, errors: [{ path: "", message: "must be an object" }] };
+  if (!isRecord(v)) return notAnObject(v, "");
   if (v.kind !== undefined && v.kind !== kind) {
     return { ok: false, errors: [{ path: "kind", message: `must be ${kind}` }] };
   }

@@ -8,7 +8,7 @@
 
 import { sha256 } from "../sha256.ts";
 import { Sensitive } from "../api/sensitive.ts";
-import { BackrestError } from "./errors.ts";
+import { BackrestError, type BackrestErrorKind } from "./errors.ts";
 
 /** How the client authenticates to Backrest, and the extra CA certificates (PEM, one each) it trusts. */
 export type BackrestAuth =
@@ -26,17 +26,22 @@ const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+----
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
-function text(data: Record<string, Uint8Array>, key: string): string | undefined {
+/** Key `key` of the auth Secret as text; undefined without the key; `kind` is what not UTF-8 counts as. */
+function utf8(data: Record<string, Uint8Array>, key: string, kind: BackrestErrorKind): string | undefined {
   const bytes = data[key];
   if (bytes === undefined) return undefined;
-  let value: string;
   try {
-    value = decoder.decode(bytes);
+    return decoder.decode(bytes);
   } catch {
-    throw new BackrestError("unauthenticated", "Auth", `auth Secret key ${key} is not valid UTF-8`);
+    throw new BackrestError(kind, "Auth", `auth Secret key ${key} is not valid UTF-8`);
   }
+}
+
+function text(data: Record<string, Uint8Array>, key: string): string | undefined {
+  const raw = utf8(data, key, "unauthenticated");
+  if (raw === undefined) return undefined;
   // A trailing newline from `echo` is never part of a token or password sent in a header.
-  value = value.replace(/\r?\n$/, "");
+  const value = raw.replace(/\r?\n$/, "");
   if (/[\r\n\0]/.test(value)) {
     throw new BackrestError("unauthenticated", "Auth", `auth Secret key ${key} contains a line break or NUL`);
   }
@@ -45,14 +50,8 @@ function text(data: Record<string, Uint8Array>, key: string): string | undefined
 
 /** The certificates of key `ca.crt`, each one PEM block; undefined without the key. */
 function caCerts(data: Record<string, Uint8Array>): string[] | undefined {
-  const bytes = data[CA_KEY];
-  if (bytes === undefined) return undefined;
-  let pem: string;
-  try {
-    pem = decoder.decode(bytes);
-  } catch {
-    throw new BackrestError("invalid", "Auth", `auth Secret key ${CA_KEY} is not valid UTF-8`);
-  }
+  const pem = utf8(data, CA_KEY, "invalid");
+  if (pem === undefined) return undefined;
   const certs = [...pem.matchAll(PEM_CERTIFICATE)].map((m) => `${m[0]}\n`);
   if (certs.length === 0) {
     throw new BackrestError("invalid", "Auth", `auth Secret key ${CA_KEY} holds no PEM certificate`);

@@ -128,22 +128,23 @@ export abstract class Base<S> implements Metric {
   abstract render(): string;
 }
 
-/** A monotonically increasing count. */
-export class Counter extends Base<{ v: number }> {
-  /** Adds `by` (default 1; negative values are refused). */
-  inc(labels: Labels = {}, by = 1): void {
-    if (by < 0) throw new RangeError(`Counter ${this.name} cannot decrease`);
-    this.entry(labels, () => ({ v: 0 })).value.v += by;
+/** A metric of one number a series: a counter or a gauge. */
+abstract class Scalar extends Base<{ v: number }> {
+  protected abstract readonly type: "counter" | "gauge";
+
+  /** The series of `labels`, 0 when new. */
+  protected cell(labels: Labels): { v: number } {
+    return this.entry(labels, () => ({ v: 0 })).value;
   }
 
   /** Current value of one series (0 if never touched). */
   get(labels: Labels = {}): number {
-    return this.entry(labels, () => ({ v: 0 })).value.v;
+    return this.cell(labels).v;
   }
 
-  /** The counter's exposition: one sample per series. */
+  /** One sample per series. */
   render(): string {
-    let out = this.header("counter");
+    let out = this.header(this.type);
     for (const { labels, value } of this.series.values()) {
       out += `${this.name}${this.labelText(labels)} ${formatNumber(value.v)}\n`;
     }
@@ -151,35 +152,34 @@ export class Counter extends Base<{ v: number }> {
   }
 }
 
+/** A monotonically increasing count. */
+export class Counter extends Scalar {
+  protected readonly type = "counter";
+
+  /** Adds `by` (default 1; negative values are refused). */
+  inc(labels: Labels = {}, by = 1): void {
+    if (by < 0) throw new RangeError(`Counter ${this.name} cannot decrease`);
+    this.cell(labels).v += by;
+  }
+}
+
 /** A value that goes up and down. */
-export class Gauge extends Base<{ v: number }> {
+export class Gauge extends Scalar {
+  protected readonly type = "gauge";
+
   /** Sets one series to `value`. */
   set(labels: Labels, value: number): void {
-    this.entry(labels, () => ({ v: 0 })).value.v = value;
+    this.cell(labels).v = value;
   }
 
   /** Adds `by` (default 1) to one series. */
   inc(labels: Labels = {}, by = 1): void {
-    this.entry(labels, () => ({ v: 0 })).value.v += by;
+    this.cell(labels).v += by;
   }
 
   /** Subtracts `by` (default 1) from one series. */
   dec(labels: Labels = {}, by = 1): void {
-    this.entry(labels, () => ({ v: 0 })).value.v -= by;
-  }
-
-  /** Current value of one series (0 if never touched). */
-  get(labels: Labels = {}): number {
-    return this.entry(labels, () => ({ v: 0 })).value.v;
-  }
-
-  /** The gauge's exposition: one sample per series. */
-  render(): string {
-    let out = this.header("gauge");
-    for (const { labels, value } of this.series.values()) {
-      out += `${this.name}${this.labelText(labels)} ${formatNumber(value.v)}\n`;
-    }
-    return out;
+    this.cell(labels).v -= by;
   }
 }
 

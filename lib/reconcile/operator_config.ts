@@ -6,6 +6,7 @@
  * missing config means the defaults (auto-binding Disabled, not paused).
  */
 import {
+  type Condition,
   ConditionType,
   formatErrors,
   type OperatorConfig,
@@ -72,20 +73,14 @@ export function operatorConfigReconciler(
     const previous = parseOperatorConfigStatus(obj.status);
     const generation = obj.metadata.generation;
     const gen = generation !== undefined ? { observedGeneration: generation } : {};
-    let status: OperatorConfigStatus;
+    let ready: Pick<Condition, "status" | "reason" | "message">;
     if (parsed.ok) {
-      status = {
-        ...previous,
-        ...gen,
-        conditions: setCondition(previous.conditions, {
-          type: ConditionType.Ready,
-          status: "True",
-          reason: Reason.Accepted,
-          message: parsed.value.spec.paused
-            ? "Accepted; the operator is paused: no Backrest calls, no auto-binding"
-            : `Accepted; auto-binding policy ${parsed.value.spec.bindingGeneration.policy}`,
-          ...gen,
-        }, now()),
+      ready = {
+        status: "True",
+        reason: Reason.Accepted,
+        message: parsed.value.spec.paused
+          ? "Accepted; the operator is paused: no Backrest calls, no auto-binding"
+          : `Accepted; auto-binding policy ${parsed.value.spec.bindingGeneration.policy}`,
       };
     } else {
       const message = deps.holder.current.halted
@@ -101,18 +96,13 @@ export function operatorConfigReconciler(
           : "OperatorConfig is invalid; keeping the last valid settings",
         { reason: Reason.InvalidSpec },
       );
-      status = {
-        ...previous,
-        ...gen,
-        conditions: setCondition(previous.conditions, {
-          type: ConditionType.Ready,
-          status: "False",
-          reason: Reason.InvalidSpec,
-          message,
-          ...gen,
-        }, now()),
-      };
+      ready = { status: "False", reason: Reason.InvalidSpec, message };
     }
+    const status: OperatorConfigStatus = {
+      ...previous,
+      ...gen,
+      conditions: setCondition(previous.conditions, { type: ConditionType.Ready, ...ready, ...gen }, now()),
+    };
     const after = JSON.parse(JSON.stringify(status));
     if (!sameJSON(isRecord(obj.status) ? obj.status : {}, after)) {
       await deps.kube.patchStatus(operatorConfigType, obj.metadata.name ?? "", { status: after }, {

@@ -140,22 +140,27 @@ export class LeaderElector {
       renewTime: microTime(now),
       leaseTransitions: 0,
     };
-    const lease = await client.get(leases, name, call());
-    if (!lease) {
+    // A write that lands makes `spec` the Lease this candidate last saw; one that conflicts lost the race.
+    const held = async (write: Promise<unknown>, spec: LeaseSpec) => {
       try {
-        await client.create(leases, {
-          apiVersion: "coordination.k8s.io/v1",
-          kind: "Lease",
-          metadata: { name, namespace },
-          spec: fresh,
-        }, call());
+        await write;
       } catch (e) {
         if (isConflict(e)) return false;
         throw e;
       }
-      this.#observe(fresh);
+      this.#observe(spec);
       this.#observedAt = now;
       return true;
+    };
+    const lease = await client.get(leases, name, call());
+    if (!lease) {
+      const created = client.create(leases, {
+        apiVersion: "coordination.k8s.io/v1",
+        kind: "Lease",
+        metadata: { name, namespace },
+        spec: fresh,
+      }, call());
+      return await held(created, fresh);
     }
     const spec = lease.spec ?? {};
     this.#observe(spec);
@@ -169,15 +174,7 @@ export class LeaderElector {
         leaseTransitions: spec.leaseTransitions ?? 0,
       }
       : { ...fresh, leaseTransitions: (spec.leaseTransitions ?? 0) + 1 };
-    try {
-      await client.update(leases, withSpec(lease, next), call());
-    } catch (e) {
-      if (isConflict(e)) return false;
-      throw e;
-    }
-    this.#observe(next);
-    this.#observedAt = now;
-    return true;
+    return await held(client.update(leases, withSpec(lease, next), call()), next);
   }
 
   async #attempt(signal: AbortSignal, deadline?: number): Promise<boolean> {
