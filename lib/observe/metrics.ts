@@ -129,7 +129,8 @@ export abstract class Base<S> implements Metric {
 }
 
 /** A metric of one number a series: a counter or a gauge. */
-abstract class Scalar extends Base<{ v: number }> {
+export abstract class Scalar extends Base<{ v: number }> {
+  /** The `# TYPE` it is exposed as. */
   protected abstract readonly type: "counter" | "gauge";
 
   /** The series of `labels`, 0 when new. */
@@ -154,6 +155,7 @@ abstract class Scalar extends Base<{ v: number }> {
 
 /** A monotonically increasing count. */
 export class Counter extends Scalar {
+  /** Exposed as a counter. */
   protected readonly type = "counter";
 
   /** Adds `by` (default 1; negative values are refused). */
@@ -165,6 +167,7 @@ export class Counter extends Scalar {
 
 /** A value that goes up and down. */
 export class Gauge extends Scalar {
+  /** Exposed as a gauge. */
   protected readonly type = "gauge";
 
   /** Sets one series to `value`. */

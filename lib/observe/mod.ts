@@ -30,6 +30,7 @@ export {
   type MetricOptions,
   METRICS_CONTENT_TYPE,
   Registry,
+  Scalar,
 } from "./metrics.ts";
 export { createRuntimeMetrics, type RuntimeMetrics } from "./runtime_metrics.ts";
 export { type BindAddress, ObserveServer, parseBindAddress, type ServerOptions } from "./server.ts";
