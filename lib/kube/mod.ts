@@ -42,6 +42,7 @@ export {
   type JsonObject,
   type KubeObject,
   LAST_APPLIED_ANNOTATION,
+  namespacedKey,
   objectKey,
   type ObjectMeta,
   type OwnerReference,

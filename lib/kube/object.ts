@@ -138,10 +138,14 @@ export function parsePartialObjectMetadata(v: unknown): KubeObject {
   return out;
 }
 
-/** `namespace/name` for namespaced objects, `name` for cluster-scoped ones. */
+/** `namespace/name` for namespaced objects, `name` for cluster-scoped ones: a store's key. */
 export function objectKey(obj: KubeObject): string {
-  const name = obj.metadata.name ?? "";
-  return obj.metadata.namespace ? `${obj.metadata.namespace}/${name}` : name;
+  return namespacedKey(obj.metadata.namespace, obj.metadata.name ?? "");
+}
+
+/** The key of the object `name` in `namespace` (`name` alone without one), as {@linkcode objectKey}. */
+export function namespacedKey(namespace: string | undefined, name: string): string {
+  return namespace ? `${namespace}/${name}` : name;
 }
 
 /** `meta/v1` Status, as carried by error answers and watch ERROR events. */

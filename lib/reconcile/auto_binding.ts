@@ -16,7 +16,6 @@ import {
   autoBindingWanted,
   BINDING_DEFAULTS,
   BINDING_KIND,
-  bindingNameFor,
   FIELD_MANAGER,
   kindAllowed,
   LABEL_MANAGED,
@@ -29,7 +28,12 @@ import type { KubeClient, KubeObject } from "../kube/mod.ts";
 import { type Action, done, type ReconcileContext, requeueAfter, type Store } from "../runtime/mod.ts";
 import type { VolSyncStores } from "./caches.ts";
 import type { ConfigGate } from "./config_gate.ts";
-import { INDEX_BY_GENERATED_NAME, INDEX_BY_VOLSYNC_REF, parseVolsyncKey } from "./indexes.ts";
+import {
+  generatedBindingKey,
+  INDEX_BY_GENERATED_NAME,
+  INDEX_BY_VOLSYNC_REF,
+  parseVolsyncKey,
+} from "./indexes.ts";
 import { bindingType } from "./resources.ts";
 import { sameJSON } from "../json.ts";
 import type { OperatorSettings } from "./settings.ts";
@@ -81,7 +85,7 @@ export function autoBindingReconciler(
     if (settings.spec.paused) return done;
     const store = deps.volsync[kind];
     const source = store.getByName(namespace, name);
-    const sharing = store.byIndex(INDEX_BY_GENERATED_NAME, `${namespace}/${bindingNameFor(kind, name)}`);
+    const sharing = store.byIndex(INDEX_BY_GENERATED_NAME, generatedBindingKey(namespace, kind, name));
     const bindingName = uniqueBindingName(kind, name, sharing.map((o) => o.metadata.name ?? ""));
     // Managed Bindings of this object under another name (the name moved when another object came to
     // share it, or went): gone, so one object has one Binding.

@@ -13,7 +13,7 @@ import {
   Reason,
   setCondition,
 } from "../api/mod.ts";
-import { isRecord, type KubeClient, type KubeObject } from "../kube/mod.ts";
+import { isRecord, type KubeClient, type KubeObject, objectKey } from "../kube/mod.ts";
 import type { OwnWrites } from "./own_writes.ts";
 import { bindingType } from "./resources.ts";
 import { sameJSON } from "../json.ts";
@@ -103,7 +103,7 @@ export function statusWriter(deps: {
     if (sameJSON(before, after)) return;
     const patch: Record<string, unknown> = { ...after };
     for (const k of Object.keys(before)) if (!(k in after)) patch[k] = null;
-    const key = `${obj.metadata.namespace}/${obj.metadata.name}`;
+    const key = objectKey(obj);
     deps.ownWrites?.writing(key, after);
     try {
       await deps.kube.patchStatus(bindingType, obj.metadata.name ?? "", { status: patch }, {

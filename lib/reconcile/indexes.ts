@@ -1,8 +1,10 @@
 /**
- * The keys and store indexes every controller shares. Rules: one key shape per identity, built here and
- * nowhere else: a Binding, a Secret and a claim holder are `<namespace>/<name>`; a VolSync object is
- * `<namespace>/<Kind>/<name>` (in indexes and as the auto-binding queue's key); index functions are pure
- * and read the raw object, so they also index what does not parse.
+ * The keys and store indexes every controller shares. Rules: one key shape per identity, built here (or,
+ * for the store's own key, by `namespacedKey` / `objectKey` in lib/kube) and nowhere else: a Binding, a
+ * Secret and a claim holder are `<namespace>/<name>`; a VolSync object is `<namespace>/<Kind>/<name>` (in
+ * indexes and as the auto-binding queue's key); the Binding a VolSync object would generate is
+ * `<namespace>/<generated name>`; index functions are pure and read the raw object, so they also index what
+ * does not parse.
  */
 import {
   ANNOTATION_VOLSYNC_REF,
@@ -14,7 +16,7 @@ import {
   VOLSYNC_KINDS,
   type VolSyncKind,
 } from "../api/mod.ts";
-import { isRecord, type KubeObject } from "../kube/mod.ts";
+import { isRecord, type KubeObject, namespacedKey } from "../kube/mod.ts";
 import type { IndexFunc } from "../runtime/mod.ts";
 
 /** The key of a VolSync object: `<namespace>/<Kind>/<name>`. */
@@ -29,6 +31,11 @@ export function parseVolsyncKey(
   const [namespace, kind, ...rest] = key.split("/");
   const name = rest.join("/");
   return namespace && isVolSyncKind(kind) && name ? { namespace, kind, name } : undefined;
+}
+
+/** The key of the Binding auto-binding would generate for the VolSync object `kind` `name` in `namespace`. */
+export function generatedBindingKey(namespace: string, kind: VolSyncKind, name: string): string {
+  return namespacedKey(namespace, bindingNameFor(kind, name));
 }
 
 /** Index of Bindings by the repo id they ask for (one id has one owner across every Backrest). */
@@ -65,7 +72,7 @@ export const bindingIndexers = {
   },
   [INDEX_BY_AUTH_SECRET]: (obj) => {
     const name = field(obj.spec, "backrest", "authRef", "name");
-    return typeof name === "string" && name ? [`${obj.metadata.namespace}/${name}`] : [];
+    return typeof name === "string" && name ? [namespacedKey(obj.metadata.namespace, name)] : [];
   },
   [INDEX_BY_VOLSYNC_REF]: (obj) => {
     if (obj.metadata.labels?.[LABEL_MANAGED] !== "true" || !obj.metadata.namespace) return [];
@@ -83,9 +90,11 @@ export function volsyncIndexers(
   return {
     [INDEX_BY_REPOSITORY_SECRET]: (obj) => {
       const repository = field(obj.spec, "restic", "repository");
-      return typeof repository === "string" && repository ? [`${obj.metadata.namespace}/${repository}`] : [];
+      return typeof repository === "string" && repository
+        ? [namespacedKey(obj.metadata.namespace, repository)]
+        : [];
     },
     [INDEX_BY_GENERATED_NAME]: (obj) =>
-      obj.metadata.name ? [`${obj.metadata.namespace}/${bindingNameFor(kind, obj.metadata.name)}`] : [],
+      obj.metadata.name ? [generatedBindingKey(obj.metadata.namespace ?? "", kind, obj.metadata.name)] : [],
   } satisfies Record<string, IndexFunc<KubeObject>>;
 }

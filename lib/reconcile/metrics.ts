@@ -8,7 +8,7 @@
  */
 import { backrestOrigin } from "../api/mod.ts";
 import type { BackrestApi, BackrestConnection } from "../backrest/mod.ts";
-import { isRecord, type KubeObject } from "../kube/mod.ts";
+import { isRecord, type KubeObject, namespacedKey } from "../kube/mod.ts";
 import type { InformerHandler, Store } from "../runtime/mod.ts";
 import { BackrestError } from "../backrest/mod.ts";
 import type { Counter, Gauge, Registry } from "../observe/mod.ts";
@@ -116,7 +116,7 @@ export class ReadyGauge {
 
   /** The Binding `namespace/name` is now ready or not, for `reason`. */
   set(namespace: string, name: string, ready: boolean, reason: string): void {
-    const key = `${namespace}/${name}`;
+    const key = namespacedKey(namespace, name);
     const before = this.#reasons.get(key);
     if (before !== undefined && before !== reason) {
       this.#gauge.remove({ binding_namespace: namespace, binding: name, reason: before });

@@ -17,7 +17,7 @@ import {
   Reason,
   setCondition,
 } from "../api/mod.ts";
-import { isRecord, type KubeClient, type KubeObject } from "../kube/mod.ts";
+import { isRecord, type KubeClient, type KubeObject, namespacedKey } from "../kube/mod.ts";
 import { type Action, done, type ReconcileContext, type Store } from "../runtime/mod.ts";
 import type { EventSink } from "./binding_status.ts";
 import { operatorConfigType } from "./resources.ts";
@@ -63,7 +63,7 @@ export function operatorConfigReconciler(
   const now = deps.now ?? (() => new Date());
   return async function reconcile(key: string, ctx: ReconcileContext): Promise<Action> {
     const { configNamespace, configName } = deps.holder.current;
-    if (key !== `${configNamespace}/${configName}`) return done;
+    if (key !== namespacedKey(configNamespace, configName)) return done;
     const obj = deps.configs.get(key);
     const parsed = putInForce(deps.holder, obj);
     if (!obj || !parsed) {

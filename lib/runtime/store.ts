@@ -5,7 +5,7 @@
  * functions must be pure.
  */
 
-import { type KubeObject, objectKey } from "../kube/mod.ts";
+import { type KubeObject, namespacedKey, objectKey } from "../kube/mod.ts";
 
 /** An index function: the values under which an object is found (e.g. the Secret names it references). */
 export type IndexFunc<T> = (obj: T) => readonly string[];
@@ -61,7 +61,7 @@ export class MemoryStore<T extends KubeObject> implements Store<T> {
   }
 
   getByName(namespace: string | undefined, name: string): T | undefined {
-    return this.#items.get(namespace ? `${namespace}/${name}` : name);
+    return this.#items.get(namespacedKey(namespace, name));
   }
 
   list(): T[] {
