@@ -5,6 +5,7 @@
  * the server).
  */
 import assert from "node:assert/strict";
+import { assertAccess } from "./harness/access.ts";
 import { controlPlane } from "./harness/control_plane.ts";
 import { authFromSecret } from "../lib/backrest/auth.ts";
 import { chartCrdProblems } from "./tools/sync_chart_crds.ts";
@@ -15,7 +16,6 @@ import { podTemplate, runPodAsProcess } from "./harness/pod.ts";
 import { freePort } from "./harness/process.ts";
 import {
   at,
-  can,
   CHART,
   find,
   grants,
@@ -480,23 +480,15 @@ Deno.test("chart: helm install onto the real apiserver", async (t) => {
     );
     assert.equal(str(oc, "spec.bindingGeneration.policy"), "Annotated");
     await cp.json("GET", `/apis/rbac.authorization.k8s.io/v1/clusterroles/${fullname}`);
-    const sa = `system:serviceaccount:${ns}:${fullname}`;
-    assert.ok(await can(cp, sa, { verb: "list", group: "", resource: "secrets" }));
-    // Secrets are created only in the release namespace (the status hash key), nowhere else.
-    assert.ok(await can(cp, sa, { verb: "create", group: "", resource: "secrets", namespace: ns }));
-    assert.ok(!(await can(cp, sa, { verb: "create", group: "", resource: "secrets", namespace: "default" })));
-    assert.ok(!(await can(cp, sa, { verb: "update", group: "", resource: "secrets", namespace: ns })));
-    assert.ok(
-      await can(cp, sa, { verb: "update", group: "coordination.k8s.io", resource: "leases", namespace: ns }),
-    );
-    assert.ok(
-      !(await can(cp, sa, {
-        verb: "update",
-        group: "coordination.k8s.io",
-        resource: "leases",
-        namespace: "default",
-      })),
-    );
+    await assertAccess(cp, `system:serviceaccount:${ns}:${fullname}`, [
+      "may list secrets",
+      // Secrets are created only in the release namespace (the status hash key), nowhere else.
+      `may create secrets in ${ns}`,
+      "may not create secrets in default",
+      `may not update secrets in ${ns}`,
+      `may update leases.coordination.k8s.io in ${ns}`,
+      "may not update leases.coordination.k8s.io in default",
+    ]);
     ok("helm uninstall", await helm(["uninstall", "bvo", ...kube, "-n", ns, "--wait"]));
     const gone = await cp.api("GET", `/apis/rbac.authorization.k8s.io/v1/clusterroles/${fullname}`);
     await gone.body?.cancel();
@@ -523,18 +515,13 @@ Deno.test("chart: helm install onto the real apiserver", async (t) => {
         `watchNamespaces={${watched}}`,
       ]),
     );
-    const sa = `system:serviceaccount:${ns}:${fullname}`;
-    assert.ok(await can(cp, sa, { verb: "watch", group: "", resource: "secrets", namespace: watched }));
-    assert.ok(!(await can(cp, sa, { verb: "get", group: "", resource: "secrets", namespace: other })));
-    assert.ok(!(await can(cp, sa, { verb: "list", group: "", resource: "secrets" })), "no cluster-wide read");
-    assert.ok(
-      await can(cp, sa, {
-        verb: "watch",
-        group: "backrest.garethgeorge.com",
-        resource: "backrestvolsyncoperatorconfigs",
-        namespace: ns,
-      }),
-    );
+    await assertAccess(cp, `system:serviceaccount:${ns}:${fullname}`, [
+      `may watch secrets in ${watched}`,
+      `may not get secrets in ${other}`,
+      // No cluster-wide read.
+      "may not list secrets",
+      `may watch backrestvolsyncoperatorconfigs.backrest.garethgeorge.com in ${ns}`,
+    ]);
     const deploy = await cp.json("GET", `/apis/apps/v1/namespaces/${ns}/deployments/${fullname}`);
     assert.ok(list(deploy, "spec.template.spec.containers.0.args").includes(`--namespace=${watched}`));
     ok("helm uninstall", await helm(["uninstall", "bvo", ...kube, "-n", ns, "--wait"]));

@@ -251,24 +251,6 @@ export async function serverApplyAll(
   }
 }
 
-/** Asks the server whether `user` may do `verb` on `resource` (optionally in a namespace). */
-export async function can(
-  cp: ControlPlane,
-  user: string,
-  attrs: { verb: string; group: string; resource: string; namespace?: string; subresource?: string },
-): Promise<boolean> {
-  const sar = await cp.json("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", {
-    apiVersion: "authorization.k8s.io/v1",
-    kind: "SubjectAccessReview",
-    spec: {
-      user,
-      groups: ["system:serviceaccounts", "system:authenticated"],
-      resourceAttributes: attrs,
-    },
-  });
-  return at(sar, "status.allowed") === true;
-}
-
 /** The CRD names (`plural.group`) defined in manifests/crds/. */
 export async function manifestCrdNames(): Promise<string[]> {
   const names: string[] = [];
