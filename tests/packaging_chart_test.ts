@@ -15,6 +15,7 @@ import { forbiddenLines, permissionErrors } from "./harness/operator_process.ts"
 import { podTemplate, runPodAsProcess } from "./harness/pod.ts";
 import { freePort } from "./harness/process.ts";
 import {
+  assertDefaultOperator,
   at,
   CHART,
   find,
@@ -157,39 +158,10 @@ Deno.test("chart: default values render the prototype's names and a hardened Dep
       assert.equal(str(o, "metadata.namespace"), "backups", `${str(o, "kind")} namespace`);
     }
   }
-  const deploy = one(objects, "Deployment");
-  assert.deepEqual(at(deploy, "spec.selector.matchLabels"), { app: "backrest-volsync-operator" });
-  const pod = at(deploy, "spec.template.spec");
-  const c = at(pod, "containers.0");
-  assert.equal(str(c, "image"), "ghcr.io/backrest-volsync/backrest-volsync-operator:0.1.0");
-  assert.equal(at(pod, "securityContext.runAsNonRoot"), true);
-  assert.equal(at(pod, "securityContext.runAsUser"), 65532);
-  assert.equal(str(pod, "securityContext.seccompProfile.type"), "RuntimeDefault");
-  assert.equal(at(c, "securityContext.readOnlyRootFilesystem"), true);
-  assert.equal(at(c, "securityContext.allowPrivilegeEscalation"), false);
-  assert.deepEqual(at(c, "securityContext.capabilities.drop"), ["ALL"]);
-  assert.deepEqual(list(c, "volumeMounts"), [{ name: "tmp", mountPath: "/tmp" }]);
-  assert.ok(isEmptyDir(list(pod, "volumes"), "tmp"));
-  assert.equal(str(c, "livenessProbe.httpGet.path"), "/healthz");
-  assert.equal(str(c, "readinessProbe.httpGet.path"), "/readyz");
+  const { container: c, opts, service } = assertDefaultOperator(objects);
   assert.equal(str(c, "livenessProbe.httpGet.port"), "probes");
-  const ports = Object.fromEntries(list(c, "ports").map((p) => [str(p, "name"), at(p, "containerPort")]));
-  assert.deepEqual(ports, { metrics: 8080, probes: 8081 });
-  const env = list(c, "env").map((e) => `${str(e, "name")}=${str(e, "valueFrom.fieldRef.fieldPath")}`);
-  assert.deepEqual(env, ["POD_NAMESPACE=metadata.namespace", "POD_NAME=metadata.name"]);
-
-  const opts = operatorArgsOf(objects, "backups");
-  assert.equal(opts.leaderElect, true);
-  assert.equal(opts.metricsBindAddress, ":8080");
-  assert.equal(opts.healthProbeBindAddress, ":8081");
-  assert.equal(opts.operatorConfigName, "backrest-volsync-operator");
-  assert.equal(opts.operatorConfigNamespace, "backups");
-  assert.deepEqual(opts.namespaces, []);
   assert.equal(opts.logFormat, "json");
-
-  const svc = one(objects, "Service");
-  assert.deepEqual(at(svc, "spec.selector"), { app: "backrest-volsync-operator" });
-  assert.equal(at(svc, "spec.ports.0.port"), 8080);
+  assert.equal(at(service, "spec.ports.0.port"), 8080);
   assert.equal(find(objects, "BackrestVolSyncOperatorConfig").length, 0);
 });
 
@@ -352,10 +324,6 @@ Deno.test("chart: values.schema.json rejects bad values", async (t) => {
     });
   }
 });
-
-function isEmptyDir(volumes: unknown[], name: string): boolean {
-  return volumes.some((v) => str(v, "name") === name && at(v, "emptyDir") !== undefined);
-}
 
 /** A name no other test uses, for cluster-scoped objects (ClusterRoles are shared by every test). */
 function unique(prefix: string): string {

@@ -9,6 +9,7 @@ import { assertAccess } from "./harness/access.ts";
 import { controlPlane } from "./harness/control_plane.ts";
 import { peer } from "./harness/peers.ts";
 import {
+  assertDefaultOperator,
   at,
   find,
   grants,
@@ -59,12 +60,6 @@ const LEASE_RULES = [{
   resources: ["secrets"],
   verbs: ["create"],
 }];
-
-function container(objects: Obj[]): Obj {
-  const c = at(one(objects, "Deployment"), "spec.template.spec.containers.0");
-  assert.ok(isObj(c));
-  return c;
-}
 
 /**
  * Moves rendered objects to fresh namespaces (`rename` maps old -> new) and gives cluster-scoped RBAC a
@@ -137,42 +132,13 @@ Deno.test({
   name: "kustomize: the Deployment is hardened and its args parse with the operator's flag parser",
   fn: async () => {
     const objects = await kustomize("manifests");
-    const deploy = one(objects, "Deployment", "backrest-volsync-operator");
-    assert.deepEqual(at(deploy, "spec.selector.matchLabels"), { app: "backrest-volsync-operator" });
-    const pod = at(deploy, "spec.template.spec");
-    const c = container(objects);
-    assert.equal(str(c, "image"), "ghcr.io/backrest-volsync/backrest-volsync-operator:0.1.0");
+    const { pod, container: c, opts, service } = assertDefaultOperator(objects);
     assert.equal(str(pod, "serviceAccountName"), "backrest-volsync-operator");
-    assert.equal(at(pod, "securityContext.runAsNonRoot"), true);
-    assert.equal(at(pod, "securityContext.runAsUser"), 65532);
-    assert.equal(str(pod, "securityContext.seccompProfile.type"), "RuntimeDefault");
-    assert.equal(at(c, "securityContext.readOnlyRootFilesystem"), true);
-    assert.equal(at(c, "securityContext.allowPrivilegeEscalation"), false);
-    assert.deepEqual(at(c, "securityContext.capabilities.drop"), ["ALL"]);
-    assert.deepEqual(list(c, "volumeMounts"), [{ name: "tmp", mountPath: "/tmp" }]);
-    assert.ok(list(pod, "volumes").some((v) => str(v, "name") === "tmp" && isObj(at(v, "emptyDir"))));
-    assert.equal(str(c, "livenessProbe.httpGet.path"), "/healthz");
-    assert.equal(str(c, "readinessProbe.httpGet.path"), "/readyz");
-    const ports = Object.fromEntries(list(c, "ports").map((p) => [str(p, "name"), at(p, "containerPort")]));
-    assert.deepEqual(ports, { metrics: 8080, probes: 8081 });
     assert.equal(str(c, "resources.requests.cpu"), "50m");
     assert.equal(str(c, "resources.requests.memory"), "64Mi");
     assert.equal(str(c, "resources.limits.memory"), "128Mi");
-    const env = list(c, "env").map((e) => `${str(e, "name")}=${str(e, "valueFrom.fieldRef.fieldPath")}`);
-    assert.deepEqual(env, ["POD_NAMESPACE=metadata.namespace", "POD_NAME=metadata.name"]);
-
-    const opts = operatorArgsOf(objects, "backups");
-    assert.equal(opts.leaderElect, true);
     assert.equal(opts.leaderElectionId, "backrest-volsync-operator.backrest.garethgeorge.com");
-    assert.equal(opts.metricsBindAddress, ":8080");
-    assert.equal(opts.healthProbeBindAddress, ":8081");
-    assert.equal(opts.operatorConfigName, "backrest-volsync-operator");
-    assert.equal(opts.operatorConfigNamespace, "backups");
-    assert.deepEqual(opts.namespaces, []);
-
-    const svc = one(objects, "Service");
-    assert.deepEqual(at(svc, "spec.selector"), { app: "backrest-volsync-operator" });
-    assert.equal(str(svc, "spec.ports.0.targetPort"), "metrics");
+    assert.equal(str(service, "spec.ports.0.targetPort"), "metrics");
   },
 });
 
