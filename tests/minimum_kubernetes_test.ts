@@ -14,7 +14,7 @@ import { forbiddenLines, permissionErrors } from "./harness/operator_process.ts"
 import { peer } from "./harness/peers.ts";
 import { podTemplate, runPodAsProcess } from "./harness/pod.ts";
 import { freePort, waitUntil } from "./harness/process.ts";
-import { at, CHART, helm, ok, parseObjects, ROOT, str } from "./packaging_support.ts";
+import { at, CHART, helmInstall, parseObjects, ROOT, str } from "./packaging_support.ts";
 
 Deno.test("minimum Kubernetes: the CRDs, the chart and a Binding to Ready on the oldest supported apiserver", async (t) => {
   const minimum = await peer("kube-apiserver-min");
@@ -36,22 +36,10 @@ Deno.test("minimum Kubernetes: the CRDs, the chart and a Binding to Ready on the
   const ns = await cp.namespace("min");
   const [metricsPort, probePort] = [freePort(), freePort()];
   await t.step("the chart installs: its kubeVersion admits the server", async () => {
-    const out = ok(
-      "helm install",
-      await helm([
-        "install",
-        "bvo",
-        CHART,
-        "--kubeconfig",
-        cp.kubeconfigPath,
-        "-n",
-        ns,
-        "--set",
-        `metrics.port=${metricsPort}`,
-        "--set",
-        `healthProbe.port=${probePort}`,
-      ]),
-    );
+    const out = await helmInstall(cp.kubeconfigPath, ns, {
+      "metrics.port": metricsPort,
+      "healthProbe.port": probePort,
+    });
     assert.match(out, /STATUS: deployed/);
   });
 

@@ -21,7 +21,9 @@ import {
   find,
   grants,
   helm,
+  helmInstall,
   helmTemplate,
+  helmUninstall,
   isObj,
   list,
   manifestCrdNames,
@@ -407,33 +409,17 @@ Deno.test("chart: the real apiserver accepts every rendered object (strict field
 
 Deno.test("chart: helm install onto the real apiserver", async (t) => {
   const cp = await controlPlane();
-  const kube = ["--kubeconfig", cp.kubeconfigPath];
 
   await t.step("cluster-wide, two replicas, with an OperatorConfig", async () => {
     const ns = unique("chart-install");
     const fullname = unique("bvo");
-    const out = ok(
-      "helm install",
-      await helm([
-        "install",
-        "bvo",
-        CHART,
-        ...kube,
-        "-n",
-        ns,
-        "--create-namespace",
-        "--set",
-        `fullnameOverride=${fullname}`,
-        "--set",
-        "replicaCount=2",
-        "--set",
-        "operatorConfig.create=true",
-        "--set",
-        "operatorConfig.defaultBackrest.url=http://backrest.backups.svc:9898",
-        "--set",
-        "operatorConfig.defaultRepo.autoUnlock=true",
-      ]),
-    );
+    const out = await helmInstall(cp.kubeconfigPath, ns, {
+      fullnameOverride: fullname,
+      replicaCount: 2,
+      "operatorConfig.create": "true",
+      "operatorConfig.defaultBackrest.url": "http://backrest.backups.svc:9898",
+      "operatorConfig.defaultRepo.autoUnlock": "true",
+    }, ["--create-namespace"]);
     assert.match(out, /STATUS: deployed/);
     assert.match(out, /Leader election: true/);
     assert.match(
@@ -457,7 +443,7 @@ Deno.test("chart: helm install onto the real apiserver", async (t) => {
       `may update leases.coordination.k8s.io in ${ns}`,
       "may not update leases.coordination.k8s.io in default",
     ]);
-    ok("helm uninstall", await helm(["uninstall", "bvo", ...kube, "-n", ns, "--wait"]));
+    await helmUninstall(cp.kubeconfigPath, ns);
     const gone = await cp.api("GET", `/apis/rbac.authorization.k8s.io/v1/clusterroles/${fullname}`);
     await gone.body?.cancel();
     assert.equal(gone.status, 404);
@@ -468,21 +454,7 @@ Deno.test("chart: helm install onto the real apiserver", async (t) => {
     const watched = await cp.namespace("chart-watched");
     const other = await cp.namespace("chart-other");
     const fullname = unique("bvo");
-    ok(
-      "helm install",
-      await helm([
-        "install",
-        "bvo",
-        CHART,
-        ...kube,
-        "-n",
-        ns,
-        "--set",
-        `fullnameOverride=${fullname}`,
-        "--set",
-        `watchNamespaces={${watched}}`,
-      ]),
-    );
+    await helmInstall(cp.kubeconfigPath, ns, { fullnameOverride: fullname, watchNamespaces: `{${watched}}` });
     await assertAccess(cp, `system:serviceaccount:${ns}:${fullname}`, [
       `may watch secrets in ${watched}`,
       `may not get secrets in ${other}`,
@@ -492,7 +464,7 @@ Deno.test("chart: helm install onto the real apiserver", async (t) => {
     ]);
     const deploy = await cp.json("GET", `/apis/apps/v1/namespaces/${ns}/deployments/${fullname}`);
     assert.ok(list(deploy, "spec.template.spec.containers.0.args").includes(`--namespace=${watched}`));
-    ok("helm uninstall", await helm(["uninstall", "bvo", ...kube, "-n", ns, "--wait"]));
+    await helmUninstall(cp.kubeconfigPath, ns);
   });
 });
 
@@ -849,7 +821,7 @@ Deno.test("chart: helm upgrade of a Go prototype release with the prototype char
       }
     },
   );
-  ok("helm uninstall", await helm(["uninstall", "bvo", ...kube, "--wait"]));
+  await helmUninstall(cp.kubeconfigPath, ns);
 });
 
 Deno.test("chart: the README's Helm commands, from install to uninstall, on the real apiserver", async (t) => {

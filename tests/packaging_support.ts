@@ -108,6 +108,30 @@ export async function helmTemplate(args: string[] = [], chart = CHART): Promise<
 }
 
 /**
+ * `helm install bvo` of our chart into `namespace` of the cluster that `kubeconfig` names, with a `--set` for
+ * each of `values` and `extra` arguments (`--create-namespace`, say); returns helm's output, throws if it
+ * failed.
+ */
+export async function helmInstall(
+  kubeconfig: string,
+  namespace: string,
+  values: Record<string, string | number>,
+  extra: string[] = [],
+): Promise<string> {
+  const sets = Object.entries(values).flatMap(([k, v]) => ["--set", `${k}=${v}`]);
+  const args = ["install", "bvo", CHART, "--kubeconfig", kubeconfig, "-n", namespace, ...extra, ...sets];
+  return ok("helm install", await helm(args));
+}
+
+/** `helm uninstall bvo --wait` in `namespace` of the cluster that `kubeconfig` names; throws if it failed. */
+export async function helmUninstall(kubeconfig: string, namespace: string): Promise<void> {
+  ok(
+    "helm uninstall",
+    await helm(["uninstall", "bvo", "--kubeconfig", kubeconfig, "-n", namespace, "--wait"]),
+  );
+}
+
+/**
  * The operator's options as it parses them from the rendered Deployment's args, with the downward-API
  * `$(POD_NAMESPACE)` filled in as `namespace`.
  */
