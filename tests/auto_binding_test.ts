@@ -7,8 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { bindingNameFor, uniqueBindingName } from "../lib/api/mod.ts";
-import { createResticRepo, restEnv } from "./harness/backrest.ts";
-import type { BackrestInstance } from "./harness/backrest.ts";
+import { backrestRepo, createResticRepo, restEnv } from "./harness/backrest.ts";
 import {
   binding,
   BINDINGS,
@@ -16,6 +15,7 @@ import {
   CONFIG_NAME,
   create,
   putOperatorConfig,
+  replaceSecret,
   replicationDestination,
   replicationSource,
   secret,
@@ -123,10 +123,6 @@ async function sourceWithRepo(
     ),
   );
   return repo;
-}
-
-async function backrestRepo(backrest: BackrestInstance, id: string) {
-  return (await backrest.getConfig()).repos.find((r) => r.id === id);
 }
 
 /** A local HTTP listener standing in for a host nobody should send credentials to. */
@@ -402,11 +398,10 @@ Deno.test("auto-binding: the default auth Secret serves only the default URL, an
     assert.ok(rec.seen.slice(before).every((r) => r.authorization === null), "no credentials were sent");
 
     // Rotation: a wrong password is used at once (and refused), the right one again applies.
-    const path = `/api/v1/namespaces/${e.configNs}/secrets/${AUTH_SECRET}`;
     const hash = (await getBinding(ns, "bvsb-rs-managed"))!.status?.lastAppliedInputHash;
-    await cp.json("PUT", path, secret(AUTH_SECRET, { ...USER, password: "wrong-password" }));
+    await replaceSecret(e.configNs, AUTH_SECRET, { ...USER, password: "wrong-password" });
     await waitForReason(cp, ns, "bvsb-rs-managed", "BackrestAuthInvalid", 30_000);
-    await cp.json("PUT", path, secret(AUTH_SECRET, USER));
+    await replaceSecret(e.configNs, AUTH_SECRET, USER);
     await waitForReason(cp, ns, "bvsb-rs-managed", "Applied", 30_000);
     assert.equal((await getBinding(ns, "bvsb-rs-managed"))!.status?.lastAppliedInputHash, hash);
   } finally {

@@ -7,8 +7,8 @@
  * failover are in the end-to-end suites, which run it as a separate process.)
  */
 import assert from "node:assert/strict";
-import { createResticRepo } from "./harness/backrest.ts";
-import { BINDINGS, cluster, secret, sharedOperator, waitForReason } from "./harness/operator.ts";
+import { backrestRepo, createResticRepo } from "./harness/backrest.ts";
+import { BINDINGS, cluster, replaceSecret, sharedOperator, waitForReason } from "./harness/operator.ts";
 import {
   assertConverged,
   assertNoSecretLeak,
@@ -37,20 +37,15 @@ Deno.test("fault: kube-apiserver restarted; changes made after it reach Backrest
   await cp.restartApiserver();
   // A change after the restart proves the watches came back.
   const repo = await createResticRepo();
-  await cp.json(
-    "PUT",
-    `/api/v1/namespaces/${ns}/secrets/s0`,
-    secret("s0", {
-      RESTIC_REPOSITORY: repo.uri,
-      RESTIC_PASSWORD: repo.password,
-      AWS_ACCESS_KEY_ID: desired[0]!.env[0]!.split("=")[1]!,
-    }),
-  );
+  await replaceSecret(ns, "s0", {
+    RESTIC_REPOSITORY: repo.uri,
+    RESTIC_PASSWORD: repo.password,
+    AWS_ACCESS_KEY_ID: desired[0]!.env[0]!.split("=")[1]!,
+  });
   const before = desired[0]!;
   desired[0] = { ...before, uri: repo.uri, password: repo.password };
   await waitUntil("rotated Secret reached Backrest", async () => {
-    const r = (await backrest.getConfig()).repos.find((x) => x.id === desired[0]!.id);
-    return r?.uri === repo.uri;
+    return (await backrestRepo(backrest, desired[0]!.id))?.uri === repo.uri;
   }, { timeoutMs: 60_000, intervalMs: 200 });
   await assertConverged(backrest, ns, desired);
   await assertNothingLeaked(desired, [before]);

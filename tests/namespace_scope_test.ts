@@ -13,6 +13,7 @@ import {
   BINDINGS,
   cluster,
   putOperatorConfig,
+  replaceSecret,
   replicationSource,
   secret,
   startOperator,
@@ -142,17 +143,9 @@ Deno.test("namespace scope: Roles only, one watched namespace: applied there, ot
     assert.ok(!ids.some((id) => id.includes(other)), "nothing from the other namespace in Backrest");
 
     // Rotating the default auth Secret (in the operator's namespace) still reaches the generated Binding.
-    await cp.json(
-      "PUT",
-      `/api/v1/namespaces/${configNs}/secrets/backrest-auth`,
-      secret("backrest-auth", { ...USER, password: "wrong-password" }),
-    );
+    await replaceSecret(configNs, "backrest-auth", { ...USER, password: "wrong-password" });
     await waitForReason(cp, watched, "bvsb-rs-src", "BackrestAuthInvalid", 30_000);
-    await cp.json(
-      "PUT",
-      `/api/v1/namespaces/${configNs}/secrets/backrest-auth`,
-      secret("backrest-auth", USER),
-    );
+    await replaceSecret(configNs, "backrest-auth", USER);
     await waitForReason(cp, watched, "bvsb-rs-src", "Applied", 30_000);
 
     const refused = op.logs.filter((l) => /forbidden|[\s:]403[\s:]/i.test(l));

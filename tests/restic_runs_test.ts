@@ -6,11 +6,12 @@
  */
 import assert from "node:assert/strict";
 import { stretchedHasher } from "../lib/backrest/mod.ts";
-import { createResticRepo, startBackrest } from "./harness/backrest.ts";
+import { backrestRepo, createResticRepo, startBackrest } from "./harness/backrest.ts";
 import {
   binding,
   BINDINGS,
   cluster,
+  replaceSecret,
   replicationSource,
   secret,
   startOperator,
@@ -52,8 +53,6 @@ Deno.test("restic runs: one per change when the repository is known to exist, tw
     startOperator({ configNamespace: configNs, backrestTimeoutMs: 30_000, namespaces: [ns] }),
   ]);
   const apply = async (obj: Record<string, unknown>) => await cp.apply(JSON.stringify(obj), ns);
-  const putSecret = async (name: string, obj: Record<string, unknown>) =>
-    await cp.json("PUT", `/api/v1/namespaces/${ns}/secrets/${name}`, obj);
   let seen = 0;
   const newOpens = async () => {
     const all = await backrest.resticRuns();
@@ -104,20 +103,17 @@ Deno.test("restic runs: one per change when the repository is known to exist, tw
   // A rotated password at a location this Binding applied before: AddRepo only.
   const before = await hashOf("fresh");
   await addKey(fresh.uri, fresh.password, "rotated-password");
-  await putSecret(
-    "fresh",
-    secret("fresh", { RESTIC_REPOSITORY: fresh.uri, RESTIC_PASSWORD: "rotated-password" }),
-  );
+  await replaceSecret(ns, "fresh", { RESTIC_REPOSITORY: fresh.uri, RESTIC_PASSWORD: "rotated-password" });
   await appliedAgain("fresh", before);
   assert.deepEqual(await newOpens(), ["cat config"], "rotated: AddRepo only");
-  const inBackrest = (await backrest.getConfig()).repos.find((r) =>
-    r.id === `volsync-${ns}-replicationsource-fresh`
+  assert.equal(
+    (await backrestRepo(backrest, `volsync-${ns}-replicationsource-fresh`))?.password,
+    "rotated-password",
   );
-  assert.equal(inBackrest?.password, "rotated-password");
 
   // An unchanged resync: the Secret is touched (a label), the Binding reconciled, nothing runs.
   const gets = op.calls.length;
-  await putSecret("fresh", {
+  await cp.json("PUT", `/api/v1/namespaces/${ns}/secrets/fresh`, {
     ...secret("fresh", { RESTIC_REPOSITORY: fresh.uri, RESTIC_PASSWORD: "rotated-password" }),
     metadata: { name: "fresh", labels: { touched: "yes" } },
   });
@@ -194,8 +190,9 @@ Deno.test("restic runs: an upgrade over the stretched hashes of builds before ke
   // The location hash an earlier build recorded still spares CheckRepoExists on a rotation.
   const rotatedFrom = (await statusOf("fresh")).lastAppliedInputHash;
   await addKey(repos.fresh.uri, repos.fresh.password, "rotated-password");
-  await cp.json("PUT", `/api/v1/namespaces/${ns}/secrets/fresh`, {
-    ...secret("fresh", { RESTIC_REPOSITORY: repos.fresh.uri, RESTIC_PASSWORD: "rotated-password" }),
+  await replaceSecret(ns, "fresh", {
+    RESTIC_REPOSITORY: repos.fresh.uri,
+    RESTIC_PASSWORD: "rotated-password",
   });
   await waitUntil("fresh applied again", async () => {
     const s = await statusOf("fresh");

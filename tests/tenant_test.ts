@@ -8,7 +8,13 @@
  * namespaces it creates, so its OperatorConfig and repo claims are its own.
  */
 import assert from "node:assert/strict";
-import { type BackrestInstance, createResticRepo, restEnv, startBackrest } from "./harness/backrest.ts";
+import {
+  type BackrestInstance,
+  backrestRepo,
+  createResticRepo,
+  restEnv,
+  startBackrest,
+} from "./harness/backrest.ts";
 import {
   binding,
   BINDINGS,
@@ -16,6 +22,7 @@ import {
   CONFIG_NAME,
   create,
   deleteBinding,
+  patchBinding,
   putOperatorConfig,
   readyCondition,
   replicationSource,
@@ -48,13 +55,6 @@ async function tryCreate(
   return { status: res.status, text: await res.text() };
 }
 
-async function patchSpec(ns: string, name: string, spec: Record<string, unknown>): Promise<void> {
-  const cp = await cluster();
-  await cp.json("PATCH", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/${name}`, { spec }, {
-    "content-type": "application/merge-patch+json",
-  });
-}
-
 async function operatorConfig(ns: string, spec: Record<string, unknown>): Promise<void> {
   await putOperatorConfig(ns, spec);
 }
@@ -62,10 +62,6 @@ async function operatorConfig(ns: string, spec: Record<string, unknown>): Promis
 /** An operator confined to `namespaces`, with its OperatorConfig (and repo claims) in `configNs`. */
 function operatorFor(configNs: string, ...namespaces: string[]): Promise<RunningOperator> {
   return startOperator({ namespaces, configNamespace: configNs, backrestTimeoutMs: 20_000 });
-}
-
-async function backrestRepo(backrest: BackrestInstance, id: string) {
-  return (await backrest.getConfig()).repos.find((r) => r.id === id);
 }
 
 /** Everything a tenant can read about their namespace: Binding statuses and Events. */
@@ -431,7 +427,7 @@ Deno.test("tenant: an applied repo id stays its Binding's: no later, older or ed
     await waitForReason(cp, victim, "named", "Applied", 60_000);
 
     // Edited to the victim's id: refused, whatever the age.
-    await patchSpec(attacker, "old", { repo: { idOverride: teamId } });
+    await patchBinding(attacker, "old", { spec: { repo: { idOverride: teamId } } });
     const conflict = await waitForReason(cp, attacker, "old", "RepoIdConflict");
     assert.match(conflict.message, /^another Binding holds repo id/);
     // Nothing in the tenant's view names the other namespace; the operator's log does, for the admin.
@@ -451,7 +447,9 @@ Deno.test("tenant: an applied repo id stays its Binding's: no later, older or ed
     );
     await waitForReason(cp, attacker, "alias", "RepoIdConflict");
     // The victim's default id: another namespace's by name.
-    await patchSpec(attacker, "old", { repo: { idOverride: `volsync-${victim}-replicationsource-db` } });
+    await patchBinding(attacker, "old", {
+      spec: { repo: { idOverride: `volsync-${victim}-replicationsource-db` } },
+    });
     const squat = await waitForReason(cp, attacker, "old", "InvalidSpec");
     assert.match(squat.message, /another namespace's default repo id/);
     // Spellings that parsers disagree on never get that far.
@@ -492,12 +490,7 @@ Deno.test("tenant: a repo made in Backrest's UI is left alone unless the Binding
   const [admins, tenants] = [await createResticRepo(), await createResticRepo()];
   const id = `ui-made-${ns}`;
   // The admin's repo, made in the UI (the same AddRepo the UI sends).
-  const add = await fetch(`${backrest.url}/v1.Backrest/AddRepo`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ repo: { id, uri: admins.uri, password: admins.password } }),
-  });
-  assert.equal(add.status, 200, await add.text());
+  await backrest.rpc("AddRepo", { repo: { id, uri: admins.uri, password: admins.password } });
   await create(
     ns,
     secret("s", { RESTIC_REPOSITORY: tenants.uri, RESTIC_PASSWORD: tenants.password }),
@@ -508,7 +501,7 @@ Deno.test("tenant: a repo made in Backrest's UI is left alone unless the Binding
   try {
     const c = await waitForReason(cp, ns, "take", "RepoExistsInBackrest", 60_000);
     assert.match(c.message, /no Binding applied it/);
-    await patchSpec(ns, "take", { repo: { idOverride: id, adopt: true } });
+    await patchBinding(ns, "take", { spec: { repo: { idOverride: id, adopt: true } } });
     await waitUntil("the adopt edit is seen", async () => {
       const b = await cp.json("GET", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/take`) as {
         status?: { observedGeneration?: number };
@@ -557,18 +550,15 @@ Deno.test("tenant: RemoveRepo only for an id the Binding holds now, on the URL i
       }),
     );
     await waitForReason(cp, other, "forged", "Applied", 60_000);
-    await cp.json("PATCH", `${BINDINGS}/namespaces/${other}/backrestvolsyncbindings/forged/status`, {
-      status: { repoId: x, backrestURL: backrest.url },
-    }, { "content-type": "application/merge-patch+json" });
+    await patchBinding(other, "forged", { status: { repoId: x, backrestURL: backrest.url } }, "status");
     await deleteBinding(other, "forged");
     assert.ok(await backrestRepo(backrest, x), "a forged status removes nothing");
     assert.equal(await backrestRepo(backrest, `forged-${other}`), undefined, "its own repo went");
 
     // a moves to another id and stops before applying it (its Secret is missing): it still holds x.
     await create(ns, replicationSource("nosecret", "missing"));
-    await patchSpec(ns, "a", {
-      source: { kind: "ReplicationSource", name: "nosecret" },
-      repo: { idOverride: `del-y-${ns}` },
+    await patchBinding(ns, "a", {
+      spec: { source: { kind: "ReplicationSource", name: "nosecret" }, repo: { idOverride: `del-y-${ns}` } },
     });
     await waitForReason(cp, ns, "a", "RepositorySecretNotFound");
     await create(ns, binding("b", { url: backrest.url, source: "src", repo: { idOverride: x } }));
@@ -701,13 +691,7 @@ Deno.test("tenant: drift repair lists Backrest with credentials that worked, wha
     );
     await waitForReason(cp, ns, "bogus", "BackrestAuthInvalid");
     // Someone deletes the repo in Backrest's UI.
-    const basic = `Basic ${btoa(`${user.username}:${user.password}`)}`;
-    const res = await fetch(`${backrest.url}/v1.Backrest/RemoveRepo`, {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization: basic },
-      body: JSON.stringify({ repoId: id }),
-    });
-    assert.equal(res.status, 200, await res.text());
+    await backrest.rpc("RemoveRepo", { repoId: id });
     await waitUntil(
       "drift repair put it back",
       async () => (await backrestRepo(backrest, id)) !== undefined,

@@ -179,6 +179,26 @@ export async function deleteBinding(ns: string, name: string, timeoutMs = 30_000
   await waitForBindingGone(ns, name, timeoutMs);
 }
 
+/** Merge-patches the Binding `ns/name` (or, given `subresource`, that subresource of it) with `patch`. */
+export async function patchBinding(
+  ns: string,
+  name: string,
+  patch: Record<string, unknown>,
+  subresource?: "status",
+): Promise<void> {
+  const cp = await cluster();
+  const path = `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/${name}${
+    subresource ? `/${subresource}` : ""
+  }`;
+  await cp.json("PATCH", path, patch, { "content-type": "application/merge-patch+json" });
+}
+
+/** Replaces the Secret `ns/name` with one holding `data`, as a rotation does. */
+export async function replaceSecret(ns: string, name: string, data: Record<string, string>): Promise<void> {
+  const cp = await cluster();
+  await cp.json("PUT", `/api/v1/namespaces/${ns}/secrets/${name}`, secret(name, data));
+}
+
 /** Creates each object in namespace `ns`; one that exists already is left as it is. */
 export async function create(ns: string, ...objs: Record<string, unknown>[]): Promise<void> {
   const cp = await cluster();

@@ -5,7 +5,7 @@
  * Secret values.
  */
 import assert from "node:assert/strict";
-import { type BackrestInstance, createResticRepo, restEnv } from "./backrest.ts";
+import { type BackrestInstance, backrestRepo, createResticRepo, restEnv } from "./backrest.ts";
 import { binding, BINDINGS, cluster, replicationSource, secret, waitForReason } from "./operator.ts";
 import type { ControlPlane } from "./control_plane.ts";
 import type { Proc } from "./process.ts";
@@ -142,6 +142,6 @@ export async function applySampleBinding(
   const ready = await waitForReason(cp, ns, "app", "Applied", opts.timeoutMs ?? 60_000, opts.proc);
   assert.equal(ready.status, "True");
   const id = `volsync-${ns}-replicationsource-data`;
-  assert.equal((await backrest.getConfig()).repos.find((r) => r.id === id)?.uri, repo.uri);
+  assert.equal((await backrestRepo(backrest, id))?.uri, repo.uri);
   return { id, repo };
 }
