@@ -5,7 +5,7 @@
  * it equals the apiserver's truth: nothing lost, nothing doubled.
  */
 import assert from "node:assert/strict";
-import { controlPlane } from "./harness/control_plane.ts";
+import { adminClient } from "./harness/admin_client.ts";
 import { waitUntil } from "./harness/process.ts";
 import {
   configMaps,
@@ -137,20 +137,12 @@ function cm(ns: string, name: string, v: string): KubeObject {
   };
 }
 
-/** A fresh namespace and a client of the apiserver; `close()` closes its connection. */
-async function setup(prefix: string) {
-  const cp = await controlPlane();
-  const ns = await cp.namespace(prefix);
-  const conn = await kubeconfigConnection({ path: cp.kubeconfigPath });
-  return { cp, ns, kube: createClient(conn), close: () => conn.close() };
-}
-
 /**
- * {@linkcode setup}, plus a second client (`watchKube`, for the informer) that reaches the apiserver through
+ * {@linkcode adminClient}, plus a second client (`watchKube`, for the informer) that reaches the apiserver through
  * a {@linkcode Proxy}; `close()` closes the proxy and both connections.
  */
 async function setupBehindProxy(prefix: string) {
-  const direct = await setup(prefix);
+  const direct = await adminClient(prefix);
   const { cp } = direct;
   const proxy = new Proxy(Number(new URL(cp.server).port));
   // Same credentials, other address: a copy of the kubeconfig pointing at the proxy.
@@ -213,7 +205,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
-    const { cp, ns, kube, close } = await setup("rt-restart");
+    const { cp, ns, kube, close } = await adminClient("rt-restart");
     const informer = informerFor(kube, configMaps, {
       namespaces: [ns],
       labelSelector: "rt=1",
@@ -323,7 +315,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
-    const { ns, kube, close } = await setup("rt-10k");
+    const { ns, kube, close } = await adminClient("rt-10k");
     try {
       const total = 10_000;
       let next = 0;
