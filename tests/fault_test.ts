@@ -16,7 +16,8 @@ import {
   populate,
   secretValues,
 } from "./harness/scenario.ts";
-import { freePort, waitUntil } from "./harness/process.ts";
+import { waitUntil } from "./harness/process.ts";
+import { silentListener } from "./harness/silent_listener.ts";
 
 const env = sharedOperator({ operator: { backrestTimeoutMs: 5_000 } });
 
@@ -106,45 +107,20 @@ Deno.test("fault: Backrest restarted on an empty data dir: drift repair re-appli
 Deno.test("fault: the network path to Backrest hangs; the deadline reports it, and it recovers", async () => {
   const { backrest } = await env();
   const cp = await cluster();
-  // A loopback proxy that accepts connections and, while `hang` is set, never answers.
-  let hang = true;
-  const port = freePort();
-  const target = new URL(backrest.url);
-  const listener = Deno.listen({ hostname: "127.0.0.1", port });
-  const conns: Deno.Conn[] = [];
-  const serving = (async () => {
-    for await (const conn of listener) {
-      conns.push(conn);
-      if (hang) continue;
-      const upstream = await Deno.connect({ hostname: target.hostname, port: Number(target.port) });
-      conns.push(upstream);
-      conn.readable.pipeTo(upstream.writable).catch(() => {});
-      upstream.readable.pipeTo(conn.writable).catch(() => {});
-    }
-  })().catch(() => {});
+  // A loopback proxy that accepts connections and never answers, until it forwards to Backrest.
+  const path = silentListener();
   try {
-    const { ns, desired } = await populate(`http://127.0.0.1:${port}`, 1, "f-hang");
+    const { ns, desired } = await populate(`http://127.0.0.1:${path.port}`, 1, "f-hang");
     const c = await waitForReason(cp, ns, "b0", "BackrestUnreachable", 60_000);
     assert.match(c.message, /deadline|unavailable/);
-    hang = false;
-    for (const conn of conns.splice(0)) {
-      try {
-        conn.close();
-      } catch { /* closed */ }
-    }
+    path.forwardTo(backrest.url);
     // The operator retries with backoff; the Binding points at the proxy, so compare by id.
     await waitForReason(cp, ns, "b0", "Applied", 90_000);
     const held = (await backrest.getConfig()).repos.filter((r) => r.id === desired[0]!.id);
     assert.equal(held.length, 1);
     await assertNothingLeaked(desired);
   } finally {
-    listener.close();
-    for (const conn of conns) {
-      try {
-        conn.close();
-      } catch { /* closed */ }
-    }
-    await serving;
+    await path.close();
   }
 });
 

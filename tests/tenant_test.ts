@@ -34,6 +34,7 @@ import {
 import { startInterceptor, startRecorder } from "./harness/cloud.ts";
 import { peer } from "./harness/peers.ts";
 import { tempDir, waitUntil } from "./harness/process.ts";
+import { silentListener } from "./harness/silent_listener.ts";
 
 const ENV_CANARY = `envcanary${crypto.randomUUID().replaceAll("-", "")}`;
 
@@ -713,13 +714,7 @@ Deno.test("tenant: a repository on storage that never answers slows only its own
   const slow = await cp.namespace("slowstore");
   const other = await cp.namespace("neighbour");
   // Storage that accepts connections and never answers: restic inside Backrest waits on it.
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const held: Deno.Conn[] = [];
-  const accepting = (async () => {
-    try {
-      for await (const c of listener) held.push(c);
-    } catch { /* closed */ }
-  })();
+  const storage = silentListener();
   const op = await startOperator({
     namespaces: [slow, other],
     configNamespace: cfg,
@@ -729,7 +724,7 @@ Deno.test("tenant: a repository on storage that never answers slows only its own
     await create(
       slow,
       secret("s", {
-        RESTIC_REPOSITORY: `rest:http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}/repo`,
+        RESTIC_REPOSITORY: `rest:http://127.0.0.1:${storage.port}/repo`,
         RESTIC_PASSWORD: "pw-123456",
       }),
       replicationSource("src", "s"),
@@ -752,13 +747,7 @@ Deno.test("tenant: a repository on storage that never answers slows only its own
     await waitForReason(cp, other, "b", "Applied", 60_000);
   } finally {
     await op.stop();
-    listener.close();
-    for (const c of held) {
-      try {
-        c.close();
-      } catch { /* gone */ }
-    }
-    await accepting;
+    await storage.close();
   }
 });
 
