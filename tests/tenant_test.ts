@@ -117,17 +117,6 @@ async function createStored(ns: string, obj: Record<string, unknown>, plural = "
   }, { timeoutMs: 20_000, intervalMs: 200 });
 }
 
-/** A local listener that records every request (a host nobody should hear from). */
-function recorder() {
-  const seen: string[] = [];
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
-    seen.push(`${req.method} ${new URL(req.url).pathname}`);
-    await req.body?.cancel();
-    return new Response("no", { status: 404 });
-  });
-  return { url: `http://127.0.0.1:${server.addr.port}`, seen, close: () => server.shutdown() };
-}
-
 Deno.test("tenant: a restic flag that would run a program in Backrest is refused before any Backrest call, and never runs", async () => {
   const backrest = await sharedBackrest();
   const cp = await cluster();
@@ -235,7 +224,7 @@ Deno.test("tenant: nothing Backrest would expand from its environment is sent, a
   const cp = await cluster();
   const cfg = await cp.namespace("cfg");
   const ns = await cp.namespace("expand");
-  const listener = recorder();
+  const listener = startRecorder(404); // a host nobody should hear from
   const repo = await createResticRepo();
   const restic = await peer("restic");
   const op = await operatorFor(cfg, ns);
@@ -296,7 +285,7 @@ Deno.test("tenant: nothing Backrest would expand from its environment is sent, a
     for (const needle of [ENV_CANARY, restic.path, backrest.dir, "Fatal", "failed to init repo"]) {
       assert.ok(!view.includes(needle), `the tenant reads ${needle}`);
     }
-    assert.deepEqual(listener.seen, [], "nothing reached the tenant's listener");
+    assert.deepEqual(listener.requests, [], "nothing reached the tenant's listener");
   } finally {
     await op.stop();
     await listener.close();
@@ -577,7 +566,7 @@ Deno.test("tenant: no Binding is reconciled before the OperatorConfig is read; o
   const backrest = await sharedBackrest();
   const cp = await cluster();
   const repo = await createResticRepo();
-  const listener = recorder();
+  const listener = startRecorder(404); // a host nobody should hear from
   const scenario = async (
     name: string,
     config: (cfg: string) => Promise<void>,
@@ -592,12 +581,12 @@ Deno.test("tenant: no Binding is reconciled before the OperatorConfig is read; o
       replicationSource("src", "s"),
       binding("b", { url: listener.url, source: "src", repo: { idOverride: `start-${ns}` } }),
     );
-    const before = listener.seen.length;
+    const before = listener.requests.length;
     const op = await operatorFor(cfg, ns);
     try {
       const c = await waitForReason(cp, ns, "b", reason);
       await new Promise((r) => setTimeout(r, 1000));
-      assert.equal(listener.seen.length, before, `${name}: no request reached the Backrest URL`);
+      assert.equal(listener.requests.length, before, `${name}: no request reached the Backrest URL`);
       return { cfg, ns, op, message: c.message };
     } catch (e) {
       await op.stop();
@@ -648,7 +637,7 @@ Deno.test("tenant: no Binding is reconciled before the OperatorConfig is read; o
         });
         await operatorConfig(s.cfg, { bindingGeneration: { policy: "Disabled" } });
         // Valid now (no allowlist): the Binding is tried against its URL.
-        await waitUntil("requests reach the URL", () => Promise.resolve(listener.seen.length > 0), {
+        await waitUntil("requests reach the URL", () => Promise.resolve(listener.requests.length > 0), {
           timeoutMs: 30_000,
         });
       } finally {
@@ -881,6 +870,8 @@ Deno.test("tenant: Backrest's own credentials (environment, HOME, identity endpo
     ...repo("gs", { RESTIC_REPOSITORY: "gs:bucket:/p", GOOGLE_PROJECT_ID: "tenant-project" }),
   );
   const op = await operatorFor(cfg, ns);
+  const resticReached = (where: string, check: () => boolean) =>
+    waitUntil(`restic reached ${where}`, () => Promise.resolve(check()), { timeoutMs: 60_000 });
   try {
     await t.step(
       "a Secret without whole, non-empty credentials of its own is refused before Backrest",
@@ -895,50 +886,29 @@ Deno.test("tenant: Backrest's own credentials (environment, HOME, identity endpo
     await t.step(
       "s3: the tenant's key is used, without Backrest's session token or assumed role",
       async () => {
-        await waitUntil(
-          "restic reached the tenant's s3",
-          () => Promise.resolve(tenantS3.requests.length > 0),
-          {
-            timeoutMs: 60_000,
-          },
-        );
+        await resticReached("the tenant's s3", () => tenantS3.requests.length > 0);
         const auth = tenantS3.requests.map((r) => r.headers["authorization"] ?? "").join("\n");
         assert.match(auth, /Credential=TENANTAKID\//);
         assert.ok(tenantS3.requests.every((r) => !("x-amz-security-token" in r.headers)), "no session token");
       },
     );
     await t.step("rest: no Backrest user or password in the Basic auth", async () => {
-      await waitUntil(
-        "restic reached the tenant's rest",
-        () => Promise.resolve(tenantRest.requests.length > 0),
-        {
-          timeoutMs: 60_000,
-        },
-      );
+      await resticReached("the tenant's rest", () => tenantRest.requests.length > 0);
       for (const r of tenantRest.requests) {
         const basic = r.headers["authorization"]?.replace(/^Basic /, "");
         assert.ok(basic === undefined || !atob(basic).includes(canary), atob(basic ?? ""));
       }
     });
     await t.step("swift: the tenant's ST_* at the tenant's auth URL, not Backrest's OS_*", async () => {
-      await waitUntil(
-        "restic reached the tenant's swift",
-        () => Promise.resolve(tenantSwift.requests.length > 0),
-        {
-          timeoutMs: 60_000,
-        },
-      );
+      await resticReached("the tenant's swift", () => tenantSwift.requests.length > 0);
       const first = tenantSwift.requests[0]!;
       assert.equal(first.headers["x-auth-user"], "tenant-user");
       assert.equal(first.headers["x-auth-key"], "tenant-key-1");
     });
     await t.step("azure: the tenant's SAS, at the tenant's account under the default suffix", async () => {
-      await waitUntil(
-        "restic reached Azure",
-        () => Promise.resolve(planted.cloud.requests.some((r) => r.host.startsWith("tenantacct."))),
-        {
-          timeoutMs: 60_000,
-        },
+      await resticReached(
+        "Azure",
+        () => planted.cloud.requests.some((r) => r.host.startsWith("tenantacct.")),
       );
       assert.ok(planted.cloud.connects.every((c) => !c.includes(canary)), "never Backrest's endpoint suffix");
       for (const r of planted.cloud.requests.filter((r) => r.host.startsWith("tenantacct."))) {
@@ -951,12 +921,9 @@ Deno.test("tenant: Backrest's own credentials (environment, HOME, identity endpo
       }
     });
     await t.step("b2: the tenant's account id and key", async () => {
-      await waitUntil(
-        "restic reached Backblaze",
-        () => Promise.resolve(planted.cloud.requests.some((r) => r.host.includes("backblazeb2"))),
-        {
-          timeoutMs: 60_000,
-        },
+      await resticReached(
+        "Backblaze",
+        () => planted.cloud.requests.some((r) => r.host.includes("backblazeb2")),
       );
       const auth = planted.cloud.requests.find((r) =>
         r.host.includes("backblazeb2")
