@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { bindingNameFor, uniqueBindingName } from "../lib/api/mod.ts";
-import { backrestRepo, createResticRepo, restEnv } from "./harness/backrest.ts";
+import { backrestRepo, createResticRepo, restEnv, waitForRepo } from "./harness/backrest.ts";
 import {
   binding,
   BINDINGS,
@@ -276,7 +276,7 @@ Deno.test("auto-binding: defaults reach managed Bindings, drift is repaired, and
   await sourceWithRepo(ns, "app", undefined, { RESTIC_COMPRESSION: "max", RESTIC_PACK_SIZE: "16" });
   const id = `volsync-${ns}-replicationsource-app`;
   await waitForReason(cp, ns, "bvsb-rs-app", "Applied", 60_000);
-  let stored = await backrestRepo(e.backrest, id);
+  const stored = await backrestRepo(e.backrest, id);
   assert.deepEqual(stored?.env, restEnv("RESTIC_COMPRESSION=max"));
   assert.equal(stored?.autoUnlock, true);
   assert.equal(stored?.prunePolicy?.schedule?.schedule.value, "0 3 * * *");
@@ -288,10 +288,11 @@ Deno.test("auto-binding: defaults reach managed Bindings, drift is repaired, and
 
   // Changed defaults reach the existing managed Binding, and through it Backrest.
   await configure(e, withDefaults(e, { policy: "All", defaultRepo: { envAllowlist: ["RESTIC_PACK_SIZE"] } }));
-  await waitUntil("Backrest holds the new defaults", async () => {
-    stored = await backrestRepo(e.backrest, id);
-    return stored?.env.join() === restEnv("RESTIC_PACK_SIZE=16").join() && stored.autoUnlock === false;
-  }, { timeoutMs: 60_000 });
+  await waitForRepo(e.backrest, id, {
+    what: "Backrest holds the new defaults",
+    until: (r) => r.env.join() === restEnv("RESTIC_PACK_SIZE=16").join() && r.autoUnlock === false,
+    timeoutMs: 60_000,
+  });
   const b = (await getBinding(ns, "bvsb-rs-app"))!;
   assert.deepEqual(b.spec.repo?.envAllowlist, ["RESTIC_PACK_SIZE"]);
 

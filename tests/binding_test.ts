@@ -11,6 +11,7 @@ import {
   restEnv,
   restLocation,
   startBackrest,
+  waitForRepo,
 } from "./harness/backrest.ts";
 import {
   binding,
@@ -155,10 +156,11 @@ Deno.test("binding: a rotated Secret reaches Backrest with nobody touching the B
     RESTIC_PASSWORD: second.password,
     B2_ACCOUNT_KEY: "two",
   });
-  await waitUntil("Backrest holds the new Secret", async () => {
-    const r = await backrestRepo(backrest, `rotate-${ns}`);
-    return r?.uri === second.uri && r.password === second.password && r.env.includes("B2_ACCOUNT_KEY=two");
-  }, { timeoutMs: 30_000, intervalMs: 100 });
+  await waitForRepo(backrest, `rotate-${ns}`, {
+    what: "Backrest holds the new Secret",
+    until: (r) =>
+      r.uri === second.uri && r.password === second.password && r.env.includes("B2_ACCOUNT_KEY=two"),
+  });
   await waitUntil("status shows the new hash", async () => {
     const s = (await bindingObject(ns, "b")).status;
     return s.lastAppliedInputHash !== before;
@@ -447,9 +449,7 @@ Deno.test("binding: drift repair re-applies a repo deleted in Backrest, with one
   assert.equal(await backrestRepo(backrest, `drift-${ns}`), undefined);
   const round = await op.operator.drift.check();
   assert.ok(round.missing >= 1);
-  await waitUntil("re-applied", async () => (await backrestRepo(backrest, `drift-${ns}`)) !== undefined, {
-    timeoutMs: 30_000,
-  });
+  await waitForRepo(backrest, `drift-${ns}`, { what: "re-applied" });
   const again = await op.operator.drift.check();
   assert.equal(again.missing, 0, "nothing missing after repair");
 });
@@ -472,14 +472,11 @@ Deno.test("binding: a shorter resyncPeriod applies at once, not after the wait a
     // A 10-minute wait is running. The admin shortens the period, then the repo vanishes from Backrest.
     await putOperatorConfig(configNs, { resyncPeriod: "2s" });
     await backrest.rpc("RemoveRepo", { repoId: id });
-    await waitUntil(
-      "repaired within a few short periods",
-      async () => (await backrestRepo(backrest, id)) !== undefined,
-      {
-        timeoutMs: 20_000,
-        intervalMs: 250,
-      },
-    );
+    await waitForRepo(backrest, id, {
+      what: "repaired within a few short periods",
+      timeoutMs: 20_000,
+      intervalMs: 250,
+    });
   } finally {
     await putOperatorConfig(configNs);
   }

@@ -7,7 +7,7 @@
  * failover are in the end-to-end suites, which run it as a separate process.)
  */
 import assert from "node:assert/strict";
-import { backrestRepo, createResticRepo } from "./harness/backrest.ts";
+import { createResticRepo, waitForRepo } from "./harness/backrest.ts";
 import { BINDINGS, cluster, replaceSecret, sharedOperator, waitForReason } from "./harness/operator.ts";
 import {
   assertConverged,
@@ -45,9 +45,12 @@ Deno.test("fault: kube-apiserver restarted; changes made after it reach Backrest
   });
   const before = desired[0]!;
   desired[0] = { ...before, uri: repo.uri, password: repo.password };
-  await waitUntil("rotated Secret reached Backrest", async () => {
-    return (await backrestRepo(backrest, desired[0]!.id))?.uri === repo.uri;
-  }, { timeoutMs: 60_000, intervalMs: 200 });
+  await waitForRepo(backrest, desired[0]!.id, {
+    what: "rotated Secret reached Backrest",
+    until: (r) => r.uri === repo.uri,
+    timeoutMs: 60_000,
+    intervalMs: 200,
+  });
   await assertConverged(backrest, ns, desired);
   await assertNothingLeaked(desired, [before]);
 });

@@ -14,6 +14,7 @@ import {
   createResticRepo,
   restEnv,
   startBackrest,
+  waitForRepo,
 } from "./harness/backrest.ts";
 import {
   binding,
@@ -682,14 +683,7 @@ Deno.test("tenant: drift repair lists Backrest with credentials that worked, wha
     await waitForReason(cp, ns, "bogus", "BackrestAuthInvalid");
     // Someone deletes the repo in Backrest's UI.
     await backrest.rpc("RemoveRepo", { repoId: id });
-    await waitUntil(
-      "drift repair put it back",
-      async () => (await backrestRepo(backrest, id)) !== undefined,
-      {
-        timeoutMs: 30_000,
-        intervalMs: 250,
-      },
-    );
+    await waitForRepo(backrest, id, { what: "drift repair put it back", intervalMs: 250 });
   } finally {
     await op.stop();
     await backrest.stop();

@@ -154,6 +154,23 @@ export async function backrestRepo(backrest: BackrestInstance, id: string): Prom
 }
 
 /**
+ * Waits until `backrest` holds the repo `id` and `until` is true of it (default: once it is there); returns
+ * the repo. `what` names the wait in the error it throws on timeout.
+ */
+export async function waitForRepo(
+  backrest: BackrestInstance,
+  id: string,
+  opts: { what?: string; until?: (repo: Repo) => boolean; timeoutMs?: number; intervalMs?: number } = {},
+): Promise<Repo> {
+  let repo: Repo | undefined;
+  await waitUntil(opts.what ?? `Backrest holds repo ${id}`, async () => {
+    repo = await backrestRepo(backrest, id);
+    return repo !== undefined && (opts.until?.(repo) ?? true);
+  }, { timeoutMs: opts.timeoutMs ?? 30_000, intervalMs: opts.intervalMs ?? 100 });
+  return repo!;
+}
+
+/**
  * The variables the operator sends empty with a rest repository whose Secret does not supply them, so that
  * Backrest's own never reach restic (restic's rest backend reads the first two; every backend the third).
  */
