@@ -7,8 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { bindingNameFor, uniqueBindingName } from "../lib/api/mod.ts";
-import { createResticRepo, restEnv } from "./harness/backrest.ts";
-import type { BackrestInstance } from "./harness/backrest.ts";
+import { backrestRepo, createResticRepo, restEnv, waitForRepo } from "./harness/backrest.ts";
 import {
   binding,
   BINDINGS,
@@ -16,6 +15,7 @@ import {
   CONFIG_NAME,
   create,
   putOperatorConfig,
+  replaceSecret,
   replicationDestination,
   replicationSource,
   secret,
@@ -123,10 +123,6 @@ async function sourceWithRepo(
     ),
   );
   return repo;
-}
-
-async function backrestRepo(backrest: BackrestInstance, id: string) {
-  return (await backrest.getConfig()).repos.find((r) => r.id === id);
 }
 
 /** A local HTTP listener standing in for a host nobody should send credentials to. */
@@ -280,7 +276,7 @@ Deno.test("auto-binding: defaults reach managed Bindings, drift is repaired, and
   await sourceWithRepo(ns, "app", undefined, { RESTIC_COMPRESSION: "max", RESTIC_PACK_SIZE: "16" });
   const id = `volsync-${ns}-replicationsource-app`;
   await waitForReason(cp, ns, "bvsb-rs-app", "Applied", 60_000);
-  let stored = await backrestRepo(e.backrest, id);
+  const stored = await backrestRepo(e.backrest, id);
   assert.deepEqual(stored?.env, restEnv("RESTIC_COMPRESSION=max"));
   assert.equal(stored?.autoUnlock, true);
   assert.equal(stored?.prunePolicy?.schedule?.schedule.value, "0 3 * * *");
@@ -292,10 +288,11 @@ Deno.test("auto-binding: defaults reach managed Bindings, drift is repaired, and
 
   // Changed defaults reach the existing managed Binding, and through it Backrest.
   await configure(e, withDefaults(e, { policy: "All", defaultRepo: { envAllowlist: ["RESTIC_PACK_SIZE"] } }));
-  await waitUntil("Backrest holds the new defaults", async () => {
-    stored = await backrestRepo(e.backrest, id);
-    return stored?.env.join() === restEnv("RESTIC_PACK_SIZE=16").join() && stored.autoUnlock === false;
-  }, { timeoutMs: 60_000 });
+  await waitForRepo(e.backrest, id, {
+    what: "Backrest holds the new defaults",
+    until: (r) => r.env.join() === restEnv("RESTIC_PACK_SIZE=16").join() && r.autoUnlock === false,
+    timeoutMs: 60_000,
+  });
   const b = (await getBinding(ns, "bvsb-rs-app"))!;
   assert.deepEqual(b.spec.repo?.envAllowlist, ["RESTIC_PACK_SIZE"]);
 
@@ -402,11 +399,10 @@ Deno.test("auto-binding: the default auth Secret serves only the default URL, an
     assert.ok(rec.seen.slice(before).every((r) => r.authorization === null), "no credentials were sent");
 
     // Rotation: a wrong password is used at once (and refused), the right one again applies.
-    const path = `/api/v1/namespaces/${e.configNs}/secrets/${AUTH_SECRET}`;
     const hash = (await getBinding(ns, "bvsb-rs-managed"))!.status?.lastAppliedInputHash;
-    await cp.json("PUT", path, secret(AUTH_SECRET, { ...USER, password: "wrong-password" }));
+    await replaceSecret(e.configNs, AUTH_SECRET, { ...USER, password: "wrong-password" });
     await waitForReason(cp, ns, "bvsb-rs-managed", "BackrestAuthInvalid", 30_000);
-    await cp.json("PUT", path, secret(AUTH_SECRET, USER));
+    await replaceSecret(e.configNs, AUTH_SECRET, USER);
     await waitForReason(cp, ns, "bvsb-rs-managed", "Applied", 30_000);
     assert.equal((await getBinding(ns, "bvsb-rs-managed"))!.status?.lastAppliedInputHash, hash);
   } finally {

@@ -23,6 +23,7 @@ import {
 import { createResticRepo, restEnv, startBackrest } from "./harness/backrest.ts";
 import { freePort, tempDir } from "./harness/process.ts";
 import { rejectsWith as rejects, repoFor } from "./harness/backrest_fixtures.ts";
+import { silentListener } from "./harness/silent_listener.ts";
 import { servingCertificate } from "./harness/tls.ts";
 
 const enc = new TextEncoder();
@@ -121,15 +122,9 @@ Deno.test("Backrest client against the real server (auth disabled)", async (t) =
     });
 
     await t.step("a repository location that never answers hits the deadline", async () => {
-      const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-      const held: Deno.Conn[] = [];
-      const accepting = (async () => {
-        try {
-          for await (const conn of listener) held.push(conn);
-        } catch { /* closed */ }
-      })();
+      const listener = silentListener();
       try {
-        const hang = { uri: `rest:http://127.0.0.1:${listener.addr.port}/`, password: "pw-hanging" };
+        const hang = { uri: `rest:http://127.0.0.1:${listener.port}/`, password: "pw-hanging" };
         const started = Date.now();
         const e = await rejects(api.addRepo(await repoFor("hang", hang), { timeoutMs: 1500 }), "deadline");
         assert.ok(Date.now() - started < 5000);
@@ -138,9 +133,7 @@ Deno.test("Backrest client against the real server (auth disabled)", async (t) =
         setTimeout(() => ac.abort(), 300);
         await rejects(api.checkRepoExists(await repoFor("hang", hang), { signal: ac.signal }), "canceled");
       } finally {
-        listener.close();
-        for (const c of held) c.close();
-        await accepting;
+        await listener.close();
       }
     });
 

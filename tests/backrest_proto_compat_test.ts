@@ -89,66 +89,75 @@ function index(set: FileDescriptorSet, onlyFiles?: Set<string>): Index {
   return idx;
 }
 
-/** Every difference between our declarations and upstream's, as readable lines (empty: compatible). */
-function compare(ours: Index, theirs: Index): string[] {
+/**
+ * One kind of declaration compared by name (services and their methods, say): each of ours must exist
+ * upstream, each of its members too, with equal `keys`; `more` finds any other difference of a member.
+ * Returns the differences as readable lines, naming members as `<kind.member> <decl><kind.sep><member>`.
+ */
+function compareKind<D, M extends { name: string }>(
+  kind: { decl: string; member: string; sep: string },
+  ours: Map<string, D>,
+  theirs: Map<string, D>,
+  members: (d: D) => M[],
+  keys: readonly (keyof M & string)[],
+  more: (ours: D, up: D, member: M, upMember: M) => string | undefined = () => undefined,
+): string[] {
   const problems: string[] = [];
-  for (const [name, service] of ours.services) {
-    const up = theirs.services.get(name);
+  for (const [name, decl] of ours) {
+    const up = theirs.get(name);
     if (!up) {
-      problems.push(`service ${name} does not exist upstream`);
+      problems.push(`${kind.decl} ${name} does not exist upstream`);
       continue;
     }
-    for (const method of service.method) {
-      const m = up.method.find((x) => x.name === method.name);
-      if (!m) problems.push(`method ${name}/${method.name} does not exist upstream`);
-      else {
-        for (const key of ["inputType", "outputType", "clientStreaming", "serverStreaming"] as const) {
-          if (method[key] !== m[key]) {
-            problems.push(`method ${name}/${method.name}: ${key} ${method[key]} != upstream ${m[key]}`);
-          }
-        }
-      }
-    }
-  }
-  for (const [name, message] of ours.messages) {
-    const up = theirs.messages.get(name);
-    if (!up) {
-      problems.push(`message ${name} does not exist upstream`);
-      continue;
-    }
-    for (const field of message.field) {
-      const f = up.field.find((x) => x.name === field.name);
-      if (!f) {
-        problems.push(`field ${name}.${field.name} does not exist upstream`);
+    for (const member of members(decl)) {
+      const where = `${kind.member} ${name}${kind.sep}${member.name}`;
+      const m = members(up).find((x) => x.name === member.name);
+      if (!m) {
+        problems.push(`${where} does not exist upstream`);
         continue;
       }
-      for (const key of ["number", "label", "type", "typeName", "jsonName", "proto3Optional"] as const) {
-        if (field[key] !== f[key]) {
-          problems.push(`field ${name}.${field.name}: ${key} ${field[key]} != upstream ${f[key]}`);
-        }
+      for (const key of keys) {
+        if (member[key] !== m[key]) problems.push(`${where}: ${key} ${member[key]} != upstream ${m[key]}`);
       }
-      const ourOneof = field.oneofIndex === undefined ? undefined : message.oneofDecl[field.oneofIndex]?.name;
-      const upOneof = f.oneofIndex === undefined ? undefined : up.oneofDecl[f.oneofIndex]?.name;
-      if (ourOneof !== upOneof) {
-        problems.push(`field ${name}.${field.name}: oneof ${ourOneof} != upstream ${upOneof}`);
-      }
-    }
-  }
-  for (const [name, e] of ours.enums) {
-    const up = theirs.enums.get(name);
-    if (!up) {
-      problems.push(`enum ${name} does not exist upstream`);
-      continue;
-    }
-    for (const value of e.value) {
-      const v = up.value.find((x) => x.name === value.name);
-      if (!v) problems.push(`enum value ${name}.${value.name} does not exist upstream`);
-      else if (v.number !== value.number) {
-        problems.push(`enum value ${name}.${value.name}: ${value.number} != upstream ${v.number}`);
-      }
+      const other = more(decl, up, member, m);
+      if (other) problems.push(`${where}: ${other}`);
     }
   }
   return problems;
+}
+
+/** Every difference between our declarations and upstream's, as readable lines (empty: compatible). */
+function compare(ours: Index, theirs: Index): string[] {
+  return [
+    ...compareKind(
+      { decl: "service", member: "method", sep: "/" },
+      ours.services,
+      theirs.services,
+      (s: ServiceDescriptorProto) => s.method,
+      ["inputType", "outputType", "clientStreaming", "serverStreaming"],
+    ),
+    ...compareKind(
+      { decl: "message", member: "field", sep: "." },
+      ours.messages,
+      theirs.messages,
+      (m: DescriptorProto) => m.field,
+      ["number", "label", "type", "typeName", "jsonName", "proto3Optional"],
+      (message, up, field, f) => {
+        const ourOneof = field.oneofIndex === undefined
+          ? undefined
+          : message.oneofDecl[field.oneofIndex]?.name;
+        const upOneof = f.oneofIndex === undefined ? undefined : up.oneofDecl[f.oneofIndex]?.name;
+        return ourOneof === upOneof ? undefined : `oneof ${ourOneof} != upstream ${upOneof}`;
+      },
+    ),
+    ...compareKind(
+      { decl: "enum", member: "enum value", sep: "." },
+      ours.enums,
+      theirs.enums,
+      (e: EnumDescriptorProto) => e.value,
+      ["number"],
+    ),
+  ];
 }
 
 Deno.test("proto/ declares only what Backrest's pinned API has, with equal names, numbers and types", async (t) => {

@@ -4,16 +4,26 @@
  * and one Backrest serve the whole file; each test works in its own namespace.
  */
 import assert from "node:assert/strict";
-import { createResticRepo, createS3Repo, restEnv, restLocation, startBackrest } from "./harness/backrest.ts";
-import type { BackrestInstance } from "./harness/backrest.ts";
+import {
+  backrestRepo,
+  createResticRepo,
+  createS3Repo,
+  restEnv,
+  restLocation,
+  startBackrest,
+  waitForRepo,
+} from "./harness/backrest.ts";
 import {
   binding,
   BINDINGS,
   cluster,
   create,
+  deleteBinding,
+  patchBinding,
   putOperatorConfig,
   readyCondition,
   type RecordedWrite,
+  replaceSecret,
   replicationSource,
   secret,
   sharedOperator,
@@ -25,11 +35,6 @@ import { httpProxy } from "./harness/http_proxy.ts";
 import { servingCertificate } from "./harness/tls.ts";
 
 const env = sharedOperator({ operator: { backrestTimeoutMs: 20_000 } });
-
-async function backrestRepo(backrest: BackrestInstance, id: string) {
-  const config = await backrest.getConfig();
-  return config.repos.find((r) => r.id === id);
-}
 
 async function bindingObject(
   ns: string,
@@ -46,8 +51,7 @@ const PROTOTYPE_HASH = "0f".repeat(32);
 
 /** Writes the status the Go prototype leaves on a Binding it applied (generation 1, Ready, its hash). */
 async function writePrototypeStatus(ns: string, name: string, secretName?: string): Promise<void> {
-  const cp = await cluster();
-  await cp.json("PATCH", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/${name}/status`, {
+  await patchBinding(ns, name, {
     status: {
       observedGeneration: 1,
       ...(secretName ? { resolvedRepositorySecret: secretName } : {}),
@@ -60,7 +64,7 @@ async function writePrototypeStatus(ns: string, name: string, secretName?: strin
         lastTransitionTime: "2026-01-01T00:00:00Z",
       }],
     },
-  }, { "content-type": "application/merge-patch+json" });
+  }, "status");
 }
 
 Deno.test("binding: a VolSync restic repository is registered in Backrest with the prototype's id and mapping", async () => {
@@ -147,19 +151,16 @@ Deno.test("binding: a rotated Secret reaches Backrest with nobody touching the B
   );
   await waitForReason(cp, ns, "b", "Applied");
   const before = (await bindingObject(ns, "b")).status.lastAppliedInputHash;
-  await cp.json(
-    "PUT",
-    `/api/v1/namespaces/${ns}/secrets/restic`,
-    secret("restic", {
-      RESTIC_REPOSITORY: second.uri,
-      RESTIC_PASSWORD: second.password,
-      B2_ACCOUNT_KEY: "two",
-    }),
-  );
-  await waitUntil("Backrest holds the new Secret", async () => {
-    const r = await backrestRepo(backrest, `rotate-${ns}`);
-    return r?.uri === second.uri && r.password === second.password && r.env.includes("B2_ACCOUNT_KEY=two");
-  }, { timeoutMs: 30_000, intervalMs: 100 });
+  await replaceSecret(ns, "restic", {
+    RESTIC_REPOSITORY: second.uri,
+    RESTIC_PASSWORD: second.password,
+    B2_ACCOUNT_KEY: "two",
+  });
+  await waitForRepo(backrest, `rotate-${ns}`, {
+    what: "Backrest holds the new Secret",
+    until: (r) =>
+      r.uri === second.uri && r.password === second.password && r.env.includes("B2_ACCOUNT_KEY=two"),
+  });
   await waitUntil("status shows the new hash", async () => {
     const s = (await bindingObject(ns, "b")).status;
     return s.lastAppliedInputHash !== before;
@@ -185,9 +186,7 @@ Deno.test("binding: a repository VolSync has not created yet is not created by B
   assert.equal(await backrestRepo(backrest, `volsync-${ns}-replicationsource-src`), undefined);
   await assert.rejects(Deno.stat(`${dir}/config`), "nothing was created at the location");
 
-  await cp.json("PATCH", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/b`, {
-    spec: { repo: { autoInitialize: true } },
-  }, { "content-type": "application/merge-patch+json" });
+  await patchBinding(ns, "b", { spec: { repo: { autoInitialize: true } } });
   await waitForReason(cp, ns, "b", "Applied", 60_000);
   assert.ok(await backrestRepo(backrest, `volsync-${ns}-replicationsource-src`));
   assert.ok((await Deno.stat(`${dir}/config`)).isFile, "Backrest initialized the repository");
@@ -358,20 +357,14 @@ Deno.test("binding: an https Backrest with a private CA is reached once the auth
     await waitForReason(cp, ns, "tls", "BackrestUnreachable");
     // A ca.crt that is not a certificate is named as such.
     await create(ns, secret("backrest-ca", { "ca.crt": "not a certificate" }));
-    await cp.json("PATCH", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/tls`, {
-      spec: { backrest: { authRef: { name: "backrest-ca" } } },
-    }, { "content-type": "application/merge-patch+json" });
+    await patchBinding(ns, "tls", { spec: { backrest: { authRef: { name: "backrest-ca" } } } });
     const bad = await waitForReason(cp, ns, "tls", "BackrestAuthInvalid");
     assert.match(
       bad.message,
       /auth Secret .*\/backrest-ca: auth Secret key ca\.crt holds no PEM certificate/,
     );
     // The CA itself, written to the Secret (nobody touches the Binding): applied through the TLS front.
-    await cp.json(
-      "PUT",
-      `/api/v1/namespaces/${ns}/secrets/backrest-ca`,
-      secret("backrest-ca", { "ca.crt": tls.ca }),
-    );
+    await replaceSecret(ns, "backrest-ca", { "ca.crt": tls.ca });
     await waitForReason(cp, ns, "tls", "Applied");
     const id = `volsync-${ns}-replicationsource-tls-data`;
     assert.equal((await backrestRepo(backrest, id))?.uri, repo.uri);
@@ -407,9 +400,7 @@ Deno.test("binding: two Bindings claiming one repo id: the later gets RepoIdConf
   assert.match(c.message, /^Binding first holds repo id/, "named within its own namespace");
   assert.equal((await backrestRepo(backrest, id))?.uri, a.uri);
   // The first lets go: the second takes the id.
-  await cp.api("DELETE", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/first`).then((r) =>
-    r.body?.cancel()
-  );
+  await deleteBinding(ns, "first");
   await waitForReason(cp, ns, "second", "Applied");
   assert.equal((await backrestRepo(backrest, id))?.uri, b.uri);
 });
@@ -435,12 +426,7 @@ Deno.test("binding: deletionPolicy Remove removes the repo from Backrest; Retain
   await waitForReason(cp, ns, "retain", "Applied");
   const obj = await bindingObject(ns, "remove") as { metadata?: { finalizers?: string[] } };
   assert.deepEqual(obj.metadata?.finalizers, ["backrest.garethgeorge.com/remove-repo"]);
-  for (const name of ["remove", "retain"]) {
-    await cp.api("DELETE", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/${name}`).then((r) =>
-      r.body?.cancel()
-    );
-  }
-  await waitForBindingGone(ns, "remove");
+  for (const name of ["remove", "retain"]) await deleteBinding(ns, name);
   assert.equal(await backrestRepo(backrest, `rm-${ns}`), undefined, "removed from Backrest");
   assert.ok(await backrestRepo(backrest, `keep-${ns}`), "retained in Backrest");
   assert.ok((await Deno.stat(`${repo.dir}/config`)).isFile, "storage untouched");
@@ -459,18 +445,11 @@ Deno.test("binding: drift repair re-applies a repo deleted in Backrest, with one
   );
   await waitForReason(cp, ns, "b", "Applied");
   // Someone deletes it in the Backrest UI.
-  const res = await fetch(`${backrest.url}/v1.Backrest/RemoveRepo`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ repoId: `drift-${ns}` }),
-  });
-  assert.equal(res.status, 200, await res.text());
+  await backrest.rpc("RemoveRepo", { repoId: `drift-${ns}` });
   assert.equal(await backrestRepo(backrest, `drift-${ns}`), undefined);
   const round = await op.operator.drift.check();
   assert.ok(round.missing >= 1);
-  await waitUntil("re-applied", async () => (await backrestRepo(backrest, `drift-${ns}`)) !== undefined, {
-    timeoutMs: 30_000,
-  });
+  await waitForRepo(backrest, `drift-${ns}`, { what: "re-applied" });
   const again = await op.operator.drift.check();
   assert.equal(again.missing, 0, "nothing missing after repair");
 });
@@ -492,20 +471,12 @@ Deno.test("binding: a shorter resyncPeriod applies at once, not after the wait a
     await waitForReason(cp, ns, "b", "Applied");
     // A 10-minute wait is running. The admin shortens the period, then the repo vanishes from Backrest.
     await putOperatorConfig(configNs, { resyncPeriod: "2s" });
-    const res = await fetch(`${backrest.url}/v1.Backrest/RemoveRepo`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ repoId: id }),
+    await backrest.rpc("RemoveRepo", { repoId: id });
+    await waitForRepo(backrest, id, {
+      what: "repaired within a few short periods",
+      timeoutMs: 20_000,
+      intervalMs: 250,
     });
-    assert.equal(res.status, 200, await res.text());
-    await waitUntil(
-      "repaired within a few short periods",
-      async () => (await backrestRepo(backrest, id)) !== undefined,
-      {
-        timeoutMs: 20_000,
-        intervalMs: 250,
-      },
-    );
   } finally {
     await putOperatorConfig(configNs);
   }
@@ -595,9 +566,7 @@ Deno.test("binding: Backrest refusing RemoveRepo (a plan uses the repo) keeps th
     assert.deepEqual(held.metadata?.finalizers, ["backrest.garethgeorge.com/remove-repo"]);
     assert.ok(await backrestRepo(backrest, id), "the repo stays in Backrest");
 
-    await cp.json("PATCH", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/b`, {
-      spec: { deletionPolicy: "Retain" },
-    }, { "content-type": "application/merge-patch+json" });
+    await patchBinding(ns, "b", { spec: { deletionPolicy: "Retain" } });
     await waitForBindingGone(ns, "b");
     assert.ok(await backrestRepo(backrest, id), "Retain leaves the repo in Backrest");
   } finally {
@@ -669,12 +638,7 @@ Deno.test("binding: switching from the Go prototype: its Binding and Backrest en
   const repo = await createResticRepo();
   const id = `volsync-${ns}-replicationsource-app-data`;
   // What the prototype left behind: the repo registered under its default id...
-  const add = await fetch(`${backrest.url}/v1.Backrest/AddRepo`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ repo: { id, uri: repo.uri, password: repo.password, autoUnlock: true } }),
-  });
-  assert.equal(add.status, 200, await add.text());
+  await backrest.rpc("AddRepo", { repo: { id, uri: repo.uri, password: repo.password, autoUnlock: true } });
   // ...and a Binding (the seed README's sample) with the prototype's status.
   await create(
     ns,
@@ -702,19 +666,14 @@ Deno.test("binding: switching from the Go prototype: an s3 repository with its o
   const id = `volsync-${ns}-replicationsource-app-data`;
   const keys = { AWS_ACCESS_KEY_ID: repo.keyId, AWS_SECRET_ACCESS_KEY: repo.secret };
   // What the prototype left behind: its Backrest entry (env as the prototype sends it) and its status.
-  const add = await fetch(`${backrest.url}/v1.Backrest/AddRepo`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({
-      repo: {
-        id,
-        uri: repo.uri,
-        password: repo.password,
-        env: Object.entries(keys).map(([k, v]) => `${k}=${v}`),
-      },
-    }),
+  await backrest.rpc("AddRepo", {
+    repo: {
+      id,
+      uri: repo.uri,
+      password: repo.password,
+      env: Object.entries(keys).map(([k, v]) => `${k}=${v}`),
+    },
   });
-  assert.equal(add.status, 200, await add.text());
   const before = (await backrest.resticRuns()).length;
   // The Binding first, without its source, so the operator can apply nothing before the prototype's status
   // is there (a status is not written with a create); then the Secret and the source.
@@ -760,12 +719,7 @@ Deno.test("binding: switching from the Go prototype: a Binding with idOverride t
   const other = await cp.namespace("migrate-other");
   const repo = await createResticRepo();
   const id = `prototype-${ns}`;
-  const add = await fetch(`${backrest.url}/v1.Backrest/AddRepo`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ repo: { id, uri: repo.uri, password: repo.password } }),
-  });
-  assert.equal(add.status, 200, await add.text());
+  await backrest.rpc("AddRepo", { repo: { id, uri: repo.uri, password: repo.password } });
   // The prototype's Binding with its status (applied, generation 1). The operator sees the Binding before
   // the status can be written (a status is not written with a create), so its first look finds no source:
   // once it has said so, the prototype's status is written, and only then the source appears.

@@ -18,7 +18,7 @@
  * OperatorConfig's (held back on purpose), and the gate's opening.
  */
 import assert from "node:assert/strict";
-import { type BackrestInstance, createResticRepo, startBackrest } from "./harness/backrest.ts";
+import { type BackrestInstance, createResticRepo, startBackrest, waitForRepo } from "./harness/backrest.ts";
 import {
   binding,
   BINDINGS,
@@ -292,10 +292,11 @@ Deno.test("config gate: across apiserver restarts, a pause or a tighter allowlis
         // Lifted: the edit reaches Backrest.
         await setSpec(d, d.open);
         const id = `volsync-${d.ns}-replicationsource-src${i}`;
-        await waitUntil(`${d.kind}: the edit in Backrest`, async () => {
-          const repo = (await backrest.getConfig()).repos.find((r) => r.id === id);
-          return repo?.env.includes(`AWS_ACCESS_KEY_ID=${key}`) ?? false;
-        }, { timeoutMs: 60_000, intervalMs: 100 });
+        await waitForRepo(backrest, id, {
+          what: `${d.kind}: the edit in Backrest`,
+          until: (r) => r.env.includes(`AWS_ACCESS_KEY_ID=${key}`),
+          timeoutMs: 60_000,
+        });
         for (let b = 0; b < BINDINGS_EACH; b++) await waitForReason(cp, d.ns, `b${b}`, "Applied", 60_000);
       }));
       await Promise.all(measured);

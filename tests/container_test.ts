@@ -21,7 +21,7 @@ import { forbiddenLines, imageEnv, permissionErrors } from "./harness/operator_p
 import { podTemplate } from "./harness/pod.ts";
 import { freePort } from "./harness/process.ts";
 import { applySampleBinding } from "./harness/scenario.ts";
-import { at, CHART, helm, ok, parseObjects, str } from "./packaging_support.ts";
+import { at, CHART, helmInstall, parseObjects, str } from "./packaging_support.ts";
 
 const LEASE = "backrest-volsync-operator.backrest.garethgeorge.com";
 const unsupported = await containerSupport();
@@ -53,28 +53,13 @@ Deno.test({
     const ns = await cp.namespace("container");
     await putOperatorConfig(ns);
     const [metricsPort, probePort] = [freePort(), freePort()];
-    ok(
-      "helm install",
-      await helm([
-        "install",
-        "bvo",
-        CHART,
-        "--kubeconfig",
-        cp.kubeconfigPath,
-        "-n",
-        ns,
-        "--set",
-        `fullnameOverride=bvo-${ns}`,
-        "--set",
-        `image.repository=${repository}`,
-        "--set",
-        `image.tag=${tag}`,
-        "--set",
-        `metrics.port=${metricsPort}`,
-        "--set",
-        `healthProbe.port=${probePort}`,
-      ]),
-    );
+    await helmInstall(cp.kubeconfigPath, ns, {
+      fullnameOverride: `bvo-${ns}`,
+      "image.repository": repository,
+      "image.tag": tag,
+      "metrics.port": metricsPort,
+      "healthProbe.port": probePort,
+    });
     const deploy = await cp.json("GET", `/apis/apps/v1/namespaces/${ns}/deployments/bvo-${ns}`);
     const template = podTemplate(deploy);
     const backrest = await startBackrest();

@@ -9,6 +9,7 @@
  * is refused without it. Rules the current code never exercises are listed below with the reason.
  */
 import assert from "node:assert/strict";
+import { type Attributes, can } from "./harness/access.ts";
 import { createResticRepo, startBackrest } from "./harness/backrest.ts";
 import {
   binding,
@@ -30,7 +31,6 @@ import {
   taskFlags,
 } from "./harness/operator_process.ts";
 import { waitUntil } from "./harness/process.ts";
-import type { ControlPlane } from "./harness/control_plane.ts";
 import { type Forwarded, kubeProxy } from "./harness/kube_proxy.ts";
 
 /**
@@ -45,14 +45,6 @@ const NOT_EXERCISED: Record<string, string> = {
   "volsync.backube replicationsources/finalizers,replicationdestinations/finalizers":
     "needed only with the OwnerReferencesPermissionEnforcement admission plugin (not enabled in the harness)",
 };
-
-interface Attributes {
-  verb: string;
-  group: string;
-  resource: string;
-  subresource?: string;
-  namespace?: string;
-}
 
 /** The authorization attributes of a request, as the apiserver derives them. */
 function attributesOf(r: Forwarded): Attributes {
@@ -96,19 +88,6 @@ function describe(a: Attributes): string {
 
 function ruleName(r: PolicyRule): string {
   return `${r.apiGroups.join(",")} ${r.resources.join(",")}`.trim();
-}
-
-async function allowed(cp: ControlPlane, user: string, ns: string, a: Attributes): Promise<boolean> {
-  const sar = await cp.json("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", {
-    apiVersion: "authorization.k8s.io/v1",
-    kind: "SubjectAccessReview",
-    spec: {
-      user,
-      groups: ["system:serviceaccounts", `system:serviceaccounts:${ns}`, "system:authenticated"],
-      resourceAttributes: a,
-    },
-  }) as { status?: { allowed?: boolean } };
-  return sar.status?.allowed === true;
 }
 
 Deno.test("e2e rbac: every shipped rule the operator's requests need, and no request refused", async (t) => {
@@ -261,17 +240,13 @@ Deno.test("e2e rbac: every shipped rule the operator's requests need, and no req
       // RBAC reaches the authorizer through its own informers: wait until the new role is visible.
       await waitUntil(
         `role ${i} visible to the authorizer`,
-        () =>
-          allowed(cp, who.user, opNs, { verb: "get", group: "", resource: "configmaps", namespace: opNs }),
-        {
-          timeoutMs: 10_000,
-          intervalMs: 50,
-        },
+        () => can(cp, who.user, { verb: "get", group: "", resource: "configmaps", namespace: opNs }),
+        { timeoutMs: 10_000, intervalMs: 50 },
       );
       const leaseRule = v.leaseRules[0];
       if (leaseRule) {
         await waitUntil(`lease role ${i} visible`, () =>
-          allowed(cp, who.user, opNs, {
+          can(cp, who.user, {
             verb: leaseRule.verbs[0]!,
             group: leaseRule.apiGroups[0]!,
             resource: leaseRule.resources[0]!,
@@ -280,7 +255,7 @@ Deno.test("e2e rbac: every shipped rule the operator's requests need, and no req
       }
       const refused: string[] = [];
       for (const a of attrs.values()) {
-        if (!(await allowed(cp, who.user, opNs, a))) refused.push(describe(a));
+        if (!(await can(cp, who.user, a))) refused.push(describe(a));
       }
       report.push(
         `without ${v.rule}: ${refused.length ? `refused ${refused.join(", ")}` : "nothing refused"}`,

@@ -7,8 +7,8 @@
  * failover are in the end-to-end suites, which run it as a separate process.)
  */
 import assert from "node:assert/strict";
-import { createResticRepo } from "./harness/backrest.ts";
-import { BINDINGS, cluster, secret, sharedOperator, waitForReason } from "./harness/operator.ts";
+import { createResticRepo, waitForRepo } from "./harness/backrest.ts";
+import { BINDINGS, cluster, replaceSecret, sharedOperator, waitForReason } from "./harness/operator.ts";
 import {
   assertConverged,
   assertNoSecretLeak,
@@ -16,7 +16,8 @@ import {
   populate,
   secretValues,
 } from "./harness/scenario.ts";
-import { freePort, waitUntil } from "./harness/process.ts";
+import { waitUntil } from "./harness/process.ts";
+import { silentListener } from "./harness/silent_listener.ts";
 
 const env = sharedOperator({ operator: { backrestTimeoutMs: 5_000 } });
 
@@ -37,21 +38,19 @@ Deno.test("fault: kube-apiserver restarted; changes made after it reach Backrest
   await cp.restartApiserver();
   // A change after the restart proves the watches came back.
   const repo = await createResticRepo();
-  await cp.json(
-    "PUT",
-    `/api/v1/namespaces/${ns}/secrets/s0`,
-    secret("s0", {
-      RESTIC_REPOSITORY: repo.uri,
-      RESTIC_PASSWORD: repo.password,
-      AWS_ACCESS_KEY_ID: desired[0]!.env[0]!.split("=")[1]!,
-    }),
-  );
+  await replaceSecret(ns, "s0", {
+    RESTIC_REPOSITORY: repo.uri,
+    RESTIC_PASSWORD: repo.password,
+    AWS_ACCESS_KEY_ID: desired[0]!.env[0]!.split("=")[1]!,
+  });
   const before = desired[0]!;
   desired[0] = { ...before, uri: repo.uri, password: repo.password };
-  await waitUntil("rotated Secret reached Backrest", async () => {
-    const r = (await backrest.getConfig()).repos.find((x) => x.id === desired[0]!.id);
-    return r?.uri === repo.uri;
-  }, { timeoutMs: 60_000, intervalMs: 200 });
+  await waitForRepo(backrest, desired[0]!.id, {
+    what: "rotated Secret reached Backrest",
+    until: (r) => r.uri === repo.uri,
+    timeoutMs: 60_000,
+    intervalMs: 200,
+  });
   await assertConverged(backrest, ns, desired);
   await assertNothingLeaked(desired, [before]);
 });
@@ -111,45 +110,20 @@ Deno.test("fault: Backrest restarted on an empty data dir: drift repair re-appli
 Deno.test("fault: the network path to Backrest hangs; the deadline reports it, and it recovers", async () => {
   const { backrest } = await env();
   const cp = await cluster();
-  // A loopback proxy that accepts connections and, while `hang` is set, never answers.
-  let hang = true;
-  const port = freePort();
-  const target = new URL(backrest.url);
-  const listener = Deno.listen({ hostname: "127.0.0.1", port });
-  const conns: Deno.Conn[] = [];
-  const serving = (async () => {
-    for await (const conn of listener) {
-      conns.push(conn);
-      if (hang) continue;
-      const upstream = await Deno.connect({ hostname: target.hostname, port: Number(target.port) });
-      conns.push(upstream);
-      conn.readable.pipeTo(upstream.writable).catch(() => {});
-      upstream.readable.pipeTo(conn.writable).catch(() => {});
-    }
-  })().catch(() => {});
+  // A loopback proxy that accepts connections and never answers, until it forwards to Backrest.
+  const path = silentListener();
   try {
-    const { ns, desired } = await populate(`http://127.0.0.1:${port}`, 1, "f-hang");
+    const { ns, desired } = await populate(`http://127.0.0.1:${path.port}`, 1, "f-hang");
     const c = await waitForReason(cp, ns, "b0", "BackrestUnreachable", 60_000);
     assert.match(c.message, /deadline|unavailable/);
-    hang = false;
-    for (const conn of conns.splice(0)) {
-      try {
-        conn.close();
-      } catch { /* closed */ }
-    }
+    path.forwardTo(backrest.url);
     // The operator retries with backoff; the Binding points at the proxy, so compare by id.
     await waitForReason(cp, ns, "b0", "Applied", 90_000);
     const held = (await backrest.getConfig()).repos.filter((r) => r.id === desired[0]!.id);
     assert.equal(held.length, 1);
     await assertNothingLeaked(desired);
   } finally {
-    listener.close();
-    for (const conn of conns) {
-      try {
-        conn.close();
-      } catch { /* closed */ }
-    }
-    await serving;
+    await path.close();
   }
 });
 

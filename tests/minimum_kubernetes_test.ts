@@ -7,14 +7,14 @@
  */
 import assert from "node:assert/strict";
 import { startBackrest } from "./harness/backrest.ts";
-import { createResticRepo } from "./harness/backrest.ts";
 import { oldestControlPlane } from "./harness/control_plane.ts";
-import { binding, BINDINGS, operatorConfigSpec, replicationSource, secret } from "./harness/operator.ts";
+import { BINDINGS, operatorConfigSpec } from "./harness/operator.ts";
 import { forbiddenLines, permissionErrors } from "./harness/operator_process.ts";
 import { peer } from "./harness/peers.ts";
 import { podTemplate, runPodAsProcess } from "./harness/pod.ts";
-import { freePort, waitUntil } from "./harness/process.ts";
-import { at, CHART, helm, ok, parseObjects, ROOT, str } from "./packaging_support.ts";
+import { freePort } from "./harness/process.ts";
+import { applySampleBinding } from "./harness/scenario.ts";
+import { at, CHART, helmInstall, parseObjects, ROOT, str } from "./packaging_support.ts";
 
 Deno.test("minimum Kubernetes: the CRDs, the chart and a Binding to Ready on the oldest supported apiserver", async (t) => {
   const minimum = await peer("kube-apiserver-min");
@@ -36,22 +36,10 @@ Deno.test("minimum Kubernetes: the CRDs, the chart and a Binding to Ready on the
   const ns = await cp.namespace("min");
   const [metricsPort, probePort] = [freePort(), freePort()];
   await t.step("the chart installs: its kubeVersion admits the server", async () => {
-    const out = ok(
-      "helm install",
-      await helm([
-        "install",
-        "bvo",
-        CHART,
-        "--kubeconfig",
-        cp.kubeconfigPath,
-        "-n",
-        ns,
-        "--set",
-        `metrics.port=${metricsPort}`,
-        "--set",
-        `healthProbe.port=${probePort}`,
-      ]),
-    );
+    const out = await helmInstall(cp.kubeconfigPath, ns, {
+      "metrics.port": metricsPort,
+      "healthProbe.port": probePort,
+    });
     assert.match(out, /STATUS: deployed/);
   });
 
@@ -93,23 +81,7 @@ Deno.test("minimum Kubernetes: the CRDs, the chart and a Binding to Ready on the
         serviceAccount: "backrest-volsync-operator",
       });
       try {
-        const repo = await createResticRepo();
-        for (
-          const obj of [
-            secret("restic", { RESTIC_REPOSITORY: repo.uri, RESTIC_PASSWORD: repo.password }),
-            replicationSource("data", "restic"),
-            binding("app", { url: backrest.url, source: "data" }),
-          ]
-        ) await cp.apply(JSON.stringify(obj), app);
-        await waitUntil("Binding Ready", async () => {
-          const b = await cp.json("GET", `${BINDINGS}/namespaces/${app}/backrestvolsyncbindings/app`);
-          const ready = (at(b, "status.conditions") as unknown[] | undefined)?.find((c) =>
-            at(c, "type") === "Ready"
-          );
-          return at(ready, "status") === "True";
-        }, { timeoutMs: 90_000, proc: pod.process.proc });
-        const id = `volsync-${app}-replicationsource-data`;
-        assert.equal((await backrest.getConfig()).repos.find((r) => r.id === id)?.uri, repo.uri);
+        await applySampleBinding(backrest, app, { cp, timeoutMs: 90_000, proc: pod.process.proc });
         assert.deepEqual(forbiddenLines(pod.process.logs()), []);
         assert.deepEqual(permissionErrors(pod.process.logs()), []);
       } finally {

@@ -13,12 +13,14 @@ import {
   BINDINGS,
   cluster,
   putOperatorConfig,
+  replaceSecret,
   replicationSource,
   secret,
   startOperator,
   waitForReason,
 } from "./harness/operator.ts";
 import { waitUntil } from "./harness/process.ts";
+import { assertAccess } from "./harness/access.ts";
 
 const SA = "backrest-volsync-operator";
 const USER = { username: "operator", password: `pw-${crypto.randomUUID()}` };
@@ -76,15 +78,7 @@ Deno.test("namespace scope: Roles only, one watched namespace: applied there, ot
   for (const obj of await namespacedRbac(watched, configNs)) await cp.apply(JSON.stringify(obj));
   const kubeconfigPath = await cp.kubeconfigForToken(await cp.serviceAccountToken(configNs, SA));
   // The token really has no cluster-wide rights.
-  const review = await cp.json("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", {
-    apiVersion: "authorization.k8s.io/v1",
-    kind: "SubjectAccessReview",
-    spec: {
-      user: `system:serviceaccount:${configNs}:${SA}`,
-      resourceAttributes: { group: "", resource: "secrets", verb: "list" },
-    },
-  }) as { status: { allowed: boolean } };
-  assert.equal(review.status.allowed, false, "no cluster-wide Secret list");
+  await assertAccess(cp, `system:serviceaccount:${configNs}:${SA}`, ["may not list secrets"]);
 
   const backrest = await startBackrest({ auth: USER });
   await cp.apply(JSON.stringify(secret("backrest-auth", USER)), configNs);
@@ -149,17 +143,9 @@ Deno.test("namespace scope: Roles only, one watched namespace: applied there, ot
     assert.ok(!ids.some((id) => id.includes(other)), "nothing from the other namespace in Backrest");
 
     // Rotating the default auth Secret (in the operator's namespace) still reaches the generated Binding.
-    await cp.json(
-      "PUT",
-      `/api/v1/namespaces/${configNs}/secrets/backrest-auth`,
-      secret("backrest-auth", { ...USER, password: "wrong-password" }),
-    );
+    await replaceSecret(configNs, "backrest-auth", { ...USER, password: "wrong-password" });
     await waitForReason(cp, watched, "bvsb-rs-src", "BackrestAuthInvalid", 30_000);
-    await cp.json(
-      "PUT",
-      `/api/v1/namespaces/${configNs}/secrets/backrest-auth`,
-      secret("backrest-auth", USER),
-    );
+    await replaceSecret(configNs, "backrest-auth", USER);
     await waitForReason(cp, watched, "bvsb-rs-src", "Applied", 30_000);
 
     const refused = op.logs.filter((l) => /forbidden|[\s:]403[\s:]/i.test(l));

@@ -5,6 +5,7 @@
  * the server).
  */
 import assert from "node:assert/strict";
+import { assertAccess } from "./harness/access.ts";
 import { controlPlane } from "./harness/control_plane.ts";
 import { authFromSecret } from "../lib/backrest/auth.ts";
 import { chartCrdProblems } from "./tools/sync_chart_crds.ts";
@@ -14,13 +15,15 @@ import { forbiddenLines, permissionErrors } from "./harness/operator_process.ts"
 import { podTemplate, runPodAsProcess } from "./harness/pod.ts";
 import { freePort } from "./harness/process.ts";
 import {
+  assertDefaultOperator,
   at,
-  can,
   CHART,
   find,
   grants,
   helm,
+  helmInstall,
   helmTemplate,
+  helmUninstall,
   isObj,
   list,
   manifestCrdNames,
@@ -157,39 +160,10 @@ Deno.test("chart: default values render the prototype's names and a hardened Dep
       assert.equal(str(o, "metadata.namespace"), "backups", `${str(o, "kind")} namespace`);
     }
   }
-  const deploy = one(objects, "Deployment");
-  assert.deepEqual(at(deploy, "spec.selector.matchLabels"), { app: "backrest-volsync-operator" });
-  const pod = at(deploy, "spec.template.spec");
-  const c = at(pod, "containers.0");
-  assert.equal(str(c, "image"), "ghcr.io/backrest-volsync/backrest-volsync-operator:0.1.0");
-  assert.equal(at(pod, "securityContext.runAsNonRoot"), true);
-  assert.equal(at(pod, "securityContext.runAsUser"), 65532);
-  assert.equal(str(pod, "securityContext.seccompProfile.type"), "RuntimeDefault");
-  assert.equal(at(c, "securityContext.readOnlyRootFilesystem"), true);
-  assert.equal(at(c, "securityContext.allowPrivilegeEscalation"), false);
-  assert.deepEqual(at(c, "securityContext.capabilities.drop"), ["ALL"]);
-  assert.deepEqual(list(c, "volumeMounts"), [{ name: "tmp", mountPath: "/tmp" }]);
-  assert.ok(isEmptyDir(list(pod, "volumes"), "tmp"));
-  assert.equal(str(c, "livenessProbe.httpGet.path"), "/healthz");
-  assert.equal(str(c, "readinessProbe.httpGet.path"), "/readyz");
+  const { container: c, opts, service } = assertDefaultOperator(objects);
   assert.equal(str(c, "livenessProbe.httpGet.port"), "probes");
-  const ports = Object.fromEntries(list(c, "ports").map((p) => [str(p, "name"), at(p, "containerPort")]));
-  assert.deepEqual(ports, { metrics: 8080, probes: 8081 });
-  const env = list(c, "env").map((e) => `${str(e, "name")}=${str(e, "valueFrom.fieldRef.fieldPath")}`);
-  assert.deepEqual(env, ["POD_NAMESPACE=metadata.namespace", "POD_NAME=metadata.name"]);
-
-  const opts = operatorArgsOf(objects, "backups");
-  assert.equal(opts.leaderElect, true);
-  assert.equal(opts.metricsBindAddress, ":8080");
-  assert.equal(opts.healthProbeBindAddress, ":8081");
-  assert.equal(opts.operatorConfigName, "backrest-volsync-operator");
-  assert.equal(opts.operatorConfigNamespace, "backups");
-  assert.deepEqual(opts.namespaces, []);
   assert.equal(opts.logFormat, "json");
-
-  const svc = one(objects, "Service");
-  assert.deepEqual(at(svc, "spec.selector"), { app: "backrest-volsync-operator" });
-  assert.equal(at(svc, "spec.ports.0.port"), 8080);
+  assert.equal(at(service, "spec.ports.0.port"), 8080);
   assert.equal(find(objects, "BackrestVolSyncOperatorConfig").length, 0);
 });
 
@@ -353,10 +327,6 @@ Deno.test("chart: values.schema.json rejects bad values", async (t) => {
   }
 });
 
-function isEmptyDir(volumes: unknown[], name: string): boolean {
-  return volumes.some((v) => str(v, "name") === name && at(v, "emptyDir") !== undefined);
-}
-
 /** A name no other test uses, for cluster-scoped objects (ClusterRoles are shared by every test). */
 function unique(prefix: string): string {
   return `${prefix}-${Date.now().toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`;
@@ -439,33 +409,17 @@ Deno.test("chart: the real apiserver accepts every rendered object (strict field
 
 Deno.test("chart: helm install onto the real apiserver", async (t) => {
   const cp = await controlPlane();
-  const kube = ["--kubeconfig", cp.kubeconfigPath];
 
   await t.step("cluster-wide, two replicas, with an OperatorConfig", async () => {
     const ns = unique("chart-install");
     const fullname = unique("bvo");
-    const out = ok(
-      "helm install",
-      await helm([
-        "install",
-        "bvo",
-        CHART,
-        ...kube,
-        "-n",
-        ns,
-        "--create-namespace",
-        "--set",
-        `fullnameOverride=${fullname}`,
-        "--set",
-        "replicaCount=2",
-        "--set",
-        "operatorConfig.create=true",
-        "--set",
-        "operatorConfig.defaultBackrest.url=http://backrest.backups.svc:9898",
-        "--set",
-        "operatorConfig.defaultRepo.autoUnlock=true",
-      ]),
-    );
+    const out = await helmInstall(cp.kubeconfigPath, ns, {
+      fullnameOverride: fullname,
+      replicaCount: 2,
+      "operatorConfig.create": "true",
+      "operatorConfig.defaultBackrest.url": "http://backrest.backups.svc:9898",
+      "operatorConfig.defaultRepo.autoUnlock": "true",
+    }, ["--create-namespace"]);
     assert.match(out, /STATUS: deployed/);
     assert.match(out, /Leader election: true/);
     assert.match(
@@ -480,24 +434,16 @@ Deno.test("chart: helm install onto the real apiserver", async (t) => {
     );
     assert.equal(str(oc, "spec.bindingGeneration.policy"), "Annotated");
     await cp.json("GET", `/apis/rbac.authorization.k8s.io/v1/clusterroles/${fullname}`);
-    const sa = `system:serviceaccount:${ns}:${fullname}`;
-    assert.ok(await can(cp, sa, { verb: "list", group: "", resource: "secrets" }));
-    // Secrets are created only in the release namespace (the status hash key), nowhere else.
-    assert.ok(await can(cp, sa, { verb: "create", group: "", resource: "secrets", namespace: ns }));
-    assert.ok(!(await can(cp, sa, { verb: "create", group: "", resource: "secrets", namespace: "default" })));
-    assert.ok(!(await can(cp, sa, { verb: "update", group: "", resource: "secrets", namespace: ns })));
-    assert.ok(
-      await can(cp, sa, { verb: "update", group: "coordination.k8s.io", resource: "leases", namespace: ns }),
-    );
-    assert.ok(
-      !(await can(cp, sa, {
-        verb: "update",
-        group: "coordination.k8s.io",
-        resource: "leases",
-        namespace: "default",
-      })),
-    );
-    ok("helm uninstall", await helm(["uninstall", "bvo", ...kube, "-n", ns, "--wait"]));
+    await assertAccess(cp, `system:serviceaccount:${ns}:${fullname}`, [
+      "may list secrets",
+      // Secrets are created only in the release namespace (the status hash key), nowhere else.
+      `may create secrets in ${ns}`,
+      "may not create secrets in default",
+      `may not update secrets in ${ns}`,
+      `may update leases.coordination.k8s.io in ${ns}`,
+      "may not update leases.coordination.k8s.io in default",
+    ]);
+    await helmUninstall(cp.kubeconfigPath, ns);
     const gone = await cp.api("GET", `/apis/rbac.authorization.k8s.io/v1/clusterroles/${fullname}`);
     await gone.body?.cancel();
     assert.equal(gone.status, 404);
@@ -508,36 +454,17 @@ Deno.test("chart: helm install onto the real apiserver", async (t) => {
     const watched = await cp.namespace("chart-watched");
     const other = await cp.namespace("chart-other");
     const fullname = unique("bvo");
-    ok(
-      "helm install",
-      await helm([
-        "install",
-        "bvo",
-        CHART,
-        ...kube,
-        "-n",
-        ns,
-        "--set",
-        `fullnameOverride=${fullname}`,
-        "--set",
-        `watchNamespaces={${watched}}`,
-      ]),
-    );
-    const sa = `system:serviceaccount:${ns}:${fullname}`;
-    assert.ok(await can(cp, sa, { verb: "watch", group: "", resource: "secrets", namespace: watched }));
-    assert.ok(!(await can(cp, sa, { verb: "get", group: "", resource: "secrets", namespace: other })));
-    assert.ok(!(await can(cp, sa, { verb: "list", group: "", resource: "secrets" })), "no cluster-wide read");
-    assert.ok(
-      await can(cp, sa, {
-        verb: "watch",
-        group: "backrest.garethgeorge.com",
-        resource: "backrestvolsyncoperatorconfigs",
-        namespace: ns,
-      }),
-    );
+    await helmInstall(cp.kubeconfigPath, ns, { fullnameOverride: fullname, watchNamespaces: `{${watched}}` });
+    await assertAccess(cp, `system:serviceaccount:${ns}:${fullname}`, [
+      `may watch secrets in ${watched}`,
+      `may not get secrets in ${other}`,
+      // No cluster-wide read.
+      "may not list secrets",
+      `may watch backrestvolsyncoperatorconfigs.backrest.garethgeorge.com in ${ns}`,
+    ]);
     const deploy = await cp.json("GET", `/apis/apps/v1/namespaces/${ns}/deployments/${fullname}`);
     assert.ok(list(deploy, "spec.template.spec.containers.0.args").includes(`--namespace=${watched}`));
-    ok("helm uninstall", await helm(["uninstall", "bvo", ...kube, "-n", ns, "--wait"]));
+    await helmUninstall(cp.kubeconfigPath, ns);
   });
 });
 
@@ -894,7 +821,7 @@ Deno.test("chart: helm upgrade of a Go prototype release with the prototype char
       }
     },
   );
-  ok("helm uninstall", await helm(["uninstall", "bvo", ...kube, "--wait"]));
+  await helmUninstall(cp.kubeconfigPath, ns);
 });
 
 Deno.test("chart: the README's Helm commands, from install to uninstall, on the real apiserver", async (t) => {

@@ -9,13 +9,13 @@
 import assert from "node:assert/strict";
 import { bump, check, notes, SITES, versions } from "../tools/release.ts";
 import { installYaml, OPERATOR_IMAGE, pinImage } from "../tools/install_yaml.ts";
+import { assertAccess } from "./harness/access.ts";
 import { controlPlane } from "./harness/control_plane.ts";
 import { peer } from "./harness/peers.ts";
 import { tempDir, waitUntil } from "./harness/process.ts";
 import { parseOptions } from "../lib/options.ts";
 import {
   at,
-  can,
   find,
   isObj,
   manifestCrdNames,
@@ -155,16 +155,10 @@ Deno.test("release: install.yaml is manifests/ with the image pinned, and kubect
           conditions.some((c) => at(c, "type") === "Established" && at(c, "status") === "True");
       });
     }
-    const sa = "system:serviceaccount:backups:backrest-volsync-operator";
-    assert.ok(await can(cp, sa, { verb: "watch", group: "", resource: "secrets", namespace: "default" }));
-    assert.ok(
-      await can(cp, sa, {
-        verb: "create",
-        group: "coordination.k8s.io",
-        resource: "leases",
-        namespace: "backups",
-      }),
-    );
+    await assertAccess(cp, "system:serviceaccount:backups:backrest-volsync-operator", [
+      "may watch secrets in default",
+      "may create leases.coordination.k8s.io in backups",
+    ]);
   });
 
   await t.step("applying it again (an upgrade) changes nothing and fails nothing", async () => {

@@ -4,6 +4,7 @@
  * server-side apply and strict field validation, for real or as a dry run.
  */
 
+import assert from "node:assert/strict";
 import { parseAllDocuments } from "yaml";
 import { isRecord } from "../lib/json.ts";
 import { type Options, parseOptions } from "../lib/options.ts";
@@ -107,12 +108,79 @@ export async function helmTemplate(args: string[] = [], chart = CHART): Promise<
 }
 
 /**
+ * `helm install bvo` of our chart into `namespace` of the cluster that `kubeconfig` names, with a `--set` for
+ * each of `values` and `extra` arguments (`--create-namespace`, say); returns helm's output, throws if it
+ * failed.
+ */
+export async function helmInstall(
+  kubeconfig: string,
+  namespace: string,
+  values: Record<string, string | number>,
+  extra: string[] = [],
+): Promise<string> {
+  const sets = Object.entries(values).flatMap(([k, v]) => ["--set", `${k}=${v}`]);
+  const args = ["install", "bvo", CHART, "--kubeconfig", kubeconfig, "-n", namespace, ...extra, ...sets];
+  return ok("helm install", await helm(args));
+}
+
+/** `helm uninstall bvo --wait` in `namespace` of the cluster that `kubeconfig` names; throws if it failed. */
+export async function helmUninstall(kubeconfig: string, namespace: string): Promise<void> {
+  ok(
+    "helm uninstall",
+    await helm(["uninstall", "bvo", "--kubeconfig", kubeconfig, "-n", namespace, "--wait"]),
+  );
+}
+
+/**
  * The operator's options as it parses them from the rendered Deployment's args, with the downward-API
  * `$(POD_NAMESPACE)` filled in as `namespace`.
  */
 export function operatorArgsOf(objects: Obj[], namespace: string): Options {
   const args = list(one(objects, "Deployment"), "spec.template.spec.containers.0.args").map(String);
   return parseOptions(args.map((a) => a.replaceAll("$(POD_NAMESPACE)", namespace)));
+}
+
+/**
+ * Asserts what manifests/ and the chart's default values both render for the operator: a Deployment
+ * `backrest-volsync-operator` with its selector and image, a hardened pod and container, a writable /tmp
+ * only, the probes, the ports and the downward-API env; the flags it gives the operator's parser (in
+ * namespace `backups`); and a Service selecting its pods. Returns those parts for further checks.
+ */
+export function assertDefaultOperator(
+  objects: Obj[],
+): { pod: unknown; container: Obj; opts: Options; service: Obj } {
+  const deploy = one(objects, "Deployment", "backrest-volsync-operator");
+  assert.deepEqual(at(deploy, "spec.selector.matchLabels"), { app: "backrest-volsync-operator" });
+  const pod = at(deploy, "spec.template.spec");
+  const c = at(pod, "containers.0");
+  assert.ok(isObj(c));
+  assert.equal(str(c, "image"), "ghcr.io/backrest-volsync/backrest-volsync-operator:0.1.0");
+  assert.equal(at(pod, "securityContext.runAsNonRoot"), true);
+  assert.equal(at(pod, "securityContext.runAsUser"), 65532);
+  assert.equal(str(pod, "securityContext.seccompProfile.type"), "RuntimeDefault");
+  assert.equal(at(c, "securityContext.readOnlyRootFilesystem"), true);
+  assert.equal(at(c, "securityContext.allowPrivilegeEscalation"), false);
+  assert.deepEqual(at(c, "securityContext.capabilities.drop"), ["ALL"]);
+  assert.deepEqual(list(c, "volumeMounts"), [{ name: "tmp", mountPath: "/tmp" }]);
+  assert.ok(list(pod, "volumes").some((v) => str(v, "name") === "tmp" && isObj(at(v, "emptyDir"))));
+  assert.equal(str(c, "livenessProbe.httpGet.path"), "/healthz");
+  assert.equal(str(c, "readinessProbe.httpGet.path"), "/readyz");
+  const ports = Object.fromEntries(list(c, "ports").map((p) => [str(p, "name"), at(p, "containerPort")]));
+  assert.deepEqual(ports, { metrics: 8080, probes: 8081 });
+  const env = list(c, "env").map((e) => `${str(e, "name")}=${str(e, "valueFrom.fieldRef.fieldPath")}`);
+  assert.deepEqual(env, ["POD_NAMESPACE=metadata.namespace", "POD_NAME=metadata.name"]);
+
+  const opts = operatorArgsOf(objects, "backups");
+  assert.equal(opts.leaderElect, true);
+  assert.equal(opts.metricsBindAddress, ":8080");
+  assert.equal(opts.healthProbeBindAddress, ":8081");
+  assert.equal(opts.operatorConfigName, "backrest-volsync-operator");
+  assert.equal(opts.operatorConfigNamespace, "backups");
+  assert.deepEqual(opts.namespaces, []);
+
+  const service = one(objects, "Service");
+  assert.deepEqual(at(service, "spec.selector"), { app: "backrest-volsync-operator" });
+  return { pod, container: c, opts, service };
 }
 
 /** Whether `v` is a JSON object: the project's one guard. */
@@ -249,24 +317,6 @@ export async function serverApplyAll(
       );
     }
   }
-}
-
-/** Asks the server whether `user` may do `verb` on `resource` (optionally in a namespace). */
-export async function can(
-  cp: ControlPlane,
-  user: string,
-  attrs: { verb: string; group: string; resource: string; namespace?: string; subresource?: string },
-): Promise<boolean> {
-  const sar = await cp.json("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", {
-    apiVersion: "authorization.k8s.io/v1",
-    kind: "SubjectAccessReview",
-    spec: {
-      user,
-      groups: ["system:serviceaccounts", "system:authenticated"],
-      resourceAttributes: attrs,
-    },
-  });
-  return at(sar, "status.allowed") === true;
 }
 
 /** The CRD names (`plural.group`) defined in manifests/crds/. */

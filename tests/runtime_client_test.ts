@@ -4,6 +4,7 @@
  * re-read, and the Event recorder's aggregation.
  */
 import assert from "node:assert/strict";
+import { adminClient } from "./harness/admin_client.ts";
 import { controlPlane } from "./harness/control_plane.ts";
 import {
   configMaps,
@@ -13,7 +14,6 @@ import {
   inClusterConnection,
   isNamespaceTerminating,
   isRecord,
-  kubeconfigConnection,
   KubeError,
   type KubeObject,
   secrets,
@@ -28,10 +28,7 @@ function dataOf(obj: KubeObject | null): unknown {
 }
 
 Deno.test("client: every verb of the contract works against the apiserver", async () => {
-  const cp = await controlPlane();
-  const ns = await cp.namespace("rt-client");
-  const conn = await kubeconfigConnection({ path: cp.kubeconfigPath });
-  const kube = createClient(conn);
+  const { ns, kube, close } = await adminClient("rt-client");
   try {
     assert.equal(await kube.get(configMaps, "absent", { namespace: ns }), null);
     const created = await kube.create(configMaps, cm(ns, "a", { k: "1" }), { fieldManager: "test" });
@@ -80,15 +77,12 @@ Deno.test("client: every verb of the contract works against the apiserver", asyn
     assert.equal(await kube.delete(configMaps, "a", { namespace: ns }), true);
     assert.equal(await kube.delete(configMaps, "a", { namespace: ns }), false);
   } finally {
-    conn.close();
+    close();
   }
 });
 
 Deno.test("client: metadata-only list and watch of Secrets never carry data or last-applied", async () => {
-  const cp = await controlPlane();
-  const ns = await cp.namespace("rt-meta");
-  const conn = await kubeconfigConnection({ path: cp.kubeconfigPath });
-  const kube = createClient(conn);
+  const { ns, kube, close } = await adminClient("rt-meta");
   const secretValue = "s3cr3t-value-never-cached";
   try {
     const body = {
@@ -130,15 +124,12 @@ Deno.test("client: metadata-only list and watch of Secrets never carry data or l
     assert.ok(!JSON.stringify(seen).includes(secretValue));
     assert.ok(!JSON.stringify(seen).includes(btoa(secretValue)));
   } finally {
-    conn.close();
+    close();
   }
 });
 
 Deno.test("client: errors carry status and reason but never the request body", async () => {
-  const cp = await controlPlane();
-  const ns = await cp.namespace("rt-err");
-  const conn = await kubeconfigConnection({ path: cp.kubeconfigPath });
-  const kube = createClient(conn);
+  const { ns, kube, close } = await adminClient("rt-err");
   try {
     const secretValue = "do-not-echo-this-value";
     const bad = {
@@ -167,7 +158,7 @@ Deno.test("client: errors carry status and reason but never the request body", a
       (e) => e instanceof DOMException,
     );
   } finally {
-    conn.close();
+    close();
   }
 });
 
@@ -220,10 +211,7 @@ Deno.test("client: in-cluster mode uses the service-account token and re-reads i
 });
 
 Deno.test("events: a flapping failure becomes one Event with a growing count", async () => {
-  const cp = await controlPlane();
-  const ns = await cp.namespace("rt-events");
-  const conn = await kubeconfigConnection({ path: cp.kubeconfigPath });
-  const kube = createClient(conn);
+  const { ns, kube, close } = await adminClient("rt-events");
   try {
     const obj = await kube.create(configMaps, cm(ns, "subject"));
     const recorder = new EventRecorder({ client: kube, component: "rt-test", burst: 3, refillMs: 3_600_000 });
@@ -244,15 +232,12 @@ Deno.test("events: a flapping failure becomes one Event with a growing count", a
     // The limiter (burst 3 per object) allowed at most 3 writes; the "Applied" Event may be the one dropped.
     assert.ok(list.items.length <= 2);
   } finally {
-    conn.close();
+    close();
   }
 });
 
 Deno.test("client: a write into a namespace being deleted says so (cause NamespaceTerminating)", async () => {
-  const cp = await controlPlane();
-  const ns = await cp.namespace("rt-terminating");
-  const conn = await kubeconfigConnection({ path: cp.kubeconfigPath });
-  const kube = createClient(conn);
+  const { cp, ns, kube, close } = await adminClient("rt-terminating");
   try {
     // A finalizer holds the namespace in Terminating while the test writes into it.
     await kube.create(configMaps, {
@@ -276,6 +261,6 @@ Deno.test("client: a write into a namespace being deleted says so (cause Namespa
     await kube.patch(configMaps, "held", { metadata: { finalizers: null } }, { namespace: ns }).catch(
       () => {},
     );
-    conn.close();
+    close();
   }
 });

@@ -5,7 +5,8 @@
  * it equals the apiserver's truth: nothing lost, nothing doubled.
  */
 import assert from "node:assert/strict";
-import { controlPlane } from "./harness/control_plane.ts";
+import { adminClient } from "./harness/admin_client.ts";
+import { waitUntil } from "./harness/process.ts";
 import {
   configMaps,
   createClient,
@@ -117,13 +118,14 @@ async function truth(kube: KubeClient, ns: string): Promise<Map<string, string>>
   return new Map(all.items.map((i) => [`${ns}/${i.metadata.name}`, i.metadata.resourceVersion ?? ""]));
 }
 
-async function eventually(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 20_000) {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`Timed out waiting for: ${what}`);
+/** Waits until the model holds exactly `expected`; then no add came twice and no delete was missed. */
+async function assertModelIs(model: Model, expected: Map<string, string>, what: string): Promise<void> {
+  const sorted = (m: Map<string, string>) => JSON.stringify([...m].sort());
+  await waitUntil(what, () => Promise.resolve(sorted(model.objects) === sorted(expected)), {
+    timeoutMs: 20_000,
+  });
+  assert.equal(model.doubled, 0);
+  assert.equal(model.missedDeletes, 0);
 }
 
 function cm(ns: string, name: string, v: string): KubeObject {
@@ -135,20 +137,32 @@ function cm(ns: string, name: string, v: string): KubeObject {
   };
 }
 
-async function setup(prefix: string, server?: string) {
-  const cp = await controlPlane();
-  const ns = await cp.namespace(prefix);
-  const conn = await kubeconfigConnection({ path: cp.kubeconfigPath });
-  const kube = createClient(conn);
-  let watchConn = conn;
-  if (server) {
-    // Same credentials, other address: a copy of the kubeconfig pointing at the proxy.
-    const text = (await Deno.readTextFile(cp.kubeconfigPath)).replace(cp.server, server);
-    const path = await Deno.makeTempFile({ suffix: ".kubeconfig" });
-    await Deno.writeTextFile(path, text);
-    watchConn = await kubeconfigConnection({ path });
-  }
-  return { cp, ns, kube, conn, watchKube: createClient(watchConn), watchConn };
+/**
+ * {@linkcode adminClient}, plus a second client (`watchKube`, for the informer) that reaches the apiserver through
+ * a {@linkcode Proxy}; `close()` closes the proxy and both connections.
+ */
+async function setupBehindProxy(prefix: string) {
+  const direct = await adminClient(prefix);
+  const { cp } = direct;
+  const proxy = new Proxy(Number(new URL(cp.server).port));
+  // Same credentials, other address: a copy of the kubeconfig pointing at the proxy.
+  const text = (await Deno.readTextFile(cp.kubeconfigPath)).replace(
+    cp.server,
+    `https://127.0.0.1:${proxy.port}`,
+  );
+  const path = await Deno.makeTempFile({ suffix: ".kubeconfig" });
+  await Deno.writeTextFile(path, text);
+  const watchConn = await kubeconfigConnection({ path });
+  return {
+    ...direct,
+    proxy,
+    watchKube: createClient(watchConn),
+    async close() {
+      await proxy.close();
+      direct.close();
+      watchConn.close();
+    },
+  };
 }
 
 async function mutate(kube: KubeClient, ns: string, round: number, count: number): Promise<void> {
@@ -191,7 +205,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
-    const { cp, ns, kube, conn } = await setup("rt-restart");
+    const { cp, ns, kube, close } = await adminClient("rt-restart");
     const informer = informerFor(kube, configMaps, {
       namespaces: [ns],
       labelSelector: "rt=1",
@@ -209,17 +223,13 @@ Deno.test({
       await cp.restartApiserver();
       await writer;
       const expected = await truth(kube, ns);
-      await eventually("the model equals the apiserver", () => {
-        return JSON.stringify([...run.model.objects].sort()) === JSON.stringify([...expected].sort());
-      });
-      assert.equal(run.model.doubled, 0);
-      assert.equal(run.model.missedDeletes, 0);
+      await assertModelIs(run.model, expected, "the model equals the apiserver");
       const stats = informer.stats.get(ns);
       assert.ok(stats && stats.watches >= 2, `watches ${stats?.watches}`);
       assert.equal(informer.store.size, expected.size);
     } finally {
       await run.stop();
-      conn.close();
+      close();
     }
   },
 });
@@ -229,12 +239,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
-    const cp0 = await controlPlane();
-    const proxy = new Proxy(Number(new URL(cp0.server).port));
-    const { cp, ns, kube, conn, watchKube, watchConn } = await setup(
-      "rt-compact",
-      `https://127.0.0.1:${proxy.port}`,
-    );
+    const { cp, ns, kube, watchKube, proxy, close } = await setupBehindProxy("rt-compact");
     const informer = informerFor(watchKube, configMaps, {
       namespaces: [ns],
       labelSelector: "rt=1",
@@ -244,7 +249,9 @@ Deno.test({
     try {
       await mutate(kube, ns, 0, 20);
       assert.ok(await informer.waitForSync(AbortSignal.timeout(10_000)));
-      await eventually("initial state", async () => run.model.objects.size === (await truth(kube, ns)).size);
+      await waitUntil("initial state", async () => run.model.objects.size === (await truth(kube, ns)).size, {
+        timeoutMs: 20_000,
+      });
       // Cut the informer off, change things, compact etcd and restart the apiserver (its watch cache
       // starts over at the compacted revision): the informer's resourceVersion is now history.
       proxy.refusing = true;
@@ -255,19 +262,13 @@ Deno.test({
       await mutate(kube, ns, 6, 3);
       proxy.refusing = false;
       const expected = await truth(kube, ns);
-      await eventually("the model equals the apiserver after relist", () => {
-        return JSON.stringify([...run.model.objects].sort()) === JSON.stringify([...expected].sort());
-      });
+      await assertModelIs(run.model, expected, "the model equals the apiserver after relist");
       const stats = informer.stats.get(ns);
       assert.ok(stats && stats.expired >= 1, `expected a 410; stats ${JSON.stringify(stats)}`);
       assert.ok(stats.lists >= 2);
-      assert.equal(run.model.doubled, 0);
-      assert.equal(run.model.missedDeletes, 0);
     } finally {
       await run.stop();
-      await proxy.close();
-      conn.close();
-      watchConn.close();
+      await close();
     }
   },
 });
@@ -277,12 +278,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
-    const cp0 = await controlPlane();
-    const proxy = new Proxy(Number(new URL(cp0.server).port));
-    const { ns, kube, conn, watchKube, watchConn } = await setup(
-      "rt-stall",
-      `https://127.0.0.1:${proxy.port}`,
-    );
+    const { ns, kube, watchKube, proxy, close } = await setupBehindProxy("rt-stall");
     const informer = informerFor(watchKube, configMaps, {
       namespaces: [ns],
       labelSelector: "rt=1",
@@ -298,9 +294,10 @@ Deno.test({
       proxy.stall();
       const t0 = Date.now();
       await kube.create(configMaps, cm(ns, "after-stall", "1"));
-      await eventually(
+      await waitUntil(
         "the change made during the stall arrives",
-        () => run.model.objects.has(`${ns}/after-stall`),
+        () => Promise.resolve(run.model.objects.has(`${ns}/after-stall`)),
+        { timeoutMs: 20_000 },
       );
       const took = Date.now() - t0;
       const stats = informer.stats.get(ns);
@@ -308,9 +305,7 @@ Deno.test({
       assert.ok(took < 8000, `recovered after ${took} ms`);
     } finally {
       await run.stop();
-      await proxy.close();
-      conn.close();
-      watchConn.close();
+      await close();
     }
   },
 });
@@ -320,7 +315,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
-    const { ns, kube, conn } = await setup("rt-10k");
+    const { ns, kube, close } = await adminClient("rt-10k");
     try {
       const total = 10_000;
       let next = 0;
@@ -362,7 +357,7 @@ Deno.test({
         await run.stop();
       }
     } finally {
-      conn.close();
+      close();
     }
   },
 });

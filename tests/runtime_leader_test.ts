@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { controlPlane } from "./harness/control_plane.ts";
 import { kubeProxy } from "./harness/kube_proxy.ts";
+import { waitUntil } from "./harness/process.ts";
 import { configMaps, createClient, kubeconfigConnection, leases, parseMicroTime } from "../lib/kube/mod.ts";
 import { Controller, done, informerFor, LeaderElector, Manager } from "../lib/runtime/mod.ts";
 import { createRuntimeMetrics } from "../lib/observe/mod.ts";
@@ -59,12 +60,10 @@ function candidate(
   };
 }
 
+/** Waits until `check()` holds; returns how many ms that took. */
 async function until(what: string, check: () => boolean, timeoutMs: number): Promise<number> {
   const t0 = Date.now();
-  while (!check()) {
-    if (Date.now() - t0 > timeoutMs) throw new Error(`Timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await waitUntil(what, () => Promise.resolve(check()), { timeoutMs, intervalMs: 20 });
   return Date.now() - t0;
 }
 

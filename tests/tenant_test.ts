@@ -8,7 +8,14 @@
  * namespaces it creates, so its OperatorConfig and repo claims are its own.
  */
 import assert from "node:assert/strict";
-import { type BackrestInstance, createResticRepo, restEnv, startBackrest } from "./harness/backrest.ts";
+import {
+  type BackrestInstance,
+  backrestRepo,
+  createResticRepo,
+  restEnv,
+  startBackrest,
+  waitForRepo,
+} from "./harness/backrest.ts";
 import {
   binding,
   BINDINGS,
@@ -16,6 +23,7 @@ import {
   CONFIG_NAME,
   create,
   deleteBinding,
+  patchBinding,
   putOperatorConfig,
   readyCondition,
   replicationSource,
@@ -27,6 +35,7 @@ import {
 import { startInterceptor, startRecorder } from "./harness/cloud.ts";
 import { peer } from "./harness/peers.ts";
 import { tempDir, waitUntil } from "./harness/process.ts";
+import { silentListener } from "./harness/silent_listener.ts";
 
 const ENV_CANARY = `envcanary${crypto.randomUUID().replaceAll("-", "")}`;
 
@@ -48,13 +57,6 @@ async function tryCreate(
   return { status: res.status, text: await res.text() };
 }
 
-async function patchSpec(ns: string, name: string, spec: Record<string, unknown>): Promise<void> {
-  const cp = await cluster();
-  await cp.json("PATCH", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/${name}`, { spec }, {
-    "content-type": "application/merge-patch+json",
-  });
-}
-
 async function operatorConfig(ns: string, spec: Record<string, unknown>): Promise<void> {
   await putOperatorConfig(ns, spec);
 }
@@ -62,10 +64,6 @@ async function operatorConfig(ns: string, spec: Record<string, unknown>): Promis
 /** An operator confined to `namespaces`, with its OperatorConfig (and repo claims) in `configNs`. */
 function operatorFor(configNs: string, ...namespaces: string[]): Promise<RunningOperator> {
   return startOperator({ namespaces, configNamespace: configNs, backrestTimeoutMs: 20_000 });
-}
-
-async function backrestRepo(backrest: BackrestInstance, id: string) {
-  return (await backrest.getConfig()).repos.find((r) => r.id === id);
 }
 
 /** Everything a tenant can read about their namespace: Binding statuses and Events. */
@@ -118,17 +116,6 @@ async function createStored(ns: string, obj: Record<string, unknown>, plural = "
     await res.body?.cancel();
     return res.status === 201;
   }, { timeoutMs: 20_000, intervalMs: 200 });
-}
-
-/** A local listener that records every request (a host nobody should hear from). */
-function recorder() {
-  const seen: string[] = [];
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
-    seen.push(`${req.method} ${new URL(req.url).pathname}`);
-    await req.body?.cancel();
-    return new Response("no", { status: 404 });
-  });
-  return { url: `http://127.0.0.1:${server.addr.port}`, seen, close: () => server.shutdown() };
 }
 
 Deno.test("tenant: a restic flag that would run a program in Backrest is refused before any Backrest call, and never runs", async () => {
@@ -238,7 +225,7 @@ Deno.test("tenant: nothing Backrest would expand from its environment is sent, a
   const cp = await cluster();
   const cfg = await cp.namespace("cfg");
   const ns = await cp.namespace("expand");
-  const listener = recorder();
+  const listener = startRecorder(404); // a host nobody should hear from
   const repo = await createResticRepo();
   const restic = await peer("restic");
   const op = await operatorFor(cfg, ns);
@@ -299,7 +286,7 @@ Deno.test("tenant: nothing Backrest would expand from its environment is sent, a
     for (const needle of [ENV_CANARY, restic.path, backrest.dir, "Fatal", "failed to init repo"]) {
       assert.ok(!view.includes(needle), `the tenant reads ${needle}`);
     }
-    assert.deepEqual(listener.seen, [], "nothing reached the tenant's listener");
+    assert.deepEqual(listener.requests, [], "nothing reached the tenant's listener");
   } finally {
     await op.stop();
     await listener.close();
@@ -431,7 +418,7 @@ Deno.test("tenant: an applied repo id stays its Binding's: no later, older or ed
     await waitForReason(cp, victim, "named", "Applied", 60_000);
 
     // Edited to the victim's id: refused, whatever the age.
-    await patchSpec(attacker, "old", { repo: { idOverride: teamId } });
+    await patchBinding(attacker, "old", { spec: { repo: { idOverride: teamId } } });
     const conflict = await waitForReason(cp, attacker, "old", "RepoIdConflict");
     assert.match(conflict.message, /^another Binding holds repo id/);
     // Nothing in the tenant's view names the other namespace; the operator's log does, for the admin.
@@ -451,7 +438,9 @@ Deno.test("tenant: an applied repo id stays its Binding's: no later, older or ed
     );
     await waitForReason(cp, attacker, "alias", "RepoIdConflict");
     // The victim's default id: another namespace's by name.
-    await patchSpec(attacker, "old", { repo: { idOverride: `volsync-${victim}-replicationsource-db` } });
+    await patchBinding(attacker, "old", {
+      spec: { repo: { idOverride: `volsync-${victim}-replicationsource-db` } },
+    });
     const squat = await waitForReason(cp, attacker, "old", "InvalidSpec");
     assert.match(squat.message, /another namespace's default repo id/);
     // Spellings that parsers disagree on never get that far.
@@ -492,12 +481,7 @@ Deno.test("tenant: a repo made in Backrest's UI is left alone unless the Binding
   const [admins, tenants] = [await createResticRepo(), await createResticRepo()];
   const id = `ui-made-${ns}`;
   // The admin's repo, made in the UI (the same AddRepo the UI sends).
-  const add = await fetch(`${backrest.url}/v1.Backrest/AddRepo`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ repo: { id, uri: admins.uri, password: admins.password } }),
-  });
-  assert.equal(add.status, 200, await add.text());
+  await backrest.rpc("AddRepo", { repo: { id, uri: admins.uri, password: admins.password } });
   await create(
     ns,
     secret("s", { RESTIC_REPOSITORY: tenants.uri, RESTIC_PASSWORD: tenants.password }),
@@ -508,7 +492,7 @@ Deno.test("tenant: a repo made in Backrest's UI is left alone unless the Binding
   try {
     const c = await waitForReason(cp, ns, "take", "RepoExistsInBackrest", 60_000);
     assert.match(c.message, /no Binding applied it/);
-    await patchSpec(ns, "take", { repo: { idOverride: id, adopt: true } });
+    await patchBinding(ns, "take", { spec: { repo: { idOverride: id, adopt: true } } });
     await waitUntil("the adopt edit is seen", async () => {
       const b = await cp.json("GET", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/take`) as {
         status?: { observedGeneration?: number };
@@ -557,18 +541,15 @@ Deno.test("tenant: RemoveRepo only for an id the Binding holds now, on the URL i
       }),
     );
     await waitForReason(cp, other, "forged", "Applied", 60_000);
-    await cp.json("PATCH", `${BINDINGS}/namespaces/${other}/backrestvolsyncbindings/forged/status`, {
-      status: { repoId: x, backrestURL: backrest.url },
-    }, { "content-type": "application/merge-patch+json" });
+    await patchBinding(other, "forged", { status: { repoId: x, backrestURL: backrest.url } }, "status");
     await deleteBinding(other, "forged");
     assert.ok(await backrestRepo(backrest, x), "a forged status removes nothing");
     assert.equal(await backrestRepo(backrest, `forged-${other}`), undefined, "its own repo went");
 
     // a moves to another id and stops before applying it (its Secret is missing): it still holds x.
     await create(ns, replicationSource("nosecret", "missing"));
-    await patchSpec(ns, "a", {
-      source: { kind: "ReplicationSource", name: "nosecret" },
-      repo: { idOverride: `del-y-${ns}` },
+    await patchBinding(ns, "a", {
+      spec: { source: { kind: "ReplicationSource", name: "nosecret" }, repo: { idOverride: `del-y-${ns}` } },
     });
     await waitForReason(cp, ns, "a", "RepositorySecretNotFound");
     await create(ns, binding("b", { url: backrest.url, source: "src", repo: { idOverride: x } }));
@@ -586,7 +567,7 @@ Deno.test("tenant: no Binding is reconciled before the OperatorConfig is read; o
   const backrest = await sharedBackrest();
   const cp = await cluster();
   const repo = await createResticRepo();
-  const listener = recorder();
+  const listener = startRecorder(404); // a host nobody should hear from
   const scenario = async (
     name: string,
     config: (cfg: string) => Promise<void>,
@@ -601,12 +582,12 @@ Deno.test("tenant: no Binding is reconciled before the OperatorConfig is read; o
       replicationSource("src", "s"),
       binding("b", { url: listener.url, source: "src", repo: { idOverride: `start-${ns}` } }),
     );
-    const before = listener.seen.length;
+    const before = listener.requests.length;
     const op = await operatorFor(cfg, ns);
     try {
       const c = await waitForReason(cp, ns, "b", reason);
       await new Promise((r) => setTimeout(r, 1000));
-      assert.equal(listener.seen.length, before, `${name}: no request reached the Backrest URL`);
+      assert.equal(listener.requests.length, before, `${name}: no request reached the Backrest URL`);
       return { cfg, ns, op, message: c.message };
     } catch (e) {
       await op.stop();
@@ -657,7 +638,7 @@ Deno.test("tenant: no Binding is reconciled before the OperatorConfig is read; o
         });
         await operatorConfig(s.cfg, { bindingGeneration: { policy: "Disabled" } });
         // Valid now (no allowlist): the Binding is tried against its URL.
-        await waitUntil("requests reach the URL", () => Promise.resolve(listener.seen.length > 0), {
+        await waitUntil("requests reach the URL", () => Promise.resolve(listener.requests.length > 0), {
           timeoutMs: 30_000,
         });
       } finally {
@@ -701,21 +682,8 @@ Deno.test("tenant: drift repair lists Backrest with credentials that worked, wha
     );
     await waitForReason(cp, ns, "bogus", "BackrestAuthInvalid");
     // Someone deletes the repo in Backrest's UI.
-    const basic = `Basic ${btoa(`${user.username}:${user.password}`)}`;
-    const res = await fetch(`${backrest.url}/v1.Backrest/RemoveRepo`, {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization: basic },
-      body: JSON.stringify({ repoId: id }),
-    });
-    assert.equal(res.status, 200, await res.text());
-    await waitUntil(
-      "drift repair put it back",
-      async () => (await backrestRepo(backrest, id)) !== undefined,
-      {
-        timeoutMs: 30_000,
-        intervalMs: 250,
-      },
-    );
+    await backrest.rpc("RemoveRepo", { repoId: id });
+    await waitForRepo(backrest, id, { what: "drift repair put it back", intervalMs: 250 });
   } finally {
     await op.stop();
     await backrest.stop();
@@ -729,13 +697,7 @@ Deno.test("tenant: a repository on storage that never answers slows only its own
   const slow = await cp.namespace("slowstore");
   const other = await cp.namespace("neighbour");
   // Storage that accepts connections and never answers: restic inside Backrest waits on it.
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const held: Deno.Conn[] = [];
-  const accepting = (async () => {
-    try {
-      for await (const c of listener) held.push(c);
-    } catch { /* closed */ }
-  })();
+  const storage = silentListener();
   const op = await startOperator({
     namespaces: [slow, other],
     configNamespace: cfg,
@@ -745,7 +707,7 @@ Deno.test("tenant: a repository on storage that never answers slows only its own
     await create(
       slow,
       secret("s", {
-        RESTIC_REPOSITORY: `rest:http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}/repo`,
+        RESTIC_REPOSITORY: `rest:http://127.0.0.1:${storage.port}/repo`,
         RESTIC_PASSWORD: "pw-123456",
       }),
       replicationSource("src", "s"),
@@ -768,13 +730,7 @@ Deno.test("tenant: a repository on storage that never answers slows only its own
     await waitForReason(cp, other, "b", "Applied", 60_000);
   } finally {
     await op.stop();
-    listener.close();
-    for (const c of held) {
-      try {
-        c.close();
-      } catch { /* gone */ }
-    }
-    await accepting;
+    await storage.close();
   }
 });
 
@@ -908,6 +864,8 @@ Deno.test("tenant: Backrest's own credentials (environment, HOME, identity endpo
     ...repo("gs", { RESTIC_REPOSITORY: "gs:bucket:/p", GOOGLE_PROJECT_ID: "tenant-project" }),
   );
   const op = await operatorFor(cfg, ns);
+  const resticReached = (where: string, check: () => boolean) =>
+    waitUntil(`restic reached ${where}`, () => Promise.resolve(check()), { timeoutMs: 60_000 });
   try {
     await t.step(
       "a Secret without whole, non-empty credentials of its own is refused before Backrest",
@@ -922,50 +880,29 @@ Deno.test("tenant: Backrest's own credentials (environment, HOME, identity endpo
     await t.step(
       "s3: the tenant's key is used, without Backrest's session token or assumed role",
       async () => {
-        await waitUntil(
-          "restic reached the tenant's s3",
-          () => Promise.resolve(tenantS3.requests.length > 0),
-          {
-            timeoutMs: 60_000,
-          },
-        );
+        await resticReached("the tenant's s3", () => tenantS3.requests.length > 0);
         const auth = tenantS3.requests.map((r) => r.headers["authorization"] ?? "").join("\n");
         assert.match(auth, /Credential=TENANTAKID\//);
         assert.ok(tenantS3.requests.every((r) => !("x-amz-security-token" in r.headers)), "no session token");
       },
     );
     await t.step("rest: no Backrest user or password in the Basic auth", async () => {
-      await waitUntil(
-        "restic reached the tenant's rest",
-        () => Promise.resolve(tenantRest.requests.length > 0),
-        {
-          timeoutMs: 60_000,
-        },
-      );
+      await resticReached("the tenant's rest", () => tenantRest.requests.length > 0);
       for (const r of tenantRest.requests) {
         const basic = r.headers["authorization"]?.replace(/^Basic /, "");
         assert.ok(basic === undefined || !atob(basic).includes(canary), atob(basic ?? ""));
       }
     });
     await t.step("swift: the tenant's ST_* at the tenant's auth URL, not Backrest's OS_*", async () => {
-      await waitUntil(
-        "restic reached the tenant's swift",
-        () => Promise.resolve(tenantSwift.requests.length > 0),
-        {
-          timeoutMs: 60_000,
-        },
-      );
+      await resticReached("the tenant's swift", () => tenantSwift.requests.length > 0);
       const first = tenantSwift.requests[0]!;
       assert.equal(first.headers["x-auth-user"], "tenant-user");
       assert.equal(first.headers["x-auth-key"], "tenant-key-1");
     });
     await t.step("azure: the tenant's SAS, at the tenant's account under the default suffix", async () => {
-      await waitUntil(
-        "restic reached Azure",
-        () => Promise.resolve(planted.cloud.requests.some((r) => r.host.startsWith("tenantacct."))),
-        {
-          timeoutMs: 60_000,
-        },
+      await resticReached(
+        "Azure",
+        () => planted.cloud.requests.some((r) => r.host.startsWith("tenantacct.")),
       );
       assert.ok(planted.cloud.connects.every((c) => !c.includes(canary)), "never Backrest's endpoint suffix");
       for (const r of planted.cloud.requests.filter((r) => r.host.startsWith("tenantacct."))) {
@@ -978,12 +915,9 @@ Deno.test("tenant: Backrest's own credentials (environment, HOME, identity endpo
       }
     });
     await t.step("b2: the tenant's account id and key", async () => {
-      await waitUntil(
-        "restic reached Backblaze",
-        () => Promise.resolve(planted.cloud.requests.some((r) => r.host.includes("backblazeb2"))),
-        {
-          timeoutMs: 60_000,
-        },
+      await resticReached(
+        "Backblaze",
+        () => planted.cloud.requests.some((r) => r.host.includes("backblazeb2")),
       );
       const auth = planted.cloud.requests.find((r) =>
         r.host.includes("backblazeb2")

@@ -9,7 +9,7 @@ import bcrypt from "bcryptjs";
 import { createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { Backrest } from "../../gen/v1/service_pb.ts";
-import type { Config } from "../../gen/v1/config_pb.ts";
+import type { Config, Repo } from "../../gen/v1/config_pb.ts";
 import { peer } from "./peers.ts";
 import { freePort, type Proc, spawn, tempDir, waitUntil } from "./process.ts";
 
@@ -146,6 +146,28 @@ export async function startBackrest(opts: BackrestOptions = {}): Promise<Backres
       return JSON.parse(text);
     },
   };
+}
+
+/** The repo `id` as `backrest` holds it (read through its real API), or undefined. */
+export async function backrestRepo(backrest: BackrestInstance, id: string): Promise<Repo | undefined> {
+  return (await backrest.getConfig()).repos.find((r) => r.id === id);
+}
+
+/**
+ * Waits until `backrest` holds the repo `id` and `until` is true of it (default: once it is there); returns
+ * the repo. `what` names the wait in the error it throws on timeout.
+ */
+export async function waitForRepo(
+  backrest: BackrestInstance,
+  id: string,
+  opts: { what?: string; until?: (repo: Repo) => boolean; timeoutMs?: number; intervalMs?: number } = {},
+): Promise<Repo> {
+  let repo: Repo | undefined;
+  await waitUntil(opts.what ?? `Backrest holds repo ${id}`, async () => {
+    repo = await backrestRepo(backrest, id);
+    return repo !== undefined && (opts.until?.(repo) ?? true);
+  }, { timeoutMs: opts.timeoutMs ?? 30_000, intervalMs: opts.intervalMs ?? 100 });
+  return repo!;
 }
 
 /**

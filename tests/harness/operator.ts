@@ -11,7 +11,7 @@ import { createOperator, type Operator } from "../../lib/reconcile/mod.ts";
 import { type ControlPlane, controlPlane } from "./control_plane.ts";
 import { type BackrestInstance, type BackrestOptions, startBackrest } from "./backrest.ts";
 import { countingKube, type RecordedWrite } from "./kube_counts.ts";
-import { waitUntil } from "./process.ts";
+import { type Proc, waitUntil } from "./process.ts";
 
 const CRD_FILES = [
   "backrest.garethgeorge.com_backrestvolsyncbindings.yaml",
@@ -177,6 +177,26 @@ export async function deleteBinding(ns: string, name: string, timeoutMs = 30_000
   await cp.api("DELETE", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/${name}`)
     .then((r) => r.body?.cancel());
   await waitForBindingGone(ns, name, timeoutMs);
+}
+
+/** Merge-patches the Binding `ns/name` (or, given `subresource`, that subresource of it) with `patch`. */
+export async function patchBinding(
+  ns: string,
+  name: string,
+  patch: Record<string, unknown>,
+  subresource?: "status",
+): Promise<void> {
+  const cp = await cluster();
+  const path = `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/${name}${
+    subresource ? `/${subresource}` : ""
+  }`;
+  await cp.json("PATCH", path, patch, { "content-type": "application/merge-patch+json" });
+}
+
+/** Replaces the Secret `ns/name` with one holding `data`, as a rotation does. */
+export async function replaceSecret(ns: string, name: string, data: Record<string, string>): Promise<void> {
+  const cp = await cluster();
+  await cp.json("PUT", `/api/v1/namespaces/${ns}/secrets/${name}`, secret(name, data));
 }
 
 /** Creates each object in namespace `ns`; one that exists already is left as it is. */
@@ -347,19 +367,23 @@ export async function readyCondition(
   return b.status?.conditions?.find((c) => c.type === "Ready");
 }
 
-/** Waits until the Binding's Ready condition has `reason` (and returns it). */
+/**
+ * Waits until the Binding's Ready condition has `reason` (and returns it); with `proc` (the operator's
+ * process), fails at once, with its log tail, if that exits first.
+ */
 export async function waitForReason(
   cp: ControlPlane,
   ns: string,
   name: string,
   reason: string,
   timeoutMs = 30_000,
+  proc?: Proc,
 ): Promise<{ status: string; reason: string; message: string }> {
   let last: { status: string; reason: string; message: string } | undefined;
   await waitUntil(`Binding ${ns}/${name} reason ${reason}`, async () => {
     last = await readyCondition(cp, ns, name);
     return last?.reason === reason;
-  }, { timeoutMs, intervalMs: 100 }).catch((e) => {
+  }, { timeoutMs, intervalMs: 100, ...(proc ? { proc } : {}) }).catch((e) => {
     throw new Error(`${(e as Error).message}; last Ready: ${JSON.stringify(last)}`);
   });
   return last!;

@@ -5,8 +5,10 @@
  * Secret values.
  */
 import assert from "node:assert/strict";
-import { type BackrestInstance, createResticRepo, restEnv } from "./backrest.ts";
+import { type BackrestInstance, backrestRepo, createResticRepo, restEnv } from "./backrest.ts";
 import { binding, BINDINGS, cluster, replicationSource, secret, waitForReason } from "./operator.ts";
+import type { ControlPlane } from "./control_plane.ts";
+import type { Proc } from "./process.ts";
 
 /** What Backrest must hold for one Binding. */
 export interface Desired {
@@ -119,13 +121,16 @@ export async function assertConverged(
 /**
  * The sample flow the end-to-end suites drive: a restic Secret over a real repository, a
  * ReplicationSource `data` and a Binding `app` in `ns`; waits until the Binding is Applied and checks that
- * Backrest holds the repo under the prototype's id. Returns that id and the repository.
+ * Backrest holds the repo under the prototype's id. Returns that id and the repository. `cp` is the
+ * cluster with our CRDs (default: the shared one), `timeoutMs` the wait, and `proc` the operator's process
+ * when it runs as one (its exit fails the wait at once).
  */
 export async function applySampleBinding(
   backrest: BackrestInstance,
   ns: string,
+  opts: { cp?: ControlPlane; timeoutMs?: number; proc?: Proc } = {},
 ): Promise<{ id: string; repo: { uri: string; password: string } }> {
-  const cp = await cluster();
+  const cp = opts.cp ?? await cluster();
   const repo = await createResticRepo();
   for (
     const obj of [
@@ -134,9 +139,9 @@ export async function applySampleBinding(
       binding("app", { url: backrest.url, source: "data" }),
     ]
   ) await cp.apply(JSON.stringify(obj), ns);
-  const ready = await waitForReason(cp, ns, "app", "Applied", 60_000);
+  const ready = await waitForReason(cp, ns, "app", "Applied", opts.timeoutMs ?? 60_000, opts.proc);
   assert.equal(ready.status, "True");
   const id = `volsync-${ns}-replicationsource-data`;
-  assert.equal((await backrest.getConfig()).repos.find((r) => r.id === id)?.uri, repo.uri);
+  assert.equal((await backrestRepo(backrest, id))?.uri, repo.uri);
   return { id, repo };
 }
