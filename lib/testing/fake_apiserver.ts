@@ -41,6 +41,17 @@ export interface KubeCall {
   body?: unknown;
 }
 
+/** The record of a call of `verb` on the object `name` of `type`. */
+function callOf(
+  verb: KubeCall["verb"],
+  type: { resource: string },
+  namespace: string | undefined,
+  name: string,
+  body: unknown,
+): KubeCall {
+  return { verb, resource: type.resource, namespace, name, body };
+}
+
 /** The verbs that only read. */
 const READS: ReadonlySet<KubeCall["verb"]> = new Set(["get", "list", "watch"]);
 
@@ -318,13 +329,7 @@ export function fakeKube(stores: Record<string, MemoryStore<KubeObject>>): FakeK
     watchMetadata: (type: Type, o?: Selection) => watch(type, o, true),
     create: (type: Type, obj: KubeObject) =>
       answer("create", () => {
-        const c: KubeCall = {
-          verb: "create",
-          resource: type.resource,
-          namespace: obj.metadata.namespace,
-          name: obj.metadata.name ?? "",
-          body: obj,
-        };
+        const c = callOf("create", type, obj.metadata.namespace, obj.metadata.name ?? "", obj);
         const store = call(c);
         if (store.get(objectKey(obj))) {
           throw new KubeError(409, "AlreadyExists", `"${c.name}" already exists`);
@@ -333,13 +338,7 @@ export function fakeKube(stores: Record<string, MemoryStore<KubeObject>>): FakeK
       }),
     update: (type: Type, obj: KubeObject) =>
       answer("update", () => {
-        const c: KubeCall = {
-          verb: "update",
-          resource: type.resource,
-          namespace: obj.metadata.namespace,
-          name: obj.metadata.name ?? "",
-          body: obj,
-        };
+        const c = callOf("update", type, obj.metadata.namespace, obj.metadata.name ?? "", obj);
         const store = call(c);
         const old = store.get(objectKey(obj));
         if (!old) throw notFound(c);
@@ -351,13 +350,7 @@ export function fakeKube(stores: Record<string, MemoryStore<KubeObject>>): FakeK
       }),
     patch: (type: Type, name: string, patch: unknown, o?: Where & { patchType?: string }) =>
       answer("patch", () => {
-        const c: KubeCall = {
-          verb: "patch",
-          resource: type.resource,
-          namespace: o?.namespace,
-          name,
-          body: patch,
-        };
+        const c = callOf("patch", type, o?.namespace, name, patch);
         const store = call(c);
         if ((o?.patchType ?? "merge") !== "merge") {
           throw new Error(`fake KubeClient: unexpected ${o?.patchType} patch`);
@@ -373,13 +366,7 @@ export function fakeKube(stores: Record<string, MemoryStore<KubeObject>>): FakeK
       }),
     patchStatus: (type: Type, name: string, patch: unknown, o?: Where) =>
       answer("patchStatus", () => {
-        const c: KubeCall = {
-          verb: "patchStatus",
-          resource: type.resource,
-          namespace: o?.namespace,
-          name,
-          body: patch,
-        };
+        const c = callOf("patchStatus", type, o?.namespace, name, patch);
         const store = call(c);
         const obj = store.getByName(o?.namespace, name);
         if (!obj) throw notFound(c);
@@ -401,13 +388,7 @@ export function fakeKube(stores: Record<string, MemoryStore<KubeObject>>): FakeK
       o?: Where & { preconditions?: { uid?: string | undefined; resourceVersion?: string | undefined } },
     ) =>
       answer("delete", () => {
-        const c: KubeCall = {
-          verb: "delete",
-          resource: type.resource,
-          namespace: o?.namespace,
-          name,
-          body: o?.preconditions,
-        };
+        const c = callOf("delete", type, o?.namespace, name, o?.preconditions);
         const store = call(c);
         const obj = store.getByName(o?.namespace, name);
         if (!obj) return false;
