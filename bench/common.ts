@@ -418,6 +418,8 @@ export async function startInClusterProgram(o: {
   entry: string;
   args: string[];
   inspect?: string;
+  /** More environment (e.g. `POD_NAME`, which names the replica in its leader-election identity). */
+  env?: Record<string, string>;
 }): Promise<Proc> {
   const cp = await cluster();
   const account = `bench-${o.name}-${crypto.randomUUID().slice(0, 8)}`;
@@ -444,6 +446,7 @@ export async function startInClusterProgram(o: {
     cwd: new URL("../", import.meta.url).pathname,
     env: {
       ...imageEnv(),
+      ...o.env,
       KUBERNETES_SERVICE_HOST: "127.0.0.1",
       KUBERNETES_SERVICE_PORT: new URL(cp.server).port,
     },

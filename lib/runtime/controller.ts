@@ -1,10 +1,12 @@
 /**
  * A controller: a work queue, N workers, and one reconcile function `reconcile(key, ctx) => Action`.
- * Rules: the runtime never reconciles the same key twice at once; a thrown error retries with per-key
- * backoff, a `TerminalError` does not retry (until the key is added again), `requeueAfter(ms)` comes back
- * after `ms`; on shutdown intake stops at once and in-flight reconciles get `shutdownTimeoutMs` to finish
- * before their `ctx.signal` aborts, or less when leadership was lost: no longer than the old Lease still
- * keeps a successor out (`LeadershipLostError.graceMs`).
+ * Rules: keys are queued only while the controller runs (a replica that does not lead holds no work, so
+ * keys of objects that come and go while another leads never pile up), and starting it queues every object
+ * its informers hold, as their first listing would; the runtime never reconciles the same key twice at
+ * once; a thrown error retries with per-key backoff, a `TerminalError` does not retry (until the key is
+ * added again), `requeueAfter(ms)` comes back after `ms`; on shutdown intake stops at once and in-flight
+ * reconciles get `shutdownTimeoutMs` to finish before their `ctx.signal` aborts, or less when leadership
+ * was lost: no longer than the old Lease still keeps a successor out (`LeadershipLostError.graceMs`).
  */
 
 import { type KubeObject, objectKey } from "../kube/mod.ts";
@@ -91,8 +93,11 @@ export class Controller {
   readonly #o: ControllerOptions;
   readonly #log: Logger;
   readonly #clock: Clock;
+  /** For each watched informer: hand its cached objects to the key mapper (run by `start`). */
+  readonly #replays: (() => void)[] = [];
+  #started = false;
 
-  /** Nothing runs until `start(signal)`; keys may be queued before. */
+  /** Nothing runs, and nothing is queued, until `start(signal)`. */
   constructor(options: ControllerOptions) {
     this.name = options.name;
     this.#o = options;
@@ -118,9 +123,9 @@ export class Controller {
     return this.queue.oldestInFlightMs() <= (this.#o.stuckAfterMs ?? 15 * 60_000);
   }
 
-  /** Queues `key` (namespace/name). */
+  /** Queues `key` (namespace/name); before `start` nothing is queued (`start` queues every cached object). */
   enqueue(key: string): void {
-    this.queue.add(key);
+    if (this.#started) this.queue.add(key);
   }
 
   /**
@@ -128,7 +133,7 @@ export class Controller {
    * (e.g. the Bindings that reference a changed Secret, found through a store index).
    */
   watch<T extends KubeObject>(informer: Informer<T>, map?: KeyMapper<T>): this {
-    informer.addHandler((event) => {
+    const handle = (event: InformerEvent<T>) => {
       const keys = map ? map(event) : [objectKey(event.object)];
       // Once each: an idle worker takes a key at once, so adding it again in the same breath would mark it
       // to run a second time, against the same, possibly stale, cached object. A resync leaves keys in
@@ -137,12 +142,22 @@ export class Controller {
         if (event.type === "resync") this.queue.addUnlessBackingOff(k);
         else this.queue.add(k);
       }
+    };
+    informer.addHandler((event) => {
+      if (this.#started) handle(event);
+    });
+    this.#replays.push(() => {
+      for (const object of informer.store.list()) handle({ type: "add", object });
     });
     return this;
   }
 
   /** Runs the workers until `signal` aborts, then drains (bounded) and resolves. */
   async start(signal: AbortSignal): Promise<void> {
+    // Until now another replica led (or the caches were filling): what changed meanwhile is in the caches,
+    // and the keys of objects that came and went are not queued for nothing.
+    this.#started = true;
+    for (const replay of this.#replays) replay();
     const concurrency = Math.max(1, this.#o.concurrency ?? 1);
     const hard = new AbortController();
     const m = this.#o.metrics;

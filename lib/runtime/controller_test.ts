@@ -219,3 +219,43 @@ Deno.test("controller: log lines name what the key stands for (ns/name by defaul
   await clock.advance(60_000);
   await Promise.all(running);
 });
+
+Deno.test("controller: before it starts nothing is queued; starting queues every cached object once", async () => {
+  const clock = new FakeClock();
+  const reconciled: string[] = [];
+  const c = new Controller({
+    name: "t",
+    clock,
+    reconcile: (key) => (reconciled.push(key), Promise.resolve(done)),
+  });
+  const cached = new Map<string, KubeObject>();
+  let handler: InformerHandler<KubeObject> | undefined;
+  const informer = {
+    addHandler: (h: InformerHandler<KubeObject>) => handler = h,
+    store: { list: () => [...cached.values()] },
+  } as unknown as Informer<KubeObject>;
+  c.watch(informer);
+  const obj = (name: string): KubeObject => ({ metadata: { namespace: "n", name } });
+  // While another replica leads, objects come and go, and someone asks for a key directly.
+  for (const name of ["kept", "gone"]) {
+    cached.set(name, obj(name));
+    handler!({ type: "add", object: obj(name) });
+  }
+  cached.delete("gone");
+  handler!({ type: "delete", object: obj("gone") });
+  handler!({ type: "resync", object: obj("kept") });
+  c.enqueue("n/also-gone");
+  assert.equal(c.queue.length, 0, "a controller that has not started holds no keys");
+  const stop = new AbortController();
+  const running = c.start(stop.signal);
+  await clock.advance(0);
+  await settle();
+  assert.deepEqual(reconciled, ["n/kept"], "what the cache holds, once; nothing for objects gone");
+  handler!({ type: "add", object: obj("new") });
+  await clock.advance(0);
+  await settle();
+  assert.deepEqual(reconciled, ["n/kept", "n/new"], "started, events queue keys");
+  stop.abort();
+  await clock.advance(2000);
+  await running;
+});

@@ -87,6 +87,8 @@ export interface BackrestStandin {
   config(): Config;
   /** What CheckRepoExists answers for `uri` (default true). */
   setExists(uri: string, exists: boolean): void;
+  /** Forgets every repo, as a Backrest whose config was wiped behind the operator's back. */
+  clear(): void;
   stop(): Promise<void>;
 }
 
@@ -327,6 +329,10 @@ export function startBackrestStandin(opts: BackrestStandinOptions = {}): Backres
     setExists(uri, exists) {
       if (exists) missing.delete(uri);
       else missing.add(uri);
+    },
+    clear() {
+      repos.clear();
+      repoField.clear();
     },
     stop: () => server.shutdown(),
   };
