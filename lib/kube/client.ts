@@ -171,6 +171,7 @@ class FetchClient implements KubeClient {
         `${what}: ${res.status} ${reason}: ${status.message ?? "(no message)"}`,
         {
           causes: status.causes,
+          subject: status.subject,
           retryAfterSeconds: parseRetryAfter(res.headers.get("retry-after")) ?? status.retryAfterSeconds,
         },
       );

@@ -20,10 +20,12 @@ export class KubeError extends Error {
    * resource's storage is (re)initializing carries one.
    */
   readonly retryAfterSeconds: number | undefined;
+  /** What the answer is about (`Status.details` kind and name), when it said. */
+  readonly subject: { readonly kind: string; readonly name: string } | undefined;
 
   /**
    * `message` holds the verb, path and apiserver's message; `options.causes` the causes' types,
-   * `options.retryAfterSeconds` the answer's wait.
+   * `options.retryAfterSeconds` the answer's wait, `options.subject` what it is about.
    */
   constructor(
     status: number,
@@ -32,6 +34,7 @@ export class KubeError extends Error {
     options?: ErrorOptions & {
       causes?: readonly string[] | undefined;
       retryAfterSeconds?: number | undefined;
+      subject?: { kind: string; name: string } | undefined;
     },
   ) {
     super(message, options);
@@ -39,6 +42,7 @@ export class KubeError extends Error {
     this.reason = reason;
     this.causes = options?.causes ?? [];
     this.retryAfterSeconds = options?.retryAfterSeconds;
+    this.subject = options?.subject;
   }
 }
 
@@ -62,6 +66,17 @@ export function parseRetryAfter(
 /** Whether `e` says the namespace is being deleted (nothing new may be created in it). */
 export function isNamespaceTerminating(e: unknown): boolean {
   return e instanceof KubeError && e.causes.includes("NamespaceTerminating");
+}
+
+/**
+ * Whether `e` says `namespace` does not exist: the apiserver's answer to a write into a namespace that is gone
+ * (its namespace lifecycle admission answers 404 about the namespace, not the object). Such an object can
+ * linger in storage after its namespace went: the namespace controller finalizes a namespace whose custom
+ * resources it could not discover at that moment (right after an apiserver restart).
+ */
+export function isNamespaceGone(e: unknown, namespace: string): boolean {
+  return e instanceof KubeError && e.status === 404 && e.subject?.kind === "namespaces" &&
+    e.subject.name === namespace;
 }
 
 /** Whether `e` is a 404 answer. */

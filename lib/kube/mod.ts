@@ -34,7 +34,7 @@ export {
   type PreparedRequest,
   SERVICE_ACCOUNT_DIR,
 } from "./connection.ts";
-export { isConflict, isNamespaceTerminating, isNotFound, KubeError } from "./errors.ts";
+export { isConflict, isNamespaceGone, isNamespaceTerminating, isNotFound, KubeError } from "./errors.ts";
 export {
   isKubeObject,
   isObjectMeta,

@@ -160,6 +160,8 @@ export interface Status {
   causes?: string[] | undefined;
   /** `details.retryAfterSeconds`: how long the client should wait before trying again. */
   retryAfterSeconds?: number | undefined;
+  /** `details.kind` and `details.name`: what the answer is about (e.g. `namespaces` for a namespace gone). */
+  subject?: { kind: string; name: string } | undefined;
 }
 
 /** The Status fields of `v`, or an empty Status if `v` is not one. */
@@ -174,5 +176,8 @@ export function parseStatus(v: unknown): Status {
   if (types.length > 0) out.causes = types;
   const retry = isRecord(v.details) ? v.details.retryAfterSeconds : undefined;
   if (typeof retry === "number" && retry >= 0) out.retryAfterSeconds = retry;
+  if (isRecord(v.details) && typeof v.details.kind === "string" && typeof v.details.name === "string") {
+    out.subject = { kind: v.details.kind, name: v.details.name };
+  }
   return out;
 }

@@ -3,13 +3,14 @@
  * Rules: keys are queued only while the controller runs (a replica that does not lead holds no work, so
  * keys of objects that come and go while another leads never pile up), and starting it queues every object
  * its informers hold, as their first listing would; the runtime never reconciles the same key twice at
- * once; a thrown error retries with per-key backoff, a `TerminalError` does not retry (until the key is
- * added again), `requeueAfter(ms)` comes back after `ms`; on shutdown intake stops at once and in-flight
- * reconciles get `shutdownTimeoutMs` to finish before their `ctx.signal` aborts, or less when leadership
- * was lost: no longer than the old Lease still keeps a successor out (`LeadershipLostError.graceMs`).
+ * once; a thrown error retries with per-key backoff; a `TerminalError` does not retry (until the key is
+ * added again), nor does a write refused because the object's namespace is gone (`isNamespaceGone`);
+ * `requeueAfter(ms)` comes back after `ms`; on shutdown intake stops at once and in-flight reconciles get
+ * `shutdownTimeoutMs` to finish before their `ctx.signal` aborts, or less when leadership was lost: no
+ * longer than the old Lease still keeps a successor out (`LeadershipLostError.graceMs`).
  */
 
-import { type KubeObject, objectKey } from "../kube/mod.ts";
+import { isNamespaceGone, type KubeObject, objectKey } from "../kube/mod.ts";
 import { type LogFields, type Logger, nullLogger, type RuntimeMetrics } from "../observe/mod.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import type { Informer, InformerEvent } from "./informer.ts";
@@ -220,10 +221,18 @@ export class Controller {
         result = "success";
       }
     } catch (e) {
-      if (e instanceof TerminalError) {
+      // A write into a namespace that is gone cannot succeed on a retry: the key waits for a change (the
+      // namespace made again) or a resync.
+      const gone = key.includes("/") && isNamespaceGone(e, key.slice(0, key.indexOf("/")));
+      if (e instanceof TerminalError || gone) {
         this.queue.forget(key);
         m?.reconcileTerminalErrors.inc(c);
-        log.error("Reconciler error (terminal; not retried)", e);
+        log.error(
+          gone
+            ? "Reconciler error (its namespace is gone; Kubernetes left the object in storage; not retried)"
+            : "Reconciler error (terminal; not retried)",
+          e,
+        );
       } else {
         this.queue.addRateLimited(key);
         log.error("Reconciler error", e, { retries: this.queue.retries(key) });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createLogger, createRuntimeMetrics } from "../observe/mod.ts";
-import type { KubeObject } from "../kube/mod.ts";
+import { KubeError, type KubeObject } from "../kube/mod.ts";
 import { FakeClock, settle } from "./clock.ts";
 import type { Informer, InformerHandler } from "./informer.ts";
 import {
@@ -78,6 +78,37 @@ Deno.test("controller: a TerminalError is not retried", async () => {
   await h.clock.advance(60_000);
   assert.equal(calls, 1);
   assert.equal(h.metrics.reconcileTerminalErrors.get({ controller: "test" }), 1);
+  await h.stop();
+});
+
+Deno.test("controller: a write refused because the object's namespace is gone is not retried; any other 404 is", async () => {
+  const gone = (namespace: string) =>
+    new KubeError(404, "NotFound", `PATCH ...: 404 NotFound: namespaces "${namespace}" not found`, {
+      subject: { kind: "namespaces", name: namespace },
+    });
+  const calls: Record<string, number> = {};
+  const h = setup((key) => {
+    calls[key] = (calls[key] ?? 0) + 1;
+    // ns/a: its own namespace is gone; ns/b: another namespace (the config's) is, which may come back;
+    // ns/c: the object itself is not found.
+    return Promise.reject(
+      key === "ns/a"
+        ? gone("ns")
+        : key === "ns/b"
+        ? gone("cfg")
+        : new KubeError(404, "NotFound", "not found", {
+          subject: { kind: "backrestvolsyncbindings", name: "c" },
+        }),
+    );
+  });
+  for (const k of ["ns/a", "ns/b", "ns/c"]) h.c.enqueue(k);
+  await h.clock.advance(10_000);
+  assert.equal(calls["ns/a"], 1);
+  assert.ok(calls["ns/b"]! > 3, `ns/b retried: ${calls["ns/b"]}`);
+  assert.ok(calls["ns/c"]! > 3, `ns/c retried: ${calls["ns/c"]}`);
+  assert.equal(h.metrics.reconcileTerminalErrors.get({ controller: "test" }), 1);
+  const line = h.lines.map((l) => JSON.parse(l)).find((r) => r.name === "a");
+  assert.match(line.msg, /namespace is gone.*not retried/);
   await h.stop();
 });
 
