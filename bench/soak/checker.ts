@@ -8,7 +8,8 @@
  *   behind (deleted with Retain, moved to another id, no longer generated) still there;
  * - every Binding whose inputs are valid and that nothing blocks is Ready, and its status tells the truth
  *   (id, Backrest URL, generation); a blocked one says why (paused, URL not allowed, location refused); none
- *   is stuck deleting, but one with Remove whose Backrest the allowlist refuses waits (RemoveFailed);
+ *   is stuck deleting, but one with Remove whose Backrest the allowlist refuses waits (RemoveFailed); an
+ *   object whose namespace is gone (left in storage by Kubernetes) is listed apart, not judged;
  * - generated Bindings exist exactly for the eligible VolSync objects, with the config's defaults;
  * - every claim's holder exists, and every Ready Binding holds the claim of its id and no other;
  * - a live replica holds the leader Lease, the OperatorConfig is accepted, deleted namespaces are gone;
@@ -110,6 +111,8 @@ export class Checker {
   /** How far each replica's log has been swept (by log path). */
   readonly #swept = new Map<string, number>();
   readonly spells: Spell[] = [];
+  /** Bindings and VolSync objects Kubernetes left in storage after their namespace went (namespace/name). */
+  readonly leftInStorage = new Set<string>();
   /** Calls checked so far, by proxy. */
   readonly callsChecked: Record<BackrestName, number> = { real: 0, standin: 0 };
 
@@ -187,11 +190,17 @@ export class Checker {
     }
 
     const key = (o: Json) => `${str(obj(o.metadata).namespace)}/${str(obj(o.metadata).name)}`;
+    // Objects whose namespace is gone: the namespace controller finalized it while it could not discover
+    // their resource (right after an apiserver restart, custom resources come back seconds after the rest),
+    // so Kubernetes left them in storage. Nothing can be written for them; the checker lists them apart.
+    const present = new Set(namespaces.map((n) => str(obj(n.metadata).name)));
+    const gone = (o: Json) => !present.has(str(obj(o.metadata).namespace));
+    for (const o of [...bindings, ...sources, ...dests].filter(gone)) this.leftInStorage.add(key(o));
     const volsync = new Map<string, Json>();
-    for (const o of sources) {
+    for (const o of sources.filter((o) => !gone(o))) {
       volsync.set(`${str(obj(o.metadata).namespace)}/ReplicationSource/${str(obj(o.metadata).name)}`, o);
     }
-    for (const o of dests) {
+    for (const o of dests.filter((o) => !gone(o))) {
       volsync.set(`${str(obj(o.metadata).namespace)}/ReplicationDestination/${str(obj(o.metadata).name)}`, o);
     }
     const secretData = new Map(secrets.map((s) => [key(s), obj(s.data)]));
@@ -221,6 +230,15 @@ export class Checker {
         continue;
       }
       const ready = (status.conditions as Json[] | undefined ?? []).find((c) => c.type === "Ready");
+      if (gone(b)) {
+        // Its repo may stay where Kubernetes never deleted it, or where its removal waits for the config;
+        // otherwise the ledger's expectations stand (a Remove repo goes, a Retain repo stays).
+        const refused = allowlist.length > 0 && !allowlist.includes(canonical(url));
+        if (!meta.deletionTimestamp || (bspec.deletionPolicy === "Remove" && (refused || paused))) {
+          blocked[backrest].add(str(status.repoId));
+        }
+        continue;
+      }
       if (meta.deletionTimestamp) {
         // Its repo is removed only where the allowlist admits (and not while paused): until then it waits.
         const refused = allowlist.length > 0 && !allowlist.includes(canonical(url));
@@ -327,7 +345,6 @@ export class Checker {
     }
 
     // Namespaces the driver deleted are gone, unless a Binding in them waits to remove its repo.
-    const present = new Set(namespaces.map((n) => str(obj(n.metadata).name)));
     for (const ns of w.model.namespaces) {
       if (ns.deleted && present.has(ns.name) && !deleting.has(ns.name)) {
         problems.push(`namespace ${ns.name} still being deleted`);
@@ -346,7 +363,7 @@ export class Checker {
       }
     }
     const managed = bindings.filter((b) =>
-      obj(obj(b.metadata).labels)["backrest.garethgeorge.com/managed"] === "true"
+      !gone(b) && obj(obj(b.metadata).labels)["backrest.garethgeorge.com/managed"] === "true"
     );
     const managedKeys = new Set(managed.map(key));
     for (const e of eligible) if (!managedKeys.has(e)) problems.push(`generated Binding ${e} missing`);

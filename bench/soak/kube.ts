@@ -1,8 +1,8 @@
 /**
  * The driver's admin requests to the apiserver, which the soak itself restarts: a request that cannot reach
- * it, or that it answers 429 or 5xx, is sent again until `timeoutMs` (default 2 min) has passed. Rule: a
- * write sent again may have been applied the first time, so callers treat AlreadyExists after a create and
- * NotFound after a delete as done.
+ * it, that it does not answer within 30 s, or that it answers 429 or 5xx, is sent again until `timeoutMs`
+ * (default 2 min) has passed. Rule: a write sent again may have been applied the first time, so callers
+ * treat AlreadyExists after a create and NotFound after a delete as done.
  */
 import type { ControlPlane } from "../../tests/harness/control_plane.ts";
 
@@ -21,6 +21,9 @@ export interface KubeAnswer {
   body: unknown;
 }
 
+/** How long one attempt may wait for its whole answer. */
+const ATTEMPT_MS = 30_000;
+
 /** `method path` as admin, retried while the apiserver is away; throws on any other failure. */
 export async function kubeCall(
   cp: ControlPlane,
@@ -33,13 +36,15 @@ export async function kubeCall(
   let last = "";
   while (true) {
     try {
-      const res = await cp.api(
-        method,
-        path,
-        body,
-        opts.contentType ? { "content-type": opts.contentType } : {},
-      );
-      const text = await res.text();
+      // An apiserver that takes the connection and never answers (while it starts) counts as away.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const { res, text } = await Promise.race([
+        cp.api(method, path, body, opts.contentType ? { "content-type": opts.contentType } : {})
+          .then(async (res) => ({ res, text: await res.text() })),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${ATTEMPT_MS} ms`)), ATTEMPT_MS);
+        }),
+      ]).finally(() => clearTimeout(timer));
       if (res.ok || opts.ok?.includes(res.status)) {
         let parsed: unknown = null;
         try {

@@ -137,6 +137,8 @@ export interface SoakReport {
   calls: Record<"real" | "standin", number>;
   leaseHolders: number;
   selfExits: { slot: Slot; n: number; code: number }[];
+  /** Bindings and VolSync objects Kubernetes left in storage after their namespace went (namespace/name). */
+  leftInStorage: string[];
   shutdownCodes: Record<string, number>;
   claims: ReturnType<typeof quantiles> & { last: number | null };
   leases: ReturnType<typeof quantiles> & { last: number | null };
@@ -212,7 +214,10 @@ export function markdown(r: SoakReport): string {
       `${fmt(r.leases.last, 0)}. Backrest calls checked: ${
         Object.entries(r.calls).map(([k, v]) => `${k} ${v}`).join(", ")
       }; ` +
-      `${r.leaseHolders} Lease holders in turn; replicas that ended on their own: ${r.selfExits.length}.`,
+      `${r.leaseHolders} Lease holders in turn; replicas that ended on their own: ${r.selfExits.length}. ` +
+      `Objects Kubernetes left in storage after their namespace went (not judged): ${
+        r.leftInStorage.length === 0 ? "none" : r.leftInStorage.join(", ")
+      }.`,
     "",
   );
   return lines.join("\n");

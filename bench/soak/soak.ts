@@ -152,7 +152,19 @@ export async function runSoak(o: SoakOptions, beforeClose?: BeforeClose): Promis
     entry("scheduled", what, "");
   };
 
+  // What the driver waits for now: said every 3 minutes while one wait lasts, so a stalled run shows where.
+  let doing = "starting";
+  let doingSince = Date.now();
+  const busy = (what: string) => {
+    doing = what;
+    doingSince = Date.now();
+  };
+  const watchdog = setInterval(() => {
+    const s = Math.round((Date.now() - doingSince) / 1000);
+    if (s >= 180) o.say(`step ${step}: still ${doing} after ${s} s`);
+  }, 180_000);
   const quiet = async (kind: "start" | "quiet" | "final") => {
+    busy(`healing and settling faults at a ${kind} point`);
     entry("quiet", kind, `faults ${segmentFaults.join(",") || "none"}`);
     for (const k of faults.heal(step, true)) entry("heal", k, "at the quiet point");
     await faults.settled();
@@ -173,6 +185,7 @@ export async function runSoak(o: SoakOptions, beforeClose?: BeforeClose): Promis
     while (true) {
       let problems: string[];
       try {
+        busy("checking the state at a quiet point");
         problems = await checker.state();
       } catch (e) {
         problems = [`the checker could not read the world: ${e instanceof Error ? e.message : e}`];
@@ -248,6 +261,7 @@ export async function runSoak(o: SoakOptions, beforeClose?: BeforeClose): Promis
         next = Date.now();
       }
       if (rng.chance(pFault)) {
+        busy("injecting a fault");
         const f = await faults.inject(rng, step);
         if (f) {
           injected[f.kind] = (injected[f.kind] ?? 0) + 1;
@@ -260,6 +274,7 @@ export async function runSoak(o: SoakOptions, beforeClose?: BeforeClose): Promis
       const kind: OpKind | undefined = drawOp(ctx);
       if (!kind) continue;
       try {
+        busy(`running ${kind}`);
         const r = await runOp(kind, ctx);
         ops[kind] = (ops[kind] ?? 0) + 1;
         entry("op", kind, r.detail);
@@ -276,6 +291,7 @@ export async function runSoak(o: SoakOptions, beforeClose?: BeforeClose): Promis
     endedAt = Date.now();
     if (beforeClose) await beforeClose(world, checker);
   } finally {
+    clearInterval(watchdog);
     await sampler.stop();
     shutdownCodes = await world.replicas.stop().catch(() => ({}));
     await world.close();
@@ -359,6 +375,7 @@ export async function runSoak(o: SoakOptions, beforeClose?: BeforeClose): Promis
     calls: checker.callsChecked,
     leaseHolders: world.lease.runs.filter((r) => r.holder !== "").length,
     selfExits: world.replicas.selfExits.map((e) => ({ slot: e.slot, n: e.n, code: e.code })),
+    leftInStorage: [...checker.leftInStorage].sort(),
     shutdownCodes,
     claims: { ...quantiles(claims), last: claims.at(-1) ?? null },
     leases: { ...quantiles(leases), last: leases.at(-1) ?? null },
