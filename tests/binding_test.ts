@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import {
+  type BackrestInstance,
   backrestRepo,
   createResticRepo,
   createS3Repo,
@@ -531,6 +532,21 @@ Deno.test("binding: while paused no Backrest call is made and Bindings say Pause
   assert.ok(await backrestRepo(backrest, `volsync-${ns}-replicationsource-src`));
 });
 
+/**
+ * Gives Backrest a backup plan for repo `id` (while it refuses RemoveRepo for it), or none with `undefined`:
+ * its config file, written while it is stopped.
+ */
+async function setPlanFor(backrest: BackrestInstance, id: string | undefined): Promise<void> {
+  await backrest.stop();
+  const configPath = `${backrest.dir}/config.json`;
+  const config = JSON.parse(await Deno.readTextFile(configPath));
+  config.plans = id === undefined
+    ? []
+    : [{ id: "nightly", repo: id, paths: ["/tmp"], schedule: { disabled: true } }];
+  await Deno.writeTextFile(configPath, JSON.stringify(config));
+  await backrest.restart();
+}
+
 Deno.test("binding: Backrest refusing RemoveRepo (a plan uses the repo) keeps the finalizer; Retain lets go", async () => {
   await env(); // the operator
   const cp = await cluster();
@@ -546,13 +562,7 @@ Deno.test("binding: Backrest refusing RemoveRepo (a plan uses the repo) keeps th
       binding("b", { url: backrest.url, source: "src", deletionPolicy: "Remove", repo: { idOverride: id } }),
     );
     await waitForReason(cp, ns, "b", "Applied");
-    // Someone adds a backup plan for the repo in Backrest (its config file, while it is stopped).
-    await backrest.stop();
-    const configPath = `${backrest.dir}/config.json`;
-    const config = JSON.parse(await Deno.readTextFile(configPath));
-    config.plans = [{ id: "nightly", repo: id, paths: ["/tmp"], schedule: { disabled: true } }];
-    await Deno.writeTextFile(configPath, JSON.stringify(config));
-    await backrest.restart();
+    await setPlanFor(backrest, id);
 
     await cp.api("DELETE", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/b`).then((r) =>
       r.body?.cancel()
@@ -569,6 +579,64 @@ Deno.test("binding: Backrest refusing RemoveRepo (a plan uses the repo) keeps th
     await patchBinding(ns, "b", { spec: { deletionPolicy: "Retain" } });
     await waitForBindingGone(ns, "b");
     assert.ok(await backrestRepo(backrest, id), "Retain leaves the repo in Backrest");
+  } finally {
+    await backrest.stop();
+  }
+});
+
+Deno.test("binding: a Binding its namespace outlived (Kubernetes left it in storage) has its repo removed, then is not retried", async () => {
+  const { op } = await env();
+  const cp = await cluster();
+  const backrest = await startBackrest();
+  try {
+    const ns = await cp.namespace("orphan");
+    const repo = await createResticRepo();
+    const id = `orphan-${ns}`;
+    await create(
+      ns,
+      secret("s", { RESTIC_REPOSITORY: repo.uri, RESTIC_PASSWORD: repo.password }),
+      replicationSource("src", "s"),
+      binding("b", { url: backrest.url, source: "src", deletionPolicy: "Remove", repo: { idOverride: id } }),
+    );
+    await waitForReason(cp, ns, "b", "Applied");
+    await setPlanFor(backrest, id); // the removal waits
+    await cp.api("DELETE", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/b`).then((r) =>
+      r.body?.cancel()
+    );
+    await waitForReason(cp, ns, "b", "RemoveFailed");
+    // The namespace goes while the Binding still holds its finalizer, as when the namespace controller
+    // finalizes a namespace whose custom resources it could not discover (right after an apiserver restart):
+    // here by its finalize subresource.
+    await cp.api("DELETE", `/api/v1/namespaces/${ns}`).then((r) => r.body?.cancel());
+    const nsObj = await cp.json("GET", `/api/v1/namespaces/${ns}`) as { spec?: Record<string, unknown> };
+    await cp.json("PUT", `/api/v1/namespaces/${ns}/finalize`, {
+      ...nsObj,
+      spec: { ...nsObj.spec, finalizers: [] },
+    });
+    await waitUntil(
+      "namespace gone",
+      () => cp.api("GET", `/api/v1/namespaces/${ns}`).then((r) => (r.body?.cancel(), r.status === 404)),
+    );
+    assert.ok(await bindingObject(ns, "b"), "the Binding is left in storage");
+
+    const drops = () =>
+      op.writes.filter((w) =>
+        w.verb === "patch" && w.args[1] === "b" && (w.args[3] as { namespace?: string })?.namespace === ns
+      ).length;
+    await setPlanFor(backrest, undefined); // Backrest removes it at the next try
+    await waitUntil("repo removed", async () => (await backrestRepo(backrest, id)) === undefined, {
+      timeoutMs: 60_000,
+    });
+    const gone = () =>
+      op.logs.some((l) => l.includes("its namespace is gone") && l.includes(`"namespace":"${ns}"`));
+    await waitUntil("one clear log line says why", () => Promise.resolve(gone()));
+    await new Promise((r) => setTimeout(r, 1000)); // the watch events of its released claim
+    const tried = drops();
+    assert.ok(tried >= 1, "the finalizer's removal was tried");
+    // A failing key is retried with backoff; this one is not, since nothing can be written into a namespace
+    // that is gone (a change to the object, or a resync, brings it back).
+    await new Promise((r) => setTimeout(r, 10_000));
+    assert.equal(drops(), tried, "not retried");
   } finally {
     await backrest.stop();
   }
