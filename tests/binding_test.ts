@@ -547,27 +547,34 @@ async function setPlanFor(backrest: BackrestInstance, id: string | undefined): P
   await backrest.restart();
 }
 
+/**
+ * A Binding "b" with `deletionPolicy: Remove` in a new namespace, applied to `backrest`, then deleted while
+ * a plan uses its repo: it waits with RemoveFailed.
+ */
+async function removalRefused(backrest: BackrestInstance, prefix: string) {
+  const cp = await cluster();
+  const ns = await cp.namespace(prefix);
+  const repo = await createResticRepo();
+  const id = `${prefix}-${ns}`;
+  await create(
+    ns,
+    secret("s", { RESTIC_REPOSITORY: repo.uri, RESTIC_PASSWORD: repo.password }),
+    replicationSource("src", "s"),
+    binding("b", { url: backrest.url, source: "src", deletionPolicy: "Remove", repo: { idOverride: id } }),
+  );
+  await waitForReason(cp, ns, "b", "Applied");
+  await setPlanFor(backrest, id);
+  await cp.api("DELETE", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/b`).then((r) =>
+    r.body?.cancel()
+  );
+  return { ns, id, condition: await waitForReason(cp, ns, "b", "RemoveFailed") };
+}
+
 Deno.test("binding: Backrest refusing RemoveRepo (a plan uses the repo) keeps the finalizer; Retain lets go", async () => {
   await env(); // the operator
-  const cp = await cluster();
   const backrest = await startBackrest();
   try {
-    const ns = await cp.namespace("planned");
-    const repo = await createResticRepo();
-    const id = `planned-${ns}`;
-    await create(
-      ns,
-      secret("s", { RESTIC_REPOSITORY: repo.uri, RESTIC_PASSWORD: repo.password }),
-      replicationSource("src", "s"),
-      binding("b", { url: backrest.url, source: "src", deletionPolicy: "Remove", repo: { idOverride: id } }),
-    );
-    await waitForReason(cp, ns, "b", "Applied");
-    await setPlanFor(backrest, id);
-
-    await cp.api("DELETE", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/b`).then((r) =>
-      r.body?.cancel()
-    );
-    const c = await waitForReason(cp, ns, "b", "RemoveFailed");
+    const { ns, id, condition: c } = await removalRefused(backrest, "planned");
     assert.match(c.message, /deletionPolicy to Retain/);
     const held = await bindingObject(ns, "b") as {
       metadata?: { finalizers?: string[]; deletionTimestamp?: string };
@@ -589,21 +596,7 @@ Deno.test("binding: a Binding its namespace outlived (Kubernetes left it in stor
   const cp = await cluster();
   const backrest = await startBackrest();
   try {
-    const ns = await cp.namespace("orphan");
-    const repo = await createResticRepo();
-    const id = `orphan-${ns}`;
-    await create(
-      ns,
-      secret("s", { RESTIC_REPOSITORY: repo.uri, RESTIC_PASSWORD: repo.password }),
-      replicationSource("src", "s"),
-      binding("b", { url: backrest.url, source: "src", deletionPolicy: "Remove", repo: { idOverride: id } }),
-    );
-    await waitForReason(cp, ns, "b", "Applied");
-    await setPlanFor(backrest, id); // the removal waits
-    await cp.api("DELETE", `${BINDINGS}/namespaces/${ns}/backrestvolsyncbindings/b`).then((r) =>
-      r.body?.cancel()
-    );
-    await waitForReason(cp, ns, "b", "RemoveFailed");
+    const { ns, id } = await removalRefused(backrest, "orphan");
     // The namespace goes while the Binding still holds its finalizer, as when the namespace controller
     // finalizes a namespace whose custom resources it could not discover (right after an apiserver restart):
     // here by its finalize subresource.
