@@ -641,7 +641,7 @@ Deno.test("binding: a Binding its namespace outlived (Kubernetes left it in stor
 });
 
 Deno.test("binding: a server answering 500 or garbage instead of Connect gets a clear reason and a retry", async () => {
-  const { op } = await env();
+  const { op, backrest } = await env();
   const cp = await cluster();
   const ns = await cp.namespace("garbage");
   const repo = await createResticRepo();
@@ -655,13 +655,16 @@ Deno.test("binding: a server answering 500 or garbage instead of Connect gets a 
         headers: { "content-type": "application/proto" },
       }),
   };
+  // Once `healed`, a server passes every request to the real Backrest (whatever was in the way has gone).
+  let healed = false;
   const servers = Object.entries(answers).map(([name, answer]) => {
     const hits: string[] = [];
     const server = Deno.serve(
       { hostname: "127.0.0.1", port: 0, signal: abort.signal, onListen: () => {} },
       (req) => {
-        hits.push(new URL(req.url).pathname);
-        return answer();
+        const path = new URL(req.url).pathname;
+        hits.push(path);
+        return healed ? fetch(new Request(`${backrest.url}${path}`, req)) : answer();
       },
     );
     return { name, hits, url: `http://127.0.0.1:${(server.addr as Deno.NetAddr).port}`, server };
@@ -691,6 +694,11 @@ Deno.test("binding: a server answering 500 or garbage instead of Connect gets a 
       assert.ok(s.hits.length >= 1, `${s.name}: the server was asked`);
     }
     assert.ok(!op.logs.some((l) => l.includes(repo.password)), "no password in the logs");
+
+    // Both are retried: once the servers answer as Backrest, each Binding applies with no edit (the
+    // "unsupported" verdict is kept a minute, then checked again).
+    healed = true;
+    for (const s of servers) await waitForReason(cp, ns, s.name, "Applied", 150_000);
   } finally {
     abort.abort();
     await Promise.all(servers.map((s) => s.server.finished));

@@ -40,8 +40,12 @@ export function failureOutcome(e: BackrestError, verb: string): FailureOutcome {
     case "unsupported":
       return {
         reason: Reason.BackrestUnsupported,
-        message: `this Backrest cannot be used (needs v1.12.0 or newer). ${describeFailure(e)}`,
-        retry: false,
+        message: `this Backrest cannot be used (needs v1.12.0 or newer); checked again with backoff. ${
+          describeFailure(e)
+        }`,
+        // Retried: the verdict can come from something in the way for a while (a proxy answering garbage),
+        // and an upgraded Backrest is taken up without an edit; the probe's verdict is cached for a minute.
+        retry: true,
       };
     case "invalid":
       return {
