@@ -9,6 +9,8 @@ import { type BackrestInstance, createResticRepo, startBackrest } from "../../te
 import { type BackrestStandin, startBackrestStandin } from "../../tests/harness/backrest_standin.ts";
 import type { ControlPlane } from "../../tests/harness/control_plane.ts";
 import { binding, BINDINGS, cluster, putOperatorConfig, secret } from "../../tests/harness/operator.ts";
+import { ANNOTATION_BINDING, DEFAULT_OPERATOR_CONFIG_NAME } from "../../lib/api/mod.ts";
+import { LABEL_REPO_CLAIM } from "../../lib/reconcile/mod.ts";
 import { kubeCall } from "./kube.ts";
 import { LeaseHistory } from "./lease_history.ts";
 import { type BackrestName, defaultId, Model, type Ns, type Unit, type UnitKind } from "./model.ts";
@@ -33,13 +35,13 @@ export interface SoakSizes {
 /** The leader-election Lease main.ts uses. */
 export const LEADER_LEASE = "backrest-volsync-operator.backrest.garethgeorge.com";
 /** The OperatorConfig's name (main.ts's default). */
-export const CONFIG_NAME = "backrest-volsync-operator";
+export const CONFIG_NAME = DEFAULT_OPERATOR_CONFIG_NAME;
 /** Label on every Secret of the soak, so the checker lists them in one call. */
 export const SECRET_LABEL = "soak.backrest-volsync.test/secret";
 /** The annotation that opts a VolSync object in or out of generation. */
-export const OPT_IN = "backrest.garethgeorge.com/binding";
+export const OPT_IN = ANNOTATION_BINDING;
 /** The claim Leases' label. */
-export const CLAIM_LABEL = "backrest.garethgeorge.com/repo-claim";
+export const CLAIM_LABEL = LABEL_REPO_CLAIM;
 /** The Backrest resync period of the soak's OperatorConfig: how soon a wiped Backrest is noticed. */
 export const RESYNC_PERIOD = "30s";
 
