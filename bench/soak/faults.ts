@@ -9,7 +9,8 @@
  * Rules: a fault's parameters and its heal step are drawn when it is injected, and its target (a replica
  * slot's role, a Backrest, a proxy, the control plane) takes no other fault until healed and cooled down,
  * so which faults are eligible at a step depends on steps only; slow work (a process starting) runs in the
- * background and the next fault on the same target waits for it.
+ * background and the next fault on the same target waits for it. A leader kill may also hold the replicas
+ * for `leaderKillGapSteps` from the kill, so processes live long enough for their memory to be judged.
  */
 import { GARBAGE_VARIANTS, type ProxyMode } from "./proxy.ts";
 import type { Prng } from "./prng.ts";
@@ -75,8 +76,12 @@ export class Faults {
   /** Background work that failed (a replica that would not start): reported, and raised at the quiet point. */
   readonly errors: string[] = [];
 
-  constructor(world: World) {
+  readonly #leaderKillGapSteps: number;
+
+  /** `leaderKillGapSteps`: the fewest steps from one leader kill to the next (0: only the cool-down). */
+  constructor(world: World, leaderKillGapSteps = 0) {
     this.#world = world;
+    this.#leaderKillGapSteps = leaderKillGapSteps;
   }
 
   /** Kinds of the faults still in force. */
@@ -130,7 +135,7 @@ export class Faults {
           live[0]?.slot;
         if (!slot) return add("replicas", () => {}, step, "no replica alive to kill");
         const killed = await w.replicas.kill(slot);
-        return add(
+        const record = add(
           "replicas",
           () => {
             this.#background("replicas", `start of replica ${slot}`, () => w.replicas.start(slot));
@@ -140,6 +145,11 @@ export class Faults {
             leader ? "leader" : "no leader known"
           }), back after ${after} steps`,
         );
+        this.#freeAt.set(
+          "replicas",
+          Math.max(this.#freeAt.get("replicas")!, step + this.#leaderKillGapSteps),
+        );
+        return record;
       }
       case "backrest-kill": {
         const after = rng.int(1, 5);

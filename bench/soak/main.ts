@@ -2,12 +2,14 @@
  * `tools/deno task soak`: a seeded, replayable soak of the operator (see soak.ts) on real peers; writes
  * `<out>.json`, `<out>.md` and `<out>.svg` (default `bench/results/soak/latest`) and prints the markdown.
  * Flags (each `--name=value` or `--name value`): --seed (default 1), --duration (minutes, default 10),
- * --rate (operations per second, default 0.5), --fault-rate (faults per minute, default 1), --quiet-every
- * (steps between quiet points, default 90), --until-step (replay up to that step), --hand-namespaces,
- * --real-per-ns, --standin-per-ns, --auto-namespaces, --auto-per-ns (the world's sizes), --sample-every
- * (seconds, default 10), --log-level (debug or info, default debug), --out.
- * Exits 1 when the run had violations or a replica's memory or file descriptors were not flat (a run too
- * short to measure the slopes is not judged on them).
+ * --rate (operations per second, default 0.5), --fault-rate (faults per minute, default 1),
+ * --leader-kill-gap (the fewest minutes from one leader kill to the next, default 0: only the cool-down
+ * every fault's target takes), --quiet-every (steps between quiet points, default 90), --until-step (replay
+ * up to that step), --hand-namespaces, --real-per-ns, --standin-per-ns, --auto-namespaces, --auto-per-ns
+ * (the world's sizes), --sample-every (seconds, default 10), --log-level (debug or info, default debug),
+ * --out.
+ * Exits 1 when the run had violations or a replica's memory or file descriptors were not flat (a replica
+ * with under 15 minutes of samples after its runs' 10-minute warm-ups is not judged on them).
  */
 import { runSoak, writeReport } from "./soak.ts";
 
@@ -16,6 +18,7 @@ const defaults: Record<string, string> = {
   "duration": "10",
   "rate": "0.5",
   "fault-rate": "1",
+  "leader-kill-gap": "0",
   "quiet-every": "90",
   "hand-namespaces": "3",
   "real-per-ns": "2",
@@ -61,6 +64,7 @@ const sizes = {
 const shaping = [
   "rate",
   "fault-rate",
+  "leader-kill-gap",
   "quiet-every",
   "hand-namespaces",
   "real-per-ns",
@@ -74,6 +78,7 @@ const report = await runSoak({
   durationMs: num("duration") * 60_000,
   rate: num("rate"),
   faultRate: num("fault-rate"),
+  leaderKillGapMin: num("leader-kill-gap"),
   quietEverySteps: Math.max(1, Math.round(num("quiet-every"))),
   untilStep: flags.has("until-step") ? num("until-step") : undefined,
   sizes,

@@ -3,8 +3,8 @@
  * command, convergence per fault kind, memory and file descriptors of each replica with their slopes), as
  * JSON (the record), a short markdown table and an SVG plot of memory, open files and queue depth over time.
  * Rule: slopes are least squares within runs of one process in one role (leader or follower), each run's
- * first `warmupMs` left out, pooled over the runs in the second half of the soak: a restart or a takeover
- * moves the level, not the trend, and a level change must not read as a leak.
+ * first `warmupS` left out, pooled over the runs: a restart or a takeover moves the level, not the trend,
+ * and a level change (or a new process's climb to its plateau) must not read as a leak.
  */
 import type { FaultKind } from "./faults.ts";
 import type { LeaseSample, ReplicaSample } from "./sampler.ts";
@@ -67,12 +67,30 @@ export function pooledSlope(groups: readonly (readonly [number, number])[][]): S
   };
 }
 
+/** How flat is flat; a replica with under `minMinutes` of samples after its runs' warm-ups is not judged. */
+export interface Tolerance {
+  rssMBPerHour: number;
+  fdsPerHour: number;
+  warmupS: number;
+  minMinutes: number;
+}
+
+/**
+ * The default: a replica climbs for 8 to 10 minutes after it starts or takes over (V8's heap finding its
+ * size, the leader's connections), so 10 minutes are left out of each run; 15 minutes judged per replica.
+ */
+export const DEFAULT_TOLERANCE: Tolerance = {
+  rssMBPerHour: 10,
+  fdsPerHour: 10,
+  warmupS: 600,
+  minMinutes: 15,
+};
+
 /** Groups a slot's samples into runs of one pid in one role, each without its first `warmupMs`. */
 export function roleRuns(
   samples: readonly ReplicaSample[],
   slot: Slot,
   field: "rssMB" | "fds",
-  from: number,
   warmupMs: number,
 ): [number, number][][] {
   const runs: ReplicaSample[][] = [];
@@ -82,9 +100,24 @@ export function roleRuns(
     else runs.push([s]);
   }
   return runs.map((run) =>
-    run.filter((s) => s.at >= run[0]!.at + warmupMs && s.at >= from && Number.isFinite(s[field]))
+    run.filter((s) => s.at >= run[0]!.at + warmupMs && Number.isFinite(s[field]))
       .map((s): [number, number] => [s.at, s[field]])
   );
+}
+
+/** A replica's slopes, and whether they are within `t` (null: too little data after warm-up to tell). */
+export function judgeReplica(
+  samples: readonly ReplicaSample[],
+  slot: Slot,
+  t: Tolerance,
+): { rssSlope: Slope; fdSlope: Slope; flat: boolean | null } {
+  const rssSlope = pooledSlope(roleRuns(samples, slot, "rssMB", t.warmupS * 1000));
+  const fdSlope = pooledSlope(roleRuns(samples, slot, "fds", t.warmupS * 1000));
+  const enough = (x: Slope) => x.perHour !== null && x.hours * 60 >= t.minMinutes;
+  const flat = !enough(rssSlope) || !enough(fdSlope)
+    ? null
+    : Math.abs(rssSlope.perHour!) <= t.rssMBPerHour && Math.abs(fdSlope.perHour!) <= t.fdsPerHour;
+  return { rssSlope, fdSlope, flat };
 }
 
 /** One convergence measurement: a quiet point after a segment with these faults. */
@@ -131,8 +164,8 @@ export interface SoakReport {
     rssMB: ReturnType<typeof quantiles>;
     fds: ReturnType<typeof quantiles>;
   }>;
-  tolerance: { rssMBPerHour: number; fdsPerHour: number; warmupS: number; window: string };
-  /** Whether every replica's slopes are within the tolerance; null when the run was too short to tell. */
+  tolerance: Tolerance;
+  /** Whether every replica's slopes are within the tolerance; null when a replica has too little data to tell. */
   flat: boolean | null;
   calls: Record<"real" | "standin", number>;
   leaseHolders: number;
@@ -162,7 +195,9 @@ export function markdown(r: SoakReport): string {
     "",
   );
   lines.push(
-    `**Violations: ${r.violations.length}**${r.flat ? "; memory and file descriptors flat" : "; NOT flat"}.`,
+    `**Violations: ${r.violations.length}**; memory and file descriptors ${
+      r.flat === null ? "not judged (too little data after warm-up)" : r.flat ? "flat" : "NOT flat"
+    }.`,
     "",
   );
   for (const v of r.violations.slice(0, 50)) {
@@ -198,16 +233,19 @@ export function markdown(r: SoakReport): string {
     lines.push(
       `| ${slot} | ${x.incarnations.length} | ${fmt(x.rssMB.p50)} / ${fmt(x.rssMB.max)} | ${
         fmt(x.rssSlope.perHour, 2)
-      } ± ${fmt(x.rssSlope.stdErrPerHour, 2)} | ${fmt(x.fds.p50, 0)} / ${fmt(x.fds.max, 0)} | ${
-        fmt(x.fdSlope.perHour, 2)
-      } ± ${fmt(x.fdSlope.stdErrPerHour, 2)} |`,
+      } ± ${fmt(x.rssSlope.stdErrPerHour, 2)} [${fmt(x.rssSlope.hours * 60, 0)}] | ${fmt(x.fds.p50, 0)} / ${
+        fmt(x.fds.max, 0)
+      } | ${fmt(x.fdSlope.perHour, 2)} ± ${fmt(x.fdSlope.stdErrPerHour, 2)} [${
+        fmt(x.fdSlope.hours * 60, 0)
+      }] |`,
     );
   }
   lines.push(
     "",
-    `Slopes: least squares over the ${r.tolerance.window}, within each run of one process in one role, each ` +
-      `run's first ${r.tolerance.warmupS} s left out (± one standard error). Tolerance: |RSS slope| ≤ ` +
-      `${r.tolerance.rssMBPerHour} MB/h and |fd slope| ≤ ${r.tolerance.fdsPerHour}/h. Claim Leases p50 ` +
+    `Slopes: least squares within each run of one process in one role, each run's first ` +
+      `${r.tolerance.warmupS} s left out, pooled over the runs (± one standard error; minutes judged in ` +
+      `brackets). Tolerance: |RSS slope| ≤ ${r.tolerance.rssMBPerHour} MB/h and |fd slope| ≤ ` +
+      `${r.tolerance.fdsPerHour}/h, judged with at least ${r.tolerance.minMinutes} minutes. Claim Leases p50 ` +
       `${fmt(r.claims.p50, 0)}, max ${fmt(r.claims.max, 0)}, last ${
         fmt(r.claims.last, 0)
       }; all Leases last ` +

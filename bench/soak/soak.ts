@@ -17,13 +17,14 @@ import { drawOp, type OpContext, type OpKind, patchConfig, runOp, type Scheduled
 import { Prng } from "./prng.ts";
 import { SLOTS } from "./replicas.ts";
 import {
+  DEFAULT_TOLERANCE,
+  judgeReplica,
   markdown,
-  pooledSlope,
   quantiles,
-  roleRuns,
   type Segment,
   type SoakReport,
   svg,
+  type Tolerance,
   type Violation,
 } from "./report.ts";
 import { Sampler } from "./sampler.ts";
@@ -56,6 +57,8 @@ export interface SoakOptions {
   rate: number;
   /** Faults per minute (in expectation). */
   faultRate: number;
+  /** The fewest minutes from one leader kill to the next (0: no more than the other faults' cool-down). */
+  leaderKillGapMin?: number;
   /** A quiet point every this many steps. */
   quietEverySteps: number;
   /** Stop after this step (replay). */
@@ -67,8 +70,8 @@ export interface SoakOptions {
   logLevel: "debug" | "info";
   /** Convergence bounds (s) overriding the defaults. */
   bounds?: Partial<Record<FaultKind | "none" | "start", number>>;
-  /** Tolerances of the slopes. */
-  tolerance?: { rssMBPerHour: number; fdsPerHour: number; warmupS: number };
+  /** Tolerances of the slopes; a replica with fewer than `minMinutes` of samples after warm-up is not judged. */
+  tolerance?: Tolerance;
   /** Progress lines. */
   say: (msg: string) => void;
   /** The command that replays this run (the seed and sizes are appended by the caller). */
@@ -83,7 +86,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Runs the soak; resolves with its report (the caller writes it). */
 export async function runSoak(o: SoakOptions, beforeClose?: BeforeClose): Promise<SoakReport> {
   const bounds = { ...DEFAULT_BOUNDS_S, ...o.bounds };
-  const tolerance = o.tolerance ?? { rssMBPerHour: 10, fdsPerHour: 10, warmupS: 120 };
+  const tolerance = o.tolerance ?? DEFAULT_TOLERANCE;
   const startedAt = new Date();
   const load0 = loadAverage();
   const host = await machine();
@@ -93,7 +96,7 @@ export async function runSoak(o: SoakOptions, beforeClose?: BeforeClose): Promis
     replicaArgs: [`--log-level=${o.logLevel}`],
   });
   const checker = new Checker(world, { graceMs: 1000, leaseToleranceMs: 500 });
-  const faults = new Faults(world);
+  const faults = new Faults(world, Math.round((o.leaderKillGapMin ?? 0) * 60 * o.rate));
   const rng = new Prng(o.seed);
   const sampler = new Sampler(world);
   sampler.start(o.sampleEveryMs);
@@ -299,8 +302,6 @@ export async function runSoak(o: SoakOptions, beforeClose?: BeforeClose): Promis
 
   // Figures.
   const wallS = Math.round((endedAt - t0) / 1000);
-  const half = t0 + (endedAt - t0) / 2;
-  const warmupMs = tolerance.warmupS * 1000;
   const convergence: SoakReport["convergence"] = {};
   for (const k of ["none", ...new Set(segments.flatMap((s) => s.faultKinds))] as (FaultKind | "none")[]) {
     const times = segments.filter((s) =>
@@ -310,17 +311,12 @@ export async function runSoak(o: SoakOptions, beforeClose?: BeforeClose): Promis
     if (times.length) convergence[k] = { ...quantiles(times), boundS: bounds[k] };
   }
   const replicas = {} as SoakReport["replicas"];
-  // Judged only when every slope could be measured (a short run has too few samples after warm-up).
-  let flat: boolean | null = true;
+  // Not flat when one replica is not; else not judged (null) when one has too little data after warm-up.
+  const verdicts: (boolean | null)[] = [];
   for (const slot of SLOTS) {
     const samples = sampler.replicas.filter((s) => s.slot === slot);
-    const rssSlope = pooledSlope(roleRuns(sampler.replicas, slot, "rssMB", half, warmupMs));
-    const fdSlope = pooledSlope(roleRuns(sampler.replicas, slot, "fds", half, warmupMs));
-    if (rssSlope.perHour === null || fdSlope.perHour === null) flat = null;
-    else if (
-      flat !== null && (Math.abs(rssSlope.perHour) > tolerance.rssMBPerHour ||
-        Math.abs(fdSlope.perHour) > tolerance.fdsPerHour)
-    ) flat = false;
+    const { rssSlope, fdSlope, flat: own } = judgeReplica(sampler.replicas, slot, tolerance);
+    verdicts.push(own);
     replicas[slot] = {
       incarnations: world.replicas.all().filter((i) => i.slot === slot).map((i) => ({
         n: i.n,
@@ -349,6 +345,7 @@ export async function runSoak(o: SoakOptions, beforeClose?: BeforeClose): Promis
       durationMin: o.durationMs / 60_000,
       rate: o.rate,
       faultRate: o.faultRate,
+      leaderKillGapMin: o.leaderKillGapMin ?? 0,
       quietEverySteps: o.quietEverySteps,
       untilStep: o.untilStep ?? null,
       sizes: o.sizes,
@@ -370,8 +367,8 @@ export async function runSoak(o: SoakOptions, beforeClose?: BeforeClose): Promis
     segments,
     convergence,
     replicas,
-    tolerance: { ...tolerance, window: "second half of the run" },
-    flat,
+    tolerance,
+    flat: verdicts.includes(false) ? false : verdicts.includes(null) ? null : true,
     calls: checker.callsChecked,
     leaseHolders: world.lease.runs.filter((r) => r.holder !== "").length,
     selfExits: world.replicas.selfExits.map((e) => ({ slot: e.slot, n: e.n, code: e.code })),
