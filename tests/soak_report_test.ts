@@ -47,7 +47,7 @@ Deno.test("soak report: a climb to a plateau after each start and takeover is fl
   assert.equal(judgeReplica(samples, "a", { ...DEFAULT_TOLERANCE, warmupS: 0 }).flat, false);
 });
 
-Deno.test("soak report: a steady climb of 20 MB/h is not flat; a descriptor leak is not either", () => {
+Deno.test("soak report: a steady climb of 20 MB/h is not flat, nor a descriptor leak; descriptors closing are", () => {
   const leak = judgeReplica(run(1, true, 0, 60, (m) => plateau(m) + m / 3), "a", DEFAULT_TOLERANCE);
   assert.equal(leak.flat, false);
   assert.ok(Math.abs(leak.rssSlope.perHour! - 20) < 2, JSON.stringify(leak.rssSlope));
@@ -55,6 +55,11 @@ Deno.test("soak report: a steady climb of 20 MB/h is not flat; a descriptor leak
   const fdLeak = judgeReplica(fds, "a", DEFAULT_TOLERANCE);
   assert.equal(fdLeak.flat, false);
   assert.ok(Math.abs(fdLeak.fdSlope.perHour! - 20) < 2, JSON.stringify(fdLeak.fdSlope));
+  // Idle connections closing: the count falls, which is no leak.
+  const closing = run(1, true, 0, 60, plateau).map((s, i) => ({ ...s, fds: 55 - Math.floor(i / 18) }));
+  const fall = judgeReplica(closing, "a", DEFAULT_TOLERANCE);
+  assert.ok(fall.fdSlope.perHour! < -15, JSON.stringify(fall.fdSlope));
+  assert.equal(fall.flat, true);
 });
 
 Deno.test("soak report: runs too short to outlive the warm-up are not judged", () => {

@@ -67,7 +67,10 @@ export function pooledSlope(groups: readonly (readonly [number, number])[][]): S
   };
 }
 
-/** How flat is flat; a replica with under `minMinutes` of samples after its runs' warm-ups is not judged. */
+/**
+ * How flat is flat: growth of at most `rssMBPerHour` and `fdsPerHour`; a replica with under `minMinutes` of
+ * samples after its runs' warm-ups is not judged.
+ */
 export interface Tolerance {
   rssMBPerHour: number;
   fdsPerHour: number;
@@ -114,9 +117,10 @@ export function judgeReplica(
   const rssSlope = pooledSlope(roleRuns(samples, slot, "rssMB", t.warmupS * 1000));
   const fdSlope = pooledSlope(roleRuns(samples, slot, "fds", t.warmupS * 1000));
   const enough = (x: Slope) => x.perHour !== null && x.hours * 60 >= t.minMinutes;
+  // Growth is what is judged: a count that falls (idle connections closing) is no leak.
   const flat = !enough(rssSlope) || !enough(fdSlope)
     ? null
-    : Math.abs(rssSlope.perHour!) <= t.rssMBPerHour && Math.abs(fdSlope.perHour!) <= t.fdsPerHour;
+    : rssSlope.perHour! <= t.rssMBPerHour && fdSlope.perHour! <= t.fdsPerHour;
   return { rssSlope, fdSlope, flat };
 }
 
@@ -244,8 +248,8 @@ export function markdown(r: SoakReport): string {
     "",
     `Slopes: least squares within each run of one process in one role, each run's first ` +
       `${r.tolerance.warmupS} s left out, pooled over the runs (± one standard error; minutes judged in ` +
-      `brackets). Tolerance: |RSS slope| ≤ ${r.tolerance.rssMBPerHour} MB/h and |fd slope| ≤ ` +
-      `${r.tolerance.fdsPerHour}/h, judged with at least ${r.tolerance.minMinutes} minutes. Claim Leases p50 ` +
+      `brackets). Tolerance: RSS slope ≤ ${r.tolerance.rssMBPerHour} MB/h and fd slope ≤ ` +
+      `${r.tolerance.fdsPerHour}/h (growth is judged; a fall is no leak), with at least ${r.tolerance.minMinutes} minutes. Claim Leases p50 ` +
       `${fmt(r.claims.p50, 0)}, max ${fmt(r.claims.max, 0)}, last ${
         fmt(r.claims.last, 0)
       }; all Leases last ` +
