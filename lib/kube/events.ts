@@ -115,11 +115,33 @@ export class EventRecorder {
     return this.#pending.size;
   }
 
+  /** Series and per-object buckets remembered (what is still in its window, or still short of tokens). */
+  get remembered(): { series: number; buckets: number } {
+    return { series: this.#series.size, buckets: this.#buckets.size };
+  }
+
+  /**
+   * Forgets, from the least recently touched, series whose window is over (a repeat would start a new Event
+   * anyway) and buckets full again (as good as none), so what the recorder holds follows recent Events, not
+   * the last 4 096 series ever: under churn of short-lived objects it would otherwise grow for hours.
+   */
+  #expire(now: number): void {
+    for (const [key, s] of this.#series) {
+      if (now - s.last <= this.#o.aggregateWindowMs || this.#pending.has(key)) break;
+      this.#series.delete(key);
+    }
+    for (const [key, b] of this.#buckets) {
+      if (b.tokens + (now - b.at) / this.#o.refillMs < this.#o.burst) break;
+      this.#buckets.delete(key);
+    }
+  }
+
   /** Records an Event about `obj` (an object or a reference). */
   record(obj: KubeObject | ObjectReference, type: EventType, reason: string, message: string): void {
     const ref = toRef(obj);
     if (!ref.name || !ref.namespace) return; // cluster-scoped Events go to "default"; we have none
     const now = this.#o.now();
+    this.#expire(now);
     const msg = message.length > 1024 ? message.slice(0, 1021) + "..." : message;
     // A digest, not the fields: 4 096 remembered series would otherwise keep a few hundred bytes each.
     const key = sha256()

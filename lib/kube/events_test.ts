@@ -127,3 +127,33 @@ Deno.test("events: start() leaves no listener on its signal per idle spell", asy
   stop.abort();
   await running;
 });
+
+Deno.test("events: series past their window and buckets full again are forgotten, not kept up to 4 096", async () => {
+  const calls: Call[] = [];
+  let now = 1_000_000;
+  const r = new EventRecorder({
+    client: fakeClient(calls),
+    component: "op",
+    aggregateWindowMs: 1000,
+    refillMs: 1000,
+    burst: 2,
+    now: () => now,
+  });
+  const object = (i: number) =>
+    parseKubeObject({ kind: "ConfigMap", metadata: { name: `c${i}`, namespace: "n" } });
+  for (let i = 0; i < 300; i++) r.record(object(i), "Normal", "Applied", "ok");
+  await r.flush();
+  assert.deepEqual(r.remembered, { series: 300, buckets: 300 });
+  // Within the window: a repeat still folds into its Event, and nothing is forgotten.
+  now += 500;
+  r.record(object(0), "Normal", "Applied", "ok");
+  await r.flush();
+  assert.equal(calls.at(-1)?.verb, "patch");
+  assert.deepEqual(r.remembered, { series: 300, buckets: 300 });
+  // Past the window (and the refill): only the newest is remembered.
+  now += 2001;
+  r.record(object(1), "Normal", "Applied", "again");
+  await r.flush();
+  assert.deepEqual(r.remembered, { series: 1, buckets: 1 });
+  assert.equal(calls.length, 302);
+});
