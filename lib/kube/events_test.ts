@@ -39,58 +39,54 @@ const subject = parseKubeObject({
   metadata: { name: "b", namespace: "n", uid: "u1" },
 });
 
-Deno.test("events: repeats within the window patch count and lastTimestamp of one Event", async () => {
+/** A recorder on a clock the test moves (`clock.now`), its calls recorded. */
+function clocked(options: { aggregateWindowMs?: number; burst?: number; refillMs?: number } = {}) {
   const calls: Call[] = [];
-  let now = 1_000_000;
-  const r = new EventRecorder({ client: fakeClient(calls), component: "op", now: () => now });
+  const clock = { now: 1_000_000 };
+  const r = new EventRecorder({
+    client: fakeClient(calls),
+    component: "op",
+    ...options,
+    now: () => clock.now,
+  });
+  return { calls, clock, r };
+}
+
+Deno.test("events: repeats within the window patch count and lastTimestamp of one Event", async () => {
+  const { calls, clock, r } = clocked();
   r.record(subject, "Warning", "Failed", "it failed");
   await r.flush();
-  now += 1000;
+  clock.now += 1000;
   r.record(subject, "Warning", "Failed", "it failed");
   await r.flush();
   assert.equal(calls.length, 2);
   assert.equal(calls[0]?.verb, "create");
   assert.deepEqual(calls[1], {
     verb: "patch",
-    body: { count: 2, lastTimestamp: new Date(now).toISOString() },
+    body: { count: 2, lastTimestamp: new Date(clock.now).toISOString() },
   });
 });
 
 Deno.test("events: a flapping failure is limited per object, and skipped repeats still count", async () => {
-  const calls: Call[] = [];
-  let now = 1_000_000;
-  const r = new EventRecorder({
-    client: fakeClient(calls),
-    component: "op",
-    burst: 2,
-    refillMs: 60_000,
-    now: () => now,
-  });
+  const { calls, clock, r } = clocked({ burst: 2, refillMs: 60_000 });
   for (let i = 0; i < 100; i++) {
     r.record(subject, "Warning", "Failed", "it failed");
     await r.flush();
-    now += 10;
+    clock.now += 10;
   }
   assert.equal(calls.length, 2, "burst of two writes, the rest limited");
-  now += 60_000;
+  clock.now += 60_000;
   r.record(subject, "Warning", "Failed", "it failed");
   await r.flush();
   assert.equal(calls.length, 3);
-  assert.deepEqual(calls[2]?.body, { count: 101, lastTimestamp: new Date(now).toISOString() });
+  assert.deepEqual(calls[2]?.body, { count: 101, lastTimestamp: new Date(clock.now).toISOString() });
 });
 
 Deno.test("events: after the window a repeat starts a new Event; messages are cut to 1024 characters", async () => {
-  const calls: Call[] = [];
-  let now = 1_000_000;
-  const r = new EventRecorder({
-    client: fakeClient(calls),
-    component: "op",
-    aggregateWindowMs: 1000,
-    now: () => now,
-  });
+  const { calls, clock, r } = clocked({ aggregateWindowMs: 1000 });
   r.record(subject, "Normal", "Applied", "x".repeat(5000));
   await r.flush();
-  now += 5000;
+  clock.now += 5000;
   r.record(subject, "Normal", "Applied", "x".repeat(5000));
   await r.flush();
   assert.deepEqual(calls.map((c) => c.verb), ["create", "create"]);
@@ -129,29 +125,20 @@ Deno.test("events: start() leaves no listener on its signal per idle spell", asy
 });
 
 Deno.test("events: series past their window and buckets full again are forgotten, not kept up to 4 096", async () => {
-  const calls: Call[] = [];
-  let now = 1_000_000;
-  const r = new EventRecorder({
-    client: fakeClient(calls),
-    component: "op",
-    aggregateWindowMs: 1000,
-    refillMs: 1000,
-    burst: 2,
-    now: () => now,
-  });
+  const { calls, clock, r } = clocked({ aggregateWindowMs: 1000, refillMs: 1000, burst: 2 });
   const object = (i: number) =>
     parseKubeObject({ kind: "ConfigMap", metadata: { name: `c${i}`, namespace: "n" } });
   for (let i = 0; i < 300; i++) r.record(object(i), "Normal", "Applied", "ok");
   await r.flush();
   assert.deepEqual(r.remembered, { series: 300, buckets: 300 });
   // Within the window: a repeat still folds into its Event, and nothing is forgotten.
-  now += 500;
+  clock.now += 500;
   r.record(object(0), "Normal", "Applied", "ok");
   await r.flush();
   assert.equal(calls.at(-1)?.verb, "patch");
   assert.deepEqual(r.remembered, { series: 300, buckets: 300 });
   // Past the window (and the refill): only the newest is remembered.
-  now += 2001;
+  clock.now += 2001;
   r.record(object(1), "Normal", "Applied", "again");
   await r.flush();
   assert.deepEqual(r.remembered, { series: 1, buckets: 1 });
