@@ -92,6 +92,11 @@ export interface FakeKube {
   remove(type: { resource: string }, namespace: string | undefined, name: string): boolean;
   /** Watches open now (a watch closes when its signal aborts). */
   readonly openWatches: number;
+  /**
+   * Forgets what the fake recorded so far: the calls, and the changes watches replay (as a compaction
+   * would). For a test measuring the operator's own memory, once every watch has heard everything.
+   */
+  forget(): void;
 }
 
 /** A stored change, as watches replay it. */
@@ -453,6 +458,10 @@ export function fakeKube(stores: Record<string, MemoryStore<KubeObject>>): FakeK
     },
     get openWatches() {
       return openWatches;
+    },
+    forget: () => {
+      calls.length = 0;
+      history.clear();
     },
   };
 }
