@@ -26,7 +26,8 @@ export interface Incarnation {
   readonly metricsUrl: string;
   readonly startedAt: number;
   /** Set once the process has ended. */
-  ended?: { at: number; code: number; signal: string | null; killed: boolean };
+  /** How it ended: `killed` by a fault, or `stopped` (SIGTERM) when the soak ended. */
+  ended?: { at: number; code: number; signal: string | null; killed: boolean; stopped: boolean };
 }
 
 /** Options of {@linkcode Replicas}. */
@@ -142,8 +143,9 @@ export class Replicas {
   }
 
   #ended(inc: Incarnation, status: Deno.CommandStatus): void {
-    const killed = this.#killing.delete(inc.pid);
-    inc.ended = { at: Date.now(), code: status.code, signal: status.signal, killed };
+    const killed = this.#killing.delete(inc.pid) && !this.#stopping;
+    const stopped = this.#stopping;
+    inc.ended = { at: Date.now(), code: status.code, signal: status.signal, killed, stopped };
     if (this.#live.get(inc.slot) === inc) this.#live.delete(inc.slot);
     if (killed || this.#stopping) return;
     this.selfExits.push({ slot: inc.slot, n: inc.n, at: inc.ended.at, code: status.code });

@@ -325,6 +325,8 @@ export async function runSoak(o: SoakOptions, beforeClose?: BeforeClose): Promis
         ended: i.ended ? new Date(i.ended.at).toISOString() : null,
         how: !i.ended
           ? "ran to the end"
+          : i.ended.stopped
+          ? `stopped at the end (exit ${i.ended.code})`
           : i.ended.killed
           ? `killed (${i.ended.signal ?? i.ended.code})`
           : `exited ${i.ended.code}`,
