@@ -25,8 +25,7 @@ export interface Incarnation {
   readonly pid: number;
   readonly metricsUrl: string;
   readonly startedAt: number;
-  /** Set once the process has ended. */
-  /** How it ended: `killed` by a fault, or `stopped` (SIGTERM) when the soak ended. */
+  /** Set once the process has ended: `killed` by a fault, or `stopped` (SIGTERM) when the soak ended. */
   ended?: { at: number; code: number; signal: string | null; killed: boolean; stopped: boolean };
 }
 
@@ -147,7 +146,7 @@ export class Replicas {
     const stopped = this.#stopping;
     inc.ended = { at: Date.now(), code: status.code, signal: status.signal, killed, stopped };
     if (this.#live.get(inc.slot) === inc) this.#live.delete(inc.slot);
-    if (killed || this.#stopping) return;
+    if (killed || stopped) return;
     this.selfExits.push({ slot: inc.slot, n: inc.n, at: inc.ended.at, code: status.code });
     this.#o.say(`replica ${inc.identityPrefix} ended on its own (code ${status.code}); restarting it`);
     setTimeout(() => {

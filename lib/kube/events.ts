@@ -48,7 +48,10 @@ export interface EventRecorderOptions {
   burst?: number | undefined;
   /** Time to earn one more write per object (default 5 minutes). */
   refillMs?: number | undefined;
-  /** Most series remembered (least recently used are forgotten; default 4096). */
+  /**
+   * Most series remembered (least recently used are forgotten; default 4096); a series past its window is
+   * forgotten sooner.
+   */
   maxSeries?: number | undefined;
   /** Clock in ms. */
   now?: (() => number) | undefined;

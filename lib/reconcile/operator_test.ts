@@ -1,7 +1,8 @@
 /**
  * Unit tests of lib/reconcile/operator.ts: `compactBinding`, and the wiring `createOperator()` builds (which
  * informer event wakes which controller key, through which index), run as main.ts runs it on the stand-in
- * apiserver and Backrest of _fakes.ts, in milliseconds and without a cluster.
+ * apiserver and Backrest of _fakes.ts, in milliseconds and without a cluster (the heap test, last, in
+ * seconds).
  */
 import assert from "node:assert/strict";
 import v8 from "node:v8";
