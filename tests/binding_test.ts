@@ -86,8 +86,9 @@ Deno.test("binding: a VolSync restic repository is registered in Backrest with t
     replicationSource("app-data", "restic-app"),
   );
   // Let the Secret and ReplicationSource events reach the operator first, so the only keys queued for the
-  // Binding are its own creation and our status write; a key queued while a status write is in flight may
-  // meet the older cached object and legitimately apply twice, which is not what this test counts.
+  // Binding are its own creation and our status write; a key queued while a status write is in flight runs
+  // once more (it reads the Secret, then finds our Applied write and applies nothing), which is not what
+  // this test counts.
   await new Promise((r) => setTimeout(r, 1000));
   await create(ns, binding("app", { url: backrest.url, source: "app-data" }));
   await waitForReason(cp, ns, "app", "Applied");

@@ -36,6 +36,7 @@ export {
 } from "./connection.ts";
 export { isConflict, isNamespaceGone, isNamespaceTerminating, isNotFound, KubeError } from "./errors.ts";
 export {
+  compareResourceVersions,
   isKubeObject,
   isObjectMeta,
   isRecord,

@@ -143,6 +143,20 @@ export function objectKey(obj: KubeObject): string {
   return namespacedKey(obj.metadata.namespace, obj.metadata.name ?? "");
 }
 
+/**
+ * Orders two resourceVersions of the same resource: negative, zero or positive as `a` is older, the same or
+ * newer; `undefined` when either is not the apiserver's form (a positive decimal integer without leading
+ * zeros), which may then only be compared for equality. Kubernetes states the order from 1.35 on (KEP-5504,
+ * "Comparable Resource Version"); etcd's revisions had it before.
+ */
+export function compareResourceVersions(a: string | undefined, b: string | undefined): number | undefined {
+  if (!a || !b || !RESOURCE_VERSION.test(a) || !RESOURCE_VERSION.test(b)) return undefined;
+  if (a.length !== b.length) return a.length - b.length;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+const RESOURCE_VERSION = /^[1-9][0-9]*$/;
+
 /** The key of the object `name` in `namespace` (`name` alone without one), as {@linkcode objectKey}. */
 export function namespacedKey(namespace: string | undefined, name: string): string {
   return namespace ? `${namespace}/${name}` : name;

@@ -108,8 +108,11 @@ export interface BindingReconcilerDeps {
   claims: ClaimLedger;
   /** Which ids each Backrest holds (shared listings) and the credentials that reach it. */
   listings: Pick<RepoListings, "ids" | "remember">;
-  /** Told of each status write, so the watch event it causes wakes nothing (see own_writes.ts). */
-  ownWrites?: Pick<OwnWrites, "writing" | "failed">;
+  /**
+   * Told of each status write, so the watch event it causes wakes nothing, and asked for the Binding, so a
+   * reconcile reads that write before the cache has it (own_writes.ts).
+   */
+  ownWrites?: Pick<OwnWrites, "writing" | "wrote" | "failed" | "latest">;
   /** Told each Binding's Ready outcome, and when a Binding is gone (metrics.ts). */
   readiness?: Pick<ReadyGauge, "set" | "drop">;
   /**
@@ -185,7 +188,9 @@ export function bindingReconciler(
 
 /** One reconcile: a Binding gone, unparseable, being deleted, or run through the pipeline. */
 async function reconcileBinding(p: Pipeline, key: string, ctx: ReconcileContext): Promise<Action> {
-  const obj = p.deps.bindings.get(key);
+  // The cache, or our own status write while the cache has not heard it yet (own_writes.ts).
+  const cached = p.deps.bindings.get(key);
+  const obj = p.deps.ownWrites ? p.deps.ownWrites.latest(key, cached) : cached;
   if (!obj) {
     p.notInitializedAttempts.delete(key);
     p.deps.readiness?.drop(key);

@@ -92,7 +92,7 @@ export interface StatusWriter {
 export function statusWriter(deps: {
   kube: KubeClient;
   events: EventSink;
-  ownWrites?: Pick<OwnWrites, "writing" | "failed"> | undefined;
+  ownWrites?: Pick<OwnWrites, "writing" | "wrote" | "failed"> | undefined;
   /** Told each Binding's Ready outcome (the `backrest_volsync_binding_ready` metric). */
   readiness?: { set(namespace: string, name: string, ready: boolean, reason: string): void } | undefined;
   now: () => Date;
@@ -105,8 +105,9 @@ export function statusWriter(deps: {
     for (const k of Object.keys(before)) if (!(k in after)) patch[k] = null;
     const key = objectKey(obj);
     deps.ownWrites?.writing(key, after);
+    let answer: KubeObject;
     try {
-      await deps.kube.patchStatus(bindingType, obj.metadata.name ?? "", { status: patch }, {
+      answer = await deps.kube.patchStatus(bindingType, obj.metadata.name ?? "", { status: patch }, {
         namespace: obj.metadata.namespace,
         signal,
       });
@@ -114,6 +115,7 @@ export function statusWriter(deps: {
       deps.ownWrites?.failed(key);
       throw e;
     }
+    deps.ownWrites?.wrote(key, answer);
   }
 
   function statusWith(b: StatusOwner, outcome: Outcome): BindingStatus {

@@ -102,8 +102,8 @@ function operatorConfig(spec: Record<string, unknown>): KubeObject {
   };
 }
 
-/** A repository Secret `restic-<source>` and a ReplicationSource `<source>` using it, in `namespace`. */
-function volsyncWithRepo(kube: FakeKube, namespace: string, password = "pw", source = "data") {
+/** A repository Secret `restic-<source>` in `namespace`. */
+function repoSecret(kube: FakeKube, namespace: string, password = "pw", source = "data") {
   kube.put(
     secrets,
     secret(namespace, `restic-${source}`, {
@@ -111,6 +111,11 @@ function volsyncWithRepo(kube: FakeKube, namespace: string, password = "pw", sou
       RESTIC_PASSWORD: password,
     }),
   );
+}
+
+/** A repository Secret `restic-<source>` and a ReplicationSource `<source>` using it, in `namespace`. */
+function volsyncWithRepo(kube: FakeKube, namespace: string, password = "pw", source = "data") {
+  repoSecret(kube, namespace, password, source);
   kube.put(volsyncTypes.ReplicationSource, replicationSource(namespace, source, `restic-${source}`));
 }
 
@@ -186,6 +191,12 @@ async function runningOperator(
       | undefined;
   };
   const tail = () => ({ failed: String(failed ?? ""), log: logs.slice(-8) });
+  const queue = operator.controllers.binding.queue;
+  const idle = () => queue.length === 0 && queue.inFlight === 0;
+  /** Whether the operator's cache holds the Binding `key` as the apiserver does. */
+  const caughtUp = (key: string) =>
+    operator.bindings.store.get(key)?.metadata.resourceVersion ===
+      bindings.get(key)?.metadata.resourceVersion;
   await until("caches synced", () => operator.manager.ready(), tail);
   return {
     operator,
@@ -206,6 +217,13 @@ async function runningOperator(
       })),
     until: (what: string, ok: () => boolean) =>
       until(what, ok, () => ({ backrest: backrest.calls, ...tail() })),
+    /** Whether the Binding queue is empty with nothing in flight. */
+    idle,
+    /** Whether the operator's cache holds the Binding `key` as the apiserver does. */
+    caughtUp,
+    /** Waits until the cache holds the Binding `key` as the apiserver does and the Binding queue is idle. */
+    settled: (key: string) =>
+      until(`Binding ${key} in the cache, the queue idle`, () => caughtUp(key) && idle(), tail),
     /** The latest AddRepo of repo `id`: its restic password and the Backrest credentials it went with. */
     latest: (id: string) => {
       const i = backrest.applied.findLastIndex((r) => r.id === id);
@@ -237,13 +255,7 @@ Deno.test("operator wiring: a Binding is applied, its own status write wakes not
   assert.equal(op.latest(id)?.password, "pw");
   // The Applied write comes back through the watch as an echo that wakes nothing: one reconcile, one read.
   const stored = op.stores[bindingType.resource]!.get("app/b")!;
-  const queue = op.operator.controllers.binding.queue;
-  await op.until(
-    "the echo of the status write in the cache, and the Binding queue idle",
-    () =>
-      op.operator.bindings.store.get("app/b")?.metadata.resourceVersion === stored.metadata.resourceVersion &&
-      queue.length === 0 && queue.inFlight === 0,
-  );
+  await op.settled("app/b");
   // Reads of the repository Secret (the status hash key is read once, by the first reconcile).
   const secretReads = () =>
     op.kube.calls.filter((c) => c.verb === "get" && c.resource === "secrets" && c.name !== HASH_KEY_SECRET)
@@ -420,29 +432,48 @@ Deno.test("operator wiring: pausing and resuming in the OperatorConfig reaches e
   );
 });
 
-Deno.test("operator wiring: a status write whose watch event arrives after a later reconcile still wakes the Binding (pause, then resume)", async () => {
+Deno.test("operator wiring: a status write whose watch event lags is what the next reconcile reads (pause, then resume)", async () => {
   await using op = await runningOperator((kube) => volsyncWithRepo(kube, "app"));
   op.kube.put(bindingType, binding("app", "b", "data"));
   await op.reason("app/b", "Applied");
-  const queue = op.operator.controllers.binding.queue;
-  const idle = () => queue.length === 0 && queue.inFlight === 0;
-  const cached = () => op.operator.bindings.store.get("app/b")?.metadata.resourceVersion;
-  const stored = () => op.stores[bindingType.resource]!.get("app/b")?.metadata.resourceVersion;
-  await op.until("the Applied status in the cache, the queue idle", () => cached() === stored() && idle());
+  await op.settled("app/b");
 
   // The Binding watch lags: the Paused write reaches the apiserver, not yet the cache, when the resume
-  // comes; that reconcile reads the Applied status still cached and finds nothing to do.
+  // comes. Read from the cache alone, that reconcile would find the Applied status and do nothing.
   const catchUp = op.kube.lag(bindingType);
   op.kube.put(operatorConfigType, operatorConfig({ paused: true }));
   await op.reason("app/b", "Paused");
   op.kube.put(operatorConfigType, operatorConfig({ paused: false }));
-  await op.until(
-    "the resume reconciled against the lagging cache",
-    () => op.operator.settings.current.spec.paused === false && idle(),
-  );
-  assert.equal(op.ready("app/b")?.reason, "Paused", "the apiserver still says Paused");
-  catchUp();
   await op.reason("app/b", "Applied");
+  assert.equal(op.caughtUp("app/b"), false, "the cache has heard neither write");
+  assert.equal(op.backrest.applied.length, 2, "applied again after the pause");
+  catchUp();
+  await op.settled("app/b");
+  assert.equal(op.backrest.applied.length, 2);
+});
+
+Deno.test("operator wiring: an Applied write whose event lags is not applied again when another change wakes the Binding", async () => {
+  await using op = await runningOperator((kube) => repoSecret(kube, "app"));
+  op.kube.put(bindingType, binding("app", "b", "data"));
+  await op.reason("app/b", "VolSyncNotFound");
+  await op.settled("app/b");
+
+  // The source appears while the Binding watch lags: applied, and the Applied write is not in the cache
+  // when VolSync's next change to the source wakes the Binding again (its reconcile reads the Secret).
+  const catchUp = op.kube.lag(bindingType);
+  op.kube.put(volsyncTypes.ReplicationSource, replicationSource("app", "data", "restic-data"));
+  await op.reason("app/b", "Applied");
+  const secretReads = () => op.kube.calls.filter((c) => c.verb === "get" && c.name === "restic-data").length;
+  const readsBefore = secretReads();
+  const source = op.stores[volsyncTypes.ReplicationSource.resource]!.get("app/data")!;
+  op.kube.put(volsyncTypes.ReplicationSource, { ...source, status: { conditions: [] } });
+  await op.until("the source's change reconciled", () => secretReads() > readsBefore);
+  await op.until("the Binding queue idle", op.idle);
+  assert.equal(op.caughtUp("app/b"), false, "the cache still lags");
+  assert.equal(op.backrest.applied.length, 1, "one AddRepo: the second reconcile read the Applied write");
+  catchUp();
+  await op.settled("app/b");
+  assert.equal(op.backrest.applied.length, 1);
 });
 
 Deno.test("operator wiring: under policy Annotated an annotated ReplicationSource gets a managed Binding, kept in line and gone on opt-out; policy All reaches the others", async () => {

@@ -58,3 +58,38 @@ Deno.test("OwnWrites: a reconcile that starts before the write came back makes i
     "other keys' reconciles do not",
   );
 });
+
+Deno.test("OwnWrites: our last write is what a reconcile reads until the cache holds it or something newer", () => {
+  const own = new OwnWrites();
+  const answer = obj("5", status);
+  own.wrote("ns/b", answer);
+  assert.equal(own.latest("ns/b", obj("4", {})), answer, "the cache is older");
+  assert.equal(
+    own.latest("ns/other", obj("4", {}))?.metadata.resourceVersion,
+    "4",
+    "other keys read the cache",
+  );
+  // An older event reaching the cache leaves the write in force; one as new settles it.
+  assert.equal(own.isEcho("ns/b", update(obj("3", {}), obj("4", {}))), false);
+  assert.equal(own.latest("ns/b", obj("4", {})), answer);
+  own.isEcho("ns/b", update(obj("4", {}), obj("5", status)));
+  assert.equal(own.latest("ns/b", obj("4", {}))?.metadata.resourceVersion, "4", "settled: the cache again");
+
+  own.wrote("ns/b", obj("7", status));
+  assert.equal(own.latest("ns/b", obj("10", {}))?.metadata.resourceVersion, "10", "a newer cache wins");
+  assert.equal(own.latest("ns/b", obj("6", {}))?.metadata.resourceVersion, "6", "and settles the write");
+
+  own.wrote("ns/b", obj("7", status));
+  own.isEcho("ns/b", { type: "delete", object: obj("6", status) });
+  assert.equal(own.latest("ns/b", obj("6", {}))?.metadata.resourceVersion, "6", "a deletion settles it");
+  own.wrote("ns/b", obj("7", status));
+  assert.equal(own.latest("ns/b", undefined), undefined, "gone from the cache: gone");
+});
+
+Deno.test("OwnWrites: resourceVersions that cannot be ordered leave the cache in charge", () => {
+  const own = new OwnWrites();
+  own.wrote("ns/b", obj("b7", status));
+  assert.equal(own.latest("ns/b", obj("a1", {}))?.metadata.resourceVersion, "a1");
+  own.wrote("ns/b", obj("07", status));
+  assert.equal(own.latest("ns/b", obj("6", {}))?.metadata.resourceVersion, "6");
+});
