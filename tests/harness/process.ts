@@ -57,12 +57,45 @@ function hookExit(): void {
   }
 }
 
-/** A free TCP port on 127.0.0.1 (bound then released; the caller binds it next). */
+/**
+ * A free TCP port on 127.0.0.1 for a peer to bind next. Between our check and the peer's bind any process
+ * could take it, and one that connects anywhere takes a port from the kernel's ephemeral range without
+ * asking: with etcd, the apiserver and Backrest opening connections all the time, a port the kernel had
+ * just picked as free (port 0) was taken that way ("bind: address already in use"). So the port is picked
+ * below that range, where only an explicit bind can land, at random (other test processes pick too) and
+ * never twice in this process.
+ */
 export function freePort(): number {
+  const [ephemeralLow] = ephemeralPorts();
+  for (let i = 0; i < 100 && ephemeralLow - PICK_FLOOR > 1000; i++) {
+    const port = PICK_FLOOR + Math.floor(Math.random() * (ephemeralLow - PICK_FLOOR));
+    if (handedOut.has(port)) continue;
+    try {
+      Deno.listen({ hostname: "127.0.0.1", port }).close();
+    } catch {
+      continue; // someone holds it
+    }
+    handedOut.add(port);
+    return port;
+  }
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const { port } = listener.addr as Deno.NetAddr;
   listener.close();
   return port;
+}
+
+/** The lowest port picked: well clear of the ports system services use. */
+const PICK_FLOOR = 20_000;
+const handedOut = new Set<number>();
+
+/** The kernel's ephemeral port range (Linux), or its default where it cannot be read. */
+function ephemeralPorts(): [number, number] {
+  try {
+    const [low, high] = Deno.readTextFileSync("/proc/sys/net/ipv4/ip_local_port_range").trim().split(/\s+/)
+      .map(Number);
+    if (Number.isInteger(low) && Number.isInteger(high)) return [low!, high!];
+  } catch { /* not Linux, or not readable */ }
+  return [32_768, 60_999];
 }
 
 export interface Proc {
