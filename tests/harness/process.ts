@@ -66,7 +66,7 @@ function hookExit(): void {
  * never twice in this process.
  */
 export function freePort(): number {
-  const [ephemeralLow] = ephemeralPorts();
+  ephemeralLow ??= readEphemeralLow();
   for (let i = 0; i < 100 && ephemeralLow - PICK_FLOOR > 1000; i++) {
     const port = PICK_FLOOR + Math.floor(Math.random() * (ephemeralLow - PICK_FLOOR));
     if (handedOut.has(port)) continue;
@@ -88,14 +88,17 @@ export function freePort(): number {
 const PICK_FLOOR = 20_000;
 const handedOut = new Set<number>();
 
-/** The kernel's ephemeral port range (Linux), or its default where it cannot be read. */
-function ephemeralPorts(): [number, number] {
+/** Where the kernel's ephemeral port range starts (Linux), read once. */
+let ephemeralLow: number | undefined;
+
+function readEphemeralLow(): number {
   try {
-    const [low, high] = Deno.readTextFileSync("/proc/sys/net/ipv4/ip_local_port_range").trim().split(/\s+/)
-      .map(Number);
-    if (Number.isInteger(low) && Number.isInteger(high)) return [low!, high!];
+    const low = Number(
+      Deno.readTextFileSync("/proc/sys/net/ipv4/ip_local_port_range").trim().split(/\s+/)[0],
+    );
+    if (Number.isInteger(low)) return low;
   } catch { /* not Linux, or not readable */ }
-  return [32_768, 60_999];
+  return 32_768; // Linux's default
 }
 
 export interface Proc {
